@@ -1,0 +1,77 @@
+"""A measurement: a reading the hub has accepted, named by a UUID for ever after.
+
+The UUID is fixed at capture and becomes `Observation.identifier` at every destination and on
+every retry. `natural_key` is what makes a device re-sending its memory harmless: the store keeps
+it unique, so the same record read twice is the same measurement.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from hub.domain.readings import Provenance, QualityFlag, Reading
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    id: uuid.UUID
+    reading: Reading
+    provenance: Provenance
+    effective_time: datetime  # corrected onto the hub's timeline, timezone-aware
+    natural_key: str | None
+
+    @property
+    def urn(self) -> str:
+        return f"urn:uuid:{self.id}"
+
+
+def natural_key(reading: Reading) -> str | None:
+    """The device's own name for this record, or None when the device gives nothing to key on.
+
+    Built from the device's stable identity (serial, else address), the kind, and the record
+    number or the device's own timestamp. A live reading without either has no natural key:
+    the device cannot send it again, so there is nothing to dedupe.
+    """
+    if reading.device is None:
+        return None
+    if reading.record_id is not None:
+        marker = f"rec={reading.record_id}"
+        if reading.device_time is not None:
+            marker += f"@{reading.device_time.isoformat()}"
+    elif reading.device_time is not None:
+        marker = f"t={reading.device_time.isoformat()}"
+    else:
+        return None
+    return f"{reading.device.stable_id}|{reading.kind.value}|{marker}"
+
+
+def effective_time(
+    reading: Reading,
+    *,
+    local_zone: tzinfo,
+    device_clock_offset: timedelta | None = None,
+) -> tuple[datetime, frozenset[QualityFlag]]:
+    """When the measurement was taken on the hub's timeline, and any flags that earns it.
+
+    - no device time, or a live reading: the time of reception (the device clock is not the truth);
+    - a stored record with a known offset (hub clock - device clock, read in the same session):
+      the corrected device time;
+    - a stored record from a device whose clock is "not set": it cannot be placed, so it keeps
+      its device time and is flagged time-questionable rather than guessed;
+    - a stored record with no offset known: the device time as it is, flagged time-questionable
+      when it lies in the future of its reception.
+    """
+    if reading.device_time is None or QualityFlag.FROM_STORAGE not in reading.flags:
+        return reading.received_at, frozenset()
+    device_time = reading.device_time
+    if device_time.tzinfo is None:
+        device_time = device_time.replace(tzinfo=local_zone)
+    if QualityFlag.DEVICE_CLOCK_NOT_SET in reading.flags:
+        return device_time, frozenset({QualityFlag.TIME_QUESTIONABLE})
+    if device_clock_offset is not None:
+        return device_time + device_clock_offset, frozenset()
+    if device_time > reading.received_at + timedelta(minutes=5):
+        return device_time, frozenset({QualityFlag.TIME_QUESTIONABLE})
+    return device_time, frozenset()

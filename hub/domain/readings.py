@@ -1,0 +1,99 @@
+"""What a device (or the patient, by hand) reports, before the hub has made it a measurement.
+
+Pure value types: no I/O, no clock reads. A `Reading` is either a number with a UCUM unit or
+"no value" with a reason — never both, never an error code dressed as a number.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class MeasurementKind(enum.StrEnum):
+    """What was measured. The value is stored in the database and must never change."""
+
+    OXYGEN_SATURATION = "oxygen-saturation"
+    PULSE_RATE = "pulse-rate"
+
+
+class AbsentReason(enum.StrEnum):
+    """Why a reading carries no number (FHIR data-absent-reason codes where one fits)."""
+
+    NOT_A_NUMBER = "not-a-number"  # IEEE 11073 NaN
+    NOT_AT_THIS_RESOLUTION = "not-at-this-resolution"  # NRes
+    POSITIVE_INFINITY = "positive-infinity"
+    NEGATIVE_INFINITY = "negative-infinity"
+    RESERVED = "reserved-value"  # a reserved special value: the device said "not a number"
+    ERROR = "error"  # the device marked the measurement invalid
+    UNSUCCESSFUL = "unsuccessful"  # e.g. a scale's "measurement unsuccessful"
+
+
+class QualityFlag(enum.StrEnum):
+    """What the device (or the hub) says about how far to trust a value or its time."""
+
+    MEASUREMENT_ONGOING = "measurement-ongoing"
+    EARLY_ESTIMATE = "early-estimate"
+    VALIDATED = "validated"
+    FULLY_QUALIFIED = "fully-qualified"
+    FROM_STORAGE = "from-storage"
+    DEMO_DATA = "demo-data"
+    TESTING_DATA = "testing-data"
+    CALIBRATION_ONGOING = "calibration-ongoing"
+    UNAVAILABLE = "unavailable"
+    QUESTIONABLE = "questionable"
+    INVALID = "invalid"
+    DEVICE_CLOCK_NOT_SET = "device-clock-not-set"
+    TIME_QUESTIONABLE = "time-questionable"  # could not be placed on the hub's timeline
+    SENSOR_PROBLEM = "sensor-problem"  # device/sensor status reported a fault
+
+
+class Provenance(enum.StrEnum):
+    """How a value came to the hub."""
+
+    DEVICE = "device"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceIdentity:
+    """Who measured: the Bluetooth address plus what Device Information told us."""
+
+    address: str
+    name: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    firmware: str | None = None
+    system_id: str | None = None  # EUI-64 as 16 hex digits
+
+    @property
+    def stable_id(self) -> str:
+        """The identity a natural key is built on: the serial when known, else the address."""
+        return self.serial or self.address
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One value as reported, with everything needed to trust (or distrust) it."""
+
+    kind: MeasurementKind
+    value: float | None
+    unit: str  # UCUM
+    received_at: datetime  # hub clock, timezone-aware, when the hub received it
+    absent_reason: AbsentReason | None = None
+    device: DeviceIdentity | None = None
+    device_time: datetime | None = None  # the device's own clock, naive local time as sent
+    flags: frozenset[QualityFlag] = field(default_factory=frozenset)
+    record_id: str | None = None  # the device's own record number/sequence, when it has one
+
+    def __post_init__(self) -> None:
+        if (self.value is None) == (self.absent_reason is None):
+            raise ValueError("a Reading has either a value or an absent_reason, exactly one")
+        if self.received_at.tzinfo is None:
+            raise ValueError("received_at must be timezone-aware")
+
+    @property
+    def has_value(self) -> bool:
+        return self.value is not None
