@@ -1,0 +1,95 @@
+"""Record a measurement: the one use case every reading goes through.
+
+A reading becomes a Measurement (a UUID fixed now, provenance, a time on the hub's timeline),
+and is written with one outbox row per destination that receives it, in one transaction.
+Only after that COMMIT is the reading acknowledged to anyone.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Protocol
+
+from hub.domain.measurements import Measurement, effective_time, natural_key
+from hub.domain.readings import DeviceIdentity, MeasurementKind, Provenance, Reading
+from hub.services.events import EventBus
+
+log = logging.getLogger(__name__)
+
+
+class MeasurementStore(Protocol):
+    async def record(self, measurement: Measurement, destinations: Iterable[str]) -> "RecordedLike": ...
+
+
+class RecordedLike(Protocol):
+    measurement_id: str
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    measurement: Measurement
+    created: bool  # False: this was a record the hub already had (a device re-sending memory)
+
+
+class MeasurementService:
+    def __init__(
+        self,
+        store: MeasurementStore,
+        *,
+        destinations_for: Callable[[MeasurementKind], Sequence[str]],
+        local_zone: tzinfo,
+        events: EventBus | None = None,
+        on_recorded: Callable[[], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.destinations_for = destinations_for
+        self.local_zone = local_zone
+        self.events = events or EventBus()
+        self.on_recorded = on_recorded
+        self.clock = clock
+        self._clock_offsets: dict[str, timedelta] = {}
+
+    def set_device_clock_offset(self, device: DeviceIdentity, offset: timedelta) -> None:
+        """hub clock − device clock, as read in the current session."""
+        self._clock_offsets[device.stable_id] = offset
+
+    def to_measurement(self, reading: Reading, provenance: Provenance = Provenance.DEVICE) -> Measurement:
+        offset = self._clock_offsets.get(reading.device.stable_id) if reading.device else None
+        when, time_flags = effective_time(reading, local_zone=self.local_zone, device_clock_offset=offset)
+        if time_flags - reading.flags:
+            reading = replace(reading, flags=reading.flags | time_flags)
+        return Measurement(
+            id=uuid.uuid4(),
+            reading=reading,
+            provenance=provenance,
+            effective_time=when.astimezone(UTC),
+            natural_key=natural_key(reading) if provenance is Provenance.DEVICE else None,
+        )
+
+    async def record_reading(self, reading: Reading, provenance: Provenance = Provenance.DEVICE) -> RecordOutcome:
+        measurement = self.to_measurement(reading, provenance)
+        recorded = await self.store.record(measurement, self.destinations_for(reading.kind))
+        if not recorded.created:
+            log.info("a %s record the hub already had was received again; kept the first", reading.kind.value)
+            measurement = replace(measurement, id=uuid.UUID(recorded.measurement_id))
+        self.events.publish(
+            "measurement-recorded",
+            measurement_id=str(measurement.id),
+            kind=reading.kind.value,
+            created=recorded.created,
+        )
+        if recorded.created and self.on_recorded:
+            self.on_recorded()
+        return RecordOutcome(measurement, recorded.created)
+
+    async def record_manual(self, kind: MeasurementKind, value: float, unit: str, *, taken_at: datetime | None = None) -> RecordOutcome:
+        """A value the patient typed in: marked manual, never given a device."""
+        now = self.clock()
+        reading = Reading(kind=kind, value=value, unit=unit, received_at=taken_at or now)
+        return await self.record_reading(reading, Provenance.MANUAL)

@@ -1,0 +1,77 @@
+"""Measurement <-> database row. Kept apart so the mapping is written once."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from hub.domain.measurements import Measurement
+from hub.domain.readings import AbsentReason, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
+
+MEASUREMENT_COLUMNS = (
+    "id, kind, value, unit, absent_reason, flags, provenance, device_address, device_name, "
+    "device_manufacturer, device_model, device_serial, device_firmware, device_system_id, "
+    "device_time, record_id, received_at, effective_time, natural_key"
+)
+
+
+def measurement_to_row(m: Measurement) -> dict[str, Any]:
+    r = m.reading
+    d = r.device
+    return {
+        "id": str(m.id),
+        "kind": r.kind.value,
+        "value": r.value,
+        "unit": r.unit,
+        "absent_reason": r.absent_reason.value if r.absent_reason else None,
+        "flags": json.dumps(sorted(f.value for f in r.flags)),
+        "provenance": m.provenance.value,
+        "device_address": d.address if d else None,
+        "device_name": d.name if d else None,
+        "device_manufacturer": d.manufacturer if d else None,
+        "device_model": d.model if d else None,
+        "device_serial": d.serial if d else None,
+        "device_firmware": d.firmware if d else None,
+        "device_system_id": d.system_id if d else None,
+        "device_time": r.device_time.isoformat() if r.device_time else None,
+        "record_id": r.record_id,
+        "received_at": r.received_at.isoformat(),
+        "effective_time": m.effective_time.isoformat(),
+        "natural_key": m.natural_key,
+    }
+
+
+def measurement_from_row(row: tuple | dict) -> Measurement:
+    if not isinstance(row, dict):
+        row = dict(zip([c.strip() for c in MEASUREMENT_COLUMNS.split(",")], row, strict=True))
+    device = None
+    if row["device_address"] is not None:
+        device = DeviceIdentity(
+            address=row["device_address"],
+            name=row["device_name"],
+            manufacturer=row["device_manufacturer"],
+            model=row["device_model"],
+            serial=row["device_serial"],
+            firmware=row["device_firmware"],
+            system_id=row["device_system_id"],
+        )
+    reading = Reading(
+        kind=MeasurementKind(row["kind"]),
+        value=row["value"],
+        unit=row["unit"],
+        received_at=datetime.fromisoformat(row["received_at"]),
+        absent_reason=AbsentReason(row["absent_reason"]) if row["absent_reason"] else None,
+        device=device,
+        device_time=datetime.fromisoformat(row["device_time"]) if row["device_time"] else None,
+        flags=frozenset(QualityFlag(f) for f in json.loads(row["flags"])),
+        record_id=row["record_id"],
+    )
+    return Measurement(
+        id=uuid.UUID(row["id"]),
+        reading=reading,
+        provenance=Provenance(row["provenance"]),
+        effective_time=datetime.fromisoformat(row["effective_time"]),
+        natural_key=row["natural_key"],
+    )

@@ -1,0 +1,210 @@
+"""The delivery worker: one per destination, draining that destination's outbox rows.
+
+Rows are marked delivered only on a parsed success from the destination. A batch that fails as a
+whole is retried with exponential backoff and jitter (or after the server's Retry-After); a batch
+the destination rejects permanently is split and sent one by one, so one poisoned measurement is
+dead-lettered with its reason and never blocks the ones behind it. All state lives in the
+database, so a restarted hub resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from hub.domain.measurements import Measurement
+from sync.delivery import DeliveryError, Destination, Outcome
+
+log = logging.getLogger(__name__)
+
+
+class OutboxQueue(Protocol):
+    """What the worker needs from the store (hub.store.Store implements it)."""
+
+    async def due(self, destination: str, *, limit: int, now: datetime) -> list[Measurement]: ...
+
+    async def next_attempt_at(self, destination: str) -> datetime | None: ...
+
+    async def mark_delivered(self, destination: str, measurement_ids: Sequence[str]) -> None: ...
+
+    async def schedule_retry(
+        self, destination: str, measurement_ids: Sequence[str], *, not_before: datetime, reason: str
+    ) -> None: ...
+
+    async def dead_letter(self, destination: str, measurement_id: str, *, reason: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter: base · factor^n, capped, spread ±jitter."""
+
+    base: float = 2.0
+    factor: float = 2.0
+    cap: float = 600.0
+    jitter: float = 0.25
+    max_retry_after: float = 3600.0  # a server asking for more than this is asking too much
+
+    def delay(self, consecutive_failures: int, rng: random.Random, retry_after: float | None = None) -> float:
+        backoff = min(self.cap, self.base * self.factor ** max(0, consecutive_failures - 1))
+        backoff *= 1 + rng.uniform(-self.jitter, self.jitter)
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        return backoff
+
+
+@dataclass(slots=True)
+class DrainReport:
+    """What one pass did; numbers only, safe to log."""
+
+    delivered: int = 0
+    dead: int = 0
+    retried: int = 0
+    batches: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        queue: OutboxQueue,
+        destination: Destination,
+        *,
+        batch_size: int = 100,
+        policy: RetryPolicy = RetryPolicy(),
+        clock: Callable[[], datetime] = _utcnow,
+        rng: random.Random | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.queue = queue
+        self.destination = destination
+        self.batch_size = batch_size
+        self.policy = policy
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.on_change = on_change
+        self._wake = asyncio.Event()
+        self._failures = 0
+        self._blocked_until: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return self.destination.name
+
+    def wake(self) -> None:
+        """New rows are waiting: look now (unless the destination asked us to back off)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        while True:
+            try:
+                report = await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug or a broken database: keep the worker alive, say so
+                log.exception("outbox %s: delivery pass failed; retrying in %.0f s", self.name, self.policy.base)
+                report = DrainReport()
+                await asyncio.sleep(self.policy.base)
+                continue
+            await self._sleep_until_due(report)
+
+    async def _sleep_until_due(self, report: DrainReport) -> None:
+        now = self.clock()
+        wait: float | None = None
+        if self._blocked_until is not None and self._blocked_until > now:
+            wait = (self._blocked_until - now).total_seconds()
+        else:
+            next_at = await self.queue.next_attempt_at(self.name)
+            if next_at is not None:
+                wait = max(0.0, (next_at - now).total_seconds())
+        self._wake.clear()
+        if wait == 0.0:
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        except TimeoutError:
+            pass
+        if self._blocked_until is not None and self._blocked_until > self.clock():
+            # Woken while backing off: honour the backoff, then look again.
+            await asyncio.sleep((self._blocked_until - self.clock()).total_seconds())
+
+    async def drain(self) -> DrainReport:
+        """Send batches until nothing is due now or the destination failed."""
+        report = DrainReport()
+        while True:
+            now = self.clock()
+            if self._blocked_until is not None and self._blocked_until > now:
+                return report
+            batch = await self.queue.due(self.name, limit=self.batch_size, now=now)
+            if not batch:
+                return report
+            ok = await self._send(batch, report)
+            if self.on_change:
+                self.on_change()
+            if not ok:
+                return report
+
+    async def _send(self, batch: list[Measurement], report: DrainReport) -> bool:
+        """Send one batch; True when the destination answered (whatever it said per entry)."""
+        report.batches += 1
+        try:
+            results = await self.destination.send(batch)
+        except DeliveryError as exc:
+            if exc.permanent:
+                if len(batch) == 1:
+                    await self.queue.dead_letter(self.name, str(batch[0].id), reason=exc.reason)
+                    report.dead += 1
+                    log.warning("outbox %s: one measurement rejected for good: %s", self.name, exc.reason)
+                    return True
+                # Find the poisoned entry: send each alone; the good ones go through.
+                for measurement in batch:
+                    if not await self._send([measurement], report):
+                        return False
+                return True
+            await self._back_off(batch, exc.reason, exc.retry_after, report)
+            return False
+        except Exception as exc:  # a destination bug must not lose rows: treat as transient
+            reason = f"unexpected {type(exc).__name__} in destination"
+            log.exception("outbox %s: %s", self.name, reason)
+            await self._back_off(batch, reason, None, report)
+            return False
+
+        by_id = {str(r.measurement_id): r for r in results}
+        delivered = [str(m.id) for m in batch if by_id.get(str(m.id)) and by_id[str(m.id)].outcome is Outcome.DELIVERED]
+        await self.queue.mark_delivered(self.name, delivered)
+        report.delivered += len(delivered)
+        for m in batch:
+            result = by_id.get(str(m.id))
+            if result is not None and result.outcome is Outcome.REJECTED:
+                await self.queue.dead_letter(self.name, str(m.id), reason=result.reason or "rejected by destination")
+                report.dead += 1
+        missing = [str(m.id) for m in batch if str(m.id) not in by_id]
+        if missing:  # the destination did not account for them: try again later
+            await self._back_off_rows(missing, "destination did not report on every entry", None, report)
+        self._failures = 0
+        self._blocked_until = None
+        return True
+
+    async def _back_off(self, batch: list[Measurement], reason: str, retry_after: float | None, report: DrainReport) -> None:
+        await self._back_off_rows([str(m.id) for m in batch], reason, retry_after, report)
+
+    async def _back_off_rows(self, ids: list[str], reason: str, retry_after: float | None, report: DrainReport) -> None:
+        self._failures += 1
+        delay = self.policy.delay(self._failures, self.rng, retry_after)
+        not_before = self.clock() + timedelta(seconds=delay)
+        self._blocked_until = not_before
+        await self.queue.schedule_retry(self.name, ids, not_before=not_before, reason=reason)
+        report.retried += len(ids)
+        report.errors.append(reason)
+        log.info("outbox %s: %s; %d waiting, next try in %.1f s", self.name, reason, len(ids), delay)
