@@ -1,0 +1,25 @@
+# Heima — the two commands a newcomer needs: `make demo` and `make test`.
+# Both set everything up themselves on a fresh Debian 12 / Raspberry Pi OS machine.
+VENV := .venv
+PY := $(VENV)/bin/python
+SETUP_INPUTS := pyproject.toml scripts/setup.sh tests/servers/fhir/package.json tests/servers/fhir/package-lock.json
+
+.PHONY: setup demo test bench clean
+
+setup: .stamp-setup
+
+.stamp-setup: $(SETUP_INPUTS)
+	scripts/setup.sh
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/heima demo $(DEMO_ARGS)
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m pytest tests/bench -q -s -m bench
+
+clean:
+	rm -rf $(VENV) .stamp-setup tests/servers/fhir/node_modules build .pytest_cache .hypothesis

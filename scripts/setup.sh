@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Set up everything Heima needs on a fresh Debian 12 / Raspberry Pi OS machine:
+# system packages (when run as root), a Python venv with Heima and its test tools, and the
+# reference FHIR server's Node packages (Node 22 itself comes from the npm registry).
+# Safe to run again: each step checks before it works.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+command -v npm >/dev/null || need_apt+=(nodejs npm)
+# Kivy's SDL2 wheels need OpenGL/EGL libraries to open a window (or render offscreen).
+[ -e /usr/lib/x86_64-linux-gnu/libEGL.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libEGL.so.1 ] || need_apt+=(libgl1 libegl1)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        log "installing system packages: ${need_apt[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+    else
+        log "missing system packages: ${need_apt[*]} — run as root, or: sudo apt-get install ${need_apt[*]}"
+        exit 1
+    fi
+fi
+
+python3 - <<'PY' || { log "Heima needs Python 3.11 or newer"; exit 1; }
+import sys
+sys.exit(0 if sys.version_info >= (3, 11) else 1)
+PY
+
+if [ ! -x .venv/bin/python ]; then
+    log "creating the Python environment in .venv"
+    python3 -m venv .venv
+fi
+log "installing Heima and its test tools into .venv"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test]"
+
+log "installing the reference FHIR server (Medplum's engine, Node 22) under tests/servers/fhir"
+(cd tests/servers/fhir && npm ci --no-audit --no-fund --loglevel=error)
+tests/servers/fhir/node_modules/.bin/node --version >/dev/null
+
+log "ready"
