@@ -1,0 +1,68 @@
+"""Configuration: defaults that work, errors that say which setting — never its value."""
+
+from pathlib import Path
+
+import pytest
+
+from hub.config import ConfigError, HubConfig, load_config, parse_config
+
+
+def test_without_a_file_the_hub_writes_bundles_to_a_local_folder():
+    [dest] = HubConfig().effective_destinations()
+    assert dest.kind == "directory" and dest.path.name == "bundles"
+
+
+def test_a_centre_url_is_added_as_a_fhir_destination():
+    config = HubConfig().with_centre("https://fhir.example.no/R4/")
+    [dest] = config.effective_destinations()
+    assert (dest.kind, dest.url) == ("fhir", "https://fhir.example.no/R4")
+
+
+def test_a_full_file_is_read(tmp_path):
+    path = tmp_path / "heima.toml"
+    path.write_text(
+        """
+[hub]
+data_dir = "data"
+timezone = "Europe/Oslo"
+serial = "HUB-42"
+[patient]
+identifier = "13116900216"
+[[destinations]]
+name = "kommune"
+kind = "fhir"
+url = "https://fhir.kommune.example/R4"
+[[destinations]]
+name = "usb"
+kind = "directory"
+path = "/media/usb"
+"""
+    )
+    config = load_config(path)
+    assert config.data_dir == tmp_path / "data"
+    assert [d.name for d in config.effective_destinations()] == ["kommune", "usb"]
+
+
+@pytest.mark.parametrize(
+    "data, setting",
+    [
+        ({"destinations": [{"name": "x", "kind": "ftp"}]}, "destinations[0].kind"),
+        ({"destinations": [{"name": "x", "kind": "fhir", "url": "ftp://no"}]}, "destinations[0].url"),
+        ({"destinations": [{"name": "x", "kind": "directory"}]}, "destinations[0].path"),
+        ({"hub": {"timezone": "Mars/Olympus"}}, "hub.timezone"),
+        ({"patient": {"identifier": 13116900216}}, "patient.identifier"),
+        ({"pasient": {}}, "unknown section"),
+    ],
+)
+def test_bad_settings_are_named_and_their_values_not_echoed(data, setting):
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, base_dir=Path("/tmp"))
+    assert setting in str(err.value)
+    assert "13116900216" not in str(err.value)
+
+
+def test_a_file_that_is_not_toml_is_a_clear_error(tmp_path):
+    path = tmp_path / "heima.toml"
+    path.write_text("[hub\nserial = ")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
