@@ -1,0 +1,426 @@
+"""An emulated standard pulse oximeter: PLX service (0x1822) + Device Information (0x180A).
+
+Behaviour (modelled on spot-check oximeters such as the Nonin 3230):
+* it keeps spot-check records in memory (`record_spot_check`);
+* on each connection, as soon as the central enables spot-check indications, it indicates
+  every stored record with the "from storage" status bit set, oldest first. A second connection
+  re-sends the same records (the hub must dedupe) unless `forget_after_send=True`;
+* `take_live_spot_check` indicates a new measurement at once when a central is subscribed, else
+  stores it and starts advertising (it has something to tell);
+* `start_continuous` notifies PLX Continuous Measurements at a rate until `stop_continuous`.
+
+All bytes come from the codecs in `drivers.gatt` (`encode_spot_check`, ...), never by hand.
+
+Faults, all explicit: special values (`SpecialValue.NAN`, ...) in any numeric field,
+`disconnect_after(n)` indications, `fail_with_att_error(uuid, code)` on a characteristic
+(reads, writes and subscribing), `requires_bonding=True` (PLX characteristics and their CCCDs
+need an encrypted, authenticated link: passkey pairing), `clock_set=False` (the device clock
+was never set: timestamps from 2000-01-01 and the "device clock not set" flag), and
+`record_raw_spot_check(bytes)` for a malformed packet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from bumble import att, gatt
+from bumble.core import UUID
+from bumble.device import Connection, Device
+
+from drivers.emulator.peripheral import SECURE_READ, SECURE_WRITE, EmulatedPeripheral
+from drivers.gatt.device_information import (
+    FIRMWARE_REVISION_UUID,
+    MANUFACTURER_NAME_UUID,
+    MODEL_NUMBER_UUID,
+    SERIAL_NUMBER_UUID,
+    SYSTEM_ID_UUID,
+    encode_system_id,
+)
+from drivers.gatt.ieee11073 import Number
+from drivers.gatt.plx import (
+    PLX_CONTINUOUS_UUID,
+    PLX_FEATURES_UUID,
+    PLX_SPOT_CHECK_UUID,
+    PlxContinuous,
+    PlxDeviceSensorStatus,
+    PlxFeatures,
+    PlxMeasurementStatus,
+    PlxSpotCheck,
+    encode_continuous,
+    encode_features,
+    encode_spot_check,
+)
+
+logger = logging.getLogger(__name__)
+
+PLX_SERVICE_16 = 0x1822
+DEVICE_INFORMATION_16 = 0x180A
+_FROM_STORAGE = 1 << 9
+_UNSET_CLOCK_EPOCH = datetime(2000, 1, 1)
+
+DEFAULT_FEATURES = PlxFeatures(
+    supported_measurement_status=0xFFE0,  # every defined status bit (b5..b15)
+    supported_device_status=0x00FFFF,
+    spot_check_timestamp=True,
+    pulse_amplitude_index=True,
+)
+
+Status = PlxMeasurementStatus | int | None
+DeviceStatus = PlxDeviceSensorStatus | int | None
+
+
+def _status(value: Status) -> PlxMeasurementStatus | None:
+    return PlxMeasurementStatus.from_raw(value) if isinstance(value, int) else value
+
+
+def _device_status(value: DeviceStatus) -> PlxDeviceSensorStatus | None:
+    return PlxDeviceSensorStatus.from_raw(value) if isinstance(value, int) else value
+
+
+def _uuid(full: str) -> UUID:
+    return UUID(full)
+
+
+@dataclass(frozen=True)
+class _RawRecord:
+    """A stored record that is not a valid spot-check (fault injection)."""
+
+    data: bytes
+
+
+class EmulatedPulseOximeter(EmulatedPeripheral):
+    def __init__(
+        self,
+        *,
+        address: str = "F0:11:22:33:44:01",
+        name: str = "Heima PLX 1",
+        manufacturer: str = "Heima Test Devices",
+        model: str = "PLX-1",
+        serial: str = "PLX1-000001",
+        firmware: str = "1.0.0",
+        system_id: str = "00A0500000000001",  # EUI-64, OUI first
+        features: PlxFeatures = DEFAULT_FEATURES,
+        requires_bonding: bool = False,
+        passkey: int | None = 123456,
+        forget_after_send: bool = False,
+        clock_set: bool = True,
+        clock: Callable[[], datetime] | None = None,
+        **peripheral_options: Any,
+    ) -> None:
+        super().__init__(address=address, name=name, passkey=passkey, **peripheral_options)
+        self.manufacturer = manufacturer
+        self.model = model
+        self.serial = serial
+        self.firmware = firmware
+        self.system_id = system_id
+        self.features = features
+        self.requires_bonding = requires_bonding
+        self.forget_after_send = forget_after_send
+        self.clock_set = clock_set
+        self._clock = clock or (lambda: datetime.now().replace(microsecond=0))
+        self._unset_clock_started = datetime.now()
+        self.records: list[PlxSpotCheck | _RawRecord] = []
+        self.indications_sent = 0  # confirmed by the central, over all connections
+        self._disconnect_after: int | None = None
+        self._att_faults: dict[str, int] = {}
+        self._indicating: dict[int, Connection] = {}  # handle -> connection with indications on
+        self._per_connection: dict[int, int] = {}  # handle -> indications confirmed
+        self._send_lock = asyncio.Lock()
+        self._continuous_task: asyncio.Task[None] | None = None
+
+    # -- scripting -----------------------------------------------------------------------------
+
+    def device_time(self) -> datetime:
+        """What the device's own clock reads now (naive, seconds)."""
+        if self.clock_set:
+            return self._clock()
+        elapsed = datetime.now() - self._unset_clock_started
+        return (_UNSET_CLOCK_EPOCH + elapsed).replace(microsecond=0)
+
+    def _make(
+        self,
+        spo2: Number,
+        pulse_rate: Number,
+        *,
+        timestamp: datetime | None | bool,
+        status: Status,
+        device_status: DeviceStatus,
+        pulse_amplitude_index: Number | None,
+    ) -> PlxSpotCheck:
+        if timestamp is True:
+            stamp: datetime | None = self.device_time()
+            present = True
+        elif timestamp is False:
+            stamp, present = None, False
+        else:
+            stamp, present = timestamp, timestamp is not None
+        return PlxSpotCheck(
+            spo2=spo2,
+            pulse_rate=pulse_rate,
+            timestamp=stamp,
+            timestamp_present=present,
+            measurement_status=_status(status),
+            device_status=_device_status(device_status),
+            pulse_amplitude_index=pulse_amplitude_index,
+            device_clock_not_set=not self.clock_set,
+        )
+
+    def record_spot_check(
+        self,
+        spo2: Number,
+        pulse_rate: Number,
+        *,
+        timestamp: datetime | None | bool = True,
+        status: Status = None,
+        device_status: DeviceStatus = None,
+        pulse_amplitude_index: Number | None = None,
+    ) -> PlxSpotCheck:
+        """Store a measurement in the device's memory (sent on the next subscription).
+
+        `timestamp=True` (default) stamps it with the device clock, `False` sends no timestamp
+        field, a datetime is used as given. `status` / `device_status` take the codec types or
+        raw ints. The from-storage bit is added when the record is sent.
+        """
+        record = self._make(
+            spo2,
+            pulse_rate,
+            timestamp=timestamp,
+            status=status,
+            device_status=device_status,
+            pulse_amplitude_index=pulse_amplitude_index,
+        )
+        self.records.append(record)
+        return record
+
+    def record_raw_spot_check(self, data: bytes) -> None:
+        """Store bytes that are sent as a spot-check indication as they are (malformed input)."""
+        self.records.append(_RawRecord(bytes(data)))
+
+    async def take_live_spot_check(
+        self,
+        spo2: Number,
+        pulse_rate: Number,
+        *,
+        timestamp: datetime | None | bool = True,
+        status: Status = None,
+        device_status: DeviceStatus = None,
+        pulse_amplitude_index: Number | None = None,
+    ) -> PlxSpotCheck:
+        """A measurement taken now: indicated at once to subscribed centrals, else stored."""
+        record = self._make(
+            spo2,
+            pulse_rate,
+            timestamp=timestamp,
+            status=status,
+            device_status=device_status,
+            pulse_amplitude_index=pulse_amplitude_index,
+        )
+        targets = list(self._indicating.values())
+        if not targets:
+            self.records.append(record)
+            if self.attached and not self.is_connected and not self.is_advertising:
+                await self.start_advertising()
+            return record
+        for connection in targets:
+            await self._indicate(connection, encode_spot_check(record))
+        return record
+
+    def disconnect_after(self, indications: int | None) -> None:
+        """End each connection after this many confirmed spot-check indications (None: never)."""
+        self._disconnect_after = indications
+
+    def fail_with_att_error(self, characteristic_uuid: str, error_code: int) -> None:
+        """Answer reads, writes and CCCD writes of this characteristic with an ATT error."""
+        self._att_faults[characteristic_uuid.lower()] = error_code
+
+    def clear_att_errors(self) -> None:
+        self._att_faults.clear()
+
+    # -- continuous ----------------------------------------------------------------------------
+
+    async def send_continuous(self, measurement: PlxContinuous) -> None:
+        """Notify one continuous measurement to every subscribed central."""
+        if self.device is not None:
+            await self.device.notify_subscribers(self._continuous, encode_continuous(measurement))
+
+    def start_continuous(
+        self,
+        measurements: PlxContinuous | Iterable[PlxContinuous],
+        *,
+        rate_hz: float = 1.0,
+    ) -> None:
+        """Notify continuously at `rate_hz`: one measurement repeated, or a finite sequence."""
+        self.stop_continuous()
+        interval = 1.0 / rate_hz
+        source = measurements
+
+        async def run() -> None:
+            if isinstance(source, PlxContinuous):
+                while True:
+                    await self.send_continuous(source)
+                    await asyncio.sleep(interval)
+            for measurement in source:
+                await self.send_continuous(measurement)
+                await asyncio.sleep(interval)
+
+        self._continuous_task = self.spawn(run())
+
+    def stop_continuous(self) -> None:
+        if self._continuous_task is not None:
+            self._continuous_task.cancel()
+            self._continuous_task = None
+
+    # -- GATT ----------------------------------------------------------------------------------
+
+    def advertised_service_uuids(self) -> Sequence[int]:
+        return (PLX_SERVICE_16,)
+
+    def _value(self, uuid: str, read: Callable[[], bytes] | None = None) -> gatt.CharacteristicValue:
+        def check() -> None:
+            code = self._att_faults.get(uuid)
+            if code is not None:
+                raise att.ATT_Error(code)
+
+        def on_read(_connection: Connection) -> bytes:
+            check()
+            return read() if read is not None else b""
+
+        def on_write(_connection: Connection, _value: bytes) -> None:
+            check()
+
+        return gatt.CharacteristicValue(read=on_read, write=on_write)
+
+    def build_services(self) -> Sequence[gatt.Service]:
+        Properties = gatt.Characteristic.Properties
+        readable = SECURE_READ if self.requires_bonding else att.Attribute.Permissions.READABLE
+        writable = SECURE_WRITE if self.requires_bonding else att.Attribute.Permissions.WRITEABLE
+        self._spot_check = gatt.Characteristic(
+            _uuid(PLX_SPOT_CHECK_UUID), Properties.INDICATE, readable | writable, self._value(PLX_SPOT_CHECK_UUID)
+        )
+        self._continuous = gatt.Characteristic(
+            _uuid(PLX_CONTINUOUS_UUID), Properties.NOTIFY, readable | writable, self._value(PLX_CONTINUOUS_UUID)
+        )
+        features = gatt.Characteristic(
+            _uuid(PLX_FEATURES_UUID),
+            Properties.READ,
+            readable,
+            self._value(PLX_FEATURES_UUID, lambda: encode_features(self.features)),
+        )
+        plx = gatt.Service(_uuid("00001822-0000-1000-8000-00805f9b34fb"), [self._spot_check, self._continuous, features])
+
+        def text(uuid: str, value: str) -> gatt.Characteristic:
+            return gatt.Characteristic(
+                _uuid(uuid),
+                Properties.READ,
+                att.Attribute.Permissions.READABLE,
+                self._value(uuid, lambda: value.encode("utf-8")),
+            )
+
+        dis = gatt.Service(
+            _uuid("0000180a-0000-1000-8000-00805f9b34fb"),
+            [
+                text(MANUFACTURER_NAME_UUID, self.manufacturer),
+                text(MODEL_NUMBER_UUID, self.model),
+                text(SERIAL_NUMBER_UUID, self.serial),
+                text(FIRMWARE_REVISION_UUID, self.firmware),
+                gatt.Characteristic(
+                    _uuid(SYSTEM_ID_UUID),
+                    Properties.READ,
+                    att.Attribute.Permissions.READABLE,
+                    self._value(SYSTEM_ID_UUID, lambda: encode_system_id(self.system_id)),
+                ),
+            ],
+        )
+        return [dis, plx]
+
+    def configure_gatt(self, device: Device) -> None:
+        for characteristic, uuid in ((self._spot_check, PLX_SPOT_CHECK_UUID), (self._continuous, PLX_CONTINUOUS_UUID)):
+            cccd = self.cccd_of(characteristic)
+            assert cccd is not None
+            if self.requires_bonding:
+                cccd.permissions |= SECURE_READ | SECURE_WRITE
+            original = cccd.value
+            assert isinstance(original, att.AttributeValueV2)
+            cccd.value = att.AttributeValueV2(read=original.read, write=self._guarded_cccd_write(uuid, original))
+
+    def _guarded_cccd_write(self, uuid: str, original: att.AttributeValueV2) -> Callable[[Any, bytes], Any]:
+        def write(bearer: Any, value: bytes) -> Any:
+            code = self._att_faults.get(uuid)
+            if code is not None:
+                raise att.ATT_Error(code)
+            return original.write(bearer, value)
+
+        return write
+
+    # -- connection behaviour ------------------------------------------------------------------
+
+    def on_connected(self, connection: Connection) -> None:
+        self._per_connection[connection.handle] = 0
+
+    def on_disconnected(self, connection: Connection, reason: int) -> None:
+        self._indicating.pop(connection.handle, None)
+        self._per_connection.pop(connection.handle, None)
+
+    def on_subscription(self, connection: Connection, characteristic: gatt.Characteristic, notify: bool, indicate: bool) -> None:
+        if characteristic is not self._spot_check:
+            return
+        if not indicate:
+            self._indicating.pop(connection.handle, None)
+            return
+        first = connection.handle not in self._indicating
+        self._indicating[connection.handle] = connection
+        if first:
+            self.spawn(self._send_stored(connection))
+
+    async def _send_stored(self, connection: Connection) -> None:
+        for record in list(self.records):
+            if connection.handle not in self._indicating:
+                return
+            if isinstance(record, _RawRecord):
+                data = record.data
+            else:
+                raw = record.measurement_status.raw if record.measurement_status is not None else 0
+                data = encode_spot_check(replace(record, measurement_status=PlxMeasurementStatus.from_raw(raw | _FROM_STORAGE)))
+            if not await self._indicate(connection, data):
+                return
+            if self.forget_after_send and record in self.records:
+                self.records.remove(record)
+
+    async def _indicate(self, connection: Connection, data: bytes) -> bool:
+        """Indicate and wait for the confirmation; False when the link is gone."""
+        device = self.device
+        if device is None or connection.handle not in self._indicating:
+            return False
+        async with self._send_lock:
+            try:
+                await device.indicate_subscriber(connection, self._spot_check, data)
+            except Exception as error:  # noqa: BLE001 - a lost link, a timeout: not confirmed
+                logger.info("%s: indication not confirmed: %r", self.name, error)
+                return False
+            if connection.handle not in self._per_connection:
+                return False  # disconnected while waiting
+            self.indications_sent += 1
+            self._per_connection[connection.handle] += 1
+            limit = self._disconnect_after
+        if limit is not None and self._per_connection.get(connection.handle, 0) >= limit:
+            await connection.disconnect()
+            return False
+        return True
+
+
+def status(**flags: bool) -> PlxMeasurementStatus:
+    """Shorthand: `status(questionable=True)`."""
+    return PlxMeasurementStatus.from_flags(**flags)
+
+
+def device_status(**flags: bool) -> PlxDeviceSensorStatus:
+    """Shorthand: `device_status(sensor_displaced=True)`."""
+    return PlxDeviceSensorStatus.from_flags(**flags)
+
+
+__all__ = ["DEFAULT_FEATURES", "EmulatedPulseOximeter", "device_status", "status"]

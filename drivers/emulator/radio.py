@@ -1,0 +1,264 @@
+"""One virtual Bluetooth LE radio: a Bumble `LocalLink`, the hub's central and emulated peripherals.
+
+Everything speaks real HCI/LL/L2CAP/ATT/GATT/SMP through Bumble's software controllers; only the
+air is missing (no timing, no packet loss: faults are injected explicitly by the peripherals).
+
+How the bleak backend finds its radio
+-------------------------------------
+bleak instantiates the backend class itself (`BleakClient(..., backend=BumbleClient)`), so the
+class cannot be handed a radio. Two ways, pick one:
+
+* the module-level *current radio*: `async with VirtualRadio() as radio:` makes `radio` current
+  until the block ends (a stack: an inner radio shadows an outer one); `BumbleScanner` and
+  `BumbleClient` use `current_radio()` when they are created;
+* explicit binding: `radio.scanner_backend` / `radio.client_backend` are subclasses bound to this
+  radio (still named `BumbleScanner` / `BumbleClient`), for code that runs two radios at once.
+
+The radio must be created inside the running event loop it will be used from (Bumble's
+controllers capture the loop), and bleak, Bumble and the peripherals share that loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bleak.exc import BleakError
+from bumble.controller import Controller
+from bumble.device import Connection, Device, DeviceConfiguration
+from bumble.host import Host
+from bumble.keys import JsonKeyStore, KeyStore, MemoryKeyStore
+from bumble.link import LocalLink
+from bumble.pairing import PairingConfig, PairingDelegate
+from bumble.transport.common import AsyncPipeSink
+
+from drivers.pairing import PasskeyProvider
+
+if TYPE_CHECKING:
+    from drivers.emulator.backend import BumbleClient, BumbleScanner
+    from drivers.emulator.peripheral import EmulatedPeripheral
+
+logger = logging.getLogger(__name__)
+
+HUB_ADDRESS = "C0:FF:EE:00:00:01"  # random static: stable, so a keystore file finds its bonds
+DEFAULT_MTU = 247
+
+_radios: list[VirtualRadio] = []
+
+
+def current_radio() -> VirtualRadio:
+    """The innermost running `VirtualRadio`; BleakError when none is running."""
+    if not _radios:
+        raise BleakError("no VirtualRadio is running: use `async with VirtualRadio() as radio:`")
+    return _radios[-1]
+
+
+def new_device(
+    link: LocalLink,
+    *,
+    name: str,
+    address: str,
+    io_capability: int = PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT,
+) -> tuple[Device, Controller]:
+    """A Bumble host + software controller attached to `link` (not powered on yet)."""
+    controller = Controller(name, link=link)
+    config = DeviceConfiguration()
+    config.load_from_dict({"name": name, "address": address, "io_capability": int(io_capability)})
+    return Device(config=config, host=Host(controller, AsyncPipeSink(controller))), controller
+
+
+class _CentralDelegate(PairingDelegate):
+    """Bumble's questions during pairing, answered by the hub's `PasskeyProvider`."""
+
+    def __init__(self, radio: VirtualRadio, connection: Connection) -> None:
+        super().__init__(io_capability=PairingDelegate.IoCapability.DISPLAY_OUTPUT_AND_KEYBOARD_INPUT)
+        self._radio = radio
+        self._connection = connection
+
+    def _provider(self) -> PasskeyProvider | None:
+        client = self._radio._clients.get(self._connection.handle)
+        provider = getattr(client, "passkey_provider", None) if client is not None else None
+        return provider or self._radio.passkey_provider
+
+    def _who(self) -> str:
+        client = self._radio._clients.get(self._connection.handle)
+        return client.address if client is not None else str(self._connection.peer_address)
+
+    async def get_number(self) -> int | None:
+        provider = self._provider()
+        if provider is None:
+            logger.warning("pairing with %s needs a passkey but no passkey provider is set", self._who())
+            return None
+        return await provider.passkey_for(self._who())
+
+    async def compare_numbers(self, number: int, digits: int) -> bool:
+        provider = self._provider()
+        if provider is None:
+            return False
+        return await provider.confirm_numeric(self._who(), number)
+
+    async def confirm(self, auto: bool = False) -> bool:
+        return True
+
+
+class VirtualRadio:
+    """A Bumble virtual link with the hub's central on it; peripherals attach to it.
+
+    `keystore_path`: a Bumble JSON keystore holding the hub's bonds (namespace = the hub's
+    address); bonds survive a new `VirtualRadio` (or process) on the same file. Without it the
+    bonds live in memory for the life of this radio.
+    """
+
+    def __init__(
+        self,
+        *,
+        keystore_path: str | os.PathLike[str] | None = None,
+        passkey_provider: PasskeyProvider | None = None,
+        mtu: int = DEFAULT_MTU,
+        hub_address: str = HUB_ADDRESS,
+        hub_name: str = "Heima hub",
+    ) -> None:
+        if not 23 <= mtu <= 517:
+            raise ValueError("ATT MTU must be within 23..517")
+        self.keystore_path = Path(keystore_path) if keystore_path is not None else None
+        self.passkey_provider = passkey_provider
+        self.mtu = mtu
+        self.hub_address = hub_address.upper()
+        self.hub_name = hub_name
+        self.link: LocalLink | None = None
+        self._central: Device | None = None
+        self._controller: Controller | None = None
+        self._peripherals: list[EmulatedPeripheral] = []
+        self._clients: dict[int, BumbleClient] = {}  # connection handle -> client
+        self._scanners = 0
+        self._scan_lock = asyncio.Lock()
+        self.connect_lock = asyncio.Lock()  # Bumble's central allows one pending LE connection
+        self._scanner_backend: type[BumbleScanner] | None = None
+        self._client_backend: type[BumbleClient] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> VirtualRadio:
+        if self.link is not None:
+            return self
+        self.link = LocalLink()
+        central, self._controller = new_device(self.link, name=self.hub_name, address=self.hub_address)
+        central.keystore = self._make_keystore()
+        central.pairing_config_factory = lambda connection: PairingConfig(
+            sc=True, mitm=True, bonding=True, delegate=_CentralDelegate(self, connection)
+        )
+        await central.power_on()
+        self._central = central
+        _radios.append(self)
+        return self
+
+    async def stop(self) -> None:
+        if self.link is None:
+            return
+        for peripheral in list(self._peripherals):
+            await peripheral.detach()
+        central = self._central
+        if central is not None:
+            for connection in list(central.connections.values()):
+                try:
+                    await connection.disconnect()
+                except Exception:  # noqa: BLE001 - tearing down: the link goes away anyway
+                    logger.debug("disconnect during radio stop failed", exc_info=True)
+            if central.is_scanning:
+                await central.stop_scanning()
+            await central.power_off()
+        if self.link is not None and self._controller is not None:
+            self.link.remove_controller(self._controller)
+        if self in _radios:
+            _radios.remove(self)
+        self._central = None
+        self.link = None
+
+    async def __aenter__(self) -> VirtualRadio:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def _make_keystore(self) -> KeyStore:
+        if self.keystore_path is None:
+            return MemoryKeyStore()
+        self.keystore_path.parent.mkdir(parents=True, exist_ok=True)
+        return JsonKeyStore(namespace=self.hub_address, filename=str(self.keystore_path))
+
+    # -- what the backend and the peripherals use ----------------------------------------------
+
+    @property
+    def central(self) -> Device:
+        if self._central is None:
+            raise BleakError("the VirtualRadio is not running")
+        return self._central
+
+    @property
+    def running(self) -> bool:
+        return self._central is not None
+
+    @property
+    def peripherals(self) -> tuple[EmulatedPeripheral, ...]:
+        return tuple(self._peripherals)
+
+    async def add(self, peripheral: EmulatedPeripheral) -> EmulatedPeripheral:
+        """Attach a peripheral to this radio (power it on; it starts advertising if configured)."""
+        await peripheral.attach(self)
+        return peripheral
+
+    def _register(self, peripheral: EmulatedPeripheral) -> None:
+        self._peripherals.append(peripheral)
+
+    def _unregister(self, peripheral: EmulatedPeripheral) -> None:
+        if peripheral in self._peripherals:
+            self._peripherals.remove(peripheral)
+
+    def peripheral_at(self, address: str) -> EmulatedPeripheral | None:
+        wanted = address.upper()
+        for peripheral in self._peripherals:
+            if peripheral.address == wanted:
+                return peripheral
+        return None
+
+    async def bonded_addresses(self) -> list[str]:
+        """Addresses the hub holds keys for (identity addresses, as Bumble stores them)."""
+        keystore = self.central.keystore
+        return [name for name, _ in await keystore.get_all()] if keystore else []
+
+    async def acquire_scan(self) -> None:
+        async with self._scan_lock:
+            self._scanners += 1
+            if self._scanners == 1 and not self.central.is_scanning:
+                await self.central.start_scanning(active=True, filter_duplicates=False)
+
+    async def release_scan(self) -> None:
+        async with self._scan_lock:
+            self._scanners = max(0, self._scanners - 1)
+            if self._scanners == 0 and self._central is not None and self._central.is_scanning:
+                await self._central.stop_scanning()
+
+    # -- backends bound to this radio ----------------------------------------------------------
+
+    @property
+    def scanner_backend(self) -> type[BumbleScanner]:
+        if self._scanner_backend is None:
+            from drivers.emulator.backend import BumbleScanner
+
+            self._scanner_backend = type("BumbleScanner", (BumbleScanner,), {"radio": self})
+        return self._scanner_backend
+
+    @property
+    def client_backend(self) -> type[BumbleClient]:
+        if self._client_backend is None:
+            from drivers.emulator.backend import BumbleClient
+
+            self._client_backend = type("BumbleClient", (BumbleClient,), {"radio": self})
+        return self._client_backend
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<VirtualRadio {state}, hub {self.hub_address}, {len(self._peripherals)} peripheral(s)>"
