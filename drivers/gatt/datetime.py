@@ -30,7 +30,15 @@ def parse_date_time(data: bytes, characteristic: str = "Date Time") -> datetime 
 
 
 def encode_date_time(value: datetime | None) -> bytes:
-    """The 7 bytes for a naive local datetime, or all-zero bytes for "unknown"."""
+    """The 7 bytes for a naive local datetime, or all-zero bytes for "unknown".
+
+    Microseconds and any tzinfo are dropped: the field carries wall-clock seconds only.
+    """
     if value is None:
         return bytes(DATE_TIME_SIZE)
+    if not 1582 <= value.year <= 9999:  # what parse_date_time accepts: never send what we'd reject
+        raise ValueError("Date Time: year outside 1582..9999")
     return _LAYOUT.pack(value.year, value.month, value.day, value.hour, value.minute, value.second)
+
+
+__all__ = ["DATE_TIME_SIZE", "encode_date_time", "parse_date_time"]

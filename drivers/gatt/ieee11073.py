@@ -70,28 +70,69 @@ def decode_float(raw: int) -> Number:
     return _scaled(_signed(raw & 0x00FFFFFF, 24), _signed(raw >> 24, 8))
 
 
+def _round_div_pow10(mantissa: int, k: int) -> int:
+    """mantissa / 10**k rounded half to even, in one step (no double rounding)."""
+    quotient, remainder = divmod(mantissa, 10**k)  # floor division: 0 <= remainder < 10**k
+    twice = 2 * remainder
+    if twice > 10**k or (twice == 10**k and quotient % 2 == 1):
+        quotient += 1
+    return quotient
+
+
 def _encode(value: Number, *, mantissa_bits: int, exponent_bits: int, specials: dict, name: str) -> int:
+    """Pick m and e with m·10^e == value (or the nearest with fewer digits) and pack them.
+
+    Per IEEE 11073-20601 the special values are the five mantissas next to the ends of the range
+    *with exponent 0*; with any other exponent those mantissas are ordinary numbers (0x17FE is
+    20460). So exponent 0 keeps clear of them, other exponents may use the whole range, and
+    every non-special word's value encodes back to the same value.
+    """
     if isinstance(value, SpecialValue):
         return specials[value]
-    lo, hi = -(1 << (mantissa_bits - 1)) + 2, (1 << (mantissa_bits - 1)) - 3  # keep clear of specials
-    exp_lo, exp_hi = -(1 << (exponent_bits - 1)), (1 << (exponent_bits - 1)) - 1
-    d = Decimal(str(value)).normalize()
-    sign, digits, exponent = d.as_tuple()
-    mantissa = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
-    while mantissa != 0 and mantissa % 10 == 0 and exponent < exp_hi:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise TypeError(f"{name}: expected a number or a SpecialValue")
+    exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)  # repr: 0.1 -> "0.1"
+    if not exact.is_finite():
+        raise ValueError(f"{name}: NaN and infinities must be given as a SpecialValue")
+    m_lo, m_hi = -(1 << (mantissa_bits - 1)), (1 << (mantissa_bits - 1)) - 1
+    e_lo, e_hi = -(1 << (exponent_bits - 1)), (1 << (exponent_bits - 1)) - 1
+
+    def fits(m: int, e: int) -> bool:
+        if not e_lo <= e <= e_hi:
+            return False
+        if e == 0:  # keep clear of NaN, NRes, +INF, -INF and the reserved word
+            return m_lo + 3 <= m <= m_hi - 2
+        return m_lo <= m <= m_hi
+
+    def pack(m: int, e: int) -> int:
+        e_mask, m_mask = (1 << exponent_bits) - 1, (1 << mantissa_bits) - 1
+        return ((e & e_mask) << mantissa_bits) | (m & m_mask)
+
+    sign, digits, exponent = exact.as_tuple()
+    mantissa = int("".join(map(str, digits))) * (-1 if sign else 1)
+    if mantissa == 0:
+        return 0
+    while mantissa % 10 == 0:
         mantissa //= 10
         exponent += 1
-    while not lo <= mantissa <= hi and exponent < exp_hi:  # too many digits: drop precision
-        mantissa = int(Decimal(mantissa).scaleb(-1).to_integral_value())
-        exponent += 1
-    while exponent > exp_hi and lo <= mantissa * 10 <= hi:
-        mantissa *= 10
-        exponent -= 1
-    if mantissa == 0:
-        exponent = 0
-    if not (lo <= mantissa <= hi and exp_lo <= exponent <= exp_hi):
-        raise ValueError(f"{name}: {value!r} cannot be represented")
-    return ((exponent & ((1 << exponent_bits) - 1)) << mantissa_bits) | (mantissa & ((1 << mantissa_bits) - 1))
+    # Exact representations first: the shortest mantissa, then padded with zeros if the
+    # exponent is too large for the field.
+    m, e = mantissa, exponent
+    while m_lo <= m <= m_hi:
+        if fits(m, e):
+            return pack(m, e)
+        m, e = m * 10, e - 1
+    # Too many digits (or too small an exponent): round off as few digits as needed.
+    k = 1
+    while True:
+        if exponent + k > e_hi:
+            raise ValueError(f"{name}: {value!r} is too large to be represented")
+        rounded = _round_div_pow10(mantissa, k)
+        if rounded == 0:
+            raise ValueError(f"{name}: {value!r} is too small to be represented")
+        if fits(rounded, exponent + k):
+            return pack(rounded, exponent + k)
+        k += 1
 
 
 def encode_sfloat(value: Number) -> int:
@@ -102,3 +143,6 @@ def encode_sfloat(value: Number) -> int:
 def encode_float(value: Number) -> int:
     """Encode a number (or special value) as a FLOAT word; for the emulator and tests."""
     return _encode(value, mantissa_bits=24, exponent_bits=8, specials=_FLOAT_SPECIAL_RAW, name="FLOAT")
+
+
+__all__ = ["Number", "SpecialValue", "decode_float", "decode_sfloat", "encode_float", "encode_sfloat"]

@@ -1,0 +1,1 @@
+"""Byte-fixture and property tests for the pure GATT codecs in drivers/gatt."""
