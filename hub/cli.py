@@ -1,0 +1,92 @@
+"""The `heima` command: demo, run, sync, status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from hub.config import ConfigError, HubConfig, load_config
+
+
+def _config(args: argparse.Namespace) -> HubConfig:
+    config = load_config(args.config)
+    if getattr(args, "data_dir", None):
+        config = HubConfig(args.data_dir.resolve(), config.timezone, config.serial, config.name, config.patient, config.destinations)
+    if getattr(args, "centre", None):
+        config = config.with_centre(args.centre)
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="heima", description="Heima: the patient's hub for digital home follow-up.")
+    parser.add_argument("--config", type=Path, help="TOML configuration (default: embedded defaults)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the hub does (never patient data)")
+    sub = parser.add_subparsers(dest="command")
+
+    demo = sub.add_parser("demo", help="read an emulated pulse oximeter, store and deliver the reading")
+    demo.add_argument("--centre", help="a FHIR server base URL to deliver to (default: a local folder)")
+    demo.add_argument("--data-dir", type=Path, default=Path("heima-data"), help="where the demo keeps its data")
+
+    run = sub.add_parser("run", help="run the hub")
+    run.add_argument("--headless", action="store_true", help="no touch app: the hub alone (the only mode so far)")
+    run.add_argument("--centre", help="a FHIR server base URL to deliver to")
+    run.add_argument("--data-dir", type=Path)
+
+    sync = sub.add_parser("sync", help="deliver everything queued now, then exit")
+    sync.add_argument("--centre")
+    sync.add_argument("--data-dir", type=Path)
+
+    status = sub.add_parser("status", help="what is stored and where it stands per destination")
+    status.add_argument("--data-dir", type=Path)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = _config(args)
+    except ConfigError as exc:
+        print(f"heima: configuration: {exc}", file=sys.stderr)
+        return 2
+
+    from hub import app  # the composition root; imported only here
+
+    if args.command == "demo":
+        return asyncio.run(app.run_demo(config))
+    if args.command == "run":
+        try:
+            asyncio.run(app.run_headless(config))
+        except KeyboardInterrupt:
+            pass
+        return 0
+    if args.command == "sync":
+        reports = asyncio.run(app.sync_once(config))
+        for name, r in reports.items():
+            print(f"{name}: delivered {r.delivered}, retry later {r.retried}, could not be sent {r.dead}")
+        return 0 if all(not r.retried for r in reports.values()) else 1
+    if args.command == "status":
+        return asyncio.run(_status(config))
+    parser.print_help()
+    return 0
+
+
+async def _status(config: HubConfig) -> int:
+    from hub.store import Store
+
+    if not config.database_path.exists():
+        print(f"no data yet at {config.database_path}")
+        return 0
+    store = await Store.open(config.database_path)
+    try:
+        counts = await store.outbox_counts()
+        print(f"{len(await store.measurements(limit=10**9))} measurement(s) in {config.database_path}")
+        for dest, c in sorted(counts.items()):
+            print(f"  {dest}: sent {c.get('delivered', 0)}, waiting {c.get('pending', 0)}, could not be sent {c.get('dead', 0)}")
+    finally:
+        await store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
