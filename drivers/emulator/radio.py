@@ -36,6 +36,7 @@ from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
 
 from drivers.pairing import PasskeyProvider
+from hub.domain.readings import DeviceIdentity
 
 if TYPE_CHECKING:
     from drivers.emulator.backend import BumbleClient, BumbleScanner
@@ -83,9 +84,11 @@ class _CentralDelegate(PairingDelegate):
         provider = getattr(client, "passkey_provider", None) if client is not None else None
         return provider or self._radio.passkey_provider
 
-    def _who(self) -> str:
+    def _who(self) -> DeviceIdentity:
         client = self._radio._clients.get(self._connection.handle)
-        return client.address if client is not None else str(self._connection.peer_address)
+        if client is None:
+            return DeviceIdentity(address=self._connection.peer_address.to_string(False))
+        return DeviceIdentity(address=client.address, name=client._device_name)
 
     async def get_number(self) -> int | None:
         provider = self._provider()

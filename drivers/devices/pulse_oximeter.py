@@ -1,0 +1,210 @@
+"""The standard Pulse Oximeter Service (0x1822) driver: spot-check measurements become readings.
+
+Each PLX Spot-check indication becomes two `Reading`s, oxygen saturation (%) and pulse rate
+(/min), sharing the device time, the identity and the quality flags. The mapping from bytes to
+readings is the pure function `spot_check_readings` (tested without any radio).
+
+Continuous notifications are not subscribed to: they are a live view at ~1 Hz, not measurements
+the patient took, and storing them would flood the store. A future live-view feature can
+subscribe to them separately.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from bleak.exc import BleakError
+
+from drivers.devices.base import Advertisement, Driver, Matcher, Session
+from drivers.gatt import MalformedPacket
+from drivers.gatt.device_information import (
+    FIRMWARE_REVISION_UUID,
+    MANUFACTURER_NAME_UUID,
+    MODEL_NUMBER_UUID,
+    SERIAL_NUMBER_UUID,
+    SYSTEM_ID_UUID,
+    parse_system_id,
+    parse_utf8_string,
+)
+from drivers.gatt.ieee11073 import Number, SpecialValue
+from drivers.gatt.plx import (
+    PLX_FEATURES_UUID,
+    PLX_SERVICE_UUID,
+    PLX_SPOT_CHECK_UUID,
+    PlxFeatures,
+    PlxSpotCheck,
+    parse_features,
+    parse_spot_check,
+)
+from hub.domain.readings import AbsentReason, DeviceIdentity, MeasurementKind, QualityFlag, Reading
+
+if TYPE_CHECKING:
+    from bleak import BleakClient
+    from bleak.backends.characteristic import BleakGATTCharacteristic
+
+logger = logging.getLogger(__name__)
+
+SPO2_UNIT = "%"
+PULSE_RATE_UNIT = "/min"
+
+_ABSENT_REASONS = {
+    SpecialValue.NAN: AbsentReason.NOT_A_NUMBER,
+    SpecialValue.NRES: AbsentReason.NOT_AT_THIS_RESOLUTION,
+    SpecialValue.POSITIVE_INFINITY: AbsentReason.POSITIVE_INFINITY,
+    SpecialValue.NEGATIVE_INFINITY: AbsentReason.NEGATIVE_INFINITY,
+    SpecialValue.RESERVED: AbsentReason.RESERVED,
+}
+
+_STATUS_FLAGS = (
+    ("measurement_ongoing", QualityFlag.MEASUREMENT_ONGOING),
+    ("early_estimate", QualityFlag.EARLY_ESTIMATE),
+    ("validated", QualityFlag.VALIDATED),
+    ("fully_qualified", QualityFlag.FULLY_QUALIFIED),
+    ("from_storage", QualityFlag.FROM_STORAGE),
+    ("demo_data", QualityFlag.DEMO_DATA),
+    ("testing_data", QualityFlag.TESTING_DATA),
+    ("calibration_ongoing", QualityFlag.CALIBRATION_ONGOING),
+    ("unavailable", QualityFlag.UNAVAILABLE),
+    ("questionable", QualityFlag.QUESTIONABLE),
+    ("invalid", QualityFlag.INVALID),
+)
+
+
+def quality_flags(measurement: PlxSpotCheck) -> frozenset[QualityFlag]:
+    """The quality flags a spot-check carries (measurement status, clock, sensor faults)."""
+    flags: set[QualityFlag] = set()
+    status = measurement.measurement_status
+    if status is not None:
+        flags.update(flag for name, flag in _STATUS_FLAGS if getattr(status, name))
+    if measurement.device_clock_not_set:
+        flags.add(QualityFlag.DEVICE_CLOCK_NOT_SET)
+    if measurement.device_status is not None and measurement.device_status.any_fault:
+        flags.add(QualityFlag.SENSOR_PROBLEM)
+    return frozenset(flags)
+
+
+def _value(number: Number, invalid: bool) -> tuple[float | None, AbsentReason | None]:
+    """A number, or no number with the reason: special values first, then "invalid" status."""
+    if isinstance(number, SpecialValue):
+        return None, _ABSENT_REASONS[number]
+    if invalid:
+        return None, AbsentReason.ERROR
+    return float(number), None
+
+
+def spot_check_readings(
+    measurement: PlxSpotCheck, *, device: DeviceIdentity | None, received_at: datetime
+) -> tuple[Reading, Reading]:
+    """The two readings (SpO2, pulse rate) of one decoded spot-check. Pure."""
+    flags = quality_flags(measurement)
+    invalid = measurement.measurement_status is not None and measurement.measurement_status.invalid
+    readings = []
+    for kind, number, unit in (
+        (MeasurementKind.OXYGEN_SATURATION, measurement.spo2, SPO2_UNIT),
+        (MeasurementKind.PULSE_RATE, measurement.pulse_rate, PULSE_RATE_UNIT),
+    ):
+        value, absent = _value(number, invalid)
+        readings.append(
+            Reading(
+                kind=kind,
+                value=value,
+                unit=unit,
+                received_at=received_at,
+                absent_reason=absent,
+                device=device,
+                device_time=measurement.timestamp,
+                flags=flags,
+                record_id=None,
+            )
+        )
+    return readings[0], readings[1]
+
+
+def readings_from_spot_check_bytes(
+    data: bytes, *, device: DeviceIdentity | None, received_at: datetime
+) -> tuple[Reading, Reading]:
+    """Bytes of one PLX Spot-check indication -> two readings. `MalformedPacket` if malformed."""
+    return spot_check_readings(parse_spot_check(data), device=device, received_at=received_at)
+
+
+async def read_device_identity(client: BleakClient, advertisement: Advertisement) -> DeviceIdentity:
+    """Device Information (whatever of it the device has) + the address and advertised name."""
+    found = {c.uuid for service in client.services for c in service.characteristics}
+
+    async def text(uuid: str, label: str) -> str | None:
+        if uuid not in found:
+            return None
+        try:
+            return parse_utf8_string(bytes(await client.read_gatt_char(uuid)), label)
+        except MalformedPacket as error:
+            logger.warning("%s: %s", advertisement.address, error)
+            return None
+
+    system_id: str | None = None
+    if SYSTEM_ID_UUID in found:
+        try:
+            system_id = parse_system_id(bytes(await client.read_gatt_char(SYSTEM_ID_UUID)))
+        except MalformedPacket as error:
+            logger.warning("%s: %s", advertisement.address, error)
+    return DeviceIdentity(
+        address=client.address.upper(),
+        name=advertisement.name,
+        manufacturer=await text(MANUFACTURER_NAME_UUID, "Manufacturer Name String"),
+        model=await text(MODEL_NUMBER_UUID, "Model Number String"),
+        serial=await text(SERIAL_NUMBER_UUID, "Serial Number String"),
+        firmware=await text(FIRMWARE_REVISION_UUID, "Firmware Revision String"),
+        system_id=system_id,
+    )
+
+
+class PulseOximeterDriver(Driver):
+    """Any oximeter that exposes the standard PLX service with spot-check indications."""
+
+    name: ClassVar[str] = "plx-standard"
+    matcher: ClassVar[Matcher] = Matcher(service_uuids=frozenset({PLX_SERVICE_UUID}))
+
+    def __init__(self) -> None:
+        self.features: dict[str, PlxFeatures] = {}  # by address, last read
+
+    async def start(self, client: BleakClient, advertisement: Advertisement, session: Session) -> DeviceIdentity:
+        identity = await read_device_identity(client, advertisement)
+        session.identify(identity)
+        await self._read_features(client, advertisement.address)
+
+        def on_spot_check(_: BleakGATTCharacteristic, data: bytearray) -> None:
+            try:
+                readings = readings_from_spot_check_bytes(bytes(data), device=identity, received_at=session.now())
+            except MalformedPacket as error:  # the message names the defect, never the values
+                logger.warning("%s: spot-check skipped: %s", identity.address, error)
+                session.skip()
+                return
+            for reading in readings:
+                session.deliver(reading)
+
+        await client.start_notify(PLX_SPOT_CHECK_UUID, on_spot_check)
+        return identity
+
+    async def _read_features(self, client: BleakClient, address: str) -> None:
+        if client.services.get_characteristic(PLX_FEATURES_UUID) is None:
+            return
+        try:
+            self.features[address] = parse_features(bytes(await client.read_gatt_char(PLX_FEATURES_UUID)))
+        except MalformedPacket as error:
+            logger.warning("%s: %s", address, error)
+        except BleakError as error:  # features are informative only: go on without them
+            if not client.is_connected:
+                raise
+            logger.warning("%s: PLX features not readable: %s", address, error)
+
+
+__all__ = [
+    "PULSE_RATE_UNIT",
+    "SPO2_UNIT",
+    "PulseOximeterDriver",
+    "quality_flags",
+    "read_device_identity",
+    "readings_from_spot_check_bytes",
+    "spot_check_readings",
+]

@@ -1,0 +1,346 @@
+"""Scanning, connecting, pairing and reconnecting: the hub's one owner of the Bluetooth radio.
+
+`LinkManager` scans with `bleak.BleakScanner`, asks the driver registry which driver handles an
+advertisement, connects with `bleak_retry_connector.establish_connection`, lets the driver run
+its session and hands every `Reading` to the hub's async sink, in order, one at a time. Readings
+wait in an unbounded queue while the sink works (the hub commits to SQLite before it returns),
+so a slow sink never makes the link drop one; a session only returns once every reading it
+received has been through the sink.
+
+Rules kept here, not in drivers:
+* one connection at a time (an `asyncio.Lock`): cheap adapters and medical devices cope badly
+  with parallel connection attempts;
+* nothing here unpairs, removes a device or clears BlueZ's cache (`BleakClient`, not
+  `BleakClientWithServiceCache`, so bleak-retry-connector never calls BlueZ `RemoveDevice`): a
+  bond a device relies on is never deleted;
+* scanning pauses while a session runs;
+* after a session the device is left alone for a cool-down, unless it disconnected by itself
+  and advertises again, or it stopped advertising for `readvertise_gap` seconds and came back
+  (it has something new); a device the hub had to disconnect and that keeps advertising is not
+  reconnected in a loop;
+* events for the UI (`on_event(name, details)`) never carry measurement values.
+
+Backends: `scanner_backend` / `client_backend` are bleak backend classes (None: the platform's,
+BlueZ on the Pi). A client backend with `supports_passkey_provider = True` (the emulator) gets the
+passkey provider directly; on BlueZ a D-Bus `org.bluez.Agent1` must answer instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.client import BaseBleakClient
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
+from bleak.exc import BleakError
+from bleak_retry_connector import establish_connection
+
+from drivers.devices.base import Advertisement, Clock, Driver, Registry, Session, utc_now
+from drivers.pairing import PasskeyProvider
+from hub.domain.readings import DeviceIdentity, Reading
+
+logger = logging.getLogger(__name__)
+
+Sink = Callable[[Reading], Awaitable[None]]
+EventCallback = Callable[[str, dict[str, Any]], None]
+
+
+class _AnnouncingProvider:
+    """Tells the UI that pairing needs the user, then asks the real provider."""
+
+    def __init__(self, inner: PasskeyProvider, emit: Callable[[str, dict[str, Any]], None]) -> None:
+        self._inner = inner
+        self._emit = emit
+
+    @staticmethod
+    def _address(device: DeviceIdentity | str) -> str:
+        return device.address if isinstance(device, DeviceIdentity) else device
+
+    async def passkey_for(self, device: DeviceIdentity | str) -> int | None:
+        self._emit("pairing-needed", {"address": self._address(device), "method": "passkey"})
+        return await self._inner.passkey_for(device)
+
+    async def confirm_numeric(self, device: DeviceIdentity | str, number: int) -> bool:
+        self._emit("pairing-needed", {"address": self._address(device), "method": "numeric-comparison"})
+        return await self._inner.confirm_numeric(device, number)
+
+
+class LinkManager:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        scanner_backend: type[BaseBleakScanner] | None = None,
+        client_backend: type[BaseBleakClient] | None = None,
+        passkey_provider: PasskeyProvider | None = None,
+        clock: Clock | None = None,
+        on_event: EventCallback | None = None,
+        settle: float = 3.0,
+        cooldown: float = 60.0,
+        readvertise_gap: float = 5.0,
+        min_reconnect_interval: float = 5.0,
+        connect_attempts: int = 3,
+        connect_timeout: float = 45.0,
+        max_session: float = 600.0,
+        stale_after: float = 10.0,
+    ) -> None:
+        """
+        settle: a session ends when the device said nothing for this long (it may end earlier
+            by disconnecting). cooldown / readvertise_gap / min_reconnect_interval: see the
+            module docstring. connect_timeout bounds all connection attempts together;
+            max_session bounds one session however chatty the device.
+        """
+        self.registry = registry
+        self._scanner_backend = scanner_backend
+        self._client_backend = client_backend
+        self._passkey_provider = passkey_provider
+        self._clock = clock or utc_now
+        self._on_event = on_event
+        self._settle = settle
+        self._cooldown = cooldown
+        self._readvertise_gap = readvertise_gap
+        self._min_reconnect_interval = min_reconnect_interval
+        self._connect_attempts = connect_attempts
+        self._connect_timeout = connect_timeout
+        self._max_session = max_session
+        self._stale_after = stale_after
+        self._lock = asyncio.Lock()
+        self._ended: dict[str, tuple[float, bool]] = {}  # address -> (monotonic end, ended by hub)
+        self._seen_after_end: dict[str, float] = {}
+        self._last_broadcast: dict[str, tuple[Any, Any]] = {}
+
+    # -- public API ----------------------------------------------------------------------------
+
+    async def read_once(self, sink: Sink, *, timeout: float) -> DeviceIdentity:
+        """Find the first device a driver matches (within `timeout` seconds, else TimeoutError),
+        run one session until it disconnects or goes quiet, and return its identity.
+
+        Every reading has been through `sink` when this returns. An error from the sink is
+        raised here after the connection is closed.
+        """
+        async with asyncio.timeout(timeout):
+            ble_device, advertisement, driver = await self._find_first()
+        return await self._handle(ble_device, advertisement, driver, sink)
+
+    async def run(self, sink: Sink) -> None:
+        """Scan forever; run a session for each device as it appears. Cancel to stop."""
+        candidates: asyncio.Queue[tuple[float, BLEDevice, Advertisement, Driver]] = asyncio.Queue()
+        queued: set[str] = set()
+
+        def on_advertisement(device: BLEDevice, data: AdvertisementData) -> None:
+            advertisement = Advertisement.from_bleak(device, data)
+            if advertisement.address in queued:
+                return
+            driver = self.registry.match(advertisement)
+            if driver is None:
+                return
+            if driver.connectable:
+                if not self._should_connect(advertisement.address, time.monotonic()):
+                    return
+            elif not self._is_new_broadcast(advertisement):
+                return
+            queued.add(advertisement.address)
+            self._emit(
+                "device-found",
+                {"address": advertisement.address, "name": advertisement.name, "driver": driver.name},
+            )
+            candidates.put_nowait((time.monotonic(), device, advertisement, driver))
+
+        scanner = self._scanner(on_advertisement)
+        while True:
+            await scanner.start()
+            try:
+                found_at, ble_device, advertisement, driver = await candidates.get()
+            finally:
+                await scanner.stop()
+            while True:
+                queued.discard(advertisement.address)
+                if time.monotonic() - found_at <= self._stale_after:
+                    try:
+                        await self._handle(ble_device, advertisement, driver, sink)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as error:  # noqa: BLE001 - one device must not stop the hub
+                        logger.warning("%s: session failed: %s", advertisement.address, error)
+                if candidates.empty():
+                    break
+                found_at, ble_device, advertisement, driver = candidates.get_nowait()
+
+    # -- finding -------------------------------------------------------------------------------
+
+    def _scanner(self, callback: Callable[[BLEDevice, AdvertisementData], None]) -> BleakScanner:
+        kwargs: dict[str, Any] = {}
+        if self._scanner_backend is not None:
+            kwargs["backend"] = self._scanner_backend
+        return BleakScanner(callback, service_uuids=self.registry.scan_filter(), **kwargs)
+
+    async def _find_first(self) -> tuple[BLEDevice, Advertisement, Driver]:
+        found: asyncio.Future[tuple[BLEDevice, Advertisement, Driver]] = asyncio.get_running_loop().create_future()
+
+        def on_advertisement(device: BLEDevice, data: AdvertisementData) -> None:
+            if found.done():
+                return
+            advertisement = Advertisement.from_bleak(device, data)
+            driver = self.registry.match(advertisement)
+            if driver is not None:
+                self._emit(
+                    "device-found",
+                    {"address": advertisement.address, "name": advertisement.name, "driver": driver.name},
+                )
+                found.set_result((device, advertisement, driver))
+
+        async with self._scanner(on_advertisement):
+            return await found
+
+    def _should_connect(self, address: str, now: float) -> bool:
+        ended = self._ended.get(address)
+        if ended is None:
+            return True
+        ended_at, by_hub = ended
+        previous = self._seen_after_end.get(address, ended_at)
+        self._seen_after_end[address] = now
+        since = now - ended_at
+        if since < self._min_reconnect_interval:
+            return False
+        if since >= self._cooldown or not by_hub or now - previous >= self._readvertise_gap:
+            self._ended.pop(address, None)
+            self._seen_after_end.pop(address, None)
+            return True
+        return False
+
+    def _is_new_broadcast(self, advertisement: Advertisement) -> bool:
+        payload = (dict(advertisement.service_data), dict(advertisement.manufacturer_data))
+        if self._last_broadcast.get(advertisement.address) == payload:
+            return False
+        self._last_broadcast[advertisement.address] = payload
+        return True
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    async def _handle(self, ble_device: BLEDevice, advertisement: Advertisement, driver: Driver, sink: Sink) -> DeviceIdentity:
+        if not driver.connectable:
+            return await self._broadcast(advertisement, driver, sink)
+        async with self._lock:
+            return await self._session(ble_device, advertisement, driver, sink)
+
+    async def _broadcast(self, advertisement: Advertisement, driver: Driver, sink: Sink) -> DeviceIdentity:
+        identity = DeviceIdentity(address=advertisement.address, name=advertisement.name)
+        for reading in driver.readings_from_advertisement(advertisement, self._clock()):
+            await sink(reading)
+            self._emit("reading", {"address": advertisement.address, "kind": str(reading.kind)})
+        return identity
+
+    async def _session(self, ble_device: BLEDevice, advertisement: Advertisement, driver: Driver, sink: Sink) -> DeviceIdentity:
+        queue: asyncio.Queue[Reading | None] = asyncio.Queue()
+        session = Session(address=advertisement.address, clock=self._clock, deliver=queue.put_nowait)
+        consumer = asyncio.get_running_loop().create_task(self._consume(queue, sink, advertisement.address))
+        try:
+            identity = await self._converse(ble_device, advertisement, driver, session, consumer)
+        except asyncio.CancelledError:
+            consumer.cancel()
+            raise
+        except BaseException:
+            queue.put_nowait(None)
+            await asyncio.gather(consumer, return_exceptions=True)  # keep what did arrive
+            raise
+        queue.put_nowait(None)
+        await consumer  # every reading through the sink; the sink's error, if any, surfaces here
+        return identity
+
+    async def _consume(self, queue: asyncio.Queue[Reading | None], sink: Sink, address: str) -> None:
+        while (reading := await queue.get()) is not None:
+            await sink(reading)
+            self._emit("reading", {"address": address, "kind": str(reading.kind)})
+
+    async def _converse(
+        self,
+        ble_device: BLEDevice,
+        advertisement: Advertisement,
+        driver: Driver,
+        session: Session,
+        consumer: asyncio.Task[None],
+    ) -> DeviceIdentity:
+        address = advertisement.address
+        disconnected = asyncio.Event()
+        async with asyncio.timeout(self._connect_timeout):
+            client = await establish_connection(
+                BleakClient,
+                ble_device,
+                advertisement.name or address,
+                disconnected_callback=lambda _client: disconnected.set(),
+                max_attempts=self._connect_attempts,
+                **self._client_kwargs(),
+            )
+        ended_by_hub = False
+        identity = DeviceIdentity(address=address, name=advertisement.name)
+        try:
+            self._emit("connected", {"address": address, "name": advertisement.name, "driver": driver.name})
+            try:
+                identity = await driver.start(client, advertisement, session)
+            except BleakError as error:
+                if disconnected.is_set():
+                    logger.info("%s: disconnected while the session started", address)
+                else:
+                    logger.warning("%s: session could not start: %s", address, error)
+                return session.identity or identity
+            session.touch()
+            await self._until_done(session, disconnected, consumer)
+            return identity
+        finally:
+            if client.is_connected:
+                ended_by_hub = True
+                try:
+                    await client.disconnect()
+                except Exception as error:  # noqa: BLE001 - it is going away either way
+                    logger.info("%s: disconnect failed: %s", address, error)
+            self._ended[address] = (time.monotonic(), ended_by_hub)
+            self._seen_after_end.pop(address, None)
+            self._emit(
+                "disconnected",
+                {
+                    "address": address,
+                    "ended_by": "hub" if ended_by_hub else "device",
+                    "readings": session.delivered,
+                    "skipped": session.skipped,
+                },
+            )
+
+    async def _until_done(self, session: Session, disconnected: asyncio.Event, consumer: asyncio.Task[None]) -> None:
+        """Until the device disconnects, goes quiet for `settle` s, the sink fails, or max_session."""
+        deadline = time.monotonic() + self._max_session
+        waiter = asyncio.get_running_loop().create_task(disconnected.wait())
+        try:
+            while not disconnected.is_set() and not consumer.done():
+                now = time.monotonic()
+                remaining = min(self._settle - (now - session.last_activity), deadline - now)
+                if remaining <= 0:
+                    if now >= deadline:
+                        logger.warning("%s: session cut at %g s", session.address, self._max_session)
+                    return
+                await asyncio.wait({waiter, consumer}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        if self._client_backend is not None:
+            kwargs["backend"] = self._client_backend
+            if self._passkey_provider is not None and getattr(self._client_backend, "supports_passkey_provider", False):
+                kwargs["passkey_provider"] = _AnnouncingProvider(self._passkey_provider, self._emit)
+        return kwargs
+
+    def _emit(self, name: str, details: dict[str, Any]) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(name, details)
+        except Exception:  # noqa: BLE001 - the UI must not break the link
+            logger.exception("event callback failed for %s", name)
+
+
+__all__ = ["EventCallback", "LinkManager", "Sink"]
