@@ -60,7 +60,10 @@ def _entry(full_url: str, resource: dict[str, Any], system: str, value: str) -> 
 
 
 def _richest(identities: list[DeviceIdentity]) -> DeviceIdentity:
-    return max(identities, key=lambda i: sum(v is not None for v in (i.name, i.manufacturer, i.model, i.serial, i.firmware, i.system_id)))
+    def known(i: DeviceIdentity) -> int:
+        return sum(v is not None for v in (i.name, i.manufacturer, i.model, i.serial, i.firmware, i.system_id))
+
+    return max(identities, key=known)
 
 
 def transaction_bundle(measurements: Sequence[Measurement], ctx: FhirContext) -> dict[str, Any]:
@@ -162,7 +165,8 @@ def parse_transaction_response(bundle_json: Any, request_bundle: dict[str, Any])
     if kind != "Bundle":
         raise TransactionResponseError(f"the reply is a {str(kind)[:40]!r} resource, not a Bundle")
     if bundle_json.get("type") != "transaction-response":
-        raise TransactionResponseError(f"the reply is a Bundle of type {str(bundle_json.get('type'))[:40]!r}, not transaction-response")
+        kind = str(bundle_json.get("type"))[:40]
+        raise TransactionResponseError(f"the reply is a Bundle of type {kind!r}, not transaction-response")
 
     requested = request_bundle.get("entry") or []
     answered = bundle_json.get("entry")
@@ -188,7 +192,9 @@ def parse_transaction_response(bundle_json: Any, request_bundle: dict[str, Any])
         if location is not None and not isinstance(location, str):
             raise TransactionResponseError(f"reply entry {index} has a malformed location")
         if location and not re.search(rf"(^|/){re.escape(resource_type)}/[^/]+", location):
-            raise TransactionResponseError(f"reply entry {index} names a resource of another type than requested ({resource_type})")
+            raise TransactionResponseError(
+                f"reply entry {index} names a resource of another type than requested ({resource_type})"
+            )
         if 200 <= status < 300 and _has_error(response.get("outcome")):
             raise TransactionResponseError(f"reply entry {index} says {status} but carries an error outcome")
         outcomes.append(

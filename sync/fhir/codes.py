@@ -101,7 +101,9 @@ def codes_for(kind: MeasurementKind) -> KindCodes:
     try:
         return CODES[kind]
     except KeyError:
-        raise UnmappedKind(f"no FHIR codes for measurement kind {str(kind)!r}; add a row to sync/fhir/codes.py") from None
+        raise UnmappedKind(
+            f"no FHIR codes for measurement kind {str(kind)!r}; add a row to sync/fhir/codes.py"
+        ) from None
 
 
 # -- categories, reasons, statuses -------------------------------------------------------------------

@@ -58,7 +58,9 @@ def measurement(
         device=device if provenance is Provenance.DEVICE else None,
         flags=frozenset(flags),
     )
-    return Measurement(id=id or uuid.uuid4(), reading=reading, provenance=provenance, effective_time=when, natural_key=None)
+    return Measurement(
+        id=id or uuid.uuid4(), reading=reading, provenance=provenance, effective_time=when, natural_key=None
+    )
 
 
 def batch(n: int = 3, device: DeviceIdentity = OXIMETER) -> list[Measurement]:

@@ -1,0 +1,105 @@
+"""A folder of FHIR transaction bundles: the embedded default when no centre is configured, and a
+way to hand data over by hand (a USB stick).
+
+Each batch becomes one file, written atomically: a hidden temp file in the same folder, fsync,
+rename over the final name, fsync of the folder. A reader therefore sees either the whole bundle
+or nothing. The name is a hash of the batch's measurement ids (order ignored), so sending the same
+batch again overwrites its file instead of adding a duplicate; and since bundles are built
+deterministically, the content is the same too. Each file can be POSTed to any FHIR server as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from hub.domain.measurements import Measurement
+from sync.delivery import DeliveryError, EntryResult, Outcome
+from sync.fhir.bundles import transaction_bundle
+from sync.fhir.context import FhirContext
+
+PREFIX = "heima-"
+SUFFIX = ".fhir.json"
+
+
+def bundle_file_name(measurements: Sequence[Measurement]) -> str:
+    """The stable file name for a batch: the same ids, in any order, give the same name."""
+    digest = hashlib.sha256("\n".join(sorted(str(m.id) for m in measurements)).encode()).hexdigest()
+    return f"{PREFIX}{digest[:32]}{SUFFIX}"
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some file systems cannot sync a directory; the rename is still atomic
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that no reader ever sees a partial file."""
+    folder = path.parent
+    fd, name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(folder)
+
+
+class DirectoryDestination:
+    kind = "directory"
+
+    def __init__(self, name: str, path: Path | str, *, ctx: FhirContext) -> None:
+        self.name = name
+        self.path = Path(path)
+        self.ctx = ctx
+
+    def _write(self, measurements: Sequence[Measurement]) -> Path:
+        bundle = transaction_bundle(measurements, self.ctx)
+        data = json.dumps(bundle, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+        # Create the folder itself, never its parents: a missing parent is a missing USB stick.
+        if not self.path.is_dir():
+            self.path.mkdir(exist_ok=True)
+        target = self.path / bundle_file_name(measurements)
+        write_atomically(target, data)
+        return target
+
+    async def send(self, measurements: Sequence[Measurement]) -> list[EntryResult]:
+        if not measurements:
+            return []
+        try:
+            await asyncio.to_thread(self._write, measurements)
+        except FileNotFoundError:
+            raise DeliveryError(
+                f"the folder above {self.path.name!r} does not exist (is the USB stick or disk mounted?); will retry"
+            ) from None
+        except OSError as exc:
+            what = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+            raise DeliveryError(
+                f"could not write the bundle file into folder {self.path.name!r} ({what}); will retry"
+            ) from None
+        return [EntryResult(m.id, Outcome.DELIVERED) for m in measurements]
+
+    async def aclose(self) -> None:
+        return None
