@@ -13,3 +13,4 @@ from hypothesis import settings  # noqa: E402
 
 settings.register_profile("ci", deadline=None, print_blob=True)
 settings.load_profile("ci")
+from tests.servers.fhir_server import fhir_server  # noqa: E402,F401  (the reference FHIR server fixture)

@@ -11,6 +11,8 @@
 //                       status: answer {status, retryAfter?, body?, contentType?} without processing;
 //                       delay: wait {ms} then process normally.
 //                       {"mode":"clear"} removes all queued faults.
+//                       Any fault may carry "match": it then applies only to requests whose body
+//                       contains that text (e.g. one measurement's id: a record rejected forever).
 //   GET  /$heima-stats  {"requests": n, "byRoute": {"POST /": n, ...}, "faults": n, "pendingFaults": [...]}
 //   POST /$heima-reset  clear the repository, queued faults and stats.
 // A FHIR request carrying the header `x-heima-harness: 1` bypasses faults and stats (the test
@@ -51,11 +53,14 @@ async function readBody(req) {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function takeFault() {
-  const fault = faults[0];
-  if (!fault) return undefined;
+function takeFault(text) {
+  // The first queued fault that applies: one with `match` applies only to a request whose body
+  // contains that text (a poisoned record); the others apply to any request, in order.
+  const i = faults.findIndex((f) => f.match === undefined || (text ?? '').includes(f.match));
+  if (i < 0) return undefined;
+  const fault = faults[i];
   fault.count -= 1;
-  if (fault.count <= 0) faults.shift();
+  if (fault.count <= 0) faults.splice(i, 1);
   stats.faults += 1;
   return fault;
 }
@@ -84,7 +89,7 @@ async function control(req, res, path, text) {
 async function fhir(req, res, url, text) {
   const harness = req.headers['x-heima-harness'] === '1';
   const rest = url.pathname.slice(BASE.length).replace(/^\/+/, '');
-  const fault = harness ? undefined : takeFault();
+  const fault = harness ? undefined : takeFault(text);
   if (!harness) {
     stats.requests += 1;
     const route = `${req.method} /${rest.split('/')[0]}`;
