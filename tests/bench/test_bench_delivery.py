@@ -1,0 +1,98 @@
+"""Draining a queue to the reference server: Heima's batches against one POST per Observation.
+
+Both run against the same Medplum-based server in the same run, each starting from an empty
+repository, each idempotent (conditional create on the measurement's identifier).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from hub.store import Store
+from sync.destinations import FhirServerDestination
+from sync.fhir.context import FhirContext, HubIdentity, PatientRef
+from sync.fhir.observations import observation_for
+from sync.outbox import OutboxWorker
+from tests.unit.hub.factories import measurement, spo2
+
+pytestmark = pytest.mark.bench
+N = 10_000
+BATCH = 500
+CTX = FhirContext(patient=PatientRef(identifier="13116900216"), hub=HubIdentity(serial="HUB-BENCH-1"))
+
+
+async def queued_store(path, n: int) -> tuple[Store, list]:
+    store = await Store.open(path)
+    ms = [measurement(spo2(85.0 + i % 15)) for i in range(n)]
+    for start in range(0, n, 1000):
+        await asyncio.gather(*(store.record(m, ["centre"]) for m in ms[start : start + 1000]))
+    return store, ms
+
+
+async def naive_post_each(base_url: str, ms: list) -> tuple[float, int]:
+    """The baseline: what a simple client does — one POST /Observation per measurement."""
+    requests = 0
+    async with httpx.AsyncClient(timeout=30) as client:
+        start = time.perf_counter()
+        for m in ms:
+            r = await client.post(
+                f"{base_url}/Observation",
+                json=observation_for(m, CTX),
+                headers={"Content-Type": "application/fhir+json", "If-None-Exist": f"identifier=urn:ietf:rfc:3986|{m.urn}"},
+            )
+            r.raise_for_status()
+            requests += 1
+        return time.perf_counter() - start, requests
+
+
+async def test_draining_10000_measurements_against_one_post_per_observation(tmp_path, fhir_server, report):
+    store, ms = await queued_store(tmp_path / "heima.db", N)
+    async with httpx.AsyncClient(timeout=60) as client:
+        worker = OutboxWorker(store, FhirServerDestination("centre", fhir_server.base_url, ctx=CTX, client=client), batch_size=BATCH)
+        start = time.perf_counter()
+        drained = await worker.drain()
+        heima = time.perf_counter() - start
+    assert drained.delivered == N
+    heima_requests = fhir_server.stats()["requests"]
+    await store.close()
+
+    fhir_server.reset()
+    naive, naive_requests = await naive_post_each(fhir_server.base_url, ms)
+    ratio = naive / heima
+    report(
+        f"drain {N:,} queued measurements vs POST per Observation",
+        f"{ratio:.1f}x ({heima:.1f} s vs {naive:.1f} s)",
+        ">= 20x",
+        ratio >= 20,
+        f"{heima_requests} vs {naive_requests} requests; batch {BATCH}",
+    )
+
+
+def test_peak_memory_of_the_headless_hub_while_draining(tmp_path, fhir_server, report):
+    data_dir = tmp_path / "hub"
+    data_dir.mkdir()
+
+    async def fill() -> None:
+        store, _ = await queued_store(data_dir / "heima.db", N)
+        await store.close()
+
+    asyncio.run(fill())
+    config = tmp_path / "heima.toml"
+    config.write_text(
+        f'[hub]\ndata_dir = "{data_dir}"\n[[destinations]]\nname = "centre"\nkind = "fhir"\n'
+        f'url = "{fhir_server.base_url}"\nbatch_size = {BATCH}\n'
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "--config", str(config), "sync"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    _, status, usage = os.wait4(proc.pid, 0)
+    output = proc.stdout.read().decode()
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    assert f"delivered {N}" in output
+    peak_mb = usage.ru_maxrss / 1024
+    report("peak RSS, headless hub draining 10,000", f"{peak_mb:.0f} MB", "<= 120 MB", peak_mb <= 120, "heima sync, whole process")
