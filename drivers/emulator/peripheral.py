@@ -226,11 +226,17 @@ class EmulatedPeripheral:
         await self._keystore.delete_all()
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-        """Wait (with a timeout) until `predicate()` holds; re-checked on every state change."""
-        assert self._state_changed is not None, "attach the peripheral first"
+        """Wait (with a timeout) until `predicate()` holds: re-checked on every connection or
+        subscription change, and every few milliseconds for anything else."""
+        condition = self._state_changed
+        assert condition is not None, "attach the peripheral first"
         async with asyncio.timeout(timeout):
-            async with self._state_changed:
-                await self._state_changed.wait_for(predicate)
+            while not predicate():
+                async with condition:
+                    try:
+                        await asyncio.wait_for(condition.wait(), 0.005)
+                    except TimeoutError:
+                        pass
 
     def _notify_state(self) -> None:
         condition = self._state_changed

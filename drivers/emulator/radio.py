@@ -24,9 +24,10 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bleak.exc import BleakError
+from bumble import hci
 from bumble.controller import Controller
 from bumble.device import Connection, Device, DeviceConfiguration
 from bumble.host import Host
@@ -57,6 +58,34 @@ def current_radio() -> VirtualRadio:
     return _radios[-1]
 
 
+class _Controller(Controller):
+    """Bumble's software controller, with LE Create Connection Cancel doing what the spec says.
+
+    Bumble's controller acknowledges the cancel but keeps the pending connection and never
+    reports its end, so a connection attempt to a silent device could never time out. Here the
+    pending attempt is dropped and, after the Command Complete, an LE Connection Complete with
+    status Unknown Connection Identifier ends it (Core Vol 4, Part E, 7.8.13).
+    """
+
+    def on_hci_le_create_connection_cancel_command(self, command: hci.HCI_LE_Create_Connection_Cancel_Command) -> Any:
+        pending = self.pending_le_connection
+        self.pending_le_connection = None
+        if pending is not None:
+            event = hci.HCI_LE_Connection_Complete_Event(
+                status=hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR,
+                connection_handle=0,
+                role=hci.Role.CENTRAL,
+                peer_address_type=pending.peer_address_type,
+                peer_address=pending.peer_address,
+                connection_interval=0,
+                peripheral_latency=0,
+                supervision_timeout=0,
+                central_clock_accuracy=0,
+            )
+            asyncio.get_running_loop().call_soon(self.send_hci_packet, event)
+        return super().on_hci_le_create_connection_cancel_command(command)
+
+
 def new_device(
     link: LocalLink,
     *,
@@ -65,7 +94,7 @@ def new_device(
     io_capability: int = PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT,
 ) -> tuple[Device, Controller]:
     """A Bumble host + software controller attached to `link` (not powered on yet)."""
-    controller = Controller(name, link=link)
+    controller = _Controller(name, link=link)
     config = DeviceConfiguration()
     config.load_from_dict({"name": name, "address": address, "io_capability": int(io_capability)})
     return Device(config=config, host=Host(controller, AsyncPipeSink(controller))), controller
