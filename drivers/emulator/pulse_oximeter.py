@@ -227,7 +227,7 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
                 await self.start_advertising()
             return record
         for connection in targets:
-            await self._indicate(connection, encode_spot_check(record))
+            await self._send_live(connection, encode_spot_check(record))
         return record
 
     def disconnect_after(self, indications: int | None) -> None:
@@ -390,9 +390,15 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
                 return
             if self.forget_after_send and record in self.records:
                 self.records.remove(record)
+            if await self._hang_up_if_done(connection):
+                return
+
+    async def _send_live(self, connection: Connection, data: bytes) -> None:
+        if await self._indicate(connection, data):
+            await self._hang_up_if_done(connection)
 
     async def _indicate(self, connection: Connection, data: bytes) -> bool:
-        """Indicate and wait for the confirmation; False when the link is gone."""
+        """Indicate and wait for the confirmation; False when it was not confirmed."""
         device = self.device
         if device is None or connection.handle not in self._indicating:
             return False
@@ -406,10 +412,15 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
                 return False  # disconnected while waiting
             self.indications_sent += 1
             self._per_connection[connection.handle] += 1
-            limit = self._disconnect_after
-        if limit is not None and self._per_connection.get(connection.handle, 0) >= limit:
-            await connection.disconnect()
+        return True
+
+    async def _hang_up_if_done(self, connection: Connection) -> bool:
+        """Disconnect once `disconnect_after` indications went over this connection."""
+        limit = self._disconnect_after
+        if limit is None or self._per_connection.get(connection.handle, 0) < limit:
             return False
+        if connection.handle in self._per_connection:
+            await connection.disconnect()
         return True
 
 
