@@ -84,13 +84,14 @@ class EmulatedRig:
         provider = passkey_provider
         if provider is None and self.oximeter.passkey is not None:
             provider = FixedPasskeyProvider(self.oximeter.passkey)
-        return LinkManager(
-            registry or default_registry(),
-            scanner_backend=self.radio.scanner_backend,
-            client_backend=self.radio.client_backend,
-            passkey_provider=provider,
-            **{**FAST_LINK, **options},
-        )
+        settings: dict[str, Any] = {
+            "scanner_backend": self.radio.scanner_backend,
+            "client_backend": self.radio.client_backend,
+            "passkey_provider": provider,
+            **FAST_LINK,
+            **options,
+        }
+        return LinkManager(registry or default_registry(), **settings)
 
 
 @asynccontextmanager

@@ -78,6 +78,7 @@ class EmulatedPeripheral:
         advertising_interval_ms: float = 20.0,
         advertise_on_attach: bool = True,
         readvertise_after_disconnect: bool = False,
+        request_security_on_connect: bool = False,
     ) -> None:
         self.address = address.upper()
         self.name = name
@@ -86,6 +87,7 @@ class EmulatedPeripheral:
         self.advertising_interval_ms = advertising_interval_ms
         self.advertise_on_attach = advertise_on_attach
         self.readvertise_after_disconnect = readvertise_after_disconnect
+        self.request_security_on_connect = request_security_on_connect
         self.displayed_passkey: int | None = None
         self.connection_count = 0
         self.disconnection_count = 0
@@ -265,6 +267,8 @@ class EmulatedPeripheral:
         self.connection_count += 1
         connection.on(Connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(connection, reason))
         self.on_connected(connection)
+        if self.request_security_on_connect and self.device is not None:
+            self.device.request_pairing(connection)  # SMP Security Request: "pair or encrypt, please"
         self._notify_state()
 
     def _on_disconnection(self, connection: Connection, reason: int) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from bleak import BleakClient
 from bleak.exc import BleakError
+from bumble.pairing import PairingDelegate
 
 from drivers.emulator import BumbleClient, EmulatedPulseOximeter, PairingError, VirtualRadio
 from drivers.gatt.plx import PLX_FEATURES_UUID, PLX_SPOT_CHECK_UUID, parse_features
@@ -111,3 +112,35 @@ async def test_device_that_lost_its_bond_is_paired_again(tmp_path: Path) -> None
         async with BleakClient(oximeter.address, backend=BumbleClient) as client:
             assert await client.read_gatt_char(PLX_FEATURES_UUID)
         assert len(provider.asked) == 2  # the stored key was refused, so the user paired again
+
+
+async def test_numeric_comparison_asks_the_provider_to_confirm() -> None:
+    yes_no = EmulatedPulseOximeter(
+        requires_bonding=True, io_capability=PairingDelegate.IoCapability.DISPLAY_OUTPUT_AND_YES_NO_INPUT
+    )
+    provider = FixedPasskeyProvider(None, confirm=True)
+    async with VirtualRadio(passkey_provider=provider) as radio:
+        await radio.add(yes_no)
+        async with BleakClient(yes_no.address, backend=BumbleClient) as client:
+            assert await client.read_gatt_char(PLX_FEATURES_UUID)
+        assert provider.asked == [yes_no.address] and yes_no.displayed_passkey is not None
+
+    refusing = FixedPasskeyProvider(None, confirm=False)
+    async with VirtualRadio(passkey_provider=refusing) as radio:
+        await radio.add(yes_no)
+        await yes_no.forget_bonds()
+        async with BleakClient(yes_no.address, backend=BumbleClient) as client:
+            with pytest.raises(PairingError):
+                await client.read_gatt_char(PLX_FEATURES_UUID)
+
+
+async def test_a_security_request_from_the_device_is_honoured() -> None:
+    async with VirtualRadio(passkey_provider=FixedPasskeyProvider(246810)) as radio:
+        oximeter = await radio.add(
+            EmulatedPulseOximeter(requires_bonding=True, passkey=246810, request_security_on_connect=True)
+        )
+        async with BleakClient(oximeter.address, backend=BumbleClient) as client:
+            backend = client._backend
+            await oximeter.wait_until(lambda: backend.is_encrypted, timeout=2.0)  # no ATT error needed
+            assert await client.read_gatt_char(PLX_FEATURES_UUID)
+        assert await radio.bonded_addresses() == [oximeter.address]

@@ -249,3 +249,18 @@ async def test_sessions_are_serialised() -> None:
         watcher.cancel()
         assert rig.oximeter.connection_count == 2 and most == 1  # never two connections at once
     assert len(first.readings) == 2 and len(second.readings) == 2
+
+
+async def test_the_link_never_unpairs_or_clears_a_bond() -> None:
+    async with emulated_oximeter(requires_bonding=True, records=[(97, 64)]) as rig:
+
+        async def tripwire(self: object, *args: object) -> None:
+            raise AssertionError("the link must never remove a bond")
+
+        guarded = type("BumbleClient", (rig.radio.client_backend,), {"unpair": tripwire, "clear_cache": tripwire})
+        link = rig.link_manager(client_backend=guarded)
+        sink = CollectingSink()
+        await link.read_once(sink, timeout=5.0)
+        await rig.oximeter.start_advertising()
+        await link.read_once(sink, timeout=5.0)  # the second session re-encrypts with the bond
+        assert len(sink.readings) == 4 and await rig.radio.bonded_addresses() == [rig.oximeter.address]
