@@ -276,6 +276,9 @@ class BumbleClient(BaseBleakClient):
                 raise asyncio.TimeoutError(f"{self.address}: no connection within {timeout:g} s") from None
             except core.BaseBumbleError as error:
                 raise BleakError(f"{self.address}: connection failed: {error}") from error
+            except asyncio.CancelledError:
+                await self._abandon_connection_attempt(address)
+                raise
         self._connection = connection
         self._disconnected = asyncio.get_running_loop().create_future()
         radio._clients[connection.handle] = self
@@ -292,6 +295,20 @@ class BumbleClient(BaseBleakClient):
             if self.is_connected:
                 await self.disconnect()
             raise
+
+    async def _abandon_connection_attempt(self, address: hci.Address) -> None:
+        """Our caller gave up (cancelled) while the controller was still trying to connect."""
+        central = self._radio.central
+        try:
+            await central.send_sync_command(hci.HCI_LE_Create_Connection_Cancel_Command())
+        except Exception:  # noqa: BLE001 - nothing pending any more
+            logger.debug("%s: no connection attempt to cancel", self.address, exc_info=True)
+        for connection in list(central.connections.values()):
+            if connection.peer_address == address:  # it completed just as we gave up
+                try:
+                    await connection.disconnect()
+                except Exception:  # noqa: BLE001
+                    logger.debug("%s: could not drop an abandoned connection", self.address, exc_info=True)
 
     async def disconnect(self) -> None:
         connection = self._connection

@@ -182,6 +182,16 @@ async def test_connecting_to_a_silent_device_times_out() -> None:
             assert client.is_connected
 
 
+async def test_a_cancelled_connection_attempt_leaves_the_radio_usable() -> None:
+    async with emulated_oximeter(advertise_on_attach=False) as rig:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1):  # the caller gives up; bleak's own timeout is long
+                await BleakClient(rig.oximeter.address, backend=BumbleClient, timeout=30.0).connect()
+        await rig.oximeter.start_advertising()
+        async with BleakClient(rig.oximeter.address, backend=BumbleClient, timeout=2.0) as client:
+            assert client.is_connected
+
+
 async def test_device_disconnecting_fires_the_disconnected_callback() -> None:
     async with emulated_oximeter() as rig:
         gone = asyncio.Event()
