@@ -31,7 +31,7 @@ def natural_key(reading: Reading) -> str | None:
     """The device's own name for this record, or None when the device gives nothing to key on.
 
     Built from the device's stable identity (serial, else address), the kind, and the record
-    number or the device's own timestamp. A live reading without either has no natural key:
+    number or else the device's own timestamp with the value. A live reading without either has no natural key:
     the device cannot send it again, so there is nothing to dedupe.
     """
     if reading.device is None:
@@ -41,7 +41,10 @@ def natural_key(reading: Reading) -> str | None:
         if reading.device_time is not None:
             marker += f"@{reading.device_time.isoformat()}"
     elif reading.device_time is not None:
-        marker = f"t={reading.device_time.isoformat()}"
+        # Without a record number, a timestamp with one-second resolution is not unique: two
+        # spot-checks in the same second are told apart by what they measured.
+        what = f"{reading.value!r}" if reading.value is not None else f"{reading.absent_reason}"
+        marker = f"t={reading.device_time.isoformat()}|{what}"
     else:
         return None
     return f"{reading.device.stable_id}|{reading.kind.value}|{marker}"

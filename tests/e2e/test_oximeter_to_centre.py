@@ -95,8 +95,9 @@ async def test_stored_readings_sent_again_by_the_device_stay_one_measurement(tmp
     try:
         async with emulated_oximeter(records=[(95, 70), (97, 66)]) as rig:
             link = rig.link_manager(cooldown=0.0)
-            await rig.link_manager().read_once(hub.record, timeout=10)
-            await link.read_once(hub.record, timeout=10)  # the device sends its memory again
+            await link.read_once(hub.record, timeout=10)
+            await rig.oximeter.start_advertising()  # the patient switches it on again
+            await link.read_once(hub.record, timeout=10)  # ...and it sends its memory again
         await wait_until_sent(hub)
         assert len(await hub.store.measurements()) == 4  # 2 records × (SpO2, pulse)
         assert len(fhir_server.observations()) == 4

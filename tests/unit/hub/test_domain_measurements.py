@@ -54,6 +54,11 @@ def test_the_same_stored_record_read_twice_has_the_same_natural_key():
     assert natural_key(first) == natural_key(again) is not None
 
 
+def test_two_records_in_the_same_second_with_different_values_are_two_records():
+    same_second = datetime(2026, 11, 20, 8, 0)
+    assert natural_key(spo2(95.0, stored_at=same_second)) != natural_key(spo2(97.0, stored_at=same_second))
+
+
 def test_a_live_reading_without_device_time_has_no_natural_key():
     assert natural_key(spo2()) is None
 
