@@ -25,7 +25,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bumble import att, gatt
@@ -125,6 +125,7 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
         self._clock = clock or (lambda: datetime.now().replace(microsecond=0))
         self._unset_clock_started = datetime.now()
         self.records: list[PlxSpotCheck | _RawRecord] = []
+        self._last_stamp: datetime | None = None
         self.indications_sent = 0  # confirmed by the central, over all connections
         self._disconnect_after: int | None = None
         self._att_faults: dict[str, int] = {}
@@ -153,7 +154,12 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
         pulse_amplitude_index: Number | None,
     ) -> PlxSpotCheck:
         if timestamp is True:
+            # Distinct device times, as for measurements really taken one after another: a
+            # hub dedupes on (serial, device time), so two records in one second would merge.
             stamp: datetime | None = self.device_time()
+            if self._last_stamp is not None and stamp <= self._last_stamp:
+                stamp = self._last_stamp + timedelta(seconds=1)
+            self._last_stamp = stamp
             present = True
         elif timestamp is False:
             stamp, present = None, False
@@ -182,8 +188,9 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
     ) -> PlxSpotCheck:
         """Store a measurement in the device's memory (sent on the next subscription).
 
-        `timestamp=True` (default) stamps it with the device clock, `False` sends no timestamp
-        field, a datetime is used as given. `status` / `device_status` take the codec types or
+        `timestamp=True` (default) stamps it with the device clock (one second after the
+        previous stamp if the clock has not moved on), `False` sends no timestamp field, a
+        datetime is used as given. `status` / `device_status` take the codec types or
         raw ints. The from-storage bit is added when the record is sent.
         """
         record = self._make(

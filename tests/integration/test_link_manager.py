@@ -264,3 +264,11 @@ async def test_the_link_never_unpairs_or_clears_a_bond() -> None:
         await rig.oximeter.start_advertising()
         await link.read_once(sink, timeout=5.0)  # the second session re-encrypts with the bond
         assert len(sink.readings) == 4 and await rig.radio.bonded_addresses() == [rig.oximeter.address]
+
+
+async def test_records_taken_back_to_back_get_distinct_device_times() -> None:
+    async with emulated_oximeter(records=[(97, 64), (96, 65), (95, 66)]) as rig:
+        sink = CollectingSink()
+        await rig.link_manager().read_once(sink, timeout=5.0)
+    times = [r.device_time for r in sink.readings[::2]]
+    assert len(set(times)) == 3 and times == sorted(times)
