@@ -150,7 +150,12 @@ class EmulatedPeripheral:
         self.configure_gatt(device)
         device.on(Device.EVENT_CONNECTION, self._on_connection)
         device.on("characteristic_subscription", self._on_subscription)
-        await device.power_on()
+        try:
+            await device.power_on()
+        except BaseException:
+            radio.link.remove_controller(self._controller)
+            self.device = self._controller = None
+            raise
         self.radio = radio
         radio._register(self)
         if self.advertise_on_attach:
