@@ -1,6 +1,12 @@
-"""A standard FHIR R4 server: one transaction Bundle per batch, conditional create on identifier.
+"""A standard FHIR R4 server: Bundles of conditional creates (ifNoneExist on the identifier).
 
-Only a parsed transaction-response counts as success. Everything that might be the server's or
+Two modes:
+- `batch` (the default): one `batch` Bundle per batch of measurements; the server answers each
+  entry on its own, so one bad Observation is rejected alone and the rest are delivered.
+- `transaction`: all or nothing, cut into transactions of at most `max_entries` entries (see
+  MEDPLUM_MAX_TRANSACTION_ENTRIES for why the limit is small).
+
+Only a parsed transaction-/batch-response counts as success. Everything that might be the server's or
 the network's passing trouble is a transient DeliveryError (the batch is retried as it is, which is
 safe: every entry is a conditional create). Only answers that blame the content of the batch are
 permanent (the worker then sends entries one by one, and a single entry rejected is dead-lettered).
@@ -11,6 +17,7 @@ diagnostics, which may echo patient data.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import ssl
 from collections.abc import Sequence
@@ -23,11 +30,33 @@ import httpx
 
 from hub.domain.measurements import Measurement
 from sync.delivery import DeliveryError, EntryResult, Outcome
-from sync.fhir.bundles import TransactionResponseError, parse_transaction_response, transaction_bundle
+from sync.fhir.bundles import (
+    BUNDLE_TYPES,
+    BundleResponseError,
+    BundleType,
+    EntryOutcome,
+    batch_bundle,
+    issue_codes,
+    parse_response,
+    split_batch,
+    transaction_bundle,
+)
 from sync.fhir.context import FhirContext
+
+log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+# Why transactions are small: a transaction with a conditional create (our every entry) must run
+# with strict (serializable) isolation, and Medplum — the reference server, and a production
+# server — refuses such a transaction when it has more than 8 entries ("Transaction requires
+# strict isolation but has too many entries", maxSerializableTransactionEntries in
+# @medplum/fhir-router). The limit counts every entry, the Device entries included, so a
+# transaction carries the hub, the sensor and at most 6 Observations. Batches have no such limit.
+MEDPLUM_MAX_TRANSACTION_ENTRIES = 8
+# The smallest bundle that can carry a measurement: the hub's Device, the sensor's, the Observation.
+MIN_ENTRIES = 3
 
 # 4xx answers that blame the batch itself: sending entries one by one finds the culprit.
 PERMANENT_STATUSES = frozenset({400, 412, 413, 414, 422})
@@ -70,11 +99,13 @@ def _issue_codes(body: bytes) -> str:
         outcome = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return ""
-    issues = outcome.get("issue") if isinstance(outcome, dict) else None
-    if outcome.get("resourceType") != "OperationOutcome" or not isinstance(issues, list):
+    if not isinstance(outcome, dict) or outcome.get("resourceType") != "OperationOutcome":
         return ""
-    codes = sorted({f"{i.get('severity')}/{i.get('code')}" for i in issues if isinstance(i, dict)})
-    return f" (issues: {', '.join(codes[:5])})" if codes else ""
+    return _issues_text(issue_codes(outcome))
+
+
+def _issues_text(codes: Sequence[str]) -> str:
+    return f" (issues: {', '.join(codes)})" if codes else ""
 
 
 def _network_reason(exc: httpx.HTTPError, timeout: str) -> str:
@@ -107,12 +138,26 @@ class FhirServerDestination:
         client: httpx.AsyncClient | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         headers: dict[str, str] | None = None,
+        bundle_type: BundleType = "batch",
+        max_entries: int | None = None,
     ) -> None:
+        """`bundle_type`: "batch" (default; each entry answered on its own) or "transaction" (all
+        or nothing). `max_entries`: the most entries one request may carry, Device entries
+        included; a batch of measurements that needs more is sent as several requests. Default:
+        no limit for batches, MEDPLUM_MAX_TRANSACTION_ENTRIES for transactions."""
         if not base_url.startswith(("http://", "https://")):
             raise ValueError("a FHIR destination needs an http:// or https:// base URL")
+        if bundle_type not in BUNDLE_TYPES:
+            raise ValueError(f"bundle_type must be one of {', '.join(BUNDLE_TYPES)}")
+        if max_entries is None and bundle_type == "transaction":
+            max_entries = MEDPLUM_MAX_TRANSACTION_ENTRIES
+        if max_entries is not None and max_entries < MIN_ENTRIES:
+            raise ValueError(f"max_entries must be at least {MIN_ENTRIES} (the hub, a sensor and one Observation)")
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.ctx = ctx
+        self.bundle_type: BundleType = bundle_type
+        self.max_entries = max_entries
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._owns_client = client is None
         # TLS verification stays on: the default client verifies, and we never build one that does not.
@@ -124,9 +169,35 @@ class FhirServerDestination:
         return f"{seconds:g} s" if seconds else "the time limit"
 
     async def send(self, measurements: Sequence[Measurement]) -> list[EntryResult]:
-        if not measurements:
-            return []
-        bundle = transaction_bundle(measurements, self.ctx)
+        """Deliver the measurements in as many requests as `max_entries` demands, in order.
+
+        If the first request fails, its DeliveryError is raised (nothing was delivered). If a later
+        one fails, the results of the requests that got through are returned — those rows ARE
+        delivered and must be marked so — and the rest are left out, so the worker retries them.
+        """
+        results: list[EntryResult] = []
+        runs = split_batch(measurements, self.max_entries)
+        for number, run in enumerate(runs):
+            try:
+                results.extend(await self._send_one(run))
+            except DeliveryError as exc:
+                if number == 0:
+                    raise
+                left = sum(len(r) for r in runs[number:])
+                log.info(
+                    "FHIR destination %s: request %d of %d failed (%s); %d measurements left for a retry",
+                    self.name,
+                    number + 1,
+                    len(runs),
+                    exc.reason,
+                    left,
+                )
+                break
+        return results
+
+    async def _send_one(self, measurements: Sequence[Measurement]) -> list[EntryResult]:
+        build = batch_bundle if self.bundle_type == "batch" else transaction_bundle
+        bundle = build(measurements, self.ctx)
         body = json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         try:
             response = await self._client.post(self.base_url, content=body, headers=self._headers, timeout=self.timeout)
@@ -162,33 +233,41 @@ class FhirServerDestination:
         if "html" in content_type:
             raise DeliveryError(f"{said} with an HTML page, not FHIR (a proxy or login page?); will retry")
         try:
-            outcomes = parse_transaction_response(response.content, bundle)
-        except TransactionResponseError as exc:
+            outcomes = parse_response(response.content, bundle)
+        except BundleResponseError as exc:
             raise DeliveryError(f"{said} but {exc}; will retry (re-sending is safe)") from None
 
         results: list[EntryResult] = []
         for outcome in outcomes:
             if outcome.resource_type != "Observation":
-                if not outcome.ok:
-                    raise DeliveryError(
-                        f"FHIR server refused a Device entry ({_status_text(outcome.status)}) "
-                        "yet answered the batch; will retry"
-                    )
+                self._device_outcome(outcome)
                 continue
             if outcome.measurement_id is None:  # pragma: no cover - we built the bundle
                 continue
             if outcome.ok:
                 results.append(EntryResult(outcome.measurement_id, Outcome.DELIVERED))
-            elif outcome.status in PERMANENT_STATUSES:
+            elif outcome.problem is None and outcome.status in PERMANENT_STATUSES:
                 results.append(
                     EntryResult(
                         outcome.measurement_id,
                         Outcome.REJECTED,
-                        f"FHIR server rejected this entry ({_status_text(outcome.status)})",
+                        f"FHIR server rejected this entry ({_status_text(outcome.status)}{_issues_text(outcome.issues)})",
                     )
                 )
-            # any other status: not reported, so the worker tries that entry again later
+            # any other status (429, 5xx, 409, 404, an unreadable entry answer, ...): not reported,
+            # so the worker tries that entry again later
         return results
+
+    def _device_outcome(self, outcome: EntryOutcome) -> None:
+        if outcome.ok:
+            return
+        what = outcome.problem or _status_text(outcome.status)
+        if self.bundle_type == "transaction":
+            raise DeliveryError(f"FHIR server refused a Device entry ({what}) yet answered the transaction; will retry")
+        # A batch: the Observations stand on their own (they name the Device by identifier), so a
+        # Device the server did not take does not hold them back; the Device is sent again with
+        # the next batch from that sensor.
+        log.warning("FHIR destination %s: a Device entry was not accepted (%s)", self.name, what)
 
     async def aclose(self) -> None:
         if self._owns_client:

@@ -1,11 +1,20 @@
-"""Transaction bundles for a standard FHIR server (and for the directory destination), and the
-strict reading of what the server answers.
+"""Bundles for a standard FHIR server (and for the directory destination), and the strict reading
+of what the server answers.
+
+Two kinds, built from the same parts:
+
+- `transaction_bundle`: all or nothing. Entries reference each other by `urn:uuid:` fullUrls
+  (Observation -> the sensor's Device and the hub's Device in the same bundle).
+- `batch_bundle`: every entry stands alone (the server processes and answers each on its own;
+  entries of a batch may not reference each other), so Observations reference the Devices
+  logically, by identifier, and the Devices are conditionally created as entries beside them so
+  the server holds them.
 
 A bundle holds, in this order: the hub's Device, one Device per distinct sensor, one Observation
 per measurement. Every entry is a conditional create (`ifNoneExist` on its identifier), so sending
 the same bundle twice — after a lost answer, a crash, a retry — changes nothing the second time.
-Entries reference each other by `urn:uuid:` fullUrls that are derived from the identifiers, so the
-same batch always yields the same bundle, byte for byte.
+fullUrls are derived from the identifiers, so the same batch always yields the same bundle, byte
+for byte.
 
 The Observation's fullUrl is deliberately NOT its identifier value (`urn:uuid:<measurement id>`):
 servers rewrite fullUrls wherever they appear in the bundle, and at least one (Medplum) does so
@@ -19,7 +28,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from hub.domain.measurements import Measurement
 from hub.domain.readings import DeviceIdentity, Provenance
@@ -35,8 +44,12 @@ from sync.fhir.devices import (
 )
 from sync.fhir.observations import observation_for
 
+BundleType = Literal["batch", "transaction"]
+BUNDLE_TYPES: tuple[BundleType, ...] = ("batch", "transaction")
+
 _UUID_URN = re.compile(r"^urn:uuid:([0-9a-fA-F-]{36})$")
 _STATUS = re.compile(r"^\s*([1-5][0-9]{2})(\s|$)")
+_CODE = re.compile(r"^[a-z][a-z-]{0,39}$")  # an OperationOutcome severity or IssueType code
 
 
 def _urn(name: str) -> str:
@@ -66,10 +79,57 @@ def _richest(identities: list[DeviceIdentity]) -> DeviceIdentity:
     return max(identities, key=known)
 
 
-def transaction_bundle(measurements: Sequence[Measurement], ctx: FhirContext) -> dict[str, Any]:
-    """One transaction Bundle for a batch of measurements."""
+def _sensor(measurement: Measurement) -> DeviceIdentity | None:
+    """The sensor that measured it, when it came from one (a manual entry has none)."""
+    if measurement.reading.device is not None and measurement.provenance is Provenance.DEVICE:
+        return measurement.reading.device
+    return None
+
+
+def _sensor_keys(measurements: Sequence[Measurement]) -> dict[tuple[str, str], list[DeviceIdentity]]:
+    sensors: dict[tuple[str, str], list[DeviceIdentity]] = {}
+    for m in measurements:
+        device = _sensor(m)
+        if device is not None:
+            sensors.setdefault(device_key(device), []).append(device)
+    return sensors
+
+
+def entry_count(measurements: Sequence[Measurement]) -> int:
+    """How many entries the bundle for these measurements has: the hub, each distinct sensor,
+    each measurement."""
+    return 1 + len(_sensor_keys(measurements)) + len(measurements)
+
+
+def split_batch(measurements: Sequence[Measurement], max_entries: int | None) -> list[list[Measurement]]:
+    """The measurements in order, cut into runs whose bundles have at most `max_entries` entries
+    (Device entries included: every bundle repeats the hub and the sensors its Observations
+    name). `None` means no limit: one run."""
+    if max_entries is None:
+        return [list(measurements)] if measurements else []
+    runs: list[list[Measurement]] = []
+    run: list[Measurement] = []
+    keys: set[tuple[str, str]] = set()  # the sensors the current run names
+    for m in measurements:
+        device = _sensor(m)
+        key = device_key(device) if device is not None else None
+        if 2 + (key is not None) > max_entries:  # the hub, its sensor, itself
+            raise ValueError(f"max_entries={max_entries} cannot hold even one measurement with its Devices")
+        needed = 1 + (key is not None and key not in keys)
+        if run and 1 + len(keys) + len(run) + needed > max_entries:
+            runs.append(run)
+            run, keys = [], set()
+        run.append(m)
+        if key is not None:
+            keys.add(key)
+    if run:
+        runs.append(run)
+    return runs
+
+
+def _bundle(measurements: Sequence[Measurement], ctx: FhirContext, bundle_type: BundleType) -> dict[str, Any]:
     if not measurements:
-        raise ValueError("a transaction bundle needs at least one measurement")
+        raise ValueError(f"a {bundle_type} bundle needs at least one measurement")
     seen: set[uuid.UUID] = set()
     for m in measurements:
         if m.id in seen:
@@ -79,30 +139,41 @@ def transaction_bundle(measurements: Sequence[Measurement], ctx: FhirContext) ->
     hub_system, hub_value = hub_key(ctx.hub)
     hub_url = device_full_url(hub_system, hub_value)
     entries = [_entry(hub_url, hub_device_for(ctx.hub), hub_system, hub_value)]
-
-    sensors: dict[tuple[str, str], list[DeviceIdentity]] = {}
-    for m in measurements:
-        if m.reading.device is not None and m.provenance is Provenance.DEVICE:
-            sensors.setdefault(device_key(m.reading.device), []).append(m.reading.device)
-    for (system, value), identities in sensors.items():
+    for (system, value), identities in _sensor_keys(measurements).items():
         entries.append(_entry(device_full_url(system, value), device_for(_richest(identities)), system, value))
 
-    gateway = {"reference": hub_url}
+    # In a transaction, references point at the Devices' entries (the server resolves them to the
+    # stored Devices); in a batch they cannot, so observation_for's default — a logical reference
+    # by identifier — is used.
+    transaction = bundle_type == "transaction"
+    gateway = {"reference": hub_url} if transaction else None
     for m in measurements:
-        device_ref = None
-        if m.reading.device is not None and m.provenance is Provenance.DEVICE:
-            device_ref = {"reference": device_full_url(*device_key(m.reading.device))}
+        device = _sensor(m)
+        device_ref = {"reference": device_full_url(*device_key(device))} if transaction and device else None
         obs = observation_for(m, ctx, device_reference=device_ref, gateway_reference=gateway)
         entries.append(_entry(observation_full_url(m), obs, URI_IDENTIFIER, m.urn))
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    return {"resourceType": "Bundle", "type": bundle_type, "entry": entries}
+
+
+def transaction_bundle(measurements: Sequence[Measurement], ctx: FhirContext) -> dict[str, Any]:
+    """One transaction Bundle for a batch of measurements (all or nothing)."""
+    return _bundle(measurements, ctx, "transaction")
+
+
+def batch_bundle(measurements: Sequence[Measurement], ctx: FhirContext) -> dict[str, Any]:
+    """One batch Bundle for a batch of measurements (each entry on its own)."""
+    return _bundle(measurements, ctx, "batch")
 
 
 # -- reading the answer ------------------------------------------------------------------------------------
 
 
-class TransactionResponseError(ValueError):
-    """The server's answer is not a usable transaction-response. The message says what was wrong
-    with it in structural terms only: never a value from the bundle or the reply."""
+class BundleResponseError(ValueError):
+    """The server's answer is not a usable transaction-/batch-response. The message says what was
+    wrong with it in structural terms only: never a value from the bundle or the reply."""
+
+
+TransactionResponseError = BundleResponseError  # the older name
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +182,15 @@ class EntryOutcome:
 
     index: int
     resource_type: str
-    status: int  # 201 created, 200 already there (conditional create matched), ...
+    status: int  # 201 created, 200 already there (conditional create matched), ...; 0 unreadable
     location: str | None
     measurement_id: uuid.UUID | None  # set for Observation entries
+    issues: tuple[str, ...] = ()  # the entry outcome's "severity/code" pairs (coded, never free text)
+    problem: str | None = None  # (batch only) why this entry's answer is unusable; the entry is unknown
 
     @property
     def ok(self) -> bool:
-        return 200 <= self.status < 300
+        return self.problem is None and 200 <= self.status < 300
 
 
 def measurement_id_of(resource: dict[str, Any]) -> uuid.UUID | None:
@@ -130,12 +203,19 @@ def measurement_id_of(resource: dict[str, Any]) -> uuid.UUID | None:
     return None
 
 
-def _issue_codes(outcome: Any) -> str:
+def issue_codes(outcome: Any) -> tuple[str, ...]:
+    """An OperationOutcome's distinct `severity/code` pairs, sorted, at most five. Only coded
+    values: anything that does not look like a code is shown as `?`, so free text (which may echo
+    patient data) never gets through."""
     issues = outcome.get("issue") if isinstance(outcome, dict) else None
     if not isinstance(issues, list):
-        return "none"
-    codes = sorted({f"{i.get('severity', '?')}/{i.get('code', '?')}" for i in issues if isinstance(i, dict)})
-    return ", ".join(codes[:5]) or "none"
+        return ()
+    found = set()
+    for issue in issues:
+        if isinstance(issue, dict):
+            severity, code = (str(issue.get(k, "")) for k in ("severity", "code"))
+            found.add(f"{severity if _CODE.match(severity) else '?'}/{code if _CODE.match(code) else '?'}")
+    return tuple(sorted(found)[:5])
 
 
 def _has_error(outcome: Any) -> bool:
@@ -145,65 +225,95 @@ def _has_error(outcome: Any) -> bool:
     )
 
 
-def parse_transaction_response(bundle_json: Any, request_bundle: dict[str, Any]) -> list[EntryOutcome]:
-    """Check the server's reply to `request_bundle` and return one outcome per request entry.
+def _read_entry(index: int, resource_type: str, got: Any) -> tuple[int, str | None, tuple[str, ...]]:
+    """One reply entry's (status, location, issues); raises BundleResponseError when unusable."""
+    response = got.get("response") if isinstance(got, dict) else None
+    if not isinstance(response, dict):
+        raise BundleResponseError(f"reply entry {index} has no response")
+    match = _STATUS.match(str(response.get("status", "")))
+    if not match:
+        raise BundleResponseError(f"reply entry {index} has no valid HTTP status")
+    status = int(match.group(1))
+    location = response.get("location")
+    if location is not None and not isinstance(location, str):
+        raise BundleResponseError(f"reply entry {index} has a malformed location")
+    if location and not re.search(rf"(^|/){re.escape(resource_type)}/[^/]+", location):
+        raise BundleResponseError(f"reply entry {index} names a resource of another type than requested ({resource_type})")
+    if 200 <= status < 300 and _has_error(response.get("outcome")):
+        raise BundleResponseError(f"reply entry {index} says {status} but carries an error outcome")
+    return status, location or None, issue_codes(response.get("outcome"))
 
-    `bundle_json` may be the parsed JSON or the raw body (str/bytes). Raises
-    TransactionResponseError for anything that is not a well-formed transaction-response with one
-    entry per request entry.
-    """
-    if isinstance(bundle_json, (bytes, bytearray, str)):
+
+def _parse_response(reply: Any, request_bundle: dict[str, Any], bundle_type: BundleType) -> list[EntryOutcome]:
+    if request_bundle.get("type") != bundle_type:  # pragma: no cover - a caller's mistake
+        raise ValueError(f"the request bundle is not a {bundle_type}")
+    expected = f"{bundle_type}-response"
+    if isinstance(reply, (bytes, bytearray, str)):
         try:
-            bundle_json = json.loads(bundle_json)
+            reply = json.loads(reply)
         except (ValueError, UnicodeDecodeError):
-            raise TransactionResponseError("the reply is not JSON") from None
-    if not isinstance(bundle_json, dict):
-        raise TransactionResponseError("the reply is JSON but not a FHIR resource")
-    kind = bundle_json.get("resourceType")
+            raise BundleResponseError("the reply is not JSON") from None
+    if not isinstance(reply, dict):
+        raise BundleResponseError("the reply is JSON but not a FHIR resource")
+    kind = reply.get("resourceType")
     if kind == "OperationOutcome":
-        raise TransactionResponseError(f"the reply is an OperationOutcome (issues: {_issue_codes(bundle_json)})")
+        raise BundleResponseError(f"the reply is an OperationOutcome (issues: {', '.join(issue_codes(reply)) or 'none'})")
     if kind != "Bundle":
-        raise TransactionResponseError(f"the reply is a {str(kind)[:40]!r} resource, not a Bundle")
-    if bundle_json.get("type") != "transaction-response":
-        kind = str(bundle_json.get("type"))[:40]
-        raise TransactionResponseError(f"the reply is a Bundle of type {kind!r}, not transaction-response")
+        raise BundleResponseError(f"the reply is a {str(kind)[:40]!r} resource, not a Bundle")
+    if reply.get("type") != expected:
+        raise BundleResponseError(f"the reply is a Bundle of type {str(reply.get('type'))[:40]!r}, not {expected}")
 
     requested = request_bundle.get("entry") or []
-    answered = bundle_json.get("entry")
+    answered = reply.get("entry")
     if answered is None:
         answered = []
     if not isinstance(answered, list):
-        raise TransactionResponseError("the reply's Bundle.entry is not a list")
+        raise BundleResponseError("the reply's Bundle.entry is not a list")
     if len(answered) != len(requested):
-        raise TransactionResponseError(f"the reply has {len(answered)} entries for {len(requested)} requested")
+        raise BundleResponseError(f"the reply has {len(answered)} entries for {len(requested)} requested")
 
     outcomes = []
     for index, (asked, got) in enumerate(zip(requested, answered, strict=True)):
-        response = got.get("response") if isinstance(got, dict) else None
-        if not isinstance(response, dict):
-            raise TransactionResponseError(f"reply entry {index} has no response")
-        match = _STATUS.match(str(response.get("status", "")))
-        if not match:
-            raise TransactionResponseError(f"reply entry {index} has no valid HTTP status")
-        status = int(match.group(1))
         resource = asked.get("resource") or {}
         resource_type = str(resource.get("resourceType", ""))
-        location = response.get("location")
-        if location is not None and not isinstance(location, str):
-            raise TransactionResponseError(f"reply entry {index} has a malformed location")
-        if location and not re.search(rf"(^|/){re.escape(resource_type)}/[^/]+", location):
-            raise TransactionResponseError(
-                f"reply entry {index} names a resource of another type than requested ({resource_type})"
-            )
-        if 200 <= status < 300 and _has_error(response.get("outcome")):
-            raise TransactionResponseError(f"reply entry {index} says {status} but carries an error outcome")
-        outcomes.append(
-            EntryOutcome(
-                index=index,
-                resource_type=resource_type,
-                status=status,
-                location=location or None,
-                measurement_id=measurement_id_of(resource) if resource_type == "Observation" else None,
-            )
-        )
+        measurement_id = measurement_id_of(resource) if resource_type == "Observation" else None
+        try:
+            status, location, issues = _read_entry(index, resource_type, got)
+        except BundleResponseError as exc:
+            if bundle_type == "transaction":
+                raise  # all or nothing: a reply we cannot read entirely tells us nothing
+            # In a batch each entry stands alone: one unreadable answer makes that entry unknown
+            # (retried later), not the whole batch.
+            outcomes.append(EntryOutcome(index, resource_type, 0, None, measurement_id, problem=str(exc)))
+            continue
+        outcomes.append(EntryOutcome(index, resource_type, status, location, measurement_id, issues))
     return outcomes
+
+
+def parse_transaction_response(reply: Any, request_bundle: dict[str, Any]) -> list[EntryOutcome]:
+    """Check the server's reply to the transaction `request_bundle`; one outcome per request entry.
+
+    `reply` may be the parsed JSON or the raw body (str/bytes). Raises BundleResponseError
+    (alias TransactionResponseError) for anything that is not a well-formed transaction-response
+    with one well-formed entry per request entry.
+    """
+    return _parse_response(reply, request_bundle, "transaction")
+
+
+def parse_batch_response(reply: Any, request_bundle: dict[str, Any]) -> list[EntryOutcome]:
+    """Check the server's reply to the batch `request_bundle`; one outcome per request entry.
+
+    Raises BundleResponseError when the reply as a whole is unusable (not JSON, not a
+    batch-response, not exactly one entry per request entry). An entry whose own answer is
+    unusable gets an outcome with `problem` set (and `ok` False): that entry is unknown, the
+    others stand.
+    """
+    return _parse_response(reply, request_bundle, "batch")
+
+
+def parse_response(reply: Any, request_bundle: dict[str, Any]) -> list[EntryOutcome]:
+    """parse_batch_response or parse_transaction_response, after the request bundle's type."""
+    bundle_type = request_bundle.get("type")
+    if bundle_type not in BUNDLE_TYPES:
+        raise ValueError(f"cannot read the answer to a {str(bundle_type)[:40]!r} bundle")
+    return _parse_response(reply, request_bundle, bundle_type)

@@ -6,8 +6,14 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from sync.fhir.bundles import parse_transaction_response, transaction_bundle
-from tests.servers.fhir_server import fhir_server  # noqa: F401  (until tests/conftest.py imports it)
+from sync.fhir.bundles import (
+    batch_bundle,
+    entry_count,
+    parse_batch_response,
+    parse_transaction_response,
+    transaction_bundle,
+)
+from tests.servers.fhir_server import HARNESS, fhir_server  # noqa: F401  (until tests/conftest.py imports it)
 from tests.servers.samples import CTX, batch
 
 
@@ -113,3 +119,42 @@ def test_conditional_create_with_escaped_identifier(fhir_server, serial):
         post(fhir_server, transaction_bundle(batch(1), ctx)).raise_for_status()
     hubs = [d for d in fhir_server.resources("Device") if d.get("serialNumber") == serial]
     assert len(hubs) == 1
+
+
+# -- limits and batches: why the fhir destination sends batches, and transactions of <= 8 entries ---------------
+
+
+def test_medplum_refuses_a_conditional_transaction_of_more_than_8_entries(fhir_server):  # noqa: F811
+    ms = batch(7)
+    too_big = transaction_bundle(ms, CTX)
+    assert len(too_big["entry"]) == entry_count(ms) == 9
+    answer = post(fhir_server, too_big)
+    assert answer.status_code == 400
+    assert "strict isolation" in answer.text  # maxSerializableTransactionEntries = 8 in @medplum/fhir-router
+    assert fhir_server.observations() == []
+    eight = transaction_bundle(ms[:6], CTX)
+    assert post(fhir_server, eight).status_code == 200
+    assert len(fhir_server.observations()) == 6
+
+
+def test_a_large_batch_of_conditional_creates_is_accepted_and_idempotent(fhir_server):  # noqa: F811
+    ms = batch(200)
+    bundle = batch_bundle(ms, CTX)
+    first = post(fhir_server, bundle)
+    assert first.status_code == 200 and first.json()["type"] == "batch-response"
+    assert [o.status for o in parse_batch_response(first.content, bundle)] == [201] * 202
+    second = post(fhir_server, bundle)
+    assert [o.status for o in parse_batch_response(second.content, bundle)] == [200] * 202
+    assert len(fhir_server.observations()) == 200 and len(fhir_server.resources("Device")) == 2
+
+
+def test_a_batch_entry_matching_several_is_refused_alone_with_412(fhir_server):  # noqa: F811
+    ms = batch(3)
+    twin = {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "identifier": [{"system": "urn:ietf:rfc:3986", "value": ms[1].urn}]}
+    for _ in range(2):
+        fhir_server.http.post(f"{fhir_server.base_url}/Observation", json=twin, headers=HARNESS).raise_for_status()
+    bundle = batch_bundle(ms, CTX)
+    outcomes = parse_batch_response(post(fhir_server, bundle).content, bundle)
+    assert [o.status for o in outcomes] == [201, 201, 201, 412, 201]
+    assert outcomes[3].issues and all(code.startswith("error/") for code in outcomes[3].issues)
