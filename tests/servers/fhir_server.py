@@ -13,6 +13,7 @@ consume a scripted fault and never show in `stats()`.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 import threading
@@ -37,8 +38,10 @@ class ReferenceFhirServerError(RuntimeError):
 class ReferenceFhirServer:
     """A running reference server on a free loopback port."""
 
-    def __init__(self, *, startup_timeout: float = 30.0) -> None:
+    def __init__(self, *, startup_timeout: float = 30.0, identifier_index: bool = False) -> None:
+        """`identifier_index`: index identifier searches like a database-backed server (benchmarks)."""
         self._startup_timeout = startup_timeout
+        self.identifier_index = identifier_index
         self._proc: subprocess.Popen[str] | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="heima-fhir-", suffix=".log", delete=False)  # noqa: SIM115
         self.port: int | None = None
@@ -61,6 +64,7 @@ class ReferenceFhirServer:
             stdout=subprocess.PIPE,
             stderr=self._log,
             text=True,
+            env={**os.environ, "HEIMA_FHIR_IDENTIFIER_INDEX": "1" if self.identifier_index else "0"},
         )
         line = self._read_first_line()
         if not line.startswith("listening "):
