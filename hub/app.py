@@ -219,13 +219,26 @@ async def run_demo(config: HubConfig, say: Transcript = print, *, timeout: float
 
 
 async def run_headless(config: HubConfig, *, link: Link | None = None) -> None:
-    """The hub with no screen: deliver queued data, read devices, until stopped."""
+    """The hub with no screen: read devices over the machine's Bluetooth (BlueZ) and deliver,
+    until stopped. Without a working Bluetooth adapter it says so and goes on delivering."""
+    if link is None:
+        from drivers.devices import default_registry
+        from drivers.link import LinkManager
+
+        link = LinkManager(default_registry())
     hub = await start_hub(config, link=link)
     log.info("hub running headless with %d destination(s)", len(hub.workers))
     try:
-        if link is not None:
+        try:
             await link.run(hub.record)
-        else:
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # no adapter, no BlueZ, no D-Bus: keep delivering what is stored
+            log.error(
+                "Bluetooth is not available (%s); delivering stored measurements only. "
+                "Check that bluetoothd runs and the adapter is powered (bluetoothctl show).",
+                type(exc).__name__,
+            )
             await asyncio.Event().wait()
     finally:
         await hub.stop()
