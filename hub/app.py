@@ -54,7 +54,7 @@ def fhir_context(config: HubConfig) -> FhirContext:
 def build_destination(dest: DestinationConfig, ctx: FhirContext, http: httpx.AsyncClient) -> Destination:
     if dest.kind == "fhir":
         assert dest.url is not None
-        return FhirServerDestination(dest.name, dest.url, ctx=ctx, client=http)
+        return FhirServerDestination(dest.name, dest.url, ctx=ctx, client=http, bundle_type=dest.bundle)  # type: ignore[arg-type]
     if dest.kind == "directory":
         assert dest.path is not None
         return DirectoryDestination(dest.name, dest.path, ctx=ctx)

@@ -28,6 +28,7 @@ class DestinationConfig:
     url: str | None = None
     path: Path | None = None
     batch_size: int = 100
+    bundle: str = "batch"  # fhir only: batch | transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,9 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
         if not 1 <= batch_size <= 1000:
             raise ConfigError(f"{where}.batch_size: must be between 1 and 1000")
         url = path = None
+        bundle = _get(d, "bundle", str, where, "batch")
+        if bundle not in ("batch", "transaction"):
+            raise ConfigError(f"{where}.bundle: must be batch or transaction")
         if kind == "fhir":
             url = _check_url(d.get("url"), f"{where}.url")
         else:
@@ -126,7 +130,9 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
                 raise ConfigError(f"{where}.path: a directory destination needs a folder path")
             path = Path(raw).expanduser()
             path = path if path.is_absolute() else base_dir / path
-        destinations.append(DestinationConfig(name=name, kind=kind, url=url, path=path, batch_size=batch_size))
+        destinations.append(
+            DestinationConfig(name=name, kind=kind, url=url, path=path, batch_size=batch_size, bundle=bundle)
+        )
     return HubConfig(
         data_dir=data_dir,
         timezone=timezone,

@@ -50,6 +50,7 @@ path = "/media/usb"
         ({"destinations": [{"name": "x", "kind": "fhir", "url": "ftp://no"}]}, "destinations[0].url"),
         ({"destinations": [{"name": "x", "kind": "directory"}]}, "destinations[0].path"),
         ({"hub": {"timezone": "Mars/Olympus"}}, "hub.timezone"),
+        ({"destinations": [{"name": "x", "kind": "fhir", "url": "https://a", "bundle": "message"}]}, "destinations[0].bundle"),
         ({"patient": {"identifier": 13116900216}}, "patient.identifier"),
         ({"pasient": {}}, "unknown section"),
     ],
