@@ -1,21 +1,33 @@
 """What a device (or the patient, by hand) reports, before the hub has made it a measurement.
 
 Pure value types: no I/O, no clock reads. A `Reading` is either a number with a UCUM unit or
-"no value" with a reason — never both, never an error code dressed as a number.
+"no value" with a reason — never both, never an error code dressed as a number. A panel (blood
+pressure) has no value of its own: its `components` carry the numbers, each under the same rule.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 class MeasurementKind(enum.StrEnum):
     """What was measured. The value is stored in the database and must never change."""
 
     OXYGEN_SATURATION = "oxygen-saturation"
-    PULSE_RATE = "pulse-rate"
+    PULSE_RATE = "pulse-rate"  # from an oximeter
+    BLOOD_PRESSURE = "blood-pressure"  # a panel: systolic, diastolic, mean arterial components
+    SYSTOLIC_PRESSURE = "systolic-pressure"  # component of BLOOD_PRESSURE
+    DIASTOLIC_PRESSURE = "diastolic-pressure"  # component of BLOOD_PRESSURE
+    MEAN_ARTERIAL_PRESSURE = "mean-arterial-pressure"  # component of BLOOD_PRESSURE
+    CUFF_PULSE_RATE = "cuff-pulse-rate"  # pulse rate measured by a blood-pressure cuff
+    BODY_WEIGHT = "body-weight"
+    BODY_HEIGHT = "body-height"
+    BODY_MASS_INDEX = "body-mass-index"
+    BODY_FAT = "body-fat"
+    BLOOD_GLUCOSE = "blood-glucose"
+    BODY_TEMPERATURE = "body-temperature"
 
 
 class AbsentReason(enum.StrEnum):
@@ -46,7 +58,25 @@ class QualityFlag(enum.StrEnum):
     INVALID = "invalid"
     DEVICE_CLOCK_NOT_SET = "device-clock-not-set"
     TIME_QUESTIONABLE = "time-questionable"  # could not be placed on the hub's timeline
+    HUB_CLOCK_UNTRUSTED = "hub-clock-untrusted"  # received before the hub's own clock was trusted
     SENSOR_PROBLEM = "sensor-problem"  # device/sensor status reported a fault
+    # Blood pressure status (measure again when one of these is set)
+    BODY_MOVEMENT = "body-movement"
+    CUFF_LOOSE = "cuff-loose"
+    IRREGULAR_PULSE = "irregular-pulse"
+    PULSE_RATE_OUT_OF_RANGE = "pulse-rate-out-of-range"
+    IMPROPER_POSITION = "improper-position"
+    # Glucose sensor status
+    SAMPLE_TOO_SMALL = "sample-too-small"
+    STRIP_ERROR = "strip-error"  # strip insertion error or wrong strip type
+    RESULT_TOO_HIGH = "result-too-high"  # higher than the device can measure
+    RESULT_TOO_LOW = "result-too-low"
+    TEMPERATURE_OUT_OF_RANGE = "temperature-out-of-range"
+    READ_INTERRUPTED = "read-interrupted"
+    DEVICE_FAULT = "device-fault"
+    DEVICE_TIME_FAULT = "device-time-fault"
+    BATTERY_LOW = "battery-low"
+    CONTROL_SOLUTION = "control-solution"  # a meter check, not the patient's value
 
 
 class Provenance(enum.StrEnum):
@@ -75,6 +105,20 @@ class DeviceIdentity:
 
 
 @dataclass(frozen=True, slots=True)
+class Component:
+    """One value inside a panel (systolic inside blood pressure): a number or a reason."""
+
+    kind: MeasurementKind
+    value: float | None
+    unit: str
+    absent_reason: AbsentReason | None = None
+
+    def __post_init__(self) -> None:
+        if (self.value is None) == (self.absent_reason is None):
+            raise ValueError("a Component has either a value or an absent_reason, exactly one")
+
+
+@dataclass(frozen=True, slots=True)
 class Reading:
     """One value as reported, with everything needed to trust (or distrust) it."""
 
@@ -87,13 +131,21 @@ class Reading:
     device_time: datetime | None = None  # the device's own clock, naive local time as sent
     flags: frozenset[QualityFlag] = field(default_factory=frozenset)
     record_id: str | None = None  # the device's own record number/sequence, when it has one
+    components: tuple[Component, ...] = ()  # a panel's values; then value and absent_reason are None
+    body_site: str | None = None  # where it was measured, e.g. "ear", "finger" (device's own words)
+    context: tuple[tuple[str, str], ...] = ()  # e.g. (("meal", "preprandial"), ("specimen", ...))
+    device_user: int | None = None  # the user number on a shared scale or cuff
+    device_clock_offset: timedelta | None = None  # hub clock − device clock, read in this session
 
     def __post_init__(self) -> None:
-        if (self.value is None) == (self.absent_reason is None):
+        if self.components:
+            if self.value is not None or self.absent_reason is not None:
+                raise ValueError("a panel Reading carries its values in components, not in value")
+        elif (self.value is None) == (self.absent_reason is None):
             raise ValueError("a Reading has either a value or an absent_reason, exactly one")
         if self.received_at.tzinfo is None:
             raise ValueError("received_at must be timezone-aware")
 
     @property
     def has_value(self) -> bool:
-        return self.value is not None
+        return self.value is not None or any(c.value is not None for c in self.components)

@@ -60,7 +60,9 @@ class MeasurementService:
         self._clock_offsets[device.stable_id] = offset
 
     def to_measurement(self, reading: Reading, provenance: Provenance = Provenance.DEVICE) -> Measurement:
-        offset = self._clock_offsets.get(reading.device.stable_id) if reading.device else None
+        offset = reading.device_clock_offset
+        if offset is None and reading.device is not None:
+            offset = self._clock_offsets.get(reading.device.stable_id)
         when, time_flags = effective_time(reading, local_zone=self.local_zone, device_clock_offset=offset)
         if time_flags - reading.flags:
             reading = replace(reading, flags=reading.flags | time_flags)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from hub.domain.measurements import Measurement
+from hub.domain.readings import DeviceIdentity, MeasurementKind
 from hub.store.rows import MEASUREMENT_COLUMNS, measurement_from_row, measurement_to_row
 from hub.store.schema import connect
 
@@ -165,6 +166,20 @@ class Store:
                 [*params, limit],
             ).fetchall()
             return [measurement_from_row(r) for r in rows]
+
+        return await self._run(query)
+
+    async def last_sequence(self, device: DeviceIdentity, kind: MeasurementKind) -> int | None:
+        """hub.domain.devices.DeviceHistory: the highest stored record number of this device."""
+
+        def query() -> int | None:
+            column = "device_serial" if device.serial else "device_address"
+            row = self.db.execute(
+                f"SELECT max(CAST(record_id AS INTEGER)) FROM measurements WHERE {column} = ? AND kind = ? "
+                "AND record_id GLOB '[0-9]*'",
+                [device.stable_id, kind.value],
+            ).fetchone()
+            return row[0] if row and row[0] is not None else None
 
         return await self._run(query)
 

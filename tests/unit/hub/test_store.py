@@ -113,3 +113,19 @@ async def test_outbox_rows_move_pending_to_delivered_or_dead(store):
     [dead] = await store.delivery_states(str(b.id))
     assert (dead.state, dead.last_error) == ("dead", "server said 422")
     assert uuid.UUID(str(a.id))
+
+
+async def test_the_last_record_number_of_a_device_is_remembered(store):
+    from dataclasses import replace
+    from datetime import datetime
+
+    from hub.domain.readings import MeasurementKind
+
+    from .factories import OXIMETER
+
+    assert await store.last_sequence(OXIMETER, MeasurementKind.OXYGEN_SATURATION) is None
+    for seq in (7, 12, 9):
+        r = replace(spo2(stored_at=datetime(2026, 11, 20, 8, seq)), record_id=str(seq))
+        await store.record(measurement(r, natural_key=f"k{seq}"), ["centre"])
+    assert await store.last_sequence(OXIMETER, MeasurementKind.OXYGEN_SATURATION) == 12
+    assert await store.last_sequence(OXIMETER, MeasurementKind.PULSE_RATE) is None
