@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hub.domain.measurements import Measurement
-from hub.domain.readings import AbsentReason, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
+from hub.domain.readings import AbsentReason, Component, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
 
 MEASUREMENT_COLUMNS = (
     "id, kind, value, unit, absent_reason, flags, provenance, device_address, device_name, "
     "device_manufacturer, device_model, device_serial, device_firmware, device_system_id, "
-    "device_time, record_id, received_at, effective_time, natural_key"
+    "device_time, record_id, received_at, effective_time, natural_key, components, body_site, "
+    "context, device_user, device_clock_offset_s"
 )
 
 
@@ -40,6 +41,13 @@ def measurement_to_row(m: Measurement) -> dict[str, Any]:
         "received_at": r.received_at.isoformat(),
         "effective_time": m.effective_time.isoformat(),
         "natural_key": m.natural_key,
+        "components": json.dumps(
+            [[c.kind.value, c.value, c.unit, c.absent_reason.value if c.absent_reason else None] for c in r.components]
+        ),
+        "body_site": r.body_site,
+        "context": json.dumps([list(pair) for pair in r.context]),
+        "device_user": r.device_user,
+        "device_clock_offset_s": r.device_clock_offset.total_seconds() if r.device_clock_offset is not None else None,
     }
 
 
@@ -67,6 +75,13 @@ def measurement_from_row(row: tuple | dict) -> Measurement:
         device_time=datetime.fromisoformat(row["device_time"]) if row["device_time"] else None,
         flags=frozenset(QualityFlag(f) for f in json.loads(row["flags"])),
         record_id=row["record_id"],
+        components=tuple(
+            Component(MeasurementKind(k), v, u, AbsentReason(a) if a else None) for k, v, u, a in json.loads(row["components"])
+        ),
+        body_site=row["body_site"],
+        context=tuple((str(n), str(v)) for n, v in json.loads(row["context"])),
+        device_user=row["device_user"],
+        device_clock_offset=timedelta(seconds=row["device_clock_offset_s"]) if row["device_clock_offset_s"] is not None else None,
     )
     return Measurement(
         id=uuid.UUID(row["id"]),

@@ -40,7 +40,14 @@ def _v1(db: sqlite_utils.Database) -> None:
             received_at TEXT NOT NULL,        -- hub clock at reception (UTC)
             effective_time TEXT NOT NULL,     -- corrected onto the hub's timeline
             natural_key TEXT UNIQUE,          -- a device re-sending its memory hits this
-            CHECK ((value IS NULL) <> (absent_reason IS NULL))
+            components TEXT NOT NULL DEFAULT '[]',  -- a panel's values (blood pressure), JSON
+            body_site TEXT,
+            context TEXT NOT NULL DEFAULT '[]',     -- JSON [[name, value], ...] (glucose meal, ...)
+            device_user INTEGER,                    -- user number on a shared scale or cuff
+            device_clock_offset_s REAL,             -- hub clock − device clock, this session
+            -- a number or a reason, never both; a panel has neither and carries components
+            CHECK ((value IS NULL) <> (absent_reason IS NULL)
+                   OR (value IS NULL AND absent_reason IS NULL AND components <> '[]'))
         )
         """
     )

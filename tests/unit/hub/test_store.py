@@ -78,6 +78,33 @@ async def test_rows_round_trip_an_absent_reading():
     assert measurement_from_row(measurement_to_row(m)) == m
 
 
+async def test_a_blood_pressure_panel_is_stored_with_its_components(store):
+    from datetime import timedelta
+
+    from hub.domain.readings import AbsentReason, Component, MeasurementKind, Reading
+
+    from .factories import OXIMETER, T0
+
+    panel = Reading(
+        kind=MeasurementKind.BLOOD_PRESSURE,
+        value=None,
+        unit="mm[Hg]",
+        received_at=T0,
+        device=OXIMETER,
+        components=(
+            Component(MeasurementKind.SYSTOLIC_PRESSURE, 120.0, "mm[Hg]"),
+            Component(MeasurementKind.DIASTOLIC_PRESSURE, 80.0, "mm[Hg]"),
+            Component(MeasurementKind.MEAN_ARTERIAL_PRESSURE, None, "mm[Hg]", AbsentReason.NOT_A_NUMBER),
+        ),
+        context=(("position", "sitting"),),
+        device_user=2,
+        device_clock_offset=timedelta(seconds=-42),
+    )
+    m = measurement(panel)
+    await store.record(m, ["centre"])
+    assert (await store.measurements()) == [m]
+
+
 async def test_a_database_from_a_newer_heima_is_refused_with_advice(tmp_path):
     path = tmp_path / "heima.db"
     conn = sqlite3.connect(path)
