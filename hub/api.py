@@ -95,6 +95,7 @@ class HubApi:
 
     async def record_manual(self, kind: MeasurementKind, value: float, unit: str) -> MeasurementView:
         outcome = await self._measurements.record_manual(kind, value, unit)
+        assert outcome.measurement is not None  # a manual value is always the patient's
         return view_of(outcome.measurement)
 
     async def recent(self, *, kind: MeasurementKind | None = None, limit: int = 50) -> list[MeasurementView]:

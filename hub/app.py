@@ -123,7 +123,12 @@ async def start_hub(config: HubConfig, *, link: Link | None = None, deliver: boo
             worker.wake()
 
     service = MeasurementService(
-        store, destinations_for=destinations_for, local_zone=config.zone, events=events, on_recorded=wake_workers
+        store,
+        destinations_for=destinations_for,
+        local_zone=config.zone,
+        events=events,
+        on_recorded=wake_workers,
+        device_users=dict(config.patient.device_users),
     )
     hub = Hub(config, store, events, service, HubApi(measurements=service, queries=store, events=events), workers, destinations, link, http)
     if link is not None:
@@ -185,6 +190,9 @@ async def run_demo(config: HubConfig, say: Transcript = print, *, timeout: float
                 if len(received) == 1 and reading.device is not None:
                     d = reading.device
                     say(f"     Device: {d.manufacturer or '?'} {d.model or '?'}, serial {d.serial or '?'}")
+                if outcome.measurement is None:
+                    say(f"  4. Reading: {_describe(reading)} — another user's, ignored")
+                    return
                 what = "stored" if outcome.created else "already stored (the device sent it again)"
                 say(f"  4. Reading: {_describe(reading)} — {what}, measurement {outcome.measurement.id}")
 

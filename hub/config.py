@@ -36,6 +36,9 @@ class PatientConfig:
     identifier: str | None = None
     identifier_system: str = FNR_SYSTEM
     display: str | None = None
+    # On a scale or cuff shared by several people: which user number is this patient's, per
+    # device (serial, else Bluetooth address). Devices not listed: user number 1.
+    device_users: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,15 @@ def _get(table: dict, key: str, kind: type, where: str, default: Any = None) -> 
     return value
 
 
+def _device_users(table: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    users = []
+    for device, number in table.items():
+        if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= 254:
+            raise ConfigError("patient.device_users: each device needs a user number 0..254")
+        users.append((device, number))
+    return tuple(users)
+
+
 def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubConfig:
     """A HubConfig from parsed TOML; relative paths are taken from `base_dir`."""
     base_dir = base_dir or Path.cwd()
@@ -101,6 +113,7 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
         identifier=_get(patient_t, "identifier", str, "patient"),
         identifier_system=_get(patient_t, "identifier_system", str, "patient", FNR_SYSTEM),
         display=_get(patient_t, "display", str, "patient"),
+        device_users=_device_users(_get(patient_t, "device_users", dict, "patient", {})),
     )
     destinations: list[DestinationConfig] = []
     for i, d in enumerate(_get(data, "destinations", list, "config", [])):

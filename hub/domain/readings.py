@@ -149,3 +149,17 @@ class Reading:
     @property
     def has_value(self) -> bool:
         return self.value is not None or any(c.value is not None for c in self.components)
+
+
+def belongs_to_patient(reading: Reading, device_users: dict[str, int], *, default_user: int = 1) -> bool:
+    """Whether a reading from a shared device is the patient's.
+
+    Devices without user numbers, and readings whose user the device does not know, are the
+    patient's. Otherwise the device's user number must be the one configured for that device
+    (by serial, else address), or `default_user` when none is configured.
+    """
+    if reading.device_user is None or reading.device is None:
+        return True
+    d = reading.device
+    wanted = device_users.get(d.serial or "", device_users.get(d.address, default_user))
+    return reading.device_user == wanted

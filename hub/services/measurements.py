@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 
 from hub.domain.measurements import Measurement, effective_time, natural_key
-from hub.domain.readings import DeviceIdentity, MeasurementKind, Provenance, Reading
+from hub.domain.readings import DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading, belongs_to_patient
 from hub.services.events import EventBus
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class RecordedLike(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RecordOutcome:
-    measurement: Measurement
+    measurement: Measurement | None  # None: not the patient's (another user of a shared device)
     created: bool  # False: this was a record the hub already had (a device re-sending memory)
 
 
@@ -44,6 +44,7 @@ class MeasurementService:
         destinations_for: Callable[[MeasurementKind], Sequence[str]],
         local_zone: tzinfo,
         events: EventBus | None = None,
+        device_users: dict[str, int] | None = None,
         on_recorded: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -51,6 +52,7 @@ class MeasurementService:
         self.destinations_for = destinations_for
         self.local_zone = local_zone
         self.events = events or EventBus()
+        self.device_users = dict(device_users or {})
         self.on_recorded = on_recorded
         self.clock = clock
         self._clock_offsets: dict[str, timedelta] = {}
@@ -75,8 +77,15 @@ class MeasurementService:
         )
 
     async def record_reading(self, reading: Reading, provenance: Provenance = Provenance.DEVICE) -> RecordOutcome:
+        if not belongs_to_patient(reading, self.device_users):
+            # Another person's weighing on a shared scale: never stored, never sent.
+            log.info("a %s reading of another device user was ignored", reading.kind.value)
+            self.events.publish("reading-of-another-user", kind=reading.kind.value)
+            return RecordOutcome(None, created=False)
         measurement = self.to_measurement(reading, provenance)
-        recorded = await self.store.record(measurement, self.destinations_for(reading.kind))
+        # A control-solution result checks the meter, not the patient: kept here, marked, never sent.
+        destinations = () if QualityFlag.CONTROL_SOLUTION in reading.flags else self.destinations_for(reading.kind)
+        recorded = await self.store.record(measurement, destinations)
         if not recorded.created:
             log.info("a %s record the hub already had was received again; kept the first", reading.kind.value)
             measurement = replace(measurement, id=uuid.UUID(recorded.measurement_id))

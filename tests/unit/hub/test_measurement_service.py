@@ -1,0 +1,69 @@
+"""Recording a reading: who it belongs to, where it may go, what the patient is told."""
+
+from dataclasses import replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from hub.domain.readings import QualityFlag
+from hub.services.measurements import MeasurementService
+from hub.store import Store
+
+from .factories import OXIMETER, spo2
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = await Store.open(tmp_path / "heima.db")
+    yield s
+    await s.close()
+
+
+def service(store, **kw) -> MeasurementService:
+    return MeasurementService(store, destinations_for=lambda kind: ("centre", "usb"), local_zone=ZoneInfo("Europe/Oslo"), **kw)
+
+
+async def test_a_reading_is_stored_and_queued_for_every_destination(store):
+    outcome = await service(store).record_reading(spo2())
+    assert outcome.created
+    states = await store.delivery_states(str(outcome.measurement.id))
+    assert [s.destination for s in states] == ["centre", "usb"]
+
+
+async def test_the_same_stored_record_twice_is_one_measurement_with_the_first_id(store):
+    svc = service(store)
+    first = await svc.record_reading(spo2(stored_at=datetime(2026, 11, 20, 8, 0)))
+    again = await svc.record_reading(spo2(stored_at=datetime(2026, 11, 20, 8, 0)))
+    assert not again.created and again.measurement.id == first.measurement.id
+    assert len(await store.measurements()) == 1
+
+
+async def test_another_users_weighing_on_a_shared_device_never_enters_the_hub(store):
+    svc = service(store, device_users={OXIMETER.serial: 2})
+    assert (await svc.record_reading(replace(spo2(), device_user=1))).measurement is None
+    assert (await svc.record_reading(replace(spo2(), device_user=2))).created
+    assert len(await store.measurements()) == 1
+
+
+async def test_an_unconfigured_shared_device_gives_the_patient_user_one(store):
+    svc = service(store)
+    assert (await svc.record_reading(replace(spo2(), device_user=3))).measurement is None
+    assert (await svc.record_reading(replace(spo2(), device_user=1))).created
+
+
+async def test_a_control_solution_result_is_kept_marked_but_never_queued(store):
+    svc = service(store)
+    outcome = await svc.record_reading(replace(spo2(), flags=frozenset({QualityFlag.CONTROL_SOLUTION})))
+    assert outcome.created
+    assert await store.delivery_states(str(outcome.measurement.id)) == []
+    [kept] = await store.measurements()
+    assert QualityFlag.CONTROL_SOLUTION in kept.reading.flags
+
+
+async def test_a_manual_value_is_marked_manual_and_has_no_natural_key(store):
+    from hub.domain.readings import MeasurementKind, Provenance
+
+    outcome = await service(store).record_manual(MeasurementKind.OXYGEN_SATURATION, 95.0, "%")
+    assert outcome.measurement.provenance is Provenance.MANUAL
+    assert outcome.measurement.natural_key is None and outcome.measurement.reading.device is None
