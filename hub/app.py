@@ -22,6 +22,7 @@ from hub.api import HubApi
 from hub.config import DestinationConfig, HubConfig
 from hub.domain.readings import MeasurementKind, Reading
 from hub.services.events import EventBus
+from hub.platform.clock import SystemClock
 from hub.services.measurements import MeasurementService
 from hub.store import Store
 from sync.delivery import Destination
@@ -72,11 +73,23 @@ class Hub:
     destinations: list[Destination]
     link: Link | None = None
     http: httpx.AsyncClient | None = None
+    hub_clock: SystemClock | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def record(self, reading: Reading) -> None:
         """The link's sink: returns once the reading is committed."""
         await self.service.record_reading(reading)
+
+    async def place_held_readings_when_clock_is_trusted(self, poll: float = 5.0) -> None:
+        """Readings taken before the hub's clock was trusted wait; once it is, place and send them."""
+        assert self.hub_clock is not None
+        while not self.hub_clock.is_trusted():
+            await asyncio.sleep(poll)
+        placed = await self.store.place_held_times(now=self.hub_clock.now(), now_anchor=self.hub_clock.anchor())
+        if placed:
+            log.info("hub clock trusted: %d held reading(s) placed on the timeline and released", placed)
+            for worker in self.workers:
+                worker.wake()
 
     def start_delivery(self) -> None:
         for worker in self.workers:
@@ -114,6 +127,7 @@ async def start_hub(config: HubConfig, *, link: Link | None = None, deliver: boo
         for dest, cfg in zip(destinations, dest_configs, strict=True)
     ]
     names = tuple(d.name for d in destinations)
+    hub_clock = SystemClock(wait_for_ntp=config.clock == "wait-for-ntp")
 
     def destinations_for(kind: MeasurementKind) -> tuple[str, ...]:
         return names  # every destination receives vital signs (per-destination routing: issue 4)
@@ -129,14 +143,17 @@ async def start_hub(config: HubConfig, *, link: Link | None = None, deliver: boo
         events=events,
         on_recorded=wake_workers,
         device_users=dict(config.patient.device_users),
+        hub_clock=hub_clock,
     )
     hub = Hub(config, store, events, service, HubApi(measurements=service, queries=store, events=events), workers, destinations, link, http)
     if link is not None:
         hub.api = HubApi(
             measurements=service, queries=store, events=events, measure=lambda t: link.read_once(hub.record, timeout=t)
         )
+    hub.hub_clock = hub_clock
     if deliver:
         hub.start_delivery()
+        hub._tasks.append(asyncio.create_task(hub.place_held_readings_when_clock_is_trusted(), name="clock-trust"))
     return hub
 
 

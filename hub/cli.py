@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import asyncio
 import logging
 import sys
@@ -14,7 +15,7 @@ from hub.config import ConfigError, HubConfig, load_config
 def _config(args: argparse.Namespace) -> HubConfig:
     config = load_config(args.config)
     if getattr(args, "data_dir", None):
-        config = HubConfig(args.data_dir.resolve(), config.timezone, config.serial, config.name, config.patient, config.destinations)
+        config = dataclasses.replace(config, data_dir=args.data_dir.resolve())
     if getattr(args, "centre", None):
         config = config.with_centre(args.centre)
     return config

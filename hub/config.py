@@ -7,7 +7,7 @@ sit in this file).
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -47,6 +47,7 @@ class HubConfig:
     timezone: str = "Europe/Oslo"
     serial: str = "HEIMA-DEV-0001"
     name: str = "Heima hub"
+    clock: str = "system"  # system: trust the clock | wait-for-ntp: hold readings until NTP sync (Pi)
     patient: PatientConfig = field(default_factory=PatientConfig)
     destinations: tuple[DestinationConfig, ...] = ()
 
@@ -68,7 +69,7 @@ class HubConfig:
         """This configuration with a FHIR centre added in front (the `--centre URL` option)."""
         centre = DestinationConfig(name="centre", kind="fhir", url=_check_url(url, "--centre"))
         kept = tuple(d for d in self.destinations if d.name != "centre")
-        return HubConfig(self.data_dir, self.timezone, self.serial, self.name, self.patient, (centre, *kept))
+        return replace(self, destinations=(centre, *kept))
 
 
 def _check_url(url: Any, where: str) -> str:
@@ -108,6 +109,9 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError("hub.timezone: not a known IANA time zone (e.g. Europe/Oslo)") from None
+    clock = _get(hub, "clock", str, "hub", "system")
+    if clock not in ("system", "wait-for-ntp"):
+        raise ConfigError("hub.clock: must be system or wait-for-ntp")
     patient_t = _get(data, "patient", dict, "config", {})
     patient = PatientConfig(
         identifier=_get(patient_t, "identifier", str, "patient"),
@@ -151,6 +155,7 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
         timezone=timezone,
         serial=_get(hub, "serial", str, "hub", "HEIMA-DEV-0001"),
         name=_get(hub, "name", str, "hub", "Heima hub"),
+        clock=clock,
         patient=patient,
         destinations=tuple(destinations),
     )

@@ -15,12 +15,22 @@ from hub.domain.readings import Provenance, QualityFlag, Reading
 
 
 @dataclass(frozen=True, slots=True)
+class MonotonicAnchor:
+    """A point in time that does not move when the wall clock is set: valid within one boot."""
+
+    boot_id: str
+    seconds: float  # since boot (CLOCK_BOOTTIME: counts suspend too)
+
+
+@dataclass(frozen=True, slots=True)
 class Measurement:
     id: uuid.UUID
     reading: Reading
     provenance: Provenance
     effective_time: datetime  # corrected onto the hub's timeline, timezone-aware
     natural_key: str | None
+    # Set when the hub's own clock was not trusted at reception: where to place it later.
+    received_anchor: MonotonicAnchor | None = None
 
     @property
     def urn(self) -> str:

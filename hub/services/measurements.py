@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 
-from hub.domain.measurements import Measurement, effective_time, natural_key
+from hub.domain.measurements import Measurement, MonotonicAnchor, effective_time, natural_key
 from hub.domain.readings import DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading, belongs_to_patient
 from hub.services.events import EventBus
 
@@ -23,6 +23,16 @@ log = logging.getLogger(__name__)
 
 class MeasurementStore(Protocol):
     async def record(self, measurement: Measurement, destinations: Iterable[str]) -> "RecordedLike": ...
+
+
+class HubClock(Protocol):
+    """The hub's own clock (hub.platform.clock.SystemClock)."""
+
+    def now(self) -> datetime: ...
+
+    def anchor(self) -> MonotonicAnchor: ...
+
+    def is_trusted(self) -> bool: ...
 
 
 class RecordedLike(Protocol):
@@ -45,6 +55,7 @@ class MeasurementService:
         local_zone: tzinfo,
         events: EventBus | None = None,
         device_users: dict[str, int] | None = None,
+        hub_clock: HubClock | None = None,
         on_recorded: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -53,6 +64,7 @@ class MeasurementService:
         self.local_zone = local_zone
         self.events = events or EventBus()
         self.device_users = dict(device_users or {})
+        self.hub_clock = hub_clock
         self.on_recorded = on_recorded
         self.clock = clock
         self._clock_offsets: dict[str, timedelta] = {}
@@ -66,9 +78,15 @@ class MeasurementService:
         if offset is None and reading.device is not None:
             offset = self._clock_offsets.get(reading.device.stable_id)
         when, time_flags = effective_time(reading, local_zone=self.local_zone, device_clock_offset=offset)
+        anchor = None
+        if self.hub_clock is not None and not self.hub_clock.is_trusted():
+            # Held back (not sent) until the hub's clock is trusted, then placed exactly.
+            time_flags |= {QualityFlag.HUB_CLOCK_UNTRUSTED}
+            anchor = self.hub_clock.anchor()
         if time_flags - reading.flags:
             reading = replace(reading, flags=reading.flags | time_flags)
         return Measurement(
+            received_anchor=anchor,
             id=uuid.uuid4(),
             reading=reading,
             provenance=provenance,

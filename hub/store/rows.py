@@ -7,14 +7,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from hub.domain.measurements import Measurement
+from hub.domain.measurements import Measurement, MonotonicAnchor
 from hub.domain.readings import AbsentReason, Component, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
 
 MEASUREMENT_COLUMNS = (
     "id, kind, value, unit, absent_reason, flags, provenance, device_address, device_name, "
     "device_manufacturer, device_model, device_serial, device_firmware, device_system_id, "
     "device_time, record_id, received_at, effective_time, natural_key, components, body_site, "
-    "context, device_user, device_clock_offset_s"
+    "context, device_user, device_clock_offset_s, received_boot_id, received_boottime, time_pending"
 )
 
 
@@ -48,6 +48,9 @@ def measurement_to_row(m: Measurement) -> dict[str, Any]:
         "context": json.dumps([list(pair) for pair in r.context]),
         "device_user": r.device_user,
         "device_clock_offset_s": r.device_clock_offset.total_seconds() if r.device_clock_offset is not None else None,
+        "received_boot_id": m.received_anchor.boot_id if m.received_anchor else None,
+        "received_boottime": m.received_anchor.seconds if m.received_anchor else None,
+        "time_pending": int(QualityFlag.HUB_CLOCK_UNTRUSTED in r.flags),
     }
 
 
@@ -89,4 +92,7 @@ def measurement_from_row(row: tuple | dict) -> Measurement:
         provenance=Provenance(row["provenance"]),
         effective_time=datetime.fromisoformat(row["effective_time"]),
         natural_key=row["natural_key"],
+        received_anchor=(
+            MonotonicAnchor(row["received_boot_id"], row["received_boottime"]) if row["received_boot_id"] is not None else None
+        ),
     )

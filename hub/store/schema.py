@@ -45,6 +45,9 @@ def _v1(db: sqlite_utils.Database) -> None:
             context TEXT NOT NULL DEFAULT '[]',     -- JSON [[name, value], ...] (glucose meal, ...)
             device_user INTEGER,                    -- user number on a shared scale or cuff
             device_clock_offset_s REAL,             -- hub clock − device clock, this session
+            received_boot_id TEXT,                  -- with received_boottime: where to place a
+            received_boottime REAL,                 --   reading taken while the hub clock was untrusted
+            time_pending INTEGER NOT NULL DEFAULT 0,  -- 1: held back until the hub clock is trusted
             -- a number or a reason, never both; a panel has neither and carries components
             CHECK ((value IS NULL) <> (absent_reason IS NULL)
                    OR (value IS NULL AND absent_reason IS NULL AND components <> '[]'))

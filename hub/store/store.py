@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from hub.domain.measurements import Measurement
+from hub.domain.clock import place_after_trust
+from hub.domain.measurements import Measurement, MonotonicAnchor
 from hub.domain.readings import DeviceIdentity, MeasurementKind
 from hub.store.rows import MEASUREMENT_COLUMNS, measurement_from_row, measurement_to_row
 from hub.store.schema import connect
@@ -183,6 +184,31 @@ class Store:
 
         return await self._run(query)
 
+    async def place_held_times(self, *, now: datetime, now_anchor: MonotonicAnchor) -> int:
+        """The hub clock is trusted now: place every reading held for it, release it to the outbox."""
+
+        def write() -> int:
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute(f"SELECT {MEASUREMENT_COLUMNS} FROM measurements WHERE time_pending = 1").fetchall()
+                for row in rows:
+                    held = measurement_from_row(row)
+                    anchor = held.received_anchor or MonotonicAnchor("unknown", 0.0)
+                    placed = place_after_trust(held, anchor, now=now, now_anchor=now_anchor)
+                    new = measurement_to_row(placed)
+                    conn.execute(
+                        "UPDATE measurements SET received_at = ?, effective_time = ?, flags = ?, time_pending = 0 WHERE id = ?",
+                        [new["received_at"], new["effective_time"], new["flags"], new["id"]],
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return len(rows)
+
+        return await self._run(write)
+
     async def delivery_states(self, measurement_id: str) -> list[DeliveryState]:
         def query() -> list[DeliveryState]:
             rows = self.db.execute(
@@ -213,7 +239,7 @@ class Store:
             cols = ", ".join(f"m.{c.strip()}" for c in MEASUREMENT_COLUMNS.split(","))
             rows = self.db.execute(
                 f"SELECT {cols} FROM outbox o JOIN measurements m ON m.id = o.measurement_id "
-                "WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? "
+                "WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? AND m.time_pending = 0 "
                 "ORDER BY o.id LIMIT ?",
                 [destination, now.astimezone(UTC).isoformat(), limit],
             ).fetchall()

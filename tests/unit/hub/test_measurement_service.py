@@ -67,3 +67,44 @@ async def test_a_manual_value_is_marked_manual_and_has_no_natural_key(store):
     outcome = await service(store).record_manual(MeasurementKind.OXYGEN_SATURATION, 95.0, "%")
     assert outcome.measurement.provenance is Provenance.MANUAL
     assert outcome.measurement.natural_key is None and outcome.measurement.reading.device is None
+
+
+class WrongUntilSyncedClock:
+    """The hub's clock as a Pi sees it: wrong after boot, right after NTP. (A test double: the
+    machine's real clock cannot be set wrong here without disturbing everything else.)"""
+
+    def __init__(self) -> None:
+        from hub.domain.measurements import MonotonicAnchor
+
+        self.trusted = False
+        self.boot_seconds = 50.0
+        self.wall = datetime(2026, 1, 1, 12, 0).astimezone()
+        self._anchor = MonotonicAnchor
+
+    def now(self):
+        return self.wall
+
+    def anchor(self):
+        return self._anchor("boot-A", self.boot_seconds)
+
+    def is_trusted(self):
+        return self.trusted
+
+
+async def test_readings_before_the_hub_clock_is_trusted_wait_and_are_then_placed_exactly(store):
+    from datetime import timedelta
+
+    clock = WrongUntilSyncedClock()
+    svc = service(store, hub_clock=clock)
+    outcome = await svc.record_reading(spo2(received_at=clock.wall))
+    assert QualityFlag.HUB_CLOCK_UNTRUSTED in outcome.measurement.reading.flags
+    far_future = datetime.now().astimezone() + timedelta(days=400)
+    assert await store.due("centre", limit=10, now=far_future) == []  # held back
+
+    clock.trusted, clock.boot_seconds = True, 110.0  # NTP answered 60 s later
+    clock.wall = datetime(2026, 11, 21, 9, 0).astimezone()
+    assert await store.place_held_times(now=clock.now(), now_anchor=clock.anchor()) == 1
+    [due] = await store.due("centre", limit=10, now=far_future)
+    assert due.id == outcome.measurement.id
+    assert due.effective_time == clock.wall - timedelta(seconds=60)
+    assert QualityFlag.HUB_CLOCK_UNTRUSTED not in due.reading.flags

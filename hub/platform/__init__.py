@@ -1,0 +1,1 @@
+"""Platform adapters: one per operating-system feature the hub needs (its clock, ...)."""
