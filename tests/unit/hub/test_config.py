@@ -53,6 +53,8 @@ path = "/media/usb"
         ({"destinations": [{"name": "x", "kind": "fhir", "url": "https://a", "bundle": "message"}]}, "destinations[0].bundle"),
         ({"patient": {"identifier": 13116900216}}, "patient.identifier"),
         ({"pasient": {}}, "unknown section"),
+        ({"hub": {"clock": "sundial"}}, "hub.clock"),
+        ({"patient": {"device_users": {"SN-1": 300}}}, "patient.device_users"),
     ],
 )
 def test_bad_settings_are_named_and_their_values_not_echoed(data, setting):
@@ -67,3 +69,11 @@ def test_a_file_that_is_not_toml_is_a_clear_error(tmp_path):
     path.write_text("[hub\nserial = ")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(path)
+
+
+def test_a_pi_waits_for_ntp_and_knows_its_patients_user_numbers():
+    config = parse_config(
+        {"hub": {"clock": "wait-for-ntp"}, "patient": {"device_users": {"OMRON-123": 2}}}, base_dir=Path("/tmp")
+    )
+    assert config.clock == "wait-for-ntp"
+    assert dict(config.patient.device_users) == {"OMRON-123": 2}
