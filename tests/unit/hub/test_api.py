@@ -1,0 +1,166 @@
+"""The facade the touch app talks to: today, history, manual entry, families, pairing prompts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from hub.api import (
+    Connection,
+    DeviceFamily,
+    HubApi,
+    ManualValueError,
+    Pairing,
+    SendState,
+    device_label,
+    family_of,
+    send_state_of,
+)
+from hub.domain.readings import MeasurementKind, Provenance, QualityFlag
+from hub.services.events import EventBus
+from hub.services.measurements import MeasurementService
+from hub.store import Store
+
+from .factories import OXIMETER, spo2
+
+OSLO = ZoneInfo("Europe/Oslo")
+NOW = datetime(2026, 11, 21, 11, 0, tzinfo=UTC)
+K = MeasurementKind
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = await Store.open(tmp_path / "heima.db")
+    yield s
+    await s.close()
+
+
+def make_api(store, *, now=NOW, **kw) -> tuple[HubApi, MeasurementService, EventBus]:
+    events = EventBus()
+    svc = MeasurementService(store, destinations_for=lambda kind: ("centre",), local_zone=OSLO, events=events, clock=lambda: now)
+    api = HubApi(measurements=svc, queries=store, events=events, local_zone=OSLO, clock=lambda: now, **kw)
+    return api, svc, events
+
+
+async def test_today_lists_each_family_done_or_not_with_its_send_state(store):
+    api, svc, _ = make_api(store, families=[DeviceFamily.PULSE_OXIMETER, DeviceFamily.WEIGHT])
+    await svc.record_reading(spo2(96, received_at=NOW - timedelta(hours=1)))
+    await svc.record_reading(spo2(91, received_at=NOW - timedelta(days=1)))  # yesterday: not today's
+    today = await api.today()
+    assert today.day.isoformat() == "2026-11-21"
+    ox, weight = today.items
+    assert ox.done and [v.value for v in ox.latest] == [96]
+    assert ox.send_state is SendState.WAITING
+    assert not weight.done and weight.send_state is None
+    assert today.send_state is SendState.WAITING and today.waiting == 2
+    assert today.connection is Connection.OK
+    [m] = [v for v in ox.latest]
+    await store.mark_delivered("centre", [m.id])
+    assert (await api.today()).items[0].send_state is SendState.SENT
+
+
+async def test_today_tells_a_refused_value_and_an_unreachable_centre(store):
+    api, svc, _ = make_api(store)
+    a = await svc.record_reading(spo2(96, received_at=NOW - timedelta(minutes=5)))
+    await store.dead_letter("centre", str(a.measurement.id), reason="400")
+    today = await api.today()
+    assert today.items[0].send_state is SendState.FAILED and today.send_state is SendState.FAILED
+    b = await svc.record_reading(spo2(95, received_at=NOW - timedelta(minutes=1)))
+    await store.schedule_retry("centre", [str(b.measurement.id)], not_before=NOW + timedelta(minutes=1), reason="ConnectError")
+    assert (await api.today()).connection is Connection.TRYING
+
+
+async def test_a_low_battery_is_told_until_the_device_sends_without_the_flag(store):
+    api, svc, _ = make_api(store)
+    await svc.record_reading(spo2(96, received_at=NOW - timedelta(hours=2), flags=frozenset({QualityFlag.BATTERY_LOW})))
+    assert (await api.today()).battery_low == (OXIMETER.name,)
+    await svc.record_reading(spo2(97, received_at=NOW - timedelta(hours=1)))
+    assert (await api.today()).battery_low == ()
+
+
+async def test_history_is_oldest_first_within_the_window(store):
+    api, svc, _ = make_api(store)
+    for days in (40, 20, 5, 1):
+        await svc.record_reading(spo2(90 + days % 10, received_at=NOW - timedelta(days=days)))
+    week = await api.history(K.OXYGEN_SATURATION, days=7)
+    month = await api.history(K.OXYGEN_SATURATION, days=30)
+    assert [v.taken_at for v in week] == sorted(v.taken_at for v in week) and len(week) == 2
+    assert len(month) == 3
+
+
+async def test_manual_values_are_marked_manual_and_blood_pressure_is_one_panel(store):
+    api, _, _ = make_api(store, families=list(DeviceFamily))
+    views = await api.record_manual_family(
+        DeviceFamily.BLOOD_PRESSURE,
+        {K.SYSTOLIC_PRESSURE: 142, K.DIASTOLIC_PRESSURE: 88, K.CUFF_PULSE_RATE: 70},
+    )
+    assert [v.kind for v in views] == [K.BLOOD_PRESSURE, K.CUFF_PULSE_RATE]
+    assert all(v.provenance is Provenance.MANUAL for v in views)
+    assert views[0].component(K.SYSTOLIC_PRESSURE).value == 142
+    stored = await api.measurement(views[0].id)
+    assert stored is not None and stored.component(K.DIASTOLIC_PRESSURE).value == 88
+
+
+@pytest.mark.parametrize("weight", [1.0, 1200.0])
+async def test_a_value_no_person_can_have_is_refused_and_nothing_is_stored(store, weight):
+    api, _, _ = make_api(store, families=list(DeviceFamily))
+    with pytest.raises(ManualValueError) as err:
+        await api.record_manual_family(DeviceFamily.WEIGHT, {K.BODY_WEIGHT: weight})
+    assert err.value.field.kind is K.BODY_WEIGHT
+    assert await api.recent() == []
+    [view] = await api.record_manual_family(DeviceFamily.WEIGHT, {K.BODY_WEIGHT: 123.4})  # three digits are fine
+    assert view.value == 123.4 and view.unit == "kg"
+
+
+async def test_families_say_which_ones_a_device_can_measure(store):
+    api, _, _ = make_api(store)
+    assert [f.family for f in api.families()] == [DeviceFamily.PULSE_OXIMETER] and not api.can_measure
+
+    async def measure(timeout: float) -> None:
+        return None
+
+    api2, _, _ = make_api(
+        store, measure=measure, families=list(DeviceFamily), device_families=[DeviceFamily.PULSE_OXIMETER]
+    )
+    by_device = {f.family: f.by_device for f in api2.families()}
+    assert by_device[DeviceFamily.PULSE_OXIMETER] and not by_device[DeviceFamily.WEIGHT]
+    assert family_of(K.SYSTOLIC_PRESSURE) is DeviceFamily.BLOOD_PRESSURE
+
+
+async def test_measure_now_tells_when_it_starts_and_how_it_ended(store):
+    async def nothing_found(timeout: float) -> None:
+        raise TimeoutError
+
+    api, _, events = make_api(store, measure=nothing_found)
+    seen = []
+    events.subscribe(lambda e: seen.append((e.name, e.data)))
+    with pytest.raises(TimeoutError):
+        await api.measure_now(timeout=0.1)
+    assert seen == [("measuring-started", {}), ("measuring-ended", {"outcome": "no-device"})]
+
+
+async def test_pairing_asks_the_attached_prompt_and_refuses_without_one():
+    pairing = Pairing()
+    assert await pairing.passkey_for("AA:BB") is None and not await pairing.confirm_numeric("AA:BB", 1)
+
+    class Prompt:
+        async def passkey_for(self, device):
+            return 123456
+
+        async def confirm_numeric(self, device, number):
+            return number == 42
+
+    detach = pairing.attach(Prompt())
+    assert await pairing.passkey_for(OXIMETER) == 123456 and await pairing.confirm_numeric("x", 42)
+    detach()
+    assert not pairing.attached
+    assert device_label(OXIMETER) == "Heima PLX 1" and device_label(replace(OXIMETER, name=None, model=None)) == OXIMETER.address
+
+
+def test_send_state_of():
+    assert send_state_of(["delivered", "pending"]) is SendState.WAITING
+    assert send_state_of(["delivered", "dead", "pending"]) is SendState.FAILED
+    assert send_state_of(["delivered"]) is SendState.SENT
