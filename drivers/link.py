@@ -42,6 +42,7 @@ from bleak_retry_connector import establish_connection
 
 from drivers.devices.base import Advertisement, Clock, Driver, Registry, Session, utc_now
 from drivers.pairing import PasskeyProvider
+from hub.domain.devices import DeviceHistory
 from hub.domain.readings import DeviceIdentity, Reading
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class LinkManager:
         client_backend: type[BaseBleakClient] | None = None,
         passkey_provider: PasskeyProvider | None = None,
         clock: Clock | None = None,
+        history: DeviceHistory | None = None,
         on_event: EventCallback | None = None,
         settle: float = 3.0,
         cooldown: float = 60.0,
@@ -94,12 +96,15 @@ class LinkManager:
             by disconnecting). cooldown / readvertise_gap / min_reconnect_interval: see the
             module docstring. connect_timeout bounds all connection attempts together;
             max_session bounds one session however chatty the device.
+            history: what the hub already stored per device (its store), handed to every
+            session as `session.history` so a meter is asked only for newer records.
         """
         self.registry = registry
         self._scanner_backend = scanner_backend
         self._client_backend = client_backend
         self._passkey_provider = passkey_provider
         self._clock = clock or utc_now
+        self._history = history
         self._on_event = on_event
         self._settle = settle
         self._cooldown = cooldown
@@ -238,6 +243,7 @@ class LinkManager:
     async def _session(self, ble_device: BLEDevice, advertisement: Advertisement, driver: Driver, sink: Sink) -> DeviceIdentity:
         queue: asyncio.Queue[Reading | None] = asyncio.Queue()
         session = Session(address=advertisement.address, clock=self._clock, deliver=queue.put_nowait)
+        session.history = self._history  # type: ignore[attr-defined]  # read by drivers with meter memory
         consumer = asyncio.get_running_loop().create_task(self._consume(queue, sink, advertisement.address))
         try:
             identity = await self._converse(ble_device, advertisement, driver, session, consumer)
@@ -274,6 +280,7 @@ class LinkManager:
                 advertisement.name or address,
                 disconnected_callback=lambda _client: disconnected.set(),
                 max_attempts=self._connect_attempts,
+                pair=bool(getattr(driver, "pair_before_discovery", False)),  # e.g. Omron: bond first
                 **self._client_kwargs(),
             )
         ended_by_hub = False
