@@ -2,11 +2,24 @@
 
 Rules that matter for patient safety:
 - a reading without a value, or one the device marked invalid/unavailable, or a non-finite
-  number, becomes `dataAbsentReason` — never a number;
+  number, becomes `dataAbsentReason` — never a number; the same holds for every component;
+- a panel (blood pressure) never has a value of its own: one Observation, coded as the panel,
+  with one `component` per value, each with its own `valueQuantity` or `dataAbsentReason`;
+- every number travels in its kind's UCUM unit: a kPa cuff's values are converted to mm[Hg], a
+  height in m to cm, ...; a unit the code table cannot convert is refused (`UnsupportedUnit`),
+  never sent under the wrong unit;
 - doubt travels with the value: early estimates are `preliminary`, and questionable values,
   questionable times, ongoing measurements etc. carry a measurement-status `interpretation`;
+  device status flags (cuff loose, body movement, strip error, ...) keep the number and add the
+  `questionable` interpretation and a note in bokmål for the nurse — never a changed number;
+- a result the device could not measure (glucose "HI"/"LO") keeps the device's number only if it
+  sent one, as a limit: `valueQuantity.comparator` `>`/`<`, interpretation "Off scale high/low"
+  (v3 ObservationInterpretation) and a note; a device that sent no number gives the usual
+  `dataAbsentReason`;
 - test and demo data are labelled HTEST in `meta.security`;
-- a manually entered value has a `note` saying so and no `device`.
+- a manually entered value has a `note` saying so and no `device`;
+- a control-solution result checks the meter, it is not the patient's: `observation_for` refuses
+  it (`NotForDestination`); the hub keeps it locally, marked, and never queues it.
 """
 
 from __future__ import annotations
@@ -16,24 +29,44 @@ from datetime import datetime
 from typing import Any
 
 from hub.domain.measurements import Measurement
-from hub.domain.readings import AbsentReason, Provenance, QualityFlag
+from hub.domain.readings import AbsentReason, Component, MeasurementKind, Provenance, QualityFlag, Reading
 from sync.fhir.codes import (
     ABSENT_ERROR,
     ABSENT_UNKNOWN,
     CALIBRATION_ONGOING,
+    CONTROL_SOLUTION_WORDS,
     DATA_ABSENT,
     EARLY_INDICATION,
     GATEWAY_DEVICE_EXTENSION,
+    GLUCOSE_SITE_SYNONYMS,
+    GLUCOSE_SITES,
+    GLUCOSE_SPECIMENS,
     HTEST,
+    MDC,
+    MEAL_CONTEXT,
+    MEAL_CONTEXT_TEXT,
+    MEAL_SYNONYMS,
+    MEALS,
     MEASUREMENT_ONGOING,
+    NO_SITE_WORDS,
+    OFF_SCALE_HIGH,
+    OFF_SCALE_LOW,
+    PANEL_COMPONENTS,
     PHD_CATEGORY,
     QUESTIONABLE,
+    SPECIMEN_SYNONYMS,
+    TEMPERATURE_SITE_SYNONYMS,
+    TEMPERATURE_SITES,
     UCUM,
     URI_IDENTIFIER,
     VALIDATED,
     Coding,
+    Term,
     category,
     codes_for,
+    lookup,
+    normalise,
+    to_canonical,
 )
 from sync.fhir.context import FhirContext
 from sync.fhir.devices import device_reference as logical_device_reference
@@ -43,9 +76,65 @@ MANUAL_NOTE = "Manuelt registrert (ikke overført fra måleapparat)."
 TIME_QUESTIONABLE_NOTE = "Usikkert tidspunkt: målingen kunne ikke plasseres sikkert i tid (apparatets klokke)."
 SENSOR_PROBLEM_NOTE = "Måleapparatet meldte feil ved sensoren under målingen."
 
+# What the device said about the measurement, as the nurse reads it (bokmål), in this order.
+# Every one of these keeps the number (unless the device sent none) — the patient may be asked to
+# measure again, but the value itself is never altered or hidden.
+STATUS_NOTES: tuple[tuple[QualityFlag, str], ...] = (
+    (QualityFlag.TIME_QUESTIONABLE, TIME_QUESTIONABLE_NOTE),
+    (QualityFlag.HUB_CLOCK_UNTRUSTED, "Usikkert tidspunkt: Heima-enhetens klokke var ikke bekreftet da målingen kom inn."),
+    (QualityFlag.DEVICE_TIME_FAULT, "Måleapparatets klokke meldte feil: tidspunktet kan være usikkert."),
+    (QualityFlag.SENSOR_PROBLEM, SENSOR_PROBLEM_NOTE),
+    (QualityFlag.BODY_MOVEMENT, "Bevegelse under målingen."),
+    (QualityFlag.CUFF_LOOSE, "Mansjetten satt løst."),
+    (QualityFlag.IRREGULAR_PULSE, "Uregelmessig puls under målingen."),
+    (QualityFlag.PULSE_RATE_OUT_OF_RANGE, "Pulsen var utenfor apparatets grenser."),
+    (QualityFlag.IMPROPER_POSITION, "Feil målestilling (mansjetten var ikke riktig plassert)."),
+    (QualityFlag.SAMPLE_TOO_SMALL, "For lite blod i prøven."),
+    (QualityFlag.STRIP_ERROR, "Feil med teststrimmelen (feil satt inn eller feil type)."),
+    (QualityFlag.RESULT_TOO_HIGH, "Høyere enn apparatet kan måle (HI): den virkelige verdien kan være høyere."),
+    (QualityFlag.RESULT_TOO_LOW, "Lavere enn apparatet kan måle (LO): den virkelige verdien kan være lavere."),
+    (QualityFlag.TEMPERATURE_OUT_OF_RANGE, "Temperaturen rundt apparatet var utenfor det som gir en gyldig måling."),
+    (QualityFlag.READ_INTERRUPTED, "Målingen ble avbrutt (teststrimmelen ble tatt ut for tidlig)."),
+    (QualityFlag.DEVICE_FAULT, "Måleapparatet meldte feil under målingen."),
+    (QualityFlag.BATTERY_LOW, "Lavt batteri i måleapparatet."),
+)
+
 _PRELIMINARY = {QualityFlag.EARLY_ESTIMATE, QualityFlag.MEASUREMENT_ONGOING}
 _TEST_DATA = {QualityFlag.DEMO_DATA, QualityFlag.TESTING_DATA}
-_QUESTIONABLE = {QualityFlag.QUESTIONABLE, QualityFlag.TIME_QUESTIONABLE, QualityFlag.SENSOR_PROBLEM}
+# Flags that make the value (or its time) questionable. Battery low is only noted; a result
+# off the device's scale has its own interpretation and comparator.
+_QUESTIONABLE = frozenset(
+    {
+        QualityFlag.QUESTIONABLE,
+        QualityFlag.TIME_QUESTIONABLE,
+        QualityFlag.HUB_CLOCK_UNTRUSTED,
+        QualityFlag.DEVICE_TIME_FAULT,
+        QualityFlag.SENSOR_PROBLEM,
+        QualityFlag.BODY_MOVEMENT,
+        QualityFlag.CUFF_LOOSE,
+        QualityFlag.IRREGULAR_PULSE,
+        QualityFlag.PULSE_RATE_OUT_OF_RANGE,
+        QualityFlag.IMPROPER_POSITION,
+        QualityFlag.SAMPLE_TOO_SMALL,
+        QualityFlag.STRIP_ERROR,
+        QualityFlag.TEMPERATURE_OUT_OF_RANGE,
+        QualityFlag.READ_INTERRUPTED,
+        QualityFlag.DEVICE_FAULT,
+    }
+)
+
+_SPECIMEN_KEYS = ("specimen", "sample-type", "type")
+_SITE_KEYS = ("site", "sample-location", "location")
+
+
+class NotForDestination(ValueError):
+    """This measurement must never leave the hub as the patient's data (e.g. a control-solution
+    result: it checks the meter). The hub keeps it locally, marked; filter it before queuing."""
+
+
+class PanelShapeError(ValueError):
+    """A reading whose components do not fit its kind: a panel with a value of its own, a
+    component the panel does not hold (or twice), components on a kind that is no panel."""
 
 
 def fhir_datetime(moment: datetime) -> str:
@@ -60,23 +149,81 @@ def fhir_decimal(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def absent_reason(measurement: Measurement) -> Coding | None:
-    """Why this measurement carries no number, or None when it carries one."""
+def _context(reading: Reading, keys: tuple[str, ...]) -> str | None:
+    found = {normalise(name): value for name, value in reading.context}
+    for key in keys:
+        if key in found:
+            return found[key]
+    return None
+
+
+def not_for_destination(measurement: Measurement) -> str | None:
+    """Why this measurement must never be sent as the patient's, or None when it may be.
+
+    The outbox should not even queue such a measurement; `observation_for` refuses it anyway.
+    """
     reading = measurement.reading
-    if reading.absent_reason is not None:
-        return DATA_ABSENT[reading.absent_reason]
-    if QualityFlag.INVALID in reading.flags:
+    if QualityFlag.CONTROL_SOLUTION in reading.flags:
+        return "a control-solution result checks the meter; it is not the patient's value"
+    words = {normalise(_context(reading, _SPECIMEN_KEYS)), normalise(_context(reading, _SITE_KEYS)), normalise(reading.body_site)}
+    if words & CONTROL_SOLUTION_WORDS:
+        return "a control-solution sample checks the meter; it is not the patient's value"
+    return None
+
+
+def _missing(value: float | None, reason: AbsentReason | None, flags: frozenset[QualityFlag]) -> Coding | None:
+    """Why a value (of a reading or a component) carries no number, or None when it carries one."""
+    if reason is not None:
+        return DATA_ABSENT[reason]
+    if QualityFlag.INVALID in flags:
         return ABSENT_ERROR
-    if QualityFlag.UNAVAILABLE in reading.flags:
+    if QualityFlag.UNAVAILABLE in flags:
         return ABSENT_UNKNOWN
-    value = reading.value
-    if value is None:  # pragma: no cover - a Reading forbids it
+    if value is None:  # pragma: no cover - a Reading and a Component forbid it
         return ABSENT_ERROR
     if math.isnan(value):
         return DATA_ABSENT[AbsentReason.NOT_A_NUMBER]
     if math.isinf(value):
         return DATA_ABSENT[AbsentReason.POSITIVE_INFINITY if value > 0 else AbsentReason.NEGATIVE_INFINITY]
     return None
+
+
+def absent_reason(measurement: Measurement) -> Coding | None:
+    """Why this measurement carries no number, or None when it carries one (panels: see
+    `observation_for`, their components carry the numbers)."""
+    reading = measurement.reading
+    return _missing(reading.value, reading.absent_reason, reading.flags)
+
+
+def _off_scale(flags: frozenset[QualityFlag]) -> str | None:
+    """`>` / `<` when the device said the result lies beyond what it can measure."""
+    high, low = QualityFlag.RESULT_TOO_HIGH in flags, QualityFlag.RESULT_TOO_LOW in flags
+    if high and not low:
+        return ">"
+    if low and not high:
+        return "<"
+    return None
+
+
+def _value(
+    kind: MeasurementKind, value: float | None, unit: str, reason: AbsentReason | None, flags: frozenset[QualityFlag], *, limit: bool
+) -> dict[str, Any]:
+    """`{"valueQuantity": ...}` in the kind's UCUM unit, or `{"dataAbsentReason": ...}`."""
+    missing = _missing(value, reason, flags)
+    if missing is None:
+        assert value is not None
+        number = to_canonical(kind, value, unit)
+        if not math.isfinite(number):  # a finite value beyond any scale once converted
+            missing = ABSENT_ERROR
+    if missing is not None:
+        return {"dataAbsentReason": {"coding": [missing.to_fhir()]}}
+    codes = codes_for(kind)
+    quantity: dict[str, Any] = {"value": fhir_decimal(number)}
+    comparator = _off_scale(flags) if limit else None
+    if comparator:
+        quantity["comparator"] = comparator
+    quantity.update({"unit": codes.unit, "system": UCUM, "code": codes.ucum})
+    return {"valueQuantity": quantity}
 
 
 def interpretations(measurement: Measurement) -> list[Coding]:
@@ -92,7 +239,78 @@ def interpretations(measurement: Measurement) -> list[Coding]:
         found.append(CALIBRATION_ONGOING)
     if QualityFlag.VALIDATED in flags and not flags & _QUESTIONABLE:
         found.append(VALIDATED)
+    if QualityFlag.RESULT_TOO_HIGH in flags:
+        found.append(OFF_SCALE_HIGH)
+    if QualityFlag.RESULT_TOO_LOW in flags:
+        found.append(OFF_SCALE_LOW)
     return found
+
+
+def _code(reading: Reading) -> dict[str, Any]:
+    """Observation.code: the table's codings, with the glucose specimen's or the temperature
+    site's own MDC term."""
+    codes = codes_for(reading.kind)
+    if reading.kind is MeasurementKind.BLOOD_GLUCOSE:
+        specimen = lookup(GLUCOSE_SPECIMENS, SPECIMEN_SYNONYMS, _context(reading, _SPECIMEN_KEYS))
+        if specimen is None:
+            return codes.code()
+        if not specimen.blood:
+            return codes.code((specimen.mdc,), specimen.text)
+        return codes.code((*codes.codings, specimen.mdc))
+    if reading.kind is MeasurementKind.BODY_TEMPERATURE:
+        site = lookup(TEMPERATURE_SITES, TEMPERATURE_SITE_SYNONYMS, reading.body_site)
+        if site is None:
+            return codes.code()
+        return codes.code(tuple(site.mdc if c.system == MDC else c for c in codes.codings))
+    return codes.code()
+
+
+def _body_site(reading: Reading) -> dict[str, Any] | None:
+    """Observation.bodySite: coded where the table knows the site, the device's words otherwise."""
+    if reading.kind is MeasurementKind.BLOOD_GLUCOSE:
+        word = reading.body_site or _context(reading, _SITE_KEYS)
+        if normalise(word) in NO_SITE_WORDS:
+            return None
+        term: Term | None = lookup(GLUCOSE_SITES, GLUCOSE_SITE_SYNONYMS, word)
+        return term.concept() if term else {"text": str(word)}
+    if normalise(reading.body_site) in NO_SITE_WORDS:
+        return None
+    if reading.kind is MeasurementKind.BODY_TEMPERATURE:
+        site = lookup(TEMPERATURE_SITES, TEMPERATURE_SITE_SYNONYMS, reading.body_site)
+        if site is not None:
+            return site.body_site.concept() if site.body_site else None
+    return {"text": str(reading.body_site)}
+
+
+def _meal(reading: Reading) -> dict[str, Any] | None:
+    """The PHD IG meal-context component of a glucose value."""
+    word = _context(reading, ("meal",))
+    if reading.kind is not MeasurementKind.BLOOD_GLUCOSE or normalise(word) in NO_SITE_WORDS:
+        return None
+    term: Term | None = lookup(MEALS, MEAL_SYNONYMS, word)
+    value = term.concept() if term else {"text": str(word)}
+    return {"code": {"coding": [c.to_fhir() for c in MEAL_CONTEXT], "text": MEAL_CONTEXT_TEXT}, "valueCodeableConcept": value}
+
+
+def _component(component: Component, flags: frozenset[QualityFlag]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"code": codes_for(component.kind).code()}
+    # A panel's off-scale flag cannot say which of its values is the limit: the comparator is
+    # left to single values; the panel still carries the off-scale interpretation and note.
+    entry.update(_value(component.kind, component.value, component.unit, component.absent_reason, flags, limit=False))
+    return entry
+
+
+def _check_shape(reading: Reading) -> None:
+    allowed = PANEL_COMPONENTS.get(reading.kind)
+    if allowed is None:
+        if reading.components:
+            raise PanelShapeError(f"{reading.kind.value} is not a panel; it cannot carry components")
+        return
+    if reading.value is not None:
+        raise PanelShapeError(f"{reading.kind.value} is a panel: its values go in components, never in value")
+    kinds = [c.kind for c in reading.components]
+    if len(set(kinds)) != len(kinds) or not set(kinds) <= allowed:
+        raise PanelShapeError(f"{reading.kind.value} holds each of {sorted(k.value for k in allowed)} at most once")
 
 
 def observation_for(
@@ -106,8 +324,16 @@ def observation_for(
 
     `device_reference` / `gateway_reference` replace the default logical references (by
     identifier) to the sensor and hub Devices, e.g. with `urn:uuid:` references inside a bundle.
+
+    Raises `NotForDestination` for a measurement that must not be sent (see
+    `not_for_destination`), `UnsupportedUnit` for a value in a unit that cannot be converted,
+    `PanelShapeError` for components that do not fit the kind.
     """
+    refusal = not_for_destination(measurement)
+    if refusal:
+        raise NotForDestination(refusal)
     reading = measurement.reading
+    _check_shape(reading)
     codes = codes_for(reading.kind)
     flags = reading.flags
 
@@ -120,7 +346,7 @@ def observation_for(
     obs["identifier"] = [{"system": URI_IDENTIFIER, "value": measurement.urn}]
     obs["status"] = "preliminary" if flags & _PRELIMINARY else "final"
     obs["category"] = [category(codes.category), PHD_CATEGORY]
-    obs["code"] = codes.code()
+    obs["code"] = _code(reading)
     subject = ctx.patient.to_reference()
     if subject:
         obs["subject"] = subject
@@ -128,32 +354,33 @@ def observation_for(
     if ctx.organisation is not None:
         obs["performer"] = [ctx.organisation.to_reference()]
 
-    missing = absent_reason(measurement)
-    if missing is None:
-        assert reading.value is not None
-        obs["valueQuantity"] = {
-            "value": fhir_decimal(reading.value),
-            "unit": codes.unit,
-            "system": UCUM,
-            "code": codes.ucum,
-        }
+    components: list[dict[str, Any]] = []
+    if reading.kind in PANEL_COMPONENTS:
+        # A panel never has a value of its own; with no components at all (the whole
+        # measurement failed) the reading's absent reason is the panel's.
+        components = [_component(c, flags) for c in reading.components]
+        if not components:
+            obs.update(_value(reading.kind, None, reading.unit, reading.absent_reason or AbsentReason.ERROR, flags, limit=False))
     else:
-        obs["dataAbsentReason"] = {"coding": [missing.to_fhir()]}
+        obs.update(_value(reading.kind, reading.value, reading.unit, reading.absent_reason, flags, limit=True))
+        meal = _meal(reading)
+        if meal is not None:
+            components.append(meal)
 
     found = interpretations(measurement)
     if found:
         obs["interpretation"] = [{"coding": [c.to_fhir()]} for c in found]
 
-    notes = []
-    if measurement.provenance is Provenance.MANUAL:
-        notes.append(MANUAL_NOTE)
-    if QualityFlag.TIME_QUESTIONABLE in flags:
-        notes.append(TIME_QUESTIONABLE_NOTE)
-    if QualityFlag.SENSOR_PROBLEM in flags:
-        notes.append(SENSOR_PROBLEM_NOTE)
+    notes = [MANUAL_NOTE] if measurement.provenance is Provenance.MANUAL else []
+    notes += [text for flag, text in STATUS_NOTES if flag in flags]
     if notes:
         obs["note"] = [{"text": text} for text in notes]
 
+    site = _body_site(reading)
+    if site is not None:
+        obs["bodySite"] = site
     if measurement.provenance is Provenance.DEVICE and reading.device is not None:
         obs["device"] = device_reference or logical_device_reference(reading.device)
+    if components:
+        obs["component"] = components
     return obs

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from hub.domain.measurements import Measurement
 from hub.domain.readings import AbsentReason, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
-from sync.fhir.codes import CODES, UnmappedKind, codes_for
+from sync.fhir.codes import CODES, PANEL_COMPONENTS, UnmappedKind, codes_for
 from sync.fhir.context import FhirContext, HubIdentity, PatientRef
 from sync.fhir.devices import bluetooth_address, device_for, device_key, hub_device_for, identifier_query, system_id
 from sync.fhir.observations import observation_for
@@ -191,19 +191,23 @@ def test_every_kind_has_codes_and_an_unmapped_kind_is_refused():
 
 # -- hypothesis: the absent/value rule for any reading -------------------------------------------------
 
-flags_st = st.frozensets(st.sampled_from(list(QualityFlag)), max_size=4)
+# A control-solution result is never mapped (NotForDestination, tests/unit/test_fhir_kinds.py).
+flags_st = st.frozensets(st.sampled_from([f for f in QualityFlag if f is not QualityFlag.CONTROL_SOLUTION]), max_size=4)
 values_st = st.floats(allow_nan=True, allow_infinity=True, width=32)
+# Single-valued kinds, in their own UCUM unit (panels: tests/unit/test_fhir_kinds.py).
+single_kinds = [k for k in MeasurementKind if k not in PANEL_COMPONENTS]
 
 
 @st.composite
 def measurements(draw):
-    kind = draw(st.sampled_from(list(MeasurementKind)))
+    kind = draw(st.sampled_from(single_kinds))
     absent = draw(st.one_of(st.none(), st.sampled_from(list(AbsentReason))))
     value = None if absent else draw(values_st)
     provenance = draw(st.sampled_from(list(Provenance)))
     offset = draw(st.integers(min_value=-12 * 60, max_value=14 * 60))
     when = datetime(2025, 1, 1, tzinfo=timezone(timedelta(minutes=offset))) + timedelta(seconds=draw(st.integers(0, 10**8)))
-    reading = Reading(kind, value, "x", when, absent_reason=absent, device=OXIMETER, flags=draw(flags_st))
+    unit = CODES[kind].ucum
+    reading = Reading(kind, value, unit, when, absent_reason=absent, device=OXIMETER, flags=draw(flags_st))
     return Measurement(uuid.UUID(int=draw(st.integers(0, 2**128 - 1))), reading, provenance, when, None)
 
 
