@@ -19,6 +19,7 @@ from typing import Protocol
 
 from hub.domain.measurements import Measurement
 from sync.delivery import DeliveryError, Destination, Outcome
+from sync.fhir.codes import MappingError
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,12 @@ class OutboxWorker:
         """Send one batch; True when the destination answered (whatever it said per entry)."""
         report.batches += 1
         try:
-            results = await self.destination.send(batch)
+            try:
+                results = await self.destination.send(batch)
+            except MappingError as exc:  # one measurement FHIR cannot express: same as a refusal
+                raise DeliveryError(
+                    f"cannot be expressed in FHIR ({type(exc).__name__}); kept on the hub", permanent=True
+                ) from exc
         except DeliveryError as exc:
             if exc.permanent:
                 if len(batch) == 1:

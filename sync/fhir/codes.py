@@ -233,7 +233,12 @@ PANEL_COMPONENTS: Mapping[MeasurementKind, frozenset[MeasurementKind]] = Mapping
 )
 
 
-class UnmappedKind(ValueError):
+class MappingError(ValueError):
+    """A measurement that cannot be expressed in FHIR as it is. Retrying cannot help: the outbox
+    sets it aside ("could not be sent", with this reason) and delivers the rest."""
+
+
+class UnmappedKind(MappingError):
     """A MeasurementKind with no row in the code table: add one before sending it anywhere."""
 
 
@@ -249,7 +254,7 @@ def codes_for(kind: MeasurementKind) -> KindCodes:
 # -- units ------------------------------------------------------------------------------------------------
 
 
-class UnsupportedUnit(ValueError):
+class UnsupportedUnit(MappingError):
     """A value in a unit this table cannot turn into the kind's UCUM unit. Never guessed: a
     glucose in mg/dL sent as mmol/L would be 18 times too high."""
 

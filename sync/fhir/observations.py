@@ -31,6 +31,7 @@ from typing import Any
 from hub.domain.measurements import Measurement
 from hub.domain.readings import AbsentReason, Component, MeasurementKind, Provenance, QualityFlag, Reading
 from sync.fhir.codes import (
+    MappingError,
     ABSENT_ERROR,
     ABSENT_UNKNOWN,
     CALIBRATION_ONGOING,
@@ -127,12 +128,12 @@ _SPECIMEN_KEYS = ("specimen", "sample-type", "type")
 _SITE_KEYS = ("site", "sample-location", "location")
 
 
-class NotForDestination(ValueError):
+class NotForDestination(MappingError):
     """This measurement must never leave the hub as the patient's data (e.g. a control-solution
     result: it checks the meter). The hub keeps it locally, marked; filter it before queuing."""
 
 
-class PanelShapeError(ValueError):
+class PanelShapeError(MappingError):
     """A reading whose components do not fit its kind: a panel with a value of its own, a
     component the panel does not hold (or twice), components on a kind that is no panel."""
 

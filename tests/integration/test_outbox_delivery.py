@@ -138,3 +138,16 @@ async def test_delivery_resumes_after_a_restart(tmp_path, destination, fhir_serv
     assert report.delivered == 40
     assert sorted(o["identifier"][0]["value"] for o in fhir_server.observations()) == sorted(m.urn for m in ms)
     await store.close()
+
+
+async def test_a_measurement_fhir_cannot_express_is_set_aside_and_the_rest_delivered(store, destination, fhir_server):
+    from dataclasses import replace
+
+    ms = await queue(store, 5)
+    odd = measurement(replace(spo2(91.0), unit="furlongs"))  # no unit conversion exists: never guessed
+    await store.record(odd, ["centre"])
+    report = await worker_for(store, destination).drain()
+    assert report.delivered == 5 and report.dead == 1
+    [state] = await store.delivery_states(str(odd.id))
+    assert state.state == "dead" and "UnsupportedUnit" in state.last_error
+    assert len(fhir_server.observations()) == len(ms)
