@@ -12,22 +12,25 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
 
 from hub.api import HubApi
-from hub.config import DestinationConfig, HubConfig
+from hub.config import AuthConfig, ConfigError, DestinationConfig, HubConfig, OrganisationConfig
 from hub.domain.readings import MeasurementKind, Reading
 from hub.services.events import EventBus
 from hub.platform.clock import SystemClock
+from hub.services.consent import ConsentService
 from hub.services.measurements import MeasurementService
 from hub.store import Store
 from sync.delivery import Destination
-from sync.destinations import DirectoryDestination, FhirServerDestination
-from sync.fhir.context import FhirContext, HubIdentity, PatientRef
+from sync.auth import KeyFileError, PrivateKeyJwtAuth, SigningKey, tls_context
+from sync.destinations import DirectoryDestination, FhirServerDestination, NhnPmdDestination
+from sync.destinations.nhn_pmd import AckLedger
+from sync.fhir.context import FhirContext, HubIdentity, OrganisationRef, PatientRef
 from sync.outbox import DrainReport, OutboxWorker
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,12 @@ class Link(Protocol):
     async def run(self, sink: Callable[[Reading], Any]) -> None: ...
 
 
+def _organisation_ref(org: OrganisationConfig | None) -> OrganisationRef | None:
+    if org is None:
+        return None
+    return OrganisationRef(identifier=org.identifier, identifier_system=org.system, display=org.display)
+
+
 def fhir_context(config: HubConfig) -> FhirContext:
     return FhirContext(
         patient=PatientRef(
@@ -49,13 +58,79 @@ def fhir_context(config: HubConfig) -> FhirContext:
             display=config.patient.display,
         ),
         hub=HubIdentity(serial=config.serial, name=config.name, manufacturer="Heima", model="Heima hub"),
+        organisation=_organisation_ref(config.organisation),
     )
 
 
-def build_destination(dest: DestinationConfig, ctx: FhirContext, http: httpx.AsyncClient) -> Destination:
-    if dest.kind == "fhir":
+def build_auth(auth: AuthConfig) -> httpx.Auth | None:
+    """The destination's credentials as an httpx Auth (keys read now; never logged)."""
+    if auth.kind == "none":
+        return None
+    assert auth.token_url and auth.client_id and auth.key_file
+    return PrivateKeyJwtAuth(
+        token_url=auth.token_url,
+        client_id=auth.client_id,
+        client_key=SigningKey.from_file(auth.key_file, kid=auth.key_id, role="auth.key_file"),
+        audience=auth.audience,
+        scope=auth.scope,
+        dpop=auth.dpop,
+        dpop_key=SigningKey.from_file(auth.dpop_key_file, role="auth.dpop_key_file") if auth.dpop_key_file else None,
+        verify=tls_context(ca_file=auth.ca_file),
+    )
+
+
+def build_destination(
+    dest: DestinationConfig,
+    ctx: FhirContext,
+    http: httpx.AsyncClient | None = None,
+    *,
+    ledger: AckLedger | None = None,
+) -> Destination:
+    """One destination from its configuration. Each HTTP destination gets its own connection pool
+    and TLS settings (a slow server cannot hold connections another one needs), unless a shared
+    `http` client is given and the destination has no TLS settings of its own. Raises ConfigError
+    when a key or certificate file cannot be used."""
+    if dest.organisation is not None:
+        ctx = replace(ctx, organisation=_organisation_ref(dest.organisation))
+    if dest.kind in ("fhir", "nhn-pmd"):
         assert dest.url is not None
-        return FhirServerDestination(dest.name, dest.url, ctx=ctx, client=http, bundle_type=dest.bundle)  # type: ignore[arg-type]
+        try:
+            auth = build_auth(dest.auth)
+            own_tls = dest.tls.ca_file or dest.tls.client_cert
+            verify = (
+                tls_context(ca_file=dest.tls.ca_file, client_cert=dest.tls.client_cert, client_key=dest.tls.client_key)
+                if own_tls or http is None
+                else None
+            )
+        except KeyFileError as exc:
+            raise ConfigError(f"destination {dest.name!r}: {exc}") from None
+        client = http if verify is None else None
+        if dest.kind == "nhn-pmd":
+            if ledger is None:
+                raise ValueError("an nhn-pmd destination needs the store's ack ledger")
+            assert dest.kommunenummer is not None
+            return NhnPmdDestination(
+                dest.name,
+                dest.url,
+                ctx=ctx,
+                ledger=ledger,
+                kommunenummer=dest.kommunenummer,
+                max_entries=dest.batch_size,
+                client=client,
+                timeout=httpx.Timeout(dest.timeout, connect=min(10.0, dest.timeout)),
+                auth=auth,
+                verify=verify,
+            )
+        return FhirServerDestination(
+            dest.name,
+            dest.url,
+            ctx=ctx,
+            client=client,
+            bundle_type=dest.bundle,  # type: ignore[arg-type]
+            timeout=httpx.Timeout(dest.timeout, connect=min(10.0, dest.timeout)),
+            auth=auth,
+            verify=verify,
+        )
     if dest.kind == "directory":
         assert dest.path is not None
         return DirectoryDestination(dest.name, dest.path, ctx=ctx)
@@ -74,6 +149,7 @@ class Hub:
     link: Link | None = None
     http: httpx.AsyncClient | None = None
     hub_clock: SystemClock | None = None
+    consent: ConsentService | None = None  # where the data goes, and the patient's consent per destination
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def record(self, reading: Reading) -> None:
@@ -119,18 +195,26 @@ async def start_hub(config: HubConfig, *, link: Link | None = None, deliver: boo
     store = await Store.open(config.database_path)
     events = EventBus()
     ctx = fhir_context(config)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
     dest_configs = config.effective_destinations()
-    destinations = [build_destination(d, ctx, http) for d in dest_configs]
+    destinations: list[Destination] = []
+    try:
+        for d in dest_configs:
+            destinations.append(build_destination(d, ctx, ledger=store))
+    except BaseException:
+        for built in destinations:
+            await built.aclose()
+        await store.close()
+        raise
     workers = [
         OutboxWorker(store, dest, batch_size=cfg.batch_size, on_change=lambda: events.publish("delivery-changed"))
         for dest, cfg in zip(destinations, dest_configs, strict=True)
     ]
-    names = tuple(d.name for d in destinations)
     hub_clock = SystemClock(wait_for_ntp=config.clock == "wait-for-ntp")
-
-    def destinations_for(kind: MeasurementKind) -> tuple[str, ...]:
-        return names  # every destination receives vital signs (per-destination routing: issue 4)
+    # Routing: a measurement is queued for the destinations that receive its category and have
+    # the patient's consent (checked again inside the recording transaction).
+    consent = ConsentService(store, dest_configs, events=events)
+    await consent.load()
+    destinations_for = consent.destinations_for
 
     def wake_workers() -> None:
         for worker in workers:
@@ -145,12 +229,13 @@ async def start_hub(config: HubConfig, *, link: Link | None = None, deliver: boo
         device_users=dict(config.patient.device_users),
         hub_clock=hub_clock,
     )
-    hub = Hub(config, store, events, service, HubApi(measurements=service, queries=store, events=events), workers, destinations, link, http)
+    hub = Hub(config, store, events, service, HubApi(measurements=service, queries=store, events=events), workers, destinations, link)
     if link is not None:
         hub.api = HubApi(
             measurements=service, queries=store, events=events, measure=lambda t: link.read_once(hub.record, timeout=t)
         )
     hub.hub_clock = hub_clock
+    hub.consent = consent
     if deliver:
         hub.start_delivery()
         hub._tasks.append(asyncio.create_task(hub.place_held_readings_when_clock_is_trusted(), name="clock-trust"))

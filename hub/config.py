@@ -12,9 +12,21 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-DESTINATION_KINDS = ("fhir", "directory")
+DESTINATION_KINDS = ("fhir", "nhn-pmd", "directory")
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "heima"
 FNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.1"
+DNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.2"
+ORGANISATION_NUMBER_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.101"
+RESH_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.102"
+ORGANISATION_SYSTEMS = {"org": ORGANISATION_NUMBER_SYSTEM, "resh": RESH_SYSTEM}
+
+# What a destination may receive (`receives`). Only vital signs exist today; the others are
+# accepted so a centre's configuration can say now what it will take later.
+DATA_CATEGORIES = ("vital-signs", "questionnaire-responses", "alerts")
+# NHN Pasientens måledata stores Observations only.
+PMD_CATEGORIES = ("vital-signs",)
+CONSENT_DEFAULTS = ("given", "not-given")
+AUTH_KINDS = ("none", "private-key-jwt")
 
 
 class ConfigError(ValueError):
@@ -22,13 +34,61 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """How the hub proves who it is to a destination (see docs/security.md).
+
+    `private-key-jwt`: OAuth2 client credentials with a signed client assertion (HelseID style),
+    with DPoP-bound tokens unless `dpop` is false. Key files are read when the hub starts and
+    never logged."""
+
+    kind: str = "none"  # none | private-key-jwt
+    token_url: str | None = None
+    client_id: str | None = None
+    key_file: Path | None = None  # PEM or JWK (JSON) private key of the client
+    key_id: str | None = None  # `kid`; default: the JWK's own kid, else its RFC 7638 thumbprint
+    audience: str | None = None  # default: the issuer (the token URL's scheme://host)
+    scope: tuple[str, ...] = ()
+    dpop: bool = True
+    dpop_key_file: Path | None = None  # default: a fresh EC P-256 key each time the hub starts
+    ca_file: Path | None = None  # pinned CA for the token endpoint (default: the system's CAs)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """TLS toward a destination: verification is always on; these only narrow or add to it."""
+
+    ca_file: Path | None = None  # trust only this CA (pinning); default: the system's CAs
+    client_cert: Path | None = None  # mutual TLS: the hub's own certificate (PEM)...
+    client_key: Path | None = None  # ...and its private key (PEM); default: inside client_cert
+
+
+@dataclass(frozen=True, slots=True)
+class OrganisationConfig:
+    """The organisation responsible for the follow-up (Observation.performer)."""
+
+    identifier: str
+    system: str = ORGANISATION_NUMBER_SYSTEM  # or RESH_SYSTEM
+    display: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DestinationConfig:
     name: str
-    kind: str  # fhir | directory
+    kind: str  # fhir | nhn-pmd | directory
     url: str | None = None
     path: Path | None = None
     batch_size: int = 100
     bundle: str = "batch"  # fhir only: batch | transaction
+    receives: tuple[str, ...] = DATA_CATEGORIES  # what may be queued for it (DATA_CATEGORIES)
+    consent: str = "given"  # the patient's consent when the hub first sees it: given | not-given
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    timeout: float = 30.0  # seconds for one request
+    kommunenummer: str | None = None  # nhn-pmd: the municipality (meta.tag), four digits
+    organisation: OrganisationConfig | None = None  # overrides [organisation] for this destination
+
+    def receives_category(self, category: str) -> bool:
+        return category in self.receives
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +109,7 @@ class HubConfig:
     name: str = "Heima hub"
     clock: str = "system"  # system: trust the clock | wait-for-ntp: hold readings until NTP sync (Pi)
     patient: PatientConfig = field(default_factory=PatientConfig)
+    organisation: OrganisationConfig | None = None  # responsible for the follow-up (performer)
     destinations: tuple[DestinationConfig, ...] = ()
 
     @property
@@ -94,12 +155,191 @@ def _device_users(table: dict[str, Any]) -> tuple[tuple[str, int], ...]:
     return tuple(users)
 
 
+def _path(table: dict, key: str, where: str, base_dir: Path, *, must_exist: bool = True) -> Path | None:
+    raw = _get(table, key, str, where)
+    if raw is None:
+        return None
+    if not raw:
+        raise ConfigError(f"{where}.{key}: must not be empty")
+    path = Path(raw).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if must_exist and not path.is_file():
+        raise ConfigError(f"{where}.{key}: no readable file at the path given")
+    return path
+
+
+def _secure(url: str) -> bool:
+    """https://, or plain http to this very machine (a test server on loopback)."""
+    return url.startswith("https://") or url.startswith(("http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:"))
+
+
+def _known_keys(table: dict, allowed: set[str], where: str) -> None:
+    unknown = set(table) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}; expected some of {sorted(allowed)}")
+
+
+def _organisation(table: Any, where: str) -> OrganisationConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table with identifier and system (org or resh)")
+    _known_keys(table, {"identifier", "system", "display"}, where)
+    identifier = _get(table, "identifier", str, where)
+    system_name = _get(table, "system", str, where, "org")
+    system = ORGANISATION_SYSTEMS.get(system_name, system_name)
+    if system not in ORGANISATION_SYSTEMS.values():
+        raise ConfigError(f"{where}.system: must be org (organisasjonsnummer) or resh (RESH-id)")
+    if not identifier or not identifier.isdigit():
+        raise ConfigError(f"{where}.identifier: must be the organisation's number, digits only")
+    if system == ORGANISATION_NUMBER_SYSTEM and len(identifier) != 9:
+        raise ConfigError(f"{where}.identifier: an organisasjonsnummer has nine digits")
+    return OrganisationConfig(identifier=identifier, system=system, display=_get(table, "display", str, where))
+
+
+def _auth(table: Any, where: str, base_dir: Path) -> AuthConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table ([destinations.auth])")
+    _known_keys(
+        table,
+        {"kind", "token_url", "client_id", "key_file", "key_id", "audience", "scope", "dpop", "dpop_key_file", "ca_file"},
+        where,
+    )
+    kind = _get(table, "kind", str, where, "none")
+    if kind not in AUTH_KINDS:
+        raise ConfigError(f"{where}.kind: must be one of {', '.join(AUTH_KINDS)}")
+    if kind == "none":
+        if set(table) - {"kind"}:
+            raise ConfigError(f"{where}: settings given but kind is none; set kind = \"private-key-jwt\"")
+        return AuthConfig()
+    token_url = _get(table, "token_url", str, where)
+    if not token_url or not _secure(token_url):
+        raise ConfigError(f"{where}.token_url: needs the token endpoint's https:// URL")
+    client_id = _get(table, "client_id", str, where)
+    if not client_id:
+        raise ConfigError(f"{where}.client_id: the client id the centre registered for this hub is needed")
+    key_file = _path(table, "key_file", where, base_dir)
+    if key_file is None:
+        raise ConfigError(f"{where}.key_file: the client's private key file (PEM or JWK) is needed")
+    scope = table.get("scope", ())
+    if isinstance(scope, str):
+        scope = tuple(scope.split())
+    if not isinstance(scope, (list, tuple)) or not all(isinstance(x, str) for x in scope):
+        raise ConfigError(f"{where}.scope: must be a string or a list of strings")
+    audience = _get(table, "audience", str, where)
+    if audience is not None and not audience.startswith(("https://", "http://")):
+        raise ConfigError(f"{where}.audience: must be the issuer's URL")
+    dpop = _get(table, "dpop", bool, where, True)
+    return AuthConfig(
+        kind=kind,
+        token_url=token_url,
+        client_id=client_id,
+        key_file=key_file,
+        key_id=_get(table, "key_id", str, where),
+        audience=audience,
+        scope=tuple(scope),
+        dpop=dpop,
+        dpop_key_file=_path(table, "dpop_key_file", where, base_dir),
+        ca_file=_path(table, "ca_file", where, base_dir),
+    )
+
+
+DESTINATION_KEYS = {
+    "name", "kind", "url", "path", "batch_size", "bundle", "receives", "consent", "auth", "ca_file",
+    "client_cert", "client_key", "timeout", "kommunenummer", "organisation",
+}  # fmt: skip
+
+
+def _destination(d: Any, where: str, base_dir: Path, earlier: list[DestinationConfig]) -> DestinationConfig:
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: must be a table ([[destinations]])")
+    _known_keys(d, DESTINATION_KEYS, where)
+    name = _get(d, "name", str, where)
+    kind = _get(d, "kind", str, where)
+    if not name:
+        raise ConfigError(f"{where}.name: every destination needs a name")
+    if kind not in DESTINATION_KINDS:
+        raise ConfigError(f"{where}.kind: must be one of {', '.join(DESTINATION_KINDS)}")
+    if any(existing.name == name for existing in earlier):
+        raise ConfigError(f"{where}.name: two destinations share the name {name!r}")
+    default_batch = 50 if kind == "nhn-pmd" else 100
+    batch_size = _get(d, "batch_size", int, where, default_batch)
+    most = 200 if kind == "nhn-pmd" else 1000  # PMD: keep bundles small (a 10 MB one was refused)
+    if not 1 <= batch_size <= most:
+        raise ConfigError(f"{where}.batch_size: must be between 1 and {most}")
+    url = path = None
+    bundle = _get(d, "bundle", str, where, "batch")
+    if bundle not in ("batch", "transaction"):
+        raise ConfigError(f"{where}.bundle: must be batch or transaction")
+    if kind == "nhn-pmd" and bundle != "batch":
+        raise ConfigError(f"{where}.bundle: Pasientens måledata takes batch bundles only")
+    if kind in ("fhir", "nhn-pmd"):
+        url = _check_url(d.get("url"), f"{where}.url")
+    else:
+        raw = _get(d, "path", str, where)
+        if not raw:
+            raise ConfigError(f"{where}.path: a directory destination needs a folder path")
+        path = Path(raw).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+
+    allowed = PMD_CATEGORIES if kind == "nhn-pmd" else DATA_CATEGORIES
+    receives = d.get("receives", list(allowed))
+    if isinstance(receives, str):
+        receives = [receives]
+    if not isinstance(receives, list) or not receives or not all(isinstance(r, str) for r in receives):
+        raise ConfigError(f"{where}.receives: must be a list, some of {', '.join(DATA_CATEGORIES)}")
+    if not set(receives) <= set(allowed):
+        raise ConfigError(f"{where}.receives: a {kind} destination can receive only {', '.join(allowed)}")
+    consent = _get(d, "consent", str, where, "given")
+    if consent not in CONSENT_DEFAULTS:
+        raise ConfigError(f"{where}.consent: must be given or not-given (the patient can change it on the hub)")
+    timeout = d.get("timeout", 30.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 1 <= timeout <= 300:
+        raise ConfigError(f"{where}.timeout: must be a number of seconds between 1 and 300")
+
+    auth = _auth(d["auth"], f"{where}.auth", base_dir) if "auth" in d else AuthConfig()
+    tls = TlsConfig(
+        ca_file=_path(d, "ca_file", where, base_dir),
+        client_cert=_path(d, "client_cert", where, base_dir),
+        client_key=_path(d, "client_key", where, base_dir),
+    )
+    if tls.client_key is not None and tls.client_cert is None:
+        raise ConfigError(f"{where}.client_key: given without client_cert")
+    if kind == "directory" and (auth.kind != "none" or tls != TlsConfig()):
+        raise ConfigError(f"{where}: a directory destination takes no auth, ca_file or client certificate")
+    if url is not None and not _secure(url) and (auth.kind != "none" or tls.client_cert):
+        raise ConfigError(f"{where}.url: credentials are only sent over https:// (or to this machine, for tests)")
+
+    kommunenummer = _get(d, "kommunenummer", str, where)
+    organisation = _organisation(d["organisation"], f"{where}.organisation") if "organisation" in d else None
+    if kind == "nhn-pmd":
+        if kommunenummer is None or len(kommunenummer) != 4 or not kommunenummer.isdigit():
+            raise ConfigError(f"{where}.kommunenummer: Pasientens måledata needs the four-digit kommunenummer (a string, e.g. \"0301\")")
+    elif kommunenummer is not None:
+        raise ConfigError(f"{where}.kommunenummer: only an nhn-pmd destination uses it")
+    return DestinationConfig(
+        name=name,
+        kind=kind,
+        url=url,
+        path=path,
+        batch_size=batch_size,
+        bundle=bundle,
+        receives=tuple(receives),
+        consent=consent,
+        auth=auth,
+        tls=tls,
+        timeout=float(timeout),
+        kommunenummer=kommunenummer,
+        organisation=organisation,
+    )
+
+
 def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubConfig:
     """A HubConfig from parsed TOML; relative paths are taken from `base_dir`."""
     base_dir = base_dir or Path.cwd()
-    unknown = set(data) - {"hub", "patient", "destinations"}
+    unknown = set(data) - {"hub", "patient", "organisation", "destinations"}
     if unknown:
-        raise ConfigError(f"unknown section(s) {sorted(unknown)}; expected [hub], [patient], [[destinations]]")
+        raise ConfigError(
+            f"unknown section(s) {sorted(unknown)}; expected [hub], [patient], [organisation], [[destinations]]"
+        )
     hub = _get(data, "hub", dict, "config", {})
     data_dir = Path(_get(hub, "data_dir", str, "hub", str(DEFAULT_DATA_DIR))).expanduser()
     if not data_dir.is_absolute():
@@ -119,37 +359,22 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
         display=_get(patient_t, "display", str, "patient"),
         device_users=_device_users(_get(patient_t, "device_users", dict, "patient", {})),
     )
+    organisation = _organisation(data["organisation"], "organisation") if "organisation" in data else None
     destinations: list[DestinationConfig] = []
     for i, d in enumerate(_get(data, "destinations", list, "config", [])):
-        where = f"destinations[{i}]"
-        if not isinstance(d, dict):
-            raise ConfigError(f"{where}: must be a table ([[destinations]])")
-        name = _get(d, "name", str, where)
-        kind = _get(d, "kind", str, where)
-        if not name:
-            raise ConfigError(f"{where}.name: every destination needs a name")
-        if kind not in DESTINATION_KINDS:
-            raise ConfigError(f"{where}.kind: must be one of {', '.join(DESTINATION_KINDS)}")
-        if any(existing.name == name for existing in destinations):
-            raise ConfigError(f"{where}.name: two destinations share the name {name!r}")
-        batch_size = _get(d, "batch_size", int, where, 100)
-        if not 1 <= batch_size <= 1000:
-            raise ConfigError(f"{where}.batch_size: must be between 1 and 1000")
-        url = path = None
-        bundle = _get(d, "bundle", str, where, "batch")
-        if bundle not in ("batch", "transaction"):
-            raise ConfigError(f"{where}.bundle: must be batch or transaction")
-        if kind == "fhir":
-            url = _check_url(d.get("url"), f"{where}.url")
-        else:
-            raw = _get(d, "path", str, where)
-            if not raw:
-                raise ConfigError(f"{where}.path: a directory destination needs a folder path")
-            path = Path(raw).expanduser()
-            path = path if path.is_absolute() else base_dir / path
-        destinations.append(
-            DestinationConfig(name=name, kind=kind, url=url, path=path, batch_size=batch_size, bundle=bundle)
-        )
+        destinations.append(_destination(d, f"destinations[{i}]", base_dir, destinations))
+    for i, dest in enumerate(destinations):
+        if dest.kind != "nhn-pmd":
+            continue
+        if not patient.identifier or patient.identifier_system not in (FNR_SYSTEM, DNR_SYSTEM):
+            raise ConfigError(
+                f"destinations[{i}]: Pasientens måledata needs patient.identifier as a fødselsnummer or D-number"
+            )
+        if dest.organisation is None and organisation is None:
+            raise ConfigError(
+                f"destinations[{i}].organisation: Pasientens måledata needs the responsible organisation "
+                "(here or in [organisation])"
+            )
     return HubConfig(
         data_dir=data_dir,
         timezone=timezone,
@@ -157,6 +382,7 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
         name=_get(hub, "name", str, "hub", "Heima hub"),
         clock=clock,
         patient=patient,
+        organisation=organisation,
         destinations=tuple(destinations),
     )
 

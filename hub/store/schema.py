@@ -60,7 +60,8 @@ def _v1(db: sqlite_utils.Database) -> None:
             id INTEGER PRIMARY KEY,
             measurement_id TEXT NOT NULL REFERENCES measurements(id),
             destination TEXT NOT NULL,
-            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+            -- withdrawn: queued, then the patient withdrew consent for this destination; never sent
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead', 'withdrawn')),
             attempts INTEGER NOT NULL DEFAULT 0,
             next_attempt_at TEXT NOT NULL,
             last_error TEXT,
@@ -71,6 +72,51 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
     db.execute("CREATE INDEX outbox_due ON outbox (destination, state, next_attempt_at, id)")
     db.execute("CREATE INDEX measurements_effective ON measurements (kind, effective_time)")
+    # The patient's consent per destination, as a log: the newest row for a destination is in force.
+    # `source`: config (the state the configuration gave when the hub first saw the destination)
+    # or patient (the patient's own choice on the hub).
+    db.execute(
+        """
+        CREATE TABLE consent_events (
+            id INTEGER PRIMARY KEY,
+            destination TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('given', 'withdrawn')),
+            source TEXT NOT NULL CHECK (source IN ('config', 'patient')),
+            at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX consent_current ON consent_events (destination, id)")
+    # Destinations without conditional create (nhn-pmd) keep their own ledger: the batches sent
+    # (written before the request, so a re-send after a lost answer is the same batch with the same
+    # Bundle.identifier) and every entry the destination acknowledged (never sent again).
+    db.execute(
+        """
+        CREATE TABLE sent_batches (
+            destination TEXT NOT NULL,
+            bundle_identifier TEXT NOT NULL,
+            measurement_ids TEXT NOT NULL,   -- JSON list, sorted
+            state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'answered', 'superseded')),
+            sends INTEGER NOT NULL DEFAULT 0,
+            first_sent_at TEXT NOT NULL,
+            answered_at TEXT,
+            PRIMARY KEY (destination, bundle_identifier)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE ack_ledger (
+            destination TEXT NOT NULL,
+            measurement_id TEXT NOT NULL,
+            bundle_identifier TEXT NOT NULL,
+            status INTEGER NOT NULL,          -- the entry's HTTP status in the batch-response
+            location TEXT,                    -- where the destination keeps it, when it said
+            acknowledged_at TEXT NOT NULL,
+            PRIMARY KEY (destination, measurement_id)
+        )
+        """
+    )
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]

@@ -9,6 +9,7 @@ only after the COMMIT that holds it has returned.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ERROR_LENGTH = 500
+WITHDRAWN_REASON = "consent withdrawn by the patient; not sent"
+# The consent in force for destination `?`: its newest event; none yet means given.
+CONSENT_GIVEN_SQL = (
+    "coalesce((SELECT state FROM consent_events WHERE destination = ? ORDER BY id DESC LIMIT 1), 'given') = 'given'"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,24 @@ class Recorded:
 
     measurement_id: str  # the stored measurement's id (the earlier one for a duplicate)
     created: bool  # False: the natural key was already there; nothing new was written
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """The consent in force for one destination, and where it came from."""
+
+    destination: str
+    state: str  # given | withdrawn
+    source: str  # config | patient
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OpenBatch:
+    """A batch sent to a destination without conditional create whose answer never came."""
+
+    bundle_identifier: str
+    measurement_ids: tuple[str, ...]  # sorted
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,9 +161,12 @@ class Store:
                 cursor = conn.execute(insert, [row[c] for c in columns])
                 if cursor.rowcount == 1:
                     now = _now()
+                    # Consent is checked again inside this transaction: a row is never queued for a
+                    # destination whose consent was withdrawn before this COMMIT.
                     conn.executemany(
-                        "INSERT INTO outbox (measurement_id, destination, next_attempt_at) VALUES (?, ?, ?)",
-                        [(row["id"], name, now) for name in destinations],
+                        "INSERT INTO outbox (measurement_id, destination, next_attempt_at) SELECT ?, ?, ? "
+                        f"WHERE {CONSENT_GIVEN_SQL}",
+                        [(row["id"], name, now, name) for name in destinations],
                     )
                     results.append(Recorded(row["id"], created=True))
                 else:
@@ -258,9 +285,11 @@ class Store:
         return await self._run(query)
 
     async def mark_delivered(self, destination: str, measurement_ids: Sequence[str]) -> None:
+        # 'withdrawn' too: a batch already on its way when the patient withdrew did arrive, and
+        # the record must say so (what was sent stays sent, and is shown as sent).
         await self._update_outbox(
             "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL "
-            "WHERE destination = ? AND measurement_id = ? AND state = 'pending'",
+            "WHERE destination = ? AND measurement_id = ? AND state IN ('pending', 'withdrawn')",
             [(_now(), destination, mid) for mid in measurement_ids],
         )
 
@@ -292,3 +321,142 @@ class Store:
                 raise
 
         await self._run(write)
+
+    async def _transaction(self, fn: Callable[[Any], T]) -> T:
+        """Run `fn(conn)` in one write transaction on the writer thread."""
+
+        def write() -> T:
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return await self._run(write)
+
+    # --- consent (hub.services.consent.ConsentStore) --------------------------------------------
+
+    async def consent_states(self) -> dict[str, ConsentRecord]:
+        """The consent in force per destination the hub has ever seen."""
+
+        def query() -> dict[str, ConsentRecord]:
+            rows = self.db.execute(
+                "SELECT destination, state, source, at FROM consent_events e WHERE id = "
+                "(SELECT max(id) FROM consent_events WHERE destination = e.destination)"
+            ).fetchall()
+            return {r[0]: ConsentRecord(r[0], r[1], r[2], datetime.fromisoformat(r[3])) for r in rows}
+
+        return await self._run(query)
+
+    async def initialise_consent(self, defaults: dict[str, str], *, at: datetime) -> list[str]:
+        """Write the configuration's consent for destinations that have no consent record yet
+        (the first start with them). Returns the names initialised; existing choices stand."""
+
+        def write(conn: Any) -> list[str]:
+            known = {r[0] for r in conn.execute("SELECT DISTINCT destination FROM consent_events")}
+            new = [(name, state) for name, state in defaults.items() if name not in known]
+            conn.executemany(
+                "INSERT INTO consent_events (destination, state, source, at) VALUES (?, ?, 'config', ?)",
+                [(name, state, at.astimezone(UTC).isoformat()) for name, state in new],
+            )
+            return [name for name, _ in new]
+
+        return await self._transaction(write)
+
+    async def set_consent(self, destination: str, state: str, *, at: datetime) -> int:
+        """Record the patient's choice. Withdrawing also sets every row still queued for that
+        destination aside as 'withdrawn' (kept, visible, never sent), in the same transaction.
+        Returns how many queued rows were set aside."""
+        if state not in ("given", "withdrawn"):
+            raise ValueError("consent state must be given or withdrawn")
+
+        def write(conn: Any) -> int:
+            conn.execute(
+                "INSERT INTO consent_events (destination, state, source, at) VALUES (?, ?, 'patient', ?)",
+                [destination, state, at.astimezone(UTC).isoformat()],
+            )
+            if state != "withdrawn":
+                return 0
+            cursor = conn.execute(
+                "UPDATE outbox SET state = 'withdrawn', last_error = ? WHERE destination = ? AND state = 'pending'",
+                [WITHDRAWN_REASON, destination],
+            )
+            return cursor.rowcount
+
+        return await self._transaction(write)
+
+    # --- the ack ledger (sync.destinations.nhn_pmd.AckLedger) -----------------------------------
+
+    async def acknowledged(self, destination: str, measurement_ids: Sequence[str]) -> set[str]:
+        """Which of these the destination has already acknowledged (never to be sent again)."""
+
+        def query() -> set[str]:
+            found: set[str] = set()
+            ids = list(measurement_ids)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                found.update(
+                    r[0]
+                    for r in self.db.execute(
+                        f"SELECT measurement_id FROM ack_ledger WHERE destination = ? "
+                        f"AND measurement_id IN ({', '.join('?' * len(chunk))})",
+                        [destination, *chunk],
+                    )
+                )
+            return found
+
+        return await self._run(query)
+
+    async def open_batches(self, destination: str) -> list[OpenBatch]:
+        """Batches sent whose answer never came, oldest first."""
+
+        def query() -> list[OpenBatch]:
+            rows = self.db.execute(
+                "SELECT bundle_identifier, measurement_ids FROM sent_batches WHERE destination = ? AND state = 'open' "
+                "ORDER BY first_sent_at, rowid",
+                [destination],
+            ).fetchall()
+            return [OpenBatch(r[0], tuple(json.loads(r[1]))) for r in rows]
+
+        return await self._run(query)
+
+    async def batch_sending(self, destination: str, bundle_identifier: str, measurement_ids: Sequence[str]) -> None:
+        """Written before the request: this batch is on its way (again)."""
+        ids = json.dumps(sorted(measurement_ids))
+        await self._update_outbox(
+            "INSERT INTO sent_batches (destination, bundle_identifier, measurement_ids, sends, first_sent_at) "
+            "VALUES (?, ?, ?, 1, ?) ON CONFLICT (destination, bundle_identifier) DO UPDATE SET "
+            "sends = sends + 1, state = CASE WHEN state = 'superseded' THEN 'open' ELSE state END",
+            [(destination, bundle_identifier, ids, _now())],
+        )
+
+    async def batch_answered(
+        self, destination: str, bundle_identifier: str, acks: Sequence[tuple[str, int, str | None]]
+    ) -> None:
+        """The destination answered this batch: its acknowledged entries (measurement id, status,
+        location) go into the ledger, in one transaction with closing the batch."""
+
+        def write(conn: Any) -> None:
+            now = _now()
+            conn.executemany(
+                "INSERT INTO ack_ledger (destination, measurement_id, bundle_identifier, status, location, "
+                "acknowledged_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [(destination, mid, bundle_identifier, status, location, now) for mid, status, location in acks],
+            )
+            conn.execute(
+                "UPDATE sent_batches SET state = 'answered', answered_at = ? WHERE destination = ? AND bundle_identifier = ?",
+                [now, destination, bundle_identifier],
+            )
+
+        await self._transaction(write)
+
+    async def batch_superseded(self, destination: str, bundle_identifier: str) -> None:
+        """An open batch cannot be sent again as it was (some of its rows are no longer due)."""
+        await self._update_outbox(
+            "UPDATE sent_batches SET state = 'superseded' WHERE destination = ? AND bundle_identifier = ? AND state = 'open'",
+            [(destination, bundle_identifier)],
+        )

@@ -2,5 +2,6 @@
 
 from sync.destinations.directory import DirectoryDestination
 from sync.destinations.fhir_server import FhirServerDestination
+from sync.destinations.nhn_pmd import NhnPmdDestination
 
-__all__ = ["DirectoryDestination", "FhirServerDestination"]
+__all__ = ["DirectoryDestination", "FhirServerDestination", "NhnPmdDestination"]

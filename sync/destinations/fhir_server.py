@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from hub.domain.measurements import Measurement
+from sync.auth import AuthError, describe_tls_error
 from sync.delivery import DeliveryError, EntryResult, Outcome
 from sync.fhir.bundles import (
     BUNDLE_TYPES,
@@ -109,6 +110,9 @@ def _issues_text(codes: Sequence[str]) -> str:
 
 
 def _network_reason(exc: httpx.HTTPError, timeout: str) -> str:
+    tls = describe_tls_error(exc, "the FHIR server")
+    if tls is not None:
+        return tls
     if isinstance(exc, httpx.TimeoutException):
         return f"no answer from the FHIR server within {timeout}; will retry (re-sending is safe)"
     cause: BaseException | None = exc
@@ -128,6 +132,7 @@ def _network_reason(exc: httpx.HTTPError, timeout: str) -> str:
 
 class FhirServerDestination:
     kind = "fhir"
+    resend_note = " (re-sending is safe)"  # every entry is a conditional create
 
     def __init__(
         self,
@@ -140,11 +145,16 @@ class FhirServerDestination:
         headers: dict[str, str] | None = None,
         bundle_type: BundleType = "batch",
         max_entries: int | None = None,
+        auth: httpx.Auth | None = None,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
         """`bundle_type`: "batch" (default; each entry answered on its own) or "transaction" (all
         or nothing). `max_entries`: the most entries one request may carry, Device entries
         included; a batch of measurements that needs more is sent as several requests. Default:
-        no limit for batches, MEDPLUM_MAX_TRANSACTION_ENTRIES for transactions."""
+        no limit for batches, MEDPLUM_MAX_TRANSACTION_ENTRIES for transactions.
+        `auth`: an httpx Auth for every request (e.g. sync.auth.PrivateKeyJwtAuth).
+        `verify`: a TLS context (sync.auth.tls_context: a pinned CA, the hub's client
+        certificate); only for a client this destination makes itself. Verification is never off."""
         if not base_url.startswith(("http://", "https://")):
             raise ValueError("a FHIR destination needs an http:// or https:// base URL")
         if bundle_type not in BUNDLE_TYPES:
@@ -160,8 +170,13 @@ class FhirServerDestination:
         self.max_entries = max_entries
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._owns_client = client is None
+        if verify is not None and client is not None:
+            raise ValueError("give TLS settings (verify) or a client, not both")
         # TLS verification stays on: the default client verifies, and we never build one that does not.
-        self._client = client or httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+        self._client = client or httpx.AsyncClient(
+            timeout=self.timeout, follow_redirects=False, verify=verify if verify is not None else True
+        )
+        self._auth = auth
         self._headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, **(headers or {})}
 
     def _timeout_text(self) -> str:
@@ -198,14 +213,26 @@ class FhirServerDestination:
     async def _send_one(self, measurements: Sequence[Measurement]) -> list[EntryResult]:
         build = batch_bundle if self.bundle_type == "batch" else transaction_bundle
         bundle = build(measurements, self.ctx)
+        return self._read(await self._post(bundle), bundle)
+
+    async def _post(self, bundle: dict[str, Any]) -> httpx.Response:
+        """POST a bundle to the base URL; a failure to get any answer is a transient DeliveryError."""
         body = json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        extra: dict[str, Any] = {"auth": self._auth} if self._auth is not None else {}
         try:
-            response = await self._client.post(self.base_url, content=body, headers=self._headers, timeout=self.timeout)
+            return await self._client.post(
+                self.base_url, content=body, headers=self._headers, timeout=self.timeout, **extra
+            )
+        except AuthError as exc:
+            raise DeliveryError(exc.reason, retry_after=exc.retry_after) from None
         except httpx.HTTPError as exc:
             raise DeliveryError(_network_reason(exc, self._timeout_text())) from None
-        return self._read(response, bundle)
 
     def _read(self, response: httpx.Response, bundle: dict[str, Any]) -> list[EntryResult]:
+        return self._results(self._outcomes(response, bundle))
+
+    def _outcomes(self, response: httpx.Response, bundle: dict[str, Any]) -> list[EntryOutcome]:
+        """The parsed answer, one outcome per request entry; DeliveryError when there is none."""
         status = response.status_code
         said = f"FHIR server answered {_status_text(status)}"
         if not 200 <= status < 300:
@@ -233,10 +260,11 @@ class FhirServerDestination:
         if "html" in content_type:
             raise DeliveryError(f"{said} with an HTML page, not FHIR (a proxy or login page?); will retry")
         try:
-            outcomes = parse_response(response.content, bundle)
+            return parse_response(response.content, bundle)
         except BundleResponseError as exc:
-            raise DeliveryError(f"{said} but {exc}; will retry (re-sending is safe)") from None
+            raise DeliveryError(f"{said} but {exc}; will retry{self.resend_note}") from None
 
+    def _results(self, outcomes: Sequence[EntryOutcome]) -> list[EntryResult]:
         results: list[EntryResult] = []
         for outcome in outcomes:
             if outcome.resource_type != "Observation":
@@ -272,3 +300,6 @@ class FhirServerDestination:
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+        closer = getattr(self._auth, "aclose", None)
+        if closer is not None:
+            await closer()

@@ -1,0 +1,153 @@
+"""Bundles for NHN Pasientens måledata (PMD), and the strict reading of its answers.
+
+PMD stores Observations only (patients are created on the fly from the logical subject) and does
+no conditional create. Its profile asks for a `batch` Bundle in which every entry has a `fullUrl`,
+with `Bundle.identifier` (system `https://www.nhn.no/komlink/bundle-identifier`) and the
+municipality's kommunenummer in `meta.tag`. The answer is a `batch-response`, one entry per
+request entry.
+
+Idempotency is ours: the Bundle.identifier is derived from the batch's sorted measurement ids, so
+the same batch always carries the same identifier (a re-send after a lost answer is recognisable
+as such), and the sending side keeps a ledger of acknowledged entries (never sent again).
+
+Observations follow the VKP rules (shared/reference/fhir.md): a logical subject by FNR/D-number,
+`performer` = the organisation responsible for the follow-up, the sensor by identifier, and —
+where the patient's self-care plan has zones for the measurement — `interpretation` (the zone's
+level) and one `referenceRange` per zone. Zones come through the `ZoneHook`; none exist yet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hub.domain.measurements import Measurement
+from sync.fhir.bundles import EntryOutcome, BundleResponseError, observation_full_url, parse_batch_response
+from sync.fhir.codes import DNR, FNR, ORGANISATION_NUMBER, RESH_ID, UCUM
+from sync.fhir.context import FhirContext
+from sync.fhir.devices import HEIMA_NAMESPACE
+from sync.fhir.observations import observation_for
+
+BUNDLE_IDENTIFIER_SYSTEM = "https://www.nhn.no/komlink/bundle-identifier"
+KOMMUNENUMMER_SYSTEM = "https://register.geonorge.no/sosi-kodelister/inndelinger/inndelingsbase/kommunenummer"
+OBSERVATION_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+SUBJECT_SYSTEMS = (FNR, DNR)
+PERFORMER_SYSTEMS = (ORGANISATION_NUMBER, RESH_ID)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRange:
+    """One zone of the self-care plan as a reference range: its limits and its level."""
+
+    level: str  # ObservationInterpretation code: N, L, H, LL, HH, A, AA, ...
+    low: float | None = None
+    high: float | None = None
+    text: str | None = None  # e.g. "grønn", "gul", "rød"
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneAssessment:
+    """Where a measurement falls in the patient's plan: its level and all zones for its kind."""
+
+    level: str  # ObservationInterpretation code of the zone the value is in
+    display: str | None = None
+    ranges: tuple[ZoneRange, ...] = ()
+
+
+# The self-care plan's answer for one measurement, or None when it has no zones for it.
+ZoneHook = Callable[[Measurement], ZoneAssessment | None]
+
+
+class PmdMappingError(ValueError):
+    """A measurement cannot be sent to PMD as configured (says which rule, never a value)."""
+
+
+def bundle_identifier(measurements: Sequence[Measurement]) -> str:
+    """The batch's identifier: the same measurement ids, in any order, give the same value."""
+    ids = sorted(str(m.id) for m in measurements)
+    return str(uuid.uuid5(HEIMA_NAMESPACE, "nhn-pmd-bundle:" + "\n".join(ids)))
+
+
+def _quantity(value: float, template: dict[str, Any] | None) -> dict[str, Any]:
+    quantity: dict[str, Any] = {"value": int(value) if float(value).is_integer() else value}
+    if template:
+        quantity.update({k: template[k] for k in ("unit", "system", "code") if k in template})
+    return quantity
+
+
+def apply_zone(obs: dict[str, Any], zone: ZoneAssessment) -> None:
+    """VKP: `interpretation` = the zone's level; `referenceRange` = every zone's limits."""
+    coding = {"system": OBSERVATION_INTERPRETATION, "code": zone.level}
+    if zone.display:
+        coding["display"] = zone.display
+    obs.setdefault("interpretation", []).insert(0, {"coding": [coding]})
+    unit = obs.get("valueQuantity")
+    if unit is not None and unit.get("system") != UCUM:  # pragma: no cover - observation_for uses UCUM
+        unit = None
+    ranges = []
+    for r in zone.ranges:
+        entry: dict[str, Any] = {"type": {"coding": [{"system": OBSERVATION_INTERPRETATION, "code": r.level}]}}
+        if r.low is not None:
+            entry["low"] = _quantity(r.low, unit)
+        if r.high is not None:
+            entry["high"] = _quantity(r.high, unit)
+        if r.text:
+            entry["text"] = r.text
+        ranges.append(entry)
+    if ranges:
+        obs["referenceRange"] = ranges
+
+
+def pmd_observation(measurement: Measurement, ctx: FhirContext, zones: ZoneHook | None = None) -> dict[str, Any]:
+    """The Observation for PMD: observation_for's, with the VKP musts checked and zones applied."""
+    if not ctx.patient.identifier or ctx.patient.identifier_system not in SUBJECT_SYSTEMS:
+        raise PmdMappingError("PMD needs the patient's fødselsnummer or D-number as the logical subject")
+    if ctx.organisation is None or ctx.organisation.identifier_system not in PERFORMER_SYSTEMS:
+        raise PmdMappingError("PMD needs the responsible organisation (organisasjonsnummer or RESH-id) as performer")
+    obs = observation_for(measurement, ctx)  # logical references by identifier: no other resource is sent
+    zone = zones(measurement) if zones is not None else None
+    if zone is not None:
+        apply_zone(obs, zone)
+    return obs
+
+
+def pmd_bundle(
+    measurements: Sequence[Measurement], ctx: FhirContext, *, kommunenummer: str, zones: ZoneHook | None = None
+) -> dict[str, Any]:
+    """One PMD batch Bundle: Observations only, each with its fullUrl, no conditional create."""
+    if not measurements:
+        raise ValueError("a PMD bundle needs at least one measurement")
+    if len({m.id for m in measurements}) != len(measurements):
+        raise ValueError("a measurement appears twice in one batch")
+    if len(kommunenummer) != 4 or not kommunenummer.isdigit():
+        raise PmdMappingError("the kommunenummer must be four digits")
+    entries = [
+        {
+            "fullUrl": observation_full_url(m),
+            "resource": pmd_observation(m, ctx, zones),
+            "request": {"method": "POST", "url": "Observation"},
+        }
+        for m in measurements
+    ]
+    return {
+        "resourceType": "Bundle",
+        "meta": {"tag": [{"system": KOMMUNENUMMER_SYSTEM, "code": kommunenummer}]},
+        "identifier": {"system": BUNDLE_IDENTIFIER_SYSTEM, "value": bundle_identifier(measurements)},
+        "type": "batch",
+        "entry": entries,
+    }
+
+
+def identifier_of(bundle: dict[str, Any]) -> str:
+    return str(bundle["identifier"]["value"])
+
+
+def parse_pmd_response(reply: Any, request_bundle: dict[str, Any]) -> list[EntryOutcome]:
+    """PMD's batch-response, one outcome per Observation sent (see parse_batch_response). An
+    answer naming another resource type than Observation is refused as a whole."""
+    outcomes = parse_batch_response(reply, request_bundle)
+    if any(o.resource_type != "Observation" for o in outcomes):  # pragma: no cover - we send Observations only
+        raise BundleResponseError("the request held something other than Observations")
+    return outcomes
