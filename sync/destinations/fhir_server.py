@@ -109,6 +109,13 @@ def _issues_text(codes: Sequence[str]) -> str:
     return f" (issues: {', '.join(codes)})" if codes else ""
 
 
+def _is_https(exc: httpx.HTTPError) -> bool:
+    try:
+        return exc.request.url.scheme == "https"
+    except RuntimeError:  # no request attached
+        return False
+
+
 def _network_reason(exc: httpx.HTTPError, timeout: str) -> str:
     tls = describe_tls_error(exc, "the FHIR server")
     if tls is not None:
@@ -125,6 +132,14 @@ def _network_reason(exc: httpx.HTTPError, timeout: str) -> str:
         cause = cause.__cause__ or cause.__context__
     if isinstance(exc, httpx.ConnectError):
         return "could not connect to the FHIR server; will retry"
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError)) and _is_https(exc):
+        # With TLS 1.3 a server that refuses the client's certificate says so only after the
+        # handshake: the client sees the connection broken off, with no reason it can read.
+        return (
+            "the FHIR server broke off the secure connection without answering; if it requires the hub's "
+            "client certificate (mutual TLS), check client_cert/client_key and that the centre has registered "
+            "this hub's certificate; will retry"
+        )
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the FHIR server closed the connection without a complete answer; will retry (re-sending is safe)"
     return f"talking to the FHIR server failed ({type(exc).__name__}); will retry"
