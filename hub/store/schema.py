@@ -95,7 +95,7 @@ def _v1(db: sqlite_utils.Database) -> None:
         CREATE TABLE sent_batches (
             destination TEXT NOT NULL,
             bundle_identifier TEXT NOT NULL,
-            measurement_ids TEXT NOT NULL,   -- JSON list, sorted
+            measurement_ids TEXT NOT NULL,   -- JSON list, in the order sent
             state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'answered', 'superseded')),
             sends INTEGER NOT NULL DEFAULT 0,
             first_sent_at TEXT NOT NULL,

@@ -60,7 +60,7 @@ class OpenBatch:
     """A batch sent to a destination without conditional create whose answer never came."""
 
     bundle_identifier: str
-    measurement_ids: tuple[str, ...]  # sorted
+    measurement_ids: tuple[str, ...]  # in the order they were sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,7 +426,7 @@ class Store:
 
     async def batch_sending(self, destination: str, bundle_identifier: str, measurement_ids: Sequence[str]) -> None:
         """Written before the request: this batch is on its way (again)."""
-        ids = json.dumps(sorted(measurement_ids))
+        ids = json.dumps(list(measurement_ids))  # in the order sent: a repeat is the same bundle
         await self._update_outbox(
             "INSERT INTO sent_batches (destination, bundle_identifier, measurement_ids, sends, first_sent_at) "
             "VALUES (?, ?, ?, 1, ?) ON CONFLICT (destination, bundle_identifier) DO UPDATE SET "

@@ -92,15 +92,16 @@ class NhnPmdDestination(FhirServerDestination):
         """Deliver in batches of at most `max_entries` Observations.
 
         Entries the ledger says PMD already acknowledged are reported delivered without being
-        sent (and nothing else is sent in that call: the worker asks again for the rest). A later
-        batch failing returns the results of the earlier ones; the first failing raises."""
+        sent. A later batch failing returns the results of the earlier ones; the first failing
+        raises."""
         by_id = {str(m.id): m for m in measurements}
         done = await self.ledger.acknowledged(self.name, list(by_id))
         if done:
             log.info("PMD destination %s: %d entries were acknowledged before; not sent again", self.name, len(done))
-            return [EntryResult(by_id[i].id, Outcome.DELIVERED) for i in by_id if i in done]
-        results: list[EntryResult] = []
-        runs = await self._plan(measurements)
+        # If the first batch then fails, the error is raised and these are reported next time
+        # (from the ledger again, still without sending them).
+        results = [EntryResult(by_id[i].id, Outcome.DELIVERED) for i in by_id if i in done]
+        runs = await self._plan([m for m in measurements if str(m.id) not in done])
         for number, run in enumerate(runs):
             try:
                 results.extend(await self._send_batch(run))
