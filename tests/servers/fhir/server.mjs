@@ -115,7 +115,9 @@ async function readBody(req) {
 function takeFault(text) {
   // The first queued fault that applies: one with `match` applies only to a request whose body
   // contains that text (a poisoned record); the others apply to any request, in order.
-  const i = faults.findIndex((f) => f.match === undefined || (text ?? '').includes(f.match));
+  // A matching fault is the server refusing that content: it wins over any general fault queued.
+  let i = faults.findIndex((f) => f.match !== undefined && (text ?? '').includes(f.match));
+  if (i < 0) i = faults.findIndex((f) => f.match === undefined);
   if (i < 0) return undefined;
   const fault = faults[i];
   fault.count -= 1;
