@@ -4,19 +4,54 @@ Order matters: the first driver whose matcher accepts an advertisement wins, so 
 drivers go before the generic standard-profile ones they would otherwise be shadowed by.
 """
 
+from collections.abc import Callable
+from datetime import tzinfo
+
 from drivers.devices.base import Advertisement, Driver, Matcher, Registry, Session
+from drivers.devices.blood_pressure import (
+    AndBloodPressureDriver,
+    BloodPressureDriver,
+    EventCallback,
+    OmronBloodPressureDriver,
+)
 from drivers.devices.proprietary_oximeters import BerryMedOximeterDriver, JumperOximeterDriver, Nonin3230Driver
 from drivers.devices.pulse_oximeter import PulseOximeterDriver
+from drivers.devices.scales import (
+    AndWeightScaleDriver,
+    MiBodyCompositionScaleDriver,
+    MiScaleDriver,
+    WeightScaleDriver,
+)
+from drivers.devices.thermometer import ThermometerDriver
 
 
-def default_registry() -> Registry:
-    """Every driver the hub ships, most specific first."""
+def default_registry(
+    *,
+    on_event: EventCallback | None = None,
+    local_zone: tzinfo | None = None,
+    clock_trusted: Callable[[], bool] | None = None,
+) -> Registry:
+    """Every driver the hub ships, most specific first.
+
+    For the BP, scale and thermometer drivers: `on_event` receives live events (cuff pressure),
+    `local_zone` is the zone device clocks are kept in (default the system's), `clock_trusted`
+    says whether the hub's clock may be written into a device (default: always).
+    """
+    clocked = {"on_event": on_event, "local_zone": local_zone, "clock_trusted": clock_trusted}
     return Registry(
         [
             Nonin3230Driver(),  # advertises PLX too: before the standard PLX driver
             JumperOximeterDriver(),
             BerryMedOximeterDriver(),
             PulseOximeterDriver(),
+            AndBloodPressureDriver(**clocked),  # vendor BP monitors before the standard BP driver
+            OmronBloodPressureDriver(**clocked),
+            BloodPressureDriver(**clocked),
+            AndWeightScaleDriver(**clocked),  # vendor scales before the standard scale driver
+            MiScaleDriver(),  # broadcast only: service data, never connects
+            MiBodyCompositionScaleDriver(),
+            WeightScaleDriver(**clocked),
+            ThermometerDriver(**clocked),
         ]
     )
 
