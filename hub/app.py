@@ -13,12 +13,12 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
 
-from hub.api import HubApi
+from hub.api import DeviceFamily, HubApi, Pairing
 from hub.config import AuthConfig, ConfigError, DestinationConfig, HubConfig, OrganisationConfig
 from hub.domain.readings import MeasurementKind, Reading
 from hub.services.events import EventBus
@@ -189,11 +189,52 @@ class Hub:
         await self.store.close()
 
 
-async def start_hub(config: HubConfig, *, link: Link | None = None, deliver: bool = True) -> Hub:
-    """Open the store and build the hub; with `deliver`, the delivery workers start at once."""
+# Which device family a driver reads, from what the driver says of itself (a `family` or `kinds`
+# attribute) or else its name; new drivers need no change here when they declare `family`.
+_FAMILY_WORDS = (
+    (("plx", "oximeter", "spo2"), DeviceFamily.PULSE_OXIMETER),
+    (("blood-pressure", "bpm", "cuff"), DeviceFamily.BLOOD_PRESSURE),
+    (("weight", "scale", "body-composition"), DeviceFamily.WEIGHT),
+    (("glucose", "glucometer"), DeviceFamily.GLUCOSE),
+    (("thermo", "temperature"), DeviceFamily.THERMOMETER),
+)
+
+
+def device_families(link: Link | None) -> list[DeviceFamily]:
+    """The device families the link's driver registry can read, in catalogue order."""
+    registry = getattr(link, "registry", None)
+    found: list[DeviceFamily] = []
+    for driver in list(registry) if registry is not None else []:
+        family = getattr(driver, "family", None)
+        try:
+            family = DeviceFamily(str(family)) if family is not None else None
+        except ValueError:
+            family = None
+        if family is None:
+            name = str(getattr(driver, "name", "")).lower()
+            family = next((f for words, f in _FAMILY_WORDS if any(w in name for w in words)), None)
+        if family is not None and family not in found:
+            found.append(family)
+    return found
+
+
+async def start_hub(
+    config: HubConfig,
+    *,
+    link: Link | None = None,
+    deliver: bool = True,
+    pairing: Pairing | None = None,
+    families: list[DeviceFamily] | None = None,
+    events: EventBus | None = None,
+) -> Hub:
+    """Open the store and build the hub; with `deliver`, the delivery workers start at once.
+
+    `pairing`: the passkey provider the link was given (the touch app attaches its dialog to it);
+    `families`: what the patient measures (default: what the link's drivers can read).
+    """
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(config.database_path)
-    events = EventBus()
+    events = events or EventBus()
     ctx = fhir_context(config)
     dest_configs = config.effective_destinations()
     destinations: list[Destination] = []
@@ -229,10 +270,30 @@ async def start_hub(config: HubConfig, *, link: Link | None = None, deliver: boo
         device_users=dict(config.patient.device_users),
         hub_clock=hub_clock,
     )
-    hub = Hub(config, store, events, service, HubApi(measurements=service, queries=store, events=events), workers, destinations, link)
+    readable = device_families(link)
+    api_options: dict[str, Any] = {
+        "families": families if families is not None else (readable or None),
+        "device_families": readable,
+        "local_zone": config.zone,
+        "pairing": pairing,
+    }
+    hub = Hub(
+        config,
+        store,
+        events,
+        service,
+        HubApi(measurements=service, queries=store, events=events, **api_options),
+        workers,
+        destinations,
+        link,
+    )
     if link is not None:
         hub.api = HubApi(
-            measurements=service, queries=store, events=events, measure=lambda t: link.read_once(hub.record, timeout=t)
+            measurements=service,
+            queries=store,
+            events=events,
+            measure=lambda t: link.read_once(hub.record, timeout=t),
+            **api_options,
         )
     hub.hub_clock = hub_clock
     hub.consent = consent
@@ -331,11 +392,21 @@ async def run_demo(config: HubConfig, say: Transcript = print, *, timeout: float
 async def run_headless(config: HubConfig, *, link: Link | None = None) -> None:
     """The hub with no screen: read devices over the machine's Bluetooth (BlueZ) and deliver,
     until stopped. Without a working Bluetooth adapter it says so and goes on delivering."""
+    agent_bus = None
     if link is None:
+        from drivers.bluez_agent import PairingWindow, start_agent
         from drivers.devices import default_registry
         from drivers.link import LinkManager
+        from drivers.pairing import RefusingPasskeyProvider
 
-        link = LinkManager(default_registry())
+        window = PairingWindow()
+        link = LinkManager(default_registry(), on_event=window.follow)
+        try:
+            # Without a screen nobody can type a passkey: Just Works devices pair, passkey
+            # devices are refused until paired from the touch app.
+            agent_bus, _ = await start_agent(RefusingPasskeyProvider(), window)
+        except Exception as exc:  # no system bus / BlueZ here: the link reports it below
+            log.warning("no BlueZ pairing agent (%s)", type(exc).__name__)
     hub = await start_hub(config, link=link)
     log.info("hub running headless with %d destination(s)", len(hub.workers))
     try:
@@ -351,6 +422,8 @@ async def run_headless(config: HubConfig, *, link: Link | None = None) -> None:
             )
             await asyncio.Event().wait()
     finally:
+        if agent_bus is not None:
+            agent_bus.disconnect()
         await hub.stop()
 
 
@@ -364,3 +437,215 @@ async def sync_once(config: HubConfig) -> dict[str, DrainReport]:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# --- the touch app -----------------------------------------------------------------------------
+
+DEMO_PASSKEY = 246810
+
+
+def _kivy_environment() -> None:
+    """Kivy reads these at its first import: no argv parsing, no log files in $HOME."""
+    import os
+
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    if not log.isEnabledFor(logging.INFO):
+        os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+
+
+async def _demo_patient(oximeter: Any, say: Transcript) -> None:
+    """The emulated oximeter's patient: whenever the hub connects, a finger goes in and a value is
+    taken; after the device hangs up it is switched on again, ready for the next tap."""
+    import random
+
+    rng = random.Random()
+    while True:
+        await oximeter.wait_until(lambda: oximeter.is_connected, timeout=10**9)
+        await asyncio.sleep(1.5)  # the finger goes in; the device measures
+        if oximeter.is_connected:
+            await oximeter.take_live_spot_check(rng.randint(93, 99), rng.randint(58, 82))
+        await oximeter.wait_until(lambda: not oximeter.is_connected, timeout=10**9)
+        await asyncio.sleep(0.5)
+        if not oximeter.is_advertising:
+            await oximeter.start_advertising()  # the patient switches it on again
+
+
+async def run_app(
+    config: HubConfig,
+    *,
+    emulated: bool = False,
+    link: Link | None = None,
+    speaker: Any = None,
+    say: Transcript = print,
+    ready: Callable[[Any, Hub], Any] | None = None,
+) -> int:
+    """The touch app on this hub's asyncio loop. `emulated`: a virtual radio with an emulated
+    device of every family the drivers can read (the demo with a screen); else the machine's
+    Bluetooth (BlueZ). `ready(app, hub)` is called once the app is built (tests, benchmarks)."""
+    _kivy_environment()
+    from ui.app import HeimaApp
+
+    pairing = Pairing()
+    events = EventBus()
+    radio_cm: Any = contextlib.nullcontext()
+    devices: list[Any] = []
+    demo_tasks: list[asyncio.Task[None]] = []
+
+    def on_link_event(name: str, data: dict[str, Any]) -> None:
+        events.publish(name, **data)  # link events carry no values (drivers.link's rule)
+
+    if link is None:
+        from drivers.devices import default_registry
+        from drivers.link import LinkManager
+
+        options: dict[str, Any] = {}
+        if emulated:
+            from drivers.emulator import VirtualRadio
+
+            radio_cm = VirtualRadio(keystore_path=config.data_dir / "bonds.json")
+            options = {"settle": 1.0, "cooldown": 5.0, "readvertise_gap": 0.5, "min_reconnect_interval": 0.0, "connect_timeout": 15.0}
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    async with radio_cm as radio:
+        if link is None:
+            if radio is not None:
+                from drivers.emulator import EmulatedPulseOximeter
+
+                oximeter = EmulatedPulseOximeter(
+                    name="Heima PLX 1", serial="PLX1-DEMO-0001", requires_bonding=True, passkey=DEMO_PASSKEY
+                )
+                await oximeter.attach(radio)
+                devices.append(oximeter)
+                demo_tasks.append(asyncio.create_task(_demo_patient(oximeter, say), name="demo-patient"))
+                say(f"Heima demo with the touch app — data in {config.data_dir}")
+                say(f"  An emulated pulse oximeter ({oximeter.name}) is on; if it asks, its passkey is {DEMO_PASSKEY}.")
+                options |= {"scanner_backend": radio.scanner_backend, "client_backend": radio.client_backend}
+            link = LinkManager(default_registry(), passkey_provider=pairing, on_event=on_link_event, **options)
+        hub = await start_hub(config, link=link, pairing=pairing, events=events)
+        settings = config.data_dir / "ui-settings.json"
+        app = HeimaApp(hub.api, speaker=speaker, settings_path=settings)
+        try:
+            if ready is not None:
+                from kivy.clock import Clock
+
+                Clock.schedule_once(lambda _dt: ready(app, hub), 0)
+            await app.async_run(async_lib="asyncio")
+        finally:
+            for task in demo_tasks:
+                task.cancel()
+            for task in demo_tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await hub.stop()
+            for device in devices:
+                with contextlib.suppress(Exception):
+                    await device.detach()
+    return 0
+
+
+# --- example values for the gallery, the accessibility audit and benchmarks -------------------
+
+
+async def seed_examples(hub: Hub, now: datetime) -> dict[str, list[tuple[str, str]]]:
+    """A month of plausible values for every family, and today's states the screens show: an
+    oximeter value sent, a blood pressure waiting with a loose cuff, a glucose value refused.
+    Returns {name: [(measurement id, kind)]} for the scenes."""
+    import random
+
+    from hub.domain.readings import Component, DeviceIdentity, Provenance, QualityFlag
+
+    K = MeasurementKind
+    rng = random.Random(5)
+    ox = DeviceIdentity(address="F0:11:22:33:44:01", name="Heima PLX 1", serial="PLX1-EX")
+    cuff = DeviceIdentity(address="F0:11:22:33:44:02", name="Heima BP 1", serial="BP1-EX")
+    scale = DeviceIdentity(address="F0:11:22:33:44:03", name="Heima Scale 1", serial="SC1-EX")
+    meter = DeviceIdentity(address="F0:11:22:33:44:04", name="Heima Glucose 1", serial="GL1-EX")
+    ids: dict[str, list[tuple[str, str]]] = {}
+
+    async def put(name: str | None, reading: Reading, provenance: Provenance = Provenance.DEVICE) -> str:
+        outcome = await hub.service.record_reading(reading, provenance)
+        assert outcome.measurement is not None
+        mid = str(outcome.measurement.id)
+        if name:
+            ids.setdefault(name, []).append((mid, reading.kind.value))
+        return mid
+
+    def bp(at: datetime, s: float, d: float, flags: frozenset = frozenset()) -> Reading:
+        return Reading(
+            kind=K.BLOOD_PRESSURE, value=None, unit="mm[Hg]", received_at=at, device=cuff, flags=flags,
+            components=(Component(K.SYSTOLIC_PRESSURE, s, "mm[Hg]"), Component(K.DIASTOLIC_PRESSURE, d, "mm[Hg]")),
+        )
+
+    for day in range(30, 0, -1):
+        at = now - timedelta(days=day, hours=rng.uniform(-1, 1))
+        await put(None, Reading(K.OXYGEN_SATURATION, rng.randint(92, 98), "%", at, device=ox))
+        await put(None, Reading(K.PULSE_RATE, rng.randint(60, 84), "/min", at, device=ox))
+        await put(None, bp(at, rng.randint(128, 152), rng.randint(78, 94)))
+        await put(None, Reading(K.BODY_WEIGHT, round(78 + rng.uniform(-1.5, 1.5), 1), "kg", at, device=scale))
+        await put(None, Reading(K.BLOOD_GLUCOSE, round(rng.uniform(5.5, 11.0), 1), "mmol/L", at, device=meter))
+    for dest in hub.workers:
+        await hub.store.mark_delivered(dest.name, [str(m.id) for m in await hub.store.measurements(limit=10**6)])
+    today = now - timedelta(hours=1)
+    await put("oximeter", Reading(K.OXYGEN_SATURATION, 96, "%", today, device=ox))
+    await put("oximeter", Reading(K.PULSE_RATE, 68, "/min", today, device=ox))
+    for dest in hub.workers:
+        await hub.store.mark_delivered(dest.name, [mid for mid, _ in ids["oximeter"]])
+    await put("blood-pressure-loose", bp(now - timedelta(minutes=20), 171, 99, frozenset({QualityFlag.CUFF_LOOSE, QualityFlag.BATTERY_LOW})))
+    await put("blood-pressure-loose", Reading(K.CUFF_PULSE_RATE, 74, "/min", now - timedelta(minutes=20), device=cuff))
+    refused = await put("glucose", Reading(K.BLOOD_GLUCOSE, 7.8, "mmol/L", now - timedelta(minutes=40), device=meter))
+    for dest in hub.workers:
+        await hub.store.dead_letter(dest.name, refused, reason="example: refused by the centre")
+    await put("temperature", Reading(K.BODY_TEMPERATURE, 37.5, "Cel", now - timedelta(minutes=5)), Provenance.MANUAL)
+    return ids
+
+
+async def example_hub(data_dir: Any, now: datetime) -> tuple[Hub, dict[str, list[tuple[str, str]]]]:
+    """A hub on a fresh store in `data_dir` with every family and example values, whose clock
+    stands still at `now`, and a measure command that waits (nothing is in range)."""
+    config = HubConfig(data_dir=data_dir, serial="HEIMA-GALLERY")
+    hub = await start_hub(config, deliver=False, families=list(DeviceFamily))
+    hub.service.clock = lambda: now
+
+    async def measure(timeout: float) -> None:
+        await asyncio.sleep(timeout)
+        raise TimeoutError
+
+    hub.api = HubApi(
+        measurements=hub.service,
+        queries=hub.store,
+        events=hub.events,
+        measure=measure,
+        families=list(DeviceFamily),
+        device_families=list(DeviceFamily),
+        local_zone=config.zone,
+        clock=lambda: now,
+    )
+    return hub, await seed_examples(hub, now)
+
+
+GALLERY_NOW = datetime(2026, 11, 21, 10, 30, tzinfo=UTC)
+
+
+async def run_gallery(out: Any, *, scenes: Any = None, languages: Any = None, sizes: Any = None) -> list[Any]:
+    """Render every screen × language × text size to PNGs in `out` (see ui/gallery.py)."""
+    import tempfile
+    from pathlib import Path
+
+    _kivy_environment()
+    from ui import gallery, scenes as all_scenes
+    from ui.app import HeimaApp, drive
+    from ui.speech import RecordingSpeaker
+
+    with tempfile.TemporaryDirectory(prefix="heima-gallery-") as tmp:
+        hub, ids = await example_hub(Path(tmp), GALLERY_NOW)
+        try:
+            app = HeimaApp(hub.api, speaker=RecordingSpeaker())
+            ctx: dict[str, Any] = dict(ids)
+            options = {
+                "scenes": scenes or all_scenes.SCENES,
+                "languages": languages or all_scenes.LANGUAGES,
+                "sizes": sizes or all_scenes.TEXT_SIZES,
+            }
+            return await drive(app, lambda a: gallery.render(a, ctx, Path(out), **options))
+        finally:
+            await hub.stop()
