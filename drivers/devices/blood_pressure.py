@@ -190,7 +190,7 @@ class ClockPolicy(enum.Enum):
     ALWAYS = "always"  # at every connection (A&D)
 
 
-def _characteristic(client: BleakClient, uuid: str) -> BleakGATTCharacteristic | None:
+def find_characteristic(client: BleakClient, uuid: str) -> BleakGATTCharacteristic | None:
     return client.services.get_characteristic(uuid)
 
 
@@ -252,7 +252,7 @@ class StandardHealthDriver(Driver):
 
     async def read_optional(self, client: BleakClient, uuid: str, identity: DeviceIdentity) -> bytes | None:
         """Read a characteristic the session can do without: None when absent or unreadable."""
-        characteristic = _characteristic(client, uuid)
+        characteristic = find_characteristic(client, uuid)
         if characteristic is None or "read" not in characteristic.properties:
             return None
         try:
@@ -287,7 +287,7 @@ class StandardHealthDriver(Driver):
         self, client: BleakClient, identity: DeviceIdentity, session: Session, clock: DeviceClock
     ) -> bool:
         """Write the hub's wall-clock time into the characteristic the clock was read from."""
-        characteristic = _characteristic(client, clock.characteristic)
+        characteristic = find_characteristic(client, clock.characteristic)
         if characteristic is None or not _writable(characteristic) or not self._should_set(clock):
             return False
         now = wall_clock(session.now(), self.local_zone)
@@ -464,7 +464,7 @@ class BloodPressureDriver(StandardHealthDriver):
             for reading in readings:
                 session.deliver(reading)
 
-        if _characteristic(client, INTERMEDIATE_CUFF_PRESSURE_UUID) is not None:
+        if find_characteristic(client, INTERMEDIATE_CUFF_PRESSURE_UUID) is not None:
             try:
                 await client.start_notify(INTERMEDIATE_CUFF_PRESSURE_UUID, on_cuff_pressure)
             except BleakError as error:  # live feedback only: the measurement still comes
@@ -527,6 +527,7 @@ __all__ = [
     "bp_status_flags",
     "cuff_pressure_from_bytes",
     "device_user",
+    "find_characteristic",
     "readings_from_bp_bytes",
     "time_fields",
     "to_mmhg",

@@ -30,14 +30,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from drivers.devices.base import Advertisement, Driver, Matcher, Session, normalize_uuid
 from drivers.devices.blood_pressure import (
+    AND_CUSTOM_SERVICE_UUID,
     CLOCK_PLAUSIBLE_FROM,
     DATE_TIME_UUID,
-    AND_CUSTOM_SERVICE_UUID,
     ClockPolicy,
     DeviceClock,
     StandardHealthDriver,
-    _characteristic,
     device_user,
+    find_characteristic,
     time_fields,
 )
 from drivers.gatt import MalformedPacket
@@ -229,7 +229,7 @@ class WeightScaleDriver(StandardHealthDriver):
         self, client: BleakClient, identity: DeviceIdentity, session: Session, clock: DeviceClock | None
     ) -> None:
         zone = self.local_zone
-        has_weight_service = _characteristic(client, WEIGHT_MEASUREMENT_UUID) is not None
+        has_weight_service = find_characteristic(client, WEIGHT_MEASUREMENT_UUID) is not None
         assembler = BodyCompositionAssembler()  # one per connection
 
         def deliver(readings: list[Reading]) -> None:
@@ -279,7 +279,7 @@ class WeightScaleDriver(StandardHealthDriver):
 
         if has_weight_service:
             await client.start_notify(WEIGHT_MEASUREMENT_UUID, on_weight)
-        if _characteristic(client, BODY_COMPOSITION_MEASUREMENT_UUID) is not None:
+        if find_characteristic(client, BODY_COMPOSITION_MEASUREMENT_UUID) is not None:
             await client.start_notify(BODY_COMPOSITION_MEASUREMENT_UUID, on_body_composition)
 
 
