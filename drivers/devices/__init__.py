@@ -14,6 +14,7 @@ from drivers.devices.blood_pressure import (
     EventCallback,
     OmronBloodPressureDriver,
 )
+from drivers.devices.glucose import AccuChekGuideDriver, ContourNextOneDriver, GlucoseMeterDriver
 from drivers.devices.proprietary_oximeters import BerryMedOximeterDriver, JumperOximeterDriver, Nonin3230Driver
 from drivers.devices.pulse_oximeter import PulseOximeterDriver
 from drivers.devices.scales import (
@@ -35,9 +36,11 @@ def default_registry(
 
     For the BP, scale and thermometer drivers: `on_event` receives live events (cuff pressure),
     `local_zone` is the zone device clocks are kept in (default the system's), `clock_trusted`
-    says whether the hub's clock may be written into a device (default: always).
+    says whether the hub's clock may be written into a device (default: always). Glucose meters
+    take `local_zone` and `clock_trusted` too.
     """
     clocked = {"on_event": on_event, "local_zone": local_zone, "clock_trusted": clock_trusted}
+    zoned = {"local_zone": local_zone, "clock_trusted": clock_trusted}  # glucose meters
     return Registry(
         [
             Nonin3230Driver(),  # advertises PLX too: before the standard PLX driver
@@ -52,6 +55,9 @@ def default_registry(
             MiBodyCompositionScaleDriver(),
             WeightScaleDriver(**clocked),
             ThermometerDriver(**clocked),
+            ContourNextOneDriver(**zoned),  # by name: before the standard glucose driver
+            AccuChekGuideDriver(**zoned),
+            GlucoseMeterDriver(**zoned),
         ]
     )
 

@@ -7,11 +7,23 @@ readings is the pure function `spot_check_readings` (tested without any radio).
 Continuous notifications are not subscribed to: they are a live view at ~1 Hz, not measurements
 the patient took, and storing them would flood the store. A future live-view feature can
 subscribe to them separately.
+
+Stored spot-checks (features: "spot-check storage", with a RACP): the driver enables
+spot-check and RACP indications first (a device answers a RACP write before them with ATT
+0x81), then asks for "all stored records" and waits for the response code; the records arrive
+as spot-check indications with "from storage" set. PLX records carry no sequence number and many
+oximeters support only the "all records" operator, so every session fetches the whole memory and
+the hub's natural key (device serial + device time + value) keeps each record once. That dedupe
+needs the records' timestamps: an oximeter that stores spot-checks without timestamps is not
+asked (its memory would become new duplicates every session). The driver never deletes records
+from a device: the hub commits readings after they leave the session.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
@@ -31,6 +43,7 @@ from drivers.gatt.device_information import (
 from drivers.gatt.ieee11073 import Number, SpecialValue
 from drivers.gatt.plx import (
     PLX_FEATURES_UUID,
+    RACP_UUID,
     PLX_SERVICE_UUID,
     PLX_SPOT_CHECK_UUID,
     PlxFeatures,
@@ -38,6 +51,7 @@ from drivers.gatt.plx import (
     parse_features,
     parse_spot_check,
 )
+from drivers.gatt.racp import RacpGeneralResponse, RacpResponse, RacpResponseCode, abort, parse_response, report_all_records
 from hub.domain.readings import AbsentReason, DeviceIdentity, MeasurementKind, QualityFlag, Reading
 
 if TYPE_CHECKING:
@@ -165,8 +179,11 @@ class PulseOximeterDriver(Driver):
     name: ClassVar[str] = "plx-standard"
     matcher: ClassVar[Matcher] = Matcher(service_uuids=frozenset({PLX_SERVICE_UUID}))
 
-    def __init__(self) -> None:
+    def __init__(self, *, record_timeout: float = 10.0) -> None:
+        """record_timeout: a RACP report during which the device says nothing for this long is
+        aborted."""
         self.features: dict[str, PlxFeatures] = {}  # by address, last read
+        self.record_timeout = record_timeout
 
     async def start(self, client: BleakClient, advertisement: Advertisement, session: Session) -> DeviceIdentity:
         identity = await read_device_identity(client, advertisement)
@@ -184,7 +201,56 @@ class PulseOximeterDriver(Driver):
                 session.deliver(reading)
 
         await client.start_notify(PLX_SPOT_CHECK_UUID, on_spot_check)
+        await self._read_stored(client, session, identity.address)
         return identity
+
+    async def _read_stored(self, client: BleakClient, session: Session, address: str) -> None:
+        """With spot-check storage and a RACP: ask for every stored record and wait until the
+        device says it has sent them (see the module docstring)."""
+        features = self.features.get(address)
+        if features is None or not features.spot_check_storage:
+            return
+        if client.services.get_characteristic(RACP_UUID) is None:
+            logger.warning("%s: spot-check storage without a RACP: records come only as the device sends them", address)
+            return
+        if not features.spot_check_timestamp:
+            logger.warning("%s: stored spot-checks without timestamps cannot be deduplicated: not requested", address)
+            return
+        answered: asyncio.Future[RacpResponse] = asyncio.get_running_loop().create_future()
+
+        def on_racp(_: BleakGATTCharacteristic, data: bytearray) -> None:
+            try:
+                response = parse_response(bytes(data))
+            except MalformedPacket as error:
+                logger.warning("%s: RACP indication skipped: %s", address, error)
+                return
+            if not answered.done():
+                answered.set_result(response)
+
+        await client.start_notify(RACP_UUID, on_racp)
+        await client.write_gatt_char(RACP_UUID, report_all_records(), response=True)
+        started = time.monotonic()
+        while True:
+            await asyncio.wait({answered}, timeout=0.05)
+            if not answered.done():
+                if not client.is_connected:
+                    raise BleakError(f"{address}: disconnected during a RACP report") from None
+                if time.monotonic() - max(started, session.last_activity) > self.record_timeout:
+                    logger.warning("%s: the oximeter went silent during a RACP report: aborting", address)
+                    try:
+                        await client.write_gatt_char(RACP_UUID, abort(), response=True)
+                    except BleakError as error:
+                        logger.info("%s: abort not accepted: %s", address, error)
+                    return
+                continue
+            response = answered.result()
+            session.touch()
+            if isinstance(response, RacpGeneralResponse) and response.response_code not in (
+                RacpResponseCode.SUCCESS,
+                RacpResponseCode.NO_RECORDS_FOUND,
+            ):
+                logger.warning("%s: RACP answered %s", address, response.response_code.name)
+            return
 
     async def _read_features(self, client: BleakClient, address: str) -> None:
         if client.services.get_characteristic(PLX_FEATURES_UUID) is None:

@@ -17,6 +17,14 @@ Faults, all explicit: special values (`SpecialValue.NAN`, ...) in any numeric fi
 need an encrypted, authenticated link: passkey pairing), `clock_set=False` (the device clock
 was never set: timestamps from 2000-01-01 and the "device clock not set" flag), and
 `record_raw_spot_check(bytes)` for a malformed packet.
+
+Spot-check storage with RACP (`spot_check_storage=True`): the features say "spot-check storage",
+the PLX service gets a Record Access Control Point (0x2A52, write + indicate), and stored records
+are no longer sent on subscription but on request: report stored records (operators all, first,
+last; ≤ / ≥ / range answer "operator not supported", as many oximeters have no record numbers
+to filter on), report number of stored records, delete stored records, abort. ATT 0x81 when
+RACP is written before its indications (or, for a report, the spot-check indications) are on;
+0x80 while a procedure runs. `racp_requests` keeps every write.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from bumble.core import UUID
 from bumble.device import Connection, Device
 
 from drivers.emulator.peripheral import SECURE_READ, SECURE_WRITE, EmulatedPeripheral
+from drivers.gatt import MalformedPacket
 from drivers.gatt.device_information import (
     FIRMWARE_REVISION_UUID,
     MANUFACTURER_NAME_UUID,
@@ -54,6 +63,20 @@ from drivers.gatt.plx import (
     encode_continuous,
     encode_features,
     encode_spot_check,
+)
+from drivers.gatt.racp import (
+    ATT_ERROR_CCCD_IMPROPERLY_CONFIGURED,
+    ATT_ERROR_PROCEDURE_ALREADY_IN_PROGRESS,
+    RACP_UUID,
+    RacpGeneralResponse,
+    RacpNumberOfRecords,
+    RacpOpCode,
+    RacpOperator,
+    RacpRequest,
+    RacpResponse,
+    RacpResponseCode,
+    encode_response,
+    parse_request,
 )
 
 logger = logging.getLogger(__name__)
@@ -110,9 +133,13 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
         forget_after_send: bool = False,
         clock_set: bool = True,
         clock: Callable[[], datetime] | None = None,
+        spot_check_storage: bool = False,
         **peripheral_options: Any,
     ) -> None:
         super().__init__(address=address, name=name, passkey=passkey, **peripheral_options)
+        self.spot_check_storage = spot_check_storage
+        if spot_check_storage:
+            features = replace(features, spot_check_storage=True)
         self.manufacturer = manufacturer
         self.model = model
         self.serial = serial
@@ -133,6 +160,11 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
         self._per_connection: dict[int, int] = {}  # handle -> indications confirmed
         self._send_lock = asyncio.Lock()
         self._continuous_task: asyncio.Task[None] | None = None
+        self._racp: gatt.Characteristic | None = None
+        self._racp_indicating: set[int] = set()  # connection handles with RACP indications on
+        self._procedures: dict[int, asyncio.Task[None]] = {}  # connection handle -> running procedure
+        self._aborting: set[int] = set()
+        self.racp_requests: list[bytes] = []
 
     # -- scripting -----------------------------------------------------------------------------
 
@@ -318,7 +350,16 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
             readable,
             self._value(PLX_FEATURES_UUID, lambda: encode_features(self.features)),
         )
-        plx = gatt.Service(_uuid("00001822-0000-1000-8000-00805f9b34fb"), [self._spot_check, self._continuous, features])
+        plx_characteristics = [self._spot_check, self._continuous, features]
+        if self.spot_check_storage:
+            self._racp = gatt.Characteristic(
+                _uuid(RACP_UUID),
+                Properties.WRITE | Properties.INDICATE,
+                readable | writable,
+                gatt.CharacteristicValue(write=self._on_racp_write),
+            )
+            plx_characteristics.append(self._racp)
+        plx = gatt.Service(_uuid("00001822-0000-1000-8000-00805f9b34fb"), plx_characteristics)
 
         def text(uuid: str, value: str) -> gatt.Characteristic:
             return gatt.Characteristic(
@@ -346,6 +387,10 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
         return [dis, plx]
 
     def configure_gatt(self, device: Device) -> None:
+        if self._racp is not None and self.requires_bonding:
+            racp_cccd = self.cccd_of(self._racp)
+            assert racp_cccd is not None
+            racp_cccd.permissions |= SECURE_READ | SECURE_WRITE
         for characteristic, uuid in ((self._spot_check, PLX_SPOT_CHECK_UUID), (self._continuous, PLX_CONTINUOUS_UUID)):
             cccd = self.cccd_of(characteristic)
             assert cccd is not None
@@ -372,8 +417,19 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
     def on_disconnected(self, connection: Connection, reason: int) -> None:
         self._indicating.pop(connection.handle, None)
         self._per_connection.pop(connection.handle, None)
+        self._racp_indicating.discard(connection.handle)
+        self._aborting.discard(connection.handle)
+        procedure = self._procedures.pop(connection.handle, None)
+        if procedure is not None:
+            procedure.cancel()
 
     def on_subscription(self, connection: Connection, characteristic: gatt.Characteristic, notify: bool, indicate: bool) -> None:
+        if characteristic is self._racp:
+            if indicate:
+                self._racp_indicating.add(connection.handle)
+            else:
+                self._racp_indicating.discard(connection.handle)
+            return
         if characteristic is not self._spot_check:
             return
         if not indicate:
@@ -381,24 +437,112 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
             return
         first = connection.handle not in self._indicating
         self._indicating[connection.handle] = connection
-        if first:
+        if first and not self.spot_check_storage:  # with storage, records wait for a RACP request
             self.spawn(self._send_stored(connection))
+
+    # -- RACP (spot-check storage) -------------------------------------------------------------
+
+    def _on_racp_write(self, connection: Connection, value: bytes) -> None:
+        value = bytes(value)
+        self.racp_requests.append(value)
+        handle = connection.handle
+        if handle not in self._racp_indicating:
+            raise att.ATT_Error(ATT_ERROR_CCCD_IMPROPERLY_CONFIGURED)
+        try:
+            request = parse_request(value)
+        except MalformedPacket:
+            response = RacpGeneralResponse(value[0] if value else 0, RacpResponseCode.INVALID_OPERATOR)
+            self.spawn(self._indicate_racp(connection, response))
+            return
+        if request.op_code == RacpOpCode.ABORT_OPERATION:
+            self.spawn(self._abort(connection))
+            return
+        if handle in self._procedures:
+            raise att.ATT_Error(ATT_ERROR_PROCEDURE_ALREADY_IN_PROGRESS)
+        if request.op_code == RacpOpCode.REPORT_STORED_RECORDS and handle not in self._indicating:
+            raise att.ATT_Error(ATT_ERROR_CCCD_IMPROPERLY_CONFIGURED)
+        self._aborting.discard(handle)
+        self._procedures[handle] = self.spawn(self._procedure(connection, request))
+
+    async def _abort(self, connection: Connection) -> None:
+        running = self._procedures.get(connection.handle)
+        if running is not None:
+            self._aborting.add(connection.handle)
+            try:
+                await running
+            except asyncio.CancelledError:
+                pass
+        await self._indicate_racp(connection, RacpGeneralResponse(RacpOpCode.ABORT_OPERATION, RacpResponseCode.SUCCESS))
+
+    async def _procedure(self, connection: Connection, request: RacpRequest) -> None:
+        try:
+            response = await self._perform(connection, request)
+            if response is not None:
+                await self._indicate_racp(connection, response)
+        finally:
+            self._procedures.pop(connection.handle, None)
+
+    async def _perform(self, connection: Connection, request: RacpRequest) -> RacpResponse | None:
+        op_code = request.op_code
+        if op_code not in (
+            RacpOpCode.REPORT_STORED_RECORDS,
+            RacpOpCode.DELETE_STORED_RECORDS,
+            RacpOpCode.REPORT_NUMBER_OF_STORED_RECORDS,
+        ):
+            return RacpGeneralResponse(op_code, RacpResponseCode.OP_CODE_NOT_SUPPORTED)
+        operator = request.operator
+        if not isinstance(operator, RacpOperator) or operator == RacpOperator.NULL:
+            return RacpGeneralResponse(op_code, RacpResponseCode.INVALID_OPERATOR)
+        if operator not in (RacpOperator.ALL_RECORDS, RacpOperator.FIRST_RECORD, RacpOperator.LAST_RECORD):
+            return RacpGeneralResponse(op_code, RacpResponseCode.OPERATOR_NOT_SUPPORTED)
+        if request.operand:
+            return RacpGeneralResponse(op_code, RacpResponseCode.INVALID_OPERAND)
+        records = list(self.records)
+        selected = records if operator == RacpOperator.ALL_RECORDS else records[:1] if operator == RacpOperator.FIRST_RECORD else records[-1:]
+        if op_code == RacpOpCode.REPORT_NUMBER_OF_STORED_RECORDS:
+            return RacpNumberOfRecords(len(selected))
+        if not selected:
+            return RacpGeneralResponse(op_code, RacpResponseCode.NO_RECORDS_FOUND)
+        if op_code == RacpOpCode.DELETE_STORED_RECORDS:
+            doomed = {id(r) for r in selected}
+            self.records = [r for r in self.records if id(r) not in doomed]
+            return RacpGeneralResponse(op_code, RacpResponseCode.SUCCESS)
+        for record in selected:
+            if connection.handle in self._aborting:
+                return None  # the abort answers for both
+            if not await self._indicate(connection, self._stored_bytes(record)):
+                return None
+            if await self._hang_up_if_done(connection):
+                return None
+        return RacpGeneralResponse(op_code, RacpResponseCode.SUCCESS)
+
+    async def _indicate_racp(self, connection: Connection, response: RacpResponse) -> None:
+        device = self.device
+        if device is None or self._racp is None or connection.handle not in self._racp_indicating:
+            return
+        try:
+            await device.indicate_subscriber(connection, self._racp, encode_response(response))
+        except Exception as error:  # noqa: BLE001 - a lost link: the central never heard
+            logger.info("%s: RACP response not confirmed: %r", self.name, error)
 
     async def _send_stored(self, connection: Connection) -> None:
         for record in list(self.records):
             if connection.handle not in self._indicating:
                 return
-            if isinstance(record, _RawRecord):
-                data = record.data
-            else:
-                raw = record.measurement_status.raw if record.measurement_status is not None else 0
-                data = encode_spot_check(replace(record, measurement_status=PlxMeasurementStatus.from_raw(raw | _FROM_STORAGE)))
-            if not await self._indicate(connection, data):
+            if not await self._indicate(connection, self._stored_bytes(record)):
                 return
             if self.forget_after_send and record in self.records:
                 self.records.remove(record)
             if await self._hang_up_if_done(connection):
                 return
+
+    @staticmethod
+    def _stored_bytes(record: PlxSpotCheck | _RawRecord) -> bytes:
+        """A stored record as indicated: with the from-storage status bit."""
+        if isinstance(record, _RawRecord):
+            return record.data
+        raw = record.measurement_status.raw if record.measurement_status is not None else 0
+        return encode_spot_check(replace(record, measurement_status=PlxMeasurementStatus.from_raw(raw | _FROM_STORAGE)))
 
     async def _send_live(self, connection: Connection, data: bytes) -> None:
         if await self._indicate(connection, data):
