@@ -13,7 +13,7 @@ from hub.domain.readings import DeviceIdentity, MeasurementKind
 
 class DeviceHistory(Protocol):
     async def last_sequence(self, device: DeviceIdentity, kind: MeasurementKind) -> int | None:
-        """The highest record sequence number already stored from this device for this kind,
-        or None when nothing with a sequence number is stored. A meter is asked only for
-        records after it; a meter whose highest sequence is lower has had its memory cleared."""
+        """The sequence number of the record most recently received from this device for this
+        kind, or None when nothing with a sequence number is stored. A meter is asked only for
+        records after it; a meter whose last record is lower has had its memory cleared."""
         ...

@@ -198,16 +198,18 @@ class Store:
         return await self._run(query)
 
     async def last_sequence(self, device: DeviceIdentity, kind: MeasurementKind) -> int | None:
-        """hub.domain.devices.DeviceHistory: the highest stored record number of this device."""
+        """hub.domain.devices.DeviceHistory: the record number of the record this device sent
+        most recently. Not the highest ever: after the meter's memory was cleared its numbers
+        start again, and the newest record tells where the meter stands now."""
 
         def query() -> int | None:
             column = "device_serial" if device.serial else "device_address"
             row = self.db.execute(
-                f"SELECT max(CAST(record_id AS INTEGER)) FROM measurements WHERE {column} = ? AND kind = ? "
-                "AND record_id GLOB '[0-9]*'",
+                f"SELECT CAST(record_id AS INTEGER) FROM measurements WHERE {column} = ? AND kind = ? "
+                "AND record_id GLOB '[0-9]*' ORDER BY rowid DESC LIMIT 1",
                 [device.stable_id, kind.value],
             ).fetchone()
-            return row[0] if row and row[0] is not None else None
+            return row[0] if row else None
 
         return await self._run(query)
 

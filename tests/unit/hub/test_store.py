@@ -151,8 +151,8 @@ async def test_the_last_record_number_of_a_device_is_remembered(store):
     from .factories import OXIMETER
 
     assert await store.last_sequence(OXIMETER, MeasurementKind.OXYGEN_SATURATION) is None
-    for seq in (7, 12, 9):
+    for seq in (11, 12, 1, 2):  # the meter's memory was cleared after record 12
         r = replace(spo2(stored_at=datetime(2026, 11, 20, 8, seq)), record_id=str(seq))
         await store.record(measurement(r, natural_key=f"k{seq}"), ["centre"])
-    assert await store.last_sequence(OXIMETER, MeasurementKind.OXYGEN_SATURATION) == 12
+    assert await store.last_sequence(OXIMETER, MeasurementKind.OXYGEN_SATURATION) == 2
     assert await store.last_sequence(OXIMETER, MeasurementKind.PULSE_RATE) is None
