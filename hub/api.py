@@ -77,6 +77,19 @@ class QueryPort(Protocol):
 
     async def outbox_counts(self) -> dict[str, dict[str, int]]: ...
 
+    async def set_aside(self) -> list: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CouldNotBeSent:
+    """A measurement a destination refused for good: what the technician and the nurse see."""
+
+    measurement_id: str
+    destination: str
+    kind: str
+    taken_at: datetime
+    reason: str  # the destination's answer (status and issue codes), never patient data
+
 
 def view_of(m: Measurement) -> MeasurementView:
     r = m.reading
@@ -354,6 +367,13 @@ class HubApi:
         return [
             DestinationStatus(name, c.get("delivered", 0), c.get("pending", 0), c.get("dead", 0))
             for name, c in sorted(counts.items())
+        ]
+
+    async def could_not_be_sent(self) -> list[CouldNotBeSent]:
+        """Every measurement set aside at a destination, with the reason (oldest first)."""
+        return [
+            CouldNotBeSent(a.measurement_id, a.destination, a.kind, a.taken_at, a.reason)
+            for a in await self._queries.set_aside()
         ]
 
     async def today(self) -> TodayView:

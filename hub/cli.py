@@ -81,9 +81,14 @@ async def _status(config: HubConfig) -> int:
     store = await Store.open(config.database_path)
     try:
         counts = await store.outbox_counts()
-        print(f"{len(await store.measurements(limit=10**9))} measurement(s) in {config.database_path}")
+        print(f"{await store.count_measurements()} measurement(s) in {config.database_path}")
         for dest, c in sorted(counts.items()):
             print(f"  {dest}: sent {c.get('delivered', 0)}, waiting {c.get('pending', 0)}, could not be sent {c.get('dead', 0)}")
+        set_aside = await store.set_aside()
+        if set_aside:
+            print("Could not be sent (kept on the hub; the reason is the destination's answer):")
+        for item in set_aside:
+            print(f"  {item.destination}: {item.kind} measured {item.taken_at:%Y-%m-%d %H:%M} UTC, id {item.measurement_id}: {item.reason}")
     finally:
         await store.close()
     return 0

@@ -169,11 +169,13 @@ class OutboxWorker:
         except DeliveryError as exc:
             if exc.permanent:
                 if len(batch) == 1:
-                    await self.queue.dead_letter(self.name, str(batch[0].id), reason=exc.reason)
+                    reason = f"{exc.reason}; set aside, not retried"
+                    await self.queue.dead_letter(self.name, str(batch[0].id), reason=reason)
                     report.dead += 1
-                    log.warning("outbox %s: one measurement rejected for good: %s", self.name, exc.reason)
+                    log.warning("outbox %s: one measurement rejected for good: %s", self.name, reason)
                     return True
                 # Find the poisoned entry: send each alone; the good ones go through.
+                log.info("outbox %s: %s; sending the %d entries one by one", self.name, exc.reason, len(batch))
                 for measurement in batch:
                     if not await self._send([measurement], report):
                         return False

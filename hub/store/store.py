@@ -73,6 +73,17 @@ class DeliveryState:
     last_error: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """A measurement a destination will never take as it is: "could not be sent", and why."""
+
+    measurement_id: str
+    destination: str
+    kind: str
+    taken_at: datetime
+    reason: str
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -245,6 +256,21 @@ class Store:
                 [measurement_id],
             ).fetchall()
             return [DeliveryState(*r) for r in rows]
+
+        return await self._run(query)
+
+    async def count_measurements(self) -> int:
+        return await self._run(lambda: self.db.execute("SELECT count(*) FROM measurements").fetchone()[0])
+
+    async def set_aside(self) -> list[SetAside]:
+        """Every measurement a destination refused for good, with the reason (oldest first)."""
+
+        def query() -> list[SetAside]:
+            rows = self.db.execute(
+                "SELECT o.measurement_id, o.destination, m.kind, m.effective_time, o.last_error "
+                "FROM outbox o JOIN measurements m ON m.id = o.measurement_id WHERE o.state = 'dead' ORDER BY o.id"
+            ).fetchall()
+            return [SetAside(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4] or "") for r in rows]
 
         return await self._run(query)
 

@@ -253,11 +253,8 @@ class FhirServerDestination:
         if not 200 <= status < 300:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             if status in PERMANENT_STATUSES:
-                raise DeliveryError(
-                    f"{said}{_issue_codes(response.content)}: it refuses this batch as it is; "
-                    "sending the entries one by one",
-                    permanent=True,
-                )
+                # The worker adds what happens next (split the batch, or set the one entry aside).
+                raise DeliveryError(f"{said}{_issue_codes(response.content)}: refused as sent", permanent=True)
             if 300 <= status < 400:
                 raise DeliveryError(f"{said} (a redirect); check the destination's base URL; will retry")
             hint = {

@@ -120,14 +120,6 @@ async def test_a_poisoned_record_never_blocks_the_rest_and_is_shown_as_could_not
     assert "could not be sent 1" in status and "waiting 0" in status
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 4 asks that a record the server rejects for ever be visible to the technician "
-        "'as could not be sent, with the reason'; the reason is stored (outbox.last_error) but "
-        "`heima status` prints only counts (hub/cli.py _status) and HubApi offers no way to read it"
-    ),
-)
 async def test_heima_status_tells_the_technician_why_a_record_could_not_be_sent(tmp_path, fhir_server):
     config, hub, ids, poisoned, first, second = await poisoned_hub(tmp_path, fhir_server)
     try:
@@ -139,15 +131,6 @@ async def test_heima_status_tells_the_technician_why_a_record_could_not_be_sent(
     assert "422" in status, f"`heima status` shows no reason:\n{status}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the reason stored for the set-aside record is the batch-level one: OutboxWorker._send "
-        "(sync/outbox.py) dead-letters a lone entry with the DeliveryError reason built by "
-        "FhirServerDestination._read (sync/destinations/fhir_server.py), '... it refuses this batch "
-        "as it is; sending the entries one by one' — wrong for a record sent alone and set aside for good"
-    ),
-)
 async def test_the_reason_kept_for_a_set_aside_record_does_not_promise_a_retry(tmp_path, fhir_server):
     config, hub, ids, poisoned, first, second = await poisoned_hub(tmp_path, fhir_server)
     try:

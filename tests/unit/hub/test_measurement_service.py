@@ -108,3 +108,16 @@ async def test_readings_before_the_hub_clock_is_trusted_wait_and_are_then_placed
     assert due.id == outcome.measurement.id
     assert due.effective_time == clock.wall - timedelta(seconds=60)
     assert QualityFlag.HUB_CLOCK_UNTRUSTED not in due.reading.flags
+
+
+async def test_the_technician_sees_why_a_measurement_could_not_be_sent(store):
+    from hub.api import HubApi
+    from hub.services.events import EventBus
+
+    svc = service(store)
+    outcome = await svc.record_reading(spo2())
+    await store.dead_letter("centre", str(outcome.measurement.id), reason="FHIR server answered 422 (error/invalid)")
+    api = HubApi(measurements=svc, queries=store, events=EventBus())
+    [item] = await api.could_not_be_sent()
+    assert (item.measurement_id, item.destination, item.kind) == (str(outcome.measurement.id), "centre", "oxygen-saturation")
+    assert "422" in item.reason
