@@ -1,4 +1,4 @@
-"""The `heima` command: demo, run, sync, status."""
+"""The `heima` command: the touch app (no command, `app`, `run`), demo, gallery, run --headless, sync, status."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -27,12 +28,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the hub does (never patient data)")
     sub = parser.add_subparsers(dest="command")
 
-    demo = sub.add_parser("demo", help="read an emulated pulse oximeter, store and deliver the reading")
+    demo = sub.add_parser(
+        "demo",
+        help="emulated devices: the touch app when there is a display, else one reading walked through headless",
+    )
     demo.add_argument("--centre", help="a FHIR server base URL to deliver to (default: a local folder)")
     demo.add_argument("--data-dir", type=Path, default=Path("heima-data"), help="where the demo keeps its data")
+    shown = demo.add_mutually_exclusive_group()
+    shown.add_argument("--ui", action="store_true", help="open the touch app even without DISPLAY/WAYLAND_DISPLAY")
+    shown.add_argument("--headless", action="store_true", help="no touch app: print the walk of one reading")
 
-    run = sub.add_parser("run", help="run the hub")
-    run.add_argument("--headless", action="store_true", help="no touch app: the hub alone (the only mode so far)")
+    appcmd = sub.add_parser("app", help="the touch app with the hub (what `heima` alone does)")
+    appcmd.add_argument("--centre", help="a FHIR server base URL to deliver to")
+    appcmd.add_argument("--data-dir", type=Path)
+
+    gallery = sub.add_parser("gallery", help="render every screen × language × text size to PNGs")
+    gallery.add_argument("--out", type=Path, default=Path("build/gallery"))
+
+    run = sub.add_parser("run", help="run the hub: the touch app, or with --headless the hub alone")
+    run.add_argument("--headless", action="store_true", help="no touch app: the hub alone")
     run.add_argument("--centre", help="a FHIR server base URL to deliver to")
     run.add_argument("--data-dir", type=Path)
 
@@ -53,8 +67,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from hub import app  # the composition root; imported only here
 
+    if args.command == "gallery":
+        written = asyncio.run(app.run_gallery(args.out.resolve()))
+        print(f"{len(written)} PNGs in {args.out}")
+        return 0
     if args.command == "demo":
+        if args.ui or (not args.headless and has_display()):
+            return _run_app(app, config, emulated=True)
         return asyncio.run(app.run_demo(config))
+    if args.command in (None, "app") or (args.command == "run" and not args.headless):
+        return _run_app(app, config, emulated=False)
     if args.command == "run":
         try:
             asyncio.run(app.run_headless(config))
@@ -70,6 +92,18 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_status(config))
     parser.print_help()
     return 0
+
+
+def has_display() -> bool:
+    """A screen to open the touch app on (X11 or Wayland); elsewhere `--ui` says so explicitly."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _run_app(app, config: HubConfig, *, emulated: bool) -> int:  # noqa: ANN001
+    try:
+        return asyncio.run(app.run_app(config, emulated=emulated))
+    except KeyboardInterrupt:
+        return 0
 
 
 async def _status(config: HubConfig) -> int:

@@ -1,0 +1,183 @@
+"""The touch app: one Kivy App on the hub's asyncio loop, talking to `hub.api` only.
+
+    app = HeimaApp(hub_api, speaker=EspeakSpeaker(), settings_path=data_dir / "ui.json")
+    await app.async_run(async_lib="asyncio")
+
+Screens: today, measure (one for every device family), manual, history, settings; and the
+pairing dialog, attached to the hub's pairing prompts for as long as the app runs. Nothing in
+the app times out on the patient: no screen goes back or closes by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from kivy.app import App
+from kivy.config import Config
+
+# The window's size before Kivy opens it (the Pi kiosk runs fullscreen via Kivy's own config).
+# HEIMA_WINDOW=1280x800 is a 10" tablet in landscape, the size the gallery and audit use.
+if "kivy.core.window" not in __import__("sys").modules:
+    _w, _, _h = __import__("os").environ.get("HEIMA_WINDOW", "1280x800").partition("x")
+    Config.set("graphics", "width", _w)
+    Config.set("graphics", "height", _h)
+
+from kivy.core.window import Window  # noqa: E402
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+from hub.api import HubApi
+from ui import theme
+from ui.i18n import tr
+from ui.passkey import PasskeyDialog
+from ui.screens.history import HistoryScreen
+from ui.screens.manual import ManualScreen
+from ui.screens.measure import MeasureScreen
+from ui.screens.settings import SettingsScreen
+from ui.screens.today import TodayScreen
+from ui.speech import EspeakSpeaker, Speaker
+from ui.viewmodels import HistoryModel, HubFeed, MeasureModel, Session, TodayModel
+
+log = logging.getLogger(__name__)
+
+SCREENS = ("today", "measure", "manual", "history", "settings")
+
+
+class HeimaApp(App):
+    title = "Heima"
+
+    def __init__(
+        self,
+        api: HubApi,
+        *,
+        speaker: Speaker | None = None,
+        settings_path: Path | None = None,
+        measure_timeout: float = 90.0,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.api = api
+        self.speaker = speaker or EspeakSpeaker()
+        self.settings_path = settings_path
+        self.measure_timeout = measure_timeout
+        self.actions: list[str] = []  # what the patient did, by action name (tests; no values)
+
+    def build(self):
+        Window.clearcolor = theme.rgba(theme.BACKGROUND)
+        self.tr = tr
+        self.session = Session(tr, self.speaker, self.settings_path)
+        self.today_model = TodayModel(self.api, tr)
+        self.measure_model = MeasureModel(self.api, tr, timeout=self.measure_timeout)
+        self.history_model = HistoryModel(self.api, tr)
+        sm = ScreenManager(transition=NoTransition())
+        # Models are given after construction: a screen's ids exist only once its kv rule ran.
+        for screen, attr, model in (
+            (TodayScreen(), "model", self.today_model),
+            (MeasureScreen(), "model", self.measure_model),
+            (ManualScreen(), "model", self.measure_model),
+            (HistoryScreen(), "model", self.history_model),
+            (SettingsScreen(), "session", self.session),
+        ):
+            setattr(screen, attr, model)
+            sm.add_widget(screen)
+        self.passkey = PasskeyDialog()
+        self._detach_pairing = self.api.pairing.attach(self.passkey)
+        self.feed = HubFeed(self.api, self.today_model, self.measure_model, self.history_model)
+        self.session.fbind("language", self._language_changed)
+        self.measure_model.fbind("state", self._measure_state_changed)
+        return sm
+
+    def on_start(self) -> None:
+        self.today_model.refresh()
+        self.history_model.refresh()
+
+    def on_stop(self) -> None:
+        if not hasattr(self, "feed"):
+            return  # build() did not finish
+        self.feed.close()
+        self._detach_pairing()
+        self.measure_model.cancel()
+        self.speaker.stop()
+
+    # -- what buttons call ------------------------------------------------------------------------
+
+    @property
+    def screen(self):
+        return self.root.current_screen
+
+    def go(self, name: str) -> None:
+        self.actions.append(f"go-{name}")
+        if name == "today":
+            self.measure_model.cancel()
+            self.today_model.refresh()
+        elif name == "history":
+            self.history_model.refresh()
+        self.root.current = name
+        self.session.say(self.screen.spoken())
+
+    def measure(self, family: str) -> None:
+        self.actions.append(f"measure-{family}")
+        self.measure_model.open(family)
+        self.root.current = "measure"
+        self.session.say(self.screen.spoken())
+
+    def manual(self, family: str) -> None:
+        self.actions.append(f"manual-{family}")
+        self.measure_model.cancel()
+        screen = self.root.get_screen("manual")
+        screen.open(family)
+        self.root.current = "manual"
+        self.session.say(screen.spoken())
+
+    def read_screen(self) -> None:
+        self.actions.append("read-aloud")
+        text = self.passkey.spoken() if self.passkey.waiting else self.screen.spoken()
+        self.session.say(text, asked=True)
+
+    # -- reactions ----------------------------------------------------------------------------------
+
+    def _language_changed(self, *_args) -> None:
+        for model in (self.today_model, self.measure_model, self.history_model):
+            model.render()
+        for name in SCREENS:
+            screen = self.root.get_screen(name)
+            for method in ("rebuild", "update"):
+                if hasattr(screen, method) and getattr(screen, "model", None) is not None:
+                    getattr(screen, method)()
+
+    def _measure_state_changed(self, _model, state: str) -> None:
+        if state == "result" and self.root.current in ("measure", "manual"):
+            self.session.say(self.root.get_screen("measure").spoken())
+
+
+async def drive(app: HeimaApp, work, *, size: tuple[int, int] | None = (1280, 800)):
+    """Run `app` on the current loop, await `work(app)` once its first frames are drawn, then stop
+    it and leave Kivy's window ready for the next app (tests, the gallery, benchmarks)."""
+    import asyncio
+
+    from ui.scenes import next_frame
+
+    if size is not None:
+        Window.size = size
+    running = asyncio.ensure_future(app.async_run(async_lib="asyncio"))
+
+    async def started_then_work():
+        while app.root is None or not app.root.get_parent_window():
+            await asyncio.sleep(0.005)
+        await next_frame(2)
+        return await work(app)
+
+    working = asyncio.ensure_future(started_then_work())
+    try:
+        await asyncio.wait({running, working}, return_when=asyncio.FIRST_COMPLETED)
+        if not working.done():  # the app ended (or crashed) first: that is the error to show
+            working.cancel()
+            running.result()
+            raise RuntimeError("the app stopped before the work was done")
+        return working.result()
+    finally:
+        if not working.done():
+            working.cancel()
+        app.stop()
+        if not running.done():
+            await running  # the window stays open: the next App's async_run starts Kivy's loop again

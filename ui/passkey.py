@@ -1,0 +1,74 @@
+"""The pairing dialog: the hub's passkey provider asks the patient (hub.api.PasskeyPrompt).
+
+`passkey_for` shows a number pad for the 6 digits the device displays; `confirm_numeric` shows
+the hub's number large and asks whether the device shows the same. Both wait for the patient
+(no time-out here: the Bluetooth stack has its own) and answer None/False on Cancel/No.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from kivy.properties import BooleanProperty, StringProperty
+
+from hub.api import device_label
+from ui.i18n import N_, tr
+from ui.widgets import Dialog, load_kv, typed
+
+
+class PasskeyDialog(Dialog):
+    mode = StringProperty("passkey")  # passkey | confirm
+    device = StringProperty("")
+    digits = StringProperty("")
+    number = StringProperty("")
+    waiting = BooleanProperty(False)
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._answer: asyncio.Future | None = None
+
+    def _ask(self, mode: str, device) -> asyncio.Future:
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result(None)  # a new question replaces an unanswered one
+        self.mode = mode
+        self.device = device_label(device)
+        self.digits = ""
+        self._answer = asyncio.get_running_loop().create_future()
+        self.waiting = True
+        self.open()
+        return self._answer
+
+    async def passkey_for(self, device) -> int | None:
+        answer = await self._ask("passkey", device)
+        return answer if isinstance(answer, int) else None
+
+    async def confirm_numeric(self, device, number: int) -> bool:
+        self.number = f"{number:06d}"[:3] + " " + f"{number:06d}"[3:]
+        answer = await self._ask("confirm", device)
+        return answer is True
+
+    def key(self, key: str) -> None:
+        if key != "decimal":
+            self.digits = typed(self.digits, key, max_len=6)
+
+    def finish(self, answer) -> None:
+        self.waiting = False
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result(answer)
+        self.dismiss()
+
+    def ok(self) -> None:
+        if len(self.digits) == 6:
+            self.finish(int(self.digits))
+
+    @property
+    def question(self) -> str:
+        if self.mode == "confirm":
+            return tr.f(N_("Does {device} show this number?"), device=self.device)
+        return tr.f(N_("Type the 6 numbers that {device} shows."), device=self.device)
+
+    def spoken(self) -> str:
+        return self.question + (" " + " ".join(self.number.replace(" ", "")) if self.mode == "confirm" else "")
+
+
+load_kv(__file__)

@@ -1,0 +1,195 @@
+"""Every state of every screen the patient can see, reachable by name: the gallery renders
+them to PNGs and the accessibility audit walks them in every language and text size.
+
+A scene drives the app only through what a screen itself uses (its view-model's commands and
+properties, and hub events fed as the hub would send them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kivy.clock import Clock
+
+from hub.services.events import Event
+
+LANGUAGES = ("nb", "nn", "en")
+TEXT_SIZES = ("normal", "large", "larger")
+
+
+async def next_frame(count: int = 1) -> None:
+    """Wait until the Kivy Clock has ticked `count` times (the app runs on this loop)."""
+    loop = asyncio.get_running_loop()
+    for _ in range(count):
+        fut = loop.create_future()
+        Clock.schedule_once(lambda _dt: fut.done() or fut.set_result(None), 0)
+        await fut
+
+
+async def settle(app: Any, frames: int = 3) -> None:
+    """Let pending hub queries and layout finish."""
+    for _ in range(50):
+        await next_frame(1)
+        busy = [r for r in (app.today_model.refresh, app.history_model.refresh, app.measure_model.refresh_send) if r._task and not r._task.done()]
+        if not busy:
+            break
+        await asyncio.gather(*(r.wait() for r in busy))
+    await next_frame(frames)
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    enter: Callable[[Any, dict[str, Any]], Awaitable[None]]
+
+
+def _feed(app: Any, name: str, **data: Any) -> None:
+    app.feed._deliver(Event(name, data))
+
+
+async def today(app, ctx):
+    app.go("today")
+
+
+async def guide_oximeter(app, ctx):
+    app.measure("pulse-oximeter")
+
+
+async def guide_blood_pressure(app, ctx):
+    app.measure("blood-pressure")
+
+
+async def guide_glucose(app, ctx):
+    app.measure("glucose")
+
+
+async def waiting(app, ctx):
+    app.measure("pulse-oximeter")
+    app.measure_model.state = "connected"
+
+
+async def live_cuff(app, ctx):
+    app.measure("blood-pressure")
+    m = app.measure_model
+    m.state = "waiting"
+    m._task = asyncio.get_running_loop().create_future()  # measuring: a device is talking
+    _feed(app, "cuff-pressure", pressure=148)
+    m._task.cancel()
+
+
+async def download(app, ctx):
+    app.measure("glucose")
+    m = app.measure_model
+    m._task = asyncio.get_running_loop().create_future()
+    _feed(app, "download-progress", done=12, total=40)
+    m._task.cancel()
+
+
+async def result_good(app, ctx):
+    app.measure("pulse-oximeter")
+    for mid, kind in ctx["oximeter"]:
+        await app.measure_model.show_measurement(mid, kind)
+
+
+async def result_again(app, ctx):
+    app.measure("blood-pressure")
+    for mid, kind in ctx["blood-pressure-loose"]:
+        await app.measure_model.show_measurement(mid, kind)
+
+
+async def result_temperature(app, ctx):
+    app.measure("thermometer")
+    for mid, kind in ctx["temperature"]:
+        await app.measure_model.show_measurement(mid, kind)
+
+
+async def no_device(app, ctx):
+    app.measure("pulse-oximeter")
+    app.measure_model.state = "no-device"
+
+
+async def manual_temperature(app, ctx):
+    app.manual("thermometer")
+    screen = app.root.get_screen("manual")
+    for key in ("3", "7", "decimal", "5"):
+        screen.key(key)
+
+
+async def manual_blood_pressure(app, ctx):
+    app.manual("blood-pressure")
+    screen = app.root.get_screen("manual")
+    for key in ("1", "4", "2"):
+        screen.key(key)
+
+
+async def history_oxygen(app, ctx):
+    app.history_model.kind = "oxygen-saturation"
+    app.history_model.days = 30
+    app.go("history")
+
+
+async def history_blood_pressure(app, ctx):
+    app.history_model.kind = "blood-pressure"
+    app.history_model.days = 7
+    app.go("history")
+
+
+async def settings(app, ctx):
+    app.go("settings")
+
+
+async def passkey(app, ctx):
+    app.go("today")
+    ctx["pending"] = asyncio.ensure_future(app.passkey.passkey_for("Heima PLX 1"))
+    await next_frame(2)
+    for key in "246":
+        app.passkey.key(key)
+
+
+async def confirm(app, ctx):
+    app.go("today")
+    ctx["pending"] = asyncio.ensure_future(app.passkey.confirm_numeric("Heima BP 1", 123456))
+
+
+SCENES: tuple[Scene, ...] = tuple(
+    Scene(name.replace("_", "-"), fn)
+    for name, fn in [
+        ("today", today),
+        ("guide_oximeter", guide_oximeter),
+        ("guide_blood_pressure", guide_blood_pressure),
+        ("guide_glucose", guide_glucose),
+        ("waiting", waiting),
+        ("live_cuff", live_cuff),
+        ("download", download),
+        ("result_good", result_good),
+        ("result_again", result_again),
+        ("result_temperature", result_temperature),
+        ("no_device", no_device),
+        ("manual_temperature", manual_temperature),
+        ("manual_blood_pressure", manual_blood_pressure),
+        ("history_oxygen", history_oxygen),
+        ("history_blood_pressure", history_blood_pressure),
+        ("settings", settings),
+        ("passkey", passkey),
+        ("confirm", confirm),
+    ]
+)
+
+
+async def leave(app: Any, ctx: dict[str, Any]) -> None:
+    """Undo what a scene left open (a dialog waiting for an answer)."""
+    pending = ctx.pop("pending", None)
+    if app.passkey.waiting:
+        app.passkey.finish(None)
+    if pending is not None:
+        await asyncio.wait_for(pending, 1)
+    app.measure_model.cancel()
+
+
+async def set_look(app: Any, language: str, text_size: str) -> None:
+    app.session.language = language
+    app.session.text_size = text_size
+    await next_frame(2)

@@ -1,0 +1,108 @@
+"""Measuring, the same screen for every device family: guide, waiting, live, result, problem."""
+
+from __future__ import annotations
+
+from kivy.animation import Animation
+from kivy.factory import Factory
+from kivy.properties import ObjectProperty, StringProperty
+
+from hub.api import DeviceFamily
+from ui import kinds, pictograms  # noqa: F401  (Pictogram for the kv)
+from ui.i18n import N_, tr
+from ui.widgets import HeimaScreen, load_kv
+
+PANEL_OF_STATE = {
+    "guide": "guide",
+    "waiting": "waiting",
+    "found": "waiting",
+    "pairing": "waiting",
+    "connected": "waiting",
+    "live": "waiting",
+    "result": "result",
+    "no-device": "problem",
+    "lost": "problem",
+    "failed": "problem",
+    "unavailable": "problem",
+}
+
+STATUS = {
+    "waiting": N_("Switch on {device}. Waiting for it …"),
+    "found": N_("Found the device. Connecting …"),
+    "pairing": N_("The device asks to be paired. Answer the question on the screen."),
+    "connected": N_("Connected. Measuring — keep still."),
+    "live": N_("Measuring — keep still."),
+}
+
+PROBLEM = {
+    "no-device": N_("No device answered. Check that {device} is switched on and close to the hub. Then try again."),
+    "lost": N_("The device stopped before a value arrived. Please measure again."),
+    "failed": N_("Something went wrong while measuring. Please try again."),
+}
+
+
+class MeasureScreen(HeimaScreen):
+    model = ObjectProperty(None, allownone=True, rebind=True)
+    family_title = StringProperty("")
+    status_text = StringProperty("")
+    problem_text = StringProperty("")
+
+    def on_model(self, _inst, model) -> None:
+        for name in ("state", "family", "results"):
+            model.fbind(name, self.update)
+        self.update()
+
+    def update(self, *_args) -> None:
+        m = self.model
+        family = DeviceFamily(m.family)
+        device = tr._(kinds.FAMILY_DEVICE[family])
+        self.family_title = tr._(kinds.FAMILY_TITLE[family])
+        self.title = self.family_title
+        self.status_text = tr.f(STATUS[m.state], device=device) if m.state in STATUS else ""
+        self.problem_text = m.message if m.state == "unavailable" else (tr.f(PROBLEM[m.state], device=device) if m.state in PROBLEM else "")
+        panels = self.ids.panels
+        panels.current = PANEL_OF_STATE[m.state]
+        self._build_guide(family)
+        self._build_results()
+        self._pulse(m.state in ("waiting", "found", "connected", "pairing"))
+
+    def _build_guide(self, family: DeviceFamily) -> None:
+        box = self.ids.steps
+        box.clear_widgets()
+        for n, step in enumerate(kinds.GUIDES[family], start=1):
+            w = Factory.GuideStep()
+            w.pictogram = step.pictogram
+            w.text = f"{n}. {tr._(step.text)}"
+            box.add_widget(w)
+
+    def _build_results(self) -> None:
+        box = self.ids.results
+        box.clear_widgets()
+        for row in self.model.results:
+            w = Factory.ResultCard()
+            for key, value in row.items():
+                setattr(w, key, value)
+            box.add_widget(w)
+
+    def _pulse(self, on: bool) -> None:
+        pic = self.ids.waiting_picture
+        Animation.cancel_all(pic, "opacity")
+        pic.opacity = 1
+        if on:
+            anim = Animation(opacity=0.35, duration=0.9) + Animation(opacity=1, duration=0.9)
+            anim.repeat = True
+            anim.start(pic)
+
+    def spoken(self) -> str:
+        m = self.model
+        panel = PANEL_OF_STATE[m.state]
+        if panel == "guide":
+            steps = " ".join(tr._(s.text) for s in kinds.GUIDES[DeviceFamily(m.family)])
+            return f"{self.family_title}. {steps}"
+        if panel == "waiting":
+            return " ".join(x for x in (self.status_text, m.live_label, m.live_text, m.progress_text) if x)
+        if panel == "result":
+            return f"{self.family_title}. {m.spoken_result()}"
+        return self.problem_text
+
+
+load_kv(__file__)

@@ -1,0 +1,110 @@
+"""The few widgets every screen is made of. Their look is in widgets.kv.
+
+- `Text`: a label that wraps to its width and grows to its text (never clipped).
+- `BigButton`: acts on release only (a shaky press that slides off does nothing); at least
+  64 dp, primary ones at least 18 mm high; its text wraps and the button grows with it.
+- `Card`, `Backdrop`: containers that paint a background; `bg_colour` tells the audit what
+  colour text on them stands on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, ColorProperty, NumericProperty, OptionProperty, StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.gridlayout import GridLayout
+from kivy.uix.label import Label
+from kivy.uix.modalview import ModalView
+from kivy.uix.screenmanager import Screen
+
+from ui import theme
+
+FONT = theme.register_fonts()
+
+
+def load_kv(py_file: str) -> None:
+    """Load the .kv beside a module once (rules would pile up if loaded per App instance)."""
+    path = str(Path(py_file).with_suffix(".kv"))
+    if path not in Builder.files:
+        Builder.load_file(path)
+
+
+class Text(Label):
+    role = StringProperty("body")  # body | muted | ok | wait | fail (theme.TEXT_PAIRS, on the background)
+
+
+class Value(Text):
+    """A measured value, large."""
+
+
+class Title(Text):
+    pass
+
+
+class BigButton(ButtonBehavior, Label):
+    role = OptionProperty("secondary", options=["primary", "secondary", "selected"])
+    primary = BooleanProperty(False)
+    bg_colour = ColorProperty(theme.rgba(theme.SECONDARY))
+    min_height = NumericProperty(0)
+    wrap = BooleanProperty(True)  # False: one line, the button as wide as its text
+    action = StringProperty("")  # a name for tests and the audit
+
+    def on_press(self) -> None:  # nothing happens on press: only on release
+        pass
+
+
+class Card(BoxLayout):
+    bg_colour = ColorProperty(theme.rgba(theme.SURFACE))
+
+
+class Backdrop(BoxLayout):
+    bg_colour = ColorProperty(theme.rgba(theme.BACKGROUND))
+
+
+class HeimaScreen(Screen):
+    """Every screen: a background, a title, a read-aloud button; `spoken()` is what it reads."""
+
+    bg_colour = ColorProperty(theme.rgba(theme.BACKGROUND))
+    title = StringProperty("")
+
+    def spoken(self) -> str:
+        return self.title
+
+
+class NumberPad(GridLayout):
+    """Digits for a hand that cannot aim at a small keyboard; dispatches on_key('0'..'9',
+    'decimal', 'erase')."""
+
+    __events__ = ("on_key",)
+    decimal = BooleanProperty(True)
+
+    def on_key(self, key: str) -> None:
+        pass
+
+
+def typed(text: str, key: str, *, max_len: int = 6) -> str:
+    """The text a number field holds after a key of the NumberPad."""
+    if key == "erase":
+        return text[:-1]
+    if key == "decimal":
+        return text if "," in text or not text else text + ","
+    if len(text.replace(",", "")) >= max_len:
+        return text
+    return text + key
+
+
+def parse_typed(text: str) -> float | None:
+    try:
+        return float(text.replace(",", ".")) if text else None
+    except ValueError:
+        return None
+
+
+class Dialog(ModalView):
+    bg_colour = ColorProperty(theme.rgba(theme.SURFACE))
+
+
+load_kv(__file__)
