@@ -37,6 +37,7 @@ class HistoryChart(Graph):
             x_grid=True,
             y_grid=True,
             padding=dp(8),
+            _with_stencilbuffer=False,  # its own stencil buffer would end the ScrollView's clipping
             **kwargs,
         )
         self.bg_colour = theme.rgba(theme.SURFACE)

@@ -115,6 +115,7 @@ QUALITY: tuple[tuple[QualityFlag, str, bool], ...] = (
     (QualityFlag.BATTERY_LOW, N_("The battery in the device is low. Ask for a new one."), False),
 )
 
+VALUE = N_("Value")
 NO_VALUE = N_("Please measure again: the device could not give a value.")
 MANUAL_MARK = N_("typed in by hand")
 

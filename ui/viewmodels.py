@@ -238,7 +238,7 @@ class TodayModel(EventDispatcher):
         elif view.send_state is SendState.SENT:
             self.send_text, self.send_role = tr._(N_("Everything is sent ✓")), "ok-bg"
         elif view.send_state is SendState.WAITING:
-            self.send_text = tr.n(N_("{count} value is waiting to send"), N_("{count} values are waiting to send"), view.waiting)
+            self.send_text = tr.n("{count} value is waiting to send", "{count} values are waiting to send", view.waiting)
             self.send_role = "wait-bg"
         else:
             self.send_text, self.send_role = tr._(N_("Some values could not be sent — your nurse knows")), "fail-bg"
@@ -398,7 +398,7 @@ class MeasureModel(EventDispatcher):
                 return
             value = d.get("value")
             if isinstance(value, int | float):
-                self.live_label = self.tr._(kinds.KIND_NAME.get(kind, N_("Value")))
+                self.live_label = self.tr._(kinds.KIND_NAME.get(kind, kinds.VALUE))
                 self.live_text = kinds.number_text(self.tr, kind, float(value), d.get("unit", ""))
                 self.state = "live"
         elif event.name in ("download-progress", "memory-download"):
@@ -455,7 +455,7 @@ class MeasureModel(EventDispatcher):
             again |= asks_again
             rows.append(
                 {
-                    "name": tr._(kinds.KIND_NAME.get(view.kind, N_("Value"))),
+                    "name": tr._(kinds.KIND_NAME.get(view.kind, kinds.VALUE)),
                     "value": kinds.value_text(tr, view),
                     "quality": quality,
                     "quality_role": "fail" if asks_again else "card",

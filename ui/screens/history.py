@@ -45,7 +45,8 @@ class HistoryScreen(HeimaScreen):
         m = self.model
         name = dict(m.kinds).get(m.kind, "")
         first = m.rows[0] if m.rows else None
-        latest = f"{tr._('Newest value')}: {first['value']}, {first['when']}." if first else m.empty_text
+        newest = tr._("Newest value")
+        latest = f"{newest}: {first['value']}, {first['when']}." if first else m.empty_text
         return f"{self.title}. {name}. {latest}"
 
 

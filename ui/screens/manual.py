@@ -65,7 +65,8 @@ class ManualScreen(HeimaScreen):
         spawn(run(), "manual-save")
 
     def spoken(self) -> str:
-        return f"{self.title}. {tr._('Tap a box, then type the number.')} {self.error}"
+        hint = tr._("Tap a box, then type the number.")
+        return f"{self.title}. {hint} {self.error}"
 
 
 load_kv(__file__)
