@@ -404,6 +404,9 @@ class PrivateKeyJwtAuth(httpx.Auth):
                 if isinstance(exc, httpx.TimeoutException):
                     raise AuthError("the token endpoint did not answer in time; will retry") from None
                 raise AuthError(f"could not reach the token endpoint ({type(exc).__name__}); will retry") from None
+            except (ssl.SSLError, OSError) as exc:  # a TLS alert after the handshake may come unwrapped
+                reason = describe_tls_error(exc, "the token endpoint")
+                raise AuthError(reason or f"could not reach the token endpoint ({type(exc).__name__}); will retry") from None
             clock_moved = self._learn(response)
             if response.status_code == 200:
                 return self._accept(response)

@@ -242,6 +242,11 @@ class FhirServerDestination:
             raise DeliveryError(exc.reason, retry_after=exc.retry_after) from None
         except httpx.HTTPError as exc:
             raise DeliveryError(_network_reason(exc, self._timeout_text())) from None
+        except (ssl.SSLError, OSError) as exc:
+            # A TLS alert read after the handshake (a refused client certificate under TLS 1.3) can
+            # come through httpx unwrapped.
+            reason = describe_tls_error(exc, "the FHIR server") or f"the connection to the FHIR server failed ({type(exc).__name__})"
+            raise DeliveryError(reason if reason.endswith("will retry") else f"{reason}; will retry") from None
 
     def _read(self, response: httpx.Response, bundle: dict[str, Any]) -> list[EntryResult]:
         return self._results(self._outcomes(response, bundle))
