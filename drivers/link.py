@@ -71,6 +71,29 @@ class _AnnouncingProvider:
         return await self._inner.confirm_numeric(device, number)
 
 
+# How BlueZ, bleak and the emulator word a pairing that failed or a bond the device no longer
+# has, and what a technician should do about it.
+_PAIRING_TROUBLE = (
+    (("authenticationrejected", "authentication rejected", "pairing not allowed"),
+     "The device refused to pair. Put it in pairing mode (see its manual) and try again."),
+    (("pin or key missing", "key missing", "authenticationfailed", "authentication failed", "bond", "pairing failed",
+      "insufficient authentication", "insufficient encryption"),
+     "The device no longer knows this hub (its pairing was reset, e.g. after a battery change, or it "
+     "was paired with another hub). Put it in pairing mode and pair it with this hub again."),
+    (("authenticationcanceled", "cancel"),
+     "Pairing was cancelled before the passkey was entered. Try again and enter the number the device shows."),
+)
+
+
+def pairing_advice(error: BaseException) -> str | None:
+    """A technician's words for a pairing failure, or None when the error is about something else."""
+    text = str(error).lower()
+    for words, advice in _PAIRING_TROUBLE:
+        if any(w in text for w in words):
+            return advice
+    return None
+
+
 class LinkManager:
     def __init__(
         self,
@@ -294,6 +317,9 @@ class LinkManager:
                     logger.info("%s: disconnected while the session started", address)
                 else:
                     logger.warning("%s: session could not start: %s", address, error)
+                advice = pairing_advice(error)
+                if advice is not None:
+                    self._emit("pairing-failed", {"address": address, "name": advertisement.name, "advice": advice})
                 return session.identity or identity
             session.touch()
             await self._until_done(session, disconnected, consumer)
