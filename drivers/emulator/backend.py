@@ -10,6 +10,15 @@ Behaviour worth knowing:
 * an ATT error 0x05 (insufficient authentication) or 0x0F (insufficient encryption) makes the
   client encrypt with a stored bond, or pair (passkey through the `PasskeyProvider`), then retry
   the request once: what BlueZ does for a bonded device;
+* a failed or refused pairing raises `PairingError` (a `BleakError`) from the operation that
+  needed it, and from every later one on the same link, at once: the person is not asked again
+  and the link is not encrypted again until a new connection (Bumble keeps the failed SMP session
+  until the link ends, so a second encryption or pairing on that link would never complete);
+* security is bounded: the device's share of an encryption or a pairing (`SECURITY_TIMEOUT`, the
+  person's time at the passkey dialog not counted; the radio bounds that, see
+  `drivers.emulator.radio.PASSKEY_TIMEOUT`). A device that stays silent longer fails the
+  operation with `PairingError` and the link is dropped, as the SMP timeout rule asks (Core
+  Vol 3, Part H, 3.4: a new security procedure needs a new link);
 * an ATT error surfaces as `AttError`, a `bleak.exc.BleakGATTProtocolError` (so a `BleakError`)
   whose message reads "ATT error 0x0A (...) on read <uuid>";
 * the disconnected callback runs on every disconnect, like BlueZ's.
@@ -18,9 +27,10 @@ Behaviour worth knowing:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid as uuid_module
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar, TypeVar
 
 from bleak.args import SizedBuffer
@@ -49,6 +59,13 @@ T = TypeVar("T")
 ATT_INSUFFICIENT_AUTHENTICATION = 0x05
 ATT_INSUFFICIENT_ENCRYPTION = 0x0F
 _SECURITY_ERRORS = (ATT_INSUFFICIENT_AUTHENTICATION, ATT_INSUFFICIENT_ENCRYPTION)
+
+# The device's share of securing a link: an encryption with the stored bond, or a pairing's SMP
+# exchange with the person's time at the passkey dialog left out. Either takes well under a
+# second, a few connection events, even at slow connection intervals and on a slow device's
+# P-256; SMP's own 30 s transaction timeout (Core Vol 3, Part H, 3.4) is far too long to keep a
+# patient holding a device that has stopped answering, so 10 s it is.
+SECURITY_TIMEOUT = 10.0
 
 _PROPERTY_NAMES = {
     gatt.Characteristic.Properties.BROADCAST: "broadcast",
@@ -213,6 +230,7 @@ class BumbleClient(BaseBleakClient):
 
     radio: ClassVar[VirtualRadio | None] = None
     supports_passkey_provider: ClassVar[bool] = True
+    security_timeout: ClassVar[float] = SECURITY_TIMEOUT
 
     def __init__(
         self,
@@ -238,6 +256,9 @@ class BumbleClient(BaseBleakClient):
         self._peer: Peer | None = None
         self._disconnected: asyncio.Future[int] | None = None
         self._security_lock = asyncio.Lock()
+        self._security_failure: str | None = None  # why securing this link failed: not tried again
+        self._security_bound: asyncio.Timeout | None = None  # while encrypting or pairing
+        self._person_declined: str | None = None  # what the person did instead of answering
         self._subscriptions: dict[int, Callable[[bytes], None]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -280,6 +301,7 @@ class BumbleClient(BaseBleakClient):
                 await self._abandon_connection_attempt(address)
                 raise
         self._connection = connection
+        self._security_failure = None
         self._disconnected = asyncio.get_running_loop().create_future()
         radio._clients[connection.handle] = self
         connection.on(Connection.EVENT_DISCONNECTION, self._on_disconnection)
@@ -373,21 +395,73 @@ class BumbleClient(BaseBleakClient):
     async def _secure(self, att_error: int) -> None:
         async with self._security_lock:
             connection = self._connected()
+            if self._security_failure is not None:  # failed on this link already: no second try
+                raise PairingError(self._security_failure)
             if connection.is_encrypted and (att_error == ATT_INSUFFICIENT_ENCRYPTION or connection.authenticated):
                 return  # done meanwhile (a security request, another request's retry)
             keystore = self._radio.central.keystore
             keys = await keystore.get(str(connection.peer_address)) if keystore is not None else None
+            refused: str | None = None
             if keys is not None and (keys.ltk or keys.ltk_central) and not connection.is_encrypted:
                 try:
-                    await self._guard(connection.encrypt())
+                    await self._bounded(connection.encrypt(), "encryption with the stored bond")
                     return
                 except hci.HCI_Error as error:
                     self._connected()  # a key mismatch ends the link: then report that
-                    logger.info("%s: stored bond refused (%s): pairing again", self.address, error.error_name)
+                    refused = error.error_name
+                    logger.info("%s: stored bond refused (%s): pairing again", self.address, refused)
+            self._person_declined = None
             try:
-                await self._guard(connection.pair())
+                await self._bounded(connection.pair(), "pairing")
             except core.ProtocolError as error:
-                raise PairingError(f"{self.address}: pairing failed ({error.error_name})") from None
+                declined = self._person_declined
+                if refused is not None:  # what the technician must act on: the lost bond
+                    detail = error.error_name + (f": {declined}" if declined else "")
+                    failure = f"{self.address}: pairing failed ({detail}) after the device refused the stored bond ({refused})"
+                elif declined is not None:
+                    failure = f"{self.address}: pairing cancelled ({error.error_name}): {declined}"
+                else:
+                    failure = f"{self.address}: pairing failed ({error.error_name})"
+                self._security_failure = failure
+                raise PairingError(failure) from None
+
+    async def _bounded(self, awaitable: Awaitable[None], what: str) -> None:
+        """Encrypt or pair within `security_timeout` (the person's time excluded, see
+        `waiting_for_person`); past it, fail with PairingError and drop the link."""
+        try:
+            async with asyncio.timeout(self.security_timeout) as bound:
+                self._security_bound = bound
+                try:
+                    await self._guard(awaitable)
+                finally:
+                    self._security_bound = None
+        except TimeoutError:
+            if not bound.expired():
+                raise  # a timeout of Bumble's own, already worded by `_guard`
+            failure = f"{self.address}: {what} failed: the device did not answer within {self.security_timeout:g} s"
+            self._security_failure = failure
+            logger.warning("%s: dropping the link", failure)
+            await self.disconnect()
+            raise PairingError(failure) from None
+
+    def person_declined(self, what: str) -> None:
+        """The radio's pairing delegate: the passkey request was refused or nobody answered it."""
+        self._person_declined = what
+
+    @contextlib.contextmanager
+    def waiting_for_person(self) -> Iterator[None]:
+        """The radio's pairing delegate is asking a person: their time does not count against
+        `security_timeout` (the delegate bounds it on its own)."""
+        bound = self._security_bound
+        if bound is None or bound.expired():
+            yield
+            return
+        bound.reschedule(None)
+        try:
+            yield
+        finally:
+            if self._security_bound is bound and not bound.expired():
+                bound.reschedule(asyncio.get_running_loop().time() + self.security_timeout)
 
     # -- GATT ----------------------------------------------------------------------------------
 
@@ -435,7 +509,10 @@ class BumbleClient(BaseBleakClient):
             except att.ATT_Error as error:
                 if error.error_code in _SECURITY_ERRORS and self._auto_pair and not retried:
                     retried = True
-                    await self._secure(error.error_code)
+                    try:
+                        await self._secure(error.error_code)
+                    except PairingError as failure:
+                        raise PairingError(f"{failure}; {operation} needs an encrypted link") from None
                     continue
                 raise AttError(error.error_code, operation) from None
 

@@ -21,10 +21,12 @@ controllers capture the loop), and bleak, Bumble and the peripherals share that 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bleak.exc import BleakError
 from bumble import hci
@@ -47,6 +49,14 @@ logger = logging.getLogger(__name__)
 
 HUB_ADDRESS = "C0:FF:EE:00:00:01"  # random static: stable, so a keystore file finds its bonds
 DEFAULT_MTU = 247
+
+# How long a person has to answer the passkey dialog (enter the number, or say whether two match)
+# before the hub cancels the pairing. The device stops waiting for us after SMP's 30 s
+# transaction timeout (Core Vol 3, Part H, 3.4), so a later answer could never succeed; cutting
+# a slow typist off earlier would. The backend's `SECURITY_TIMEOUT` bounds the device's share.
+PASSKEY_TIMEOUT = 30.0
+
+T = TypeVar("T")
 
 _radios: list[VirtualRadio] = []
 
@@ -108,6 +118,25 @@ class _CentralDelegate(PairingDelegate):
         self._radio = radio
         self._connection = connection
 
+    async def _ask(self, question: Awaitable[T], refusal: T, *, cancelled_if_refused: bool) -> T:
+        """The person's answer within `PASSKEY_TIMEOUT`, else `refusal` (Bumble then fails the
+        pairing at once); the client's bound on the device's share is paused meanwhile."""
+        client = self._radio._clients.get(self._connection.handle)
+        paused = client.waiting_for_person() if client is not None else contextlib.nullcontext()
+        timeout = self._radio.passkey_timeout
+        with paused:
+            try:
+                async with asyncio.timeout(timeout):
+                    answer = await question
+            except TimeoutError:
+                logger.warning("pairing with %s: no answer within %g s: cancelled", self._who().address, timeout)
+                if client is not None:
+                    client.person_declined(f"nobody answered the passkey request within {timeout:g} s")
+                return refusal
+        if answer == refusal and cancelled_if_refused and client is not None:
+            client.person_declined("the passkey request was refused")
+        return answer
+
     def _provider(self) -> PasskeyProvider | None:
         client = self._radio._clients.get(self._connection.handle)
         provider = getattr(client, "passkey_provider", None) if client is not None else None
@@ -124,13 +153,13 @@ class _CentralDelegate(PairingDelegate):
         if provider is None:
             logger.warning("pairing with %s needs a passkey but no passkey provider is set", self._who())
             return None
-        return await provider.passkey_for(self._who())
+        return await self._ask(provider.passkey_for(self._who()), None, cancelled_if_refused=True)
 
     async def compare_numbers(self, number: int, digits: int) -> bool:
         provider = self._provider()
         if provider is None:
             return False
-        return await provider.confirm_numeric(self._who(), number)
+        return await self._ask(provider.confirm_numeric(self._who(), number), False, cancelled_if_refused=False)
 
     async def confirm(self, auto: bool = False) -> bool:
         return True
@@ -141,7 +170,8 @@ class VirtualRadio:
 
     `keystore_path`: a Bumble JSON keystore holding the hub's bonds (namespace = the hub's
     address); bonds survive a new `VirtualRadio` (or process) on the same file. Without it the
-    bonds live in memory for the life of this radio.
+    bonds live in memory for the life of this radio. `passkey_timeout`: how long a person has to
+    answer a pairing question (see `PASSKEY_TIMEOUT`).
     """
 
     def __init__(
@@ -152,9 +182,11 @@ class VirtualRadio:
         mtu: int = DEFAULT_MTU,
         hub_address: str = HUB_ADDRESS,
         hub_name: str = "Heima hub",
+        passkey_timeout: float = PASSKEY_TIMEOUT,
     ) -> None:
         if not 23 <= mtu <= 517:
             raise ValueError("ATT MTU must be within 23..517")
+        self.passkey_timeout = passkey_timeout
         self.keystore_path = Path(keystore_path) if keystore_path is not None else None
         self.passkey_provider = passkey_provider
         self.mtu = mtu
