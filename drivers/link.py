@@ -144,6 +144,10 @@ class LinkManager:
 
     # -- public API ----------------------------------------------------------------------------
 
+    def use_history(self, history: DeviceHistory) -> None:
+        """What the hub already stored, per device: handed to every later session."""
+        self._history = history
+
     async def read_once(self, sink: Sink, *, timeout: float) -> DeviceIdentity:
         """Find the first device a driver matches (within `timeout` seconds, else TimeoutError),
         run one session until it disconnects or goes quiet, and return its identity.

@@ -50,6 +50,15 @@ def _organisation_ref(org: OrganisationConfig | None) -> OrganisationRef | None:
     return OrganisationRef(identifier=org.identifier, identifier_system=org.system, display=org.display)
 
 
+def hub_registry(config: HubConfig, *, on_event: Callable[[str, dict[str, Any]], None] | None = None) -> Any:
+    """Every driver, told the zone device clocks are kept in and whether the hub's own clock may
+    be written into a device (not before NTP on a Pi). `on_event` gets live values (cuff pressure)."""
+    from drivers.devices import default_registry
+
+    trust = SystemClock(wait_for_ntp=config.clock == "wait-for-ntp")
+    return default_registry(local_zone=config.zone, clock_trusted=trust.is_trusted, on_event=on_event)
+
+
 def fhir_context(config: HubConfig) -> FhirContext:
     return FhirContext(
         patient=PatientRef(
@@ -288,6 +297,8 @@ async def start_hub(
         link,
     )
     if link is not None:
+        if hasattr(link, "use_history"):
+            link.use_history(store)  # a meter is asked only for records the hub does not have
         hub.api = HubApi(
             measurements=service,
             queries=store,
@@ -315,7 +326,6 @@ def _describe(reading: Reading) -> str:
 
 async def run_demo(config: HubConfig, say: Transcript = print, *, timeout: float = 30.0) -> int:
     """Find an emulated oximeter, take a reading, store it, deliver it. Returns an exit status."""
-    from drivers.devices import default_registry
     from drivers.emulator import BumbleClient, BumbleScanner, EmulatedPulseOximeter, VirtualRadio
     from drivers.link import LinkManager
     from drivers.pairing import FixedPasskeyProvider
@@ -337,7 +347,7 @@ async def run_demo(config: HubConfig, say: Transcript = print, *, timeout: float
                 say("     The device asks for pairing; the passkey is answered by the hub's passkey provider")
 
         link = LinkManager(
-            default_registry(),
+            hub_registry(config),
             scanner_backend=BumbleScanner,
             client_backend=BumbleClient,
             passkey_provider=FixedPasskeyProvider(passkey),
@@ -395,12 +405,11 @@ async def run_headless(config: HubConfig, *, link: Link | None = None) -> None:
     agent_bus = None
     if link is None:
         from drivers.bluez_agent import PairingWindow, start_agent
-        from drivers.devices import default_registry
         from drivers.link import LinkManager
         from drivers.pairing import RefusingPasskeyProvider
 
         window = PairingWindow()
-        link = LinkManager(default_registry(), on_event=window.follow)
+        link = LinkManager(hub_registry(config), on_event=window.follow)
         try:
             # Without a screen nobody can type a passkey: Just Works devices pair, passkey
             # devices are refused until paired from the touch app.
@@ -496,7 +505,6 @@ async def run_app(
         events.publish(name, **data)  # link events carry no values (drivers.link's rule)
 
     if link is None:
-        from drivers.devices import default_registry
         from drivers.link import LinkManager
 
         options: dict[str, Any] = {}
@@ -520,7 +528,7 @@ async def run_app(
                 say(f"Heima demo with the touch app — data in {config.data_dir}")
                 say(f"  An emulated pulse oximeter ({oximeter.name}) is on; if it asks, its passkey is {DEMO_PASSKEY}.")
                 options |= {"scanner_backend": radio.scanner_backend, "client_backend": radio.client_backend}
-            link = LinkManager(default_registry(), passkey_provider=pairing, on_event=on_link_event, **options)
+            link = LinkManager(hub_registry(config, on_event=on_link_event), passkey_provider=pairing, on_event=on_link_event, **options)
         hub = await start_hub(config, link=link, pairing=pairing, events=events)
         settings = config.data_dir / "ui-settings.json"
         app = HeimaApp(hub.api, speaker=speaker, settings_path=settings)
