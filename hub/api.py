@@ -401,12 +401,12 @@ class HubApi:
         failed = sum(d.failed for d in dests)
         overall = None if not dests else send_state_of(["dead"] * failed + ["pending"] * waiting)
         battery: list[str] = []
-        seen: set[str] = set()
-        for v in recent:  # newest first: a device's newest value says whether its battery is low now
-            if v.device_name is None or v.device_name in seen or v.taken_at < now - timedelta(days=3):
+        newest: dict[str, datetime] = {}
+        for v in recent:  # newest first: a device's newest session says whether its battery is low now
+            if v.device_name is None or v.taken_at < now - timedelta(days=3):
                 continue
-            seen.add(v.device_name)
-            if QualityFlag.BATTERY_LOW in v.flags:
+            session = newest.setdefault(v.device_name, v.taken_at)
+            if v.taken_at == session and QualityFlag.BATTERY_LOW in v.flags and v.device_name not in battery:
                 battery.append(v.device_name)
         return TodayView(
             day=now.date(),

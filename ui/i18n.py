@@ -81,9 +81,7 @@ class Translator(Observable):
 
     def funbind(self, name, func, *args, **kwargs):  # type: ignore[override]
         if name in ("_", "f", "n"):
-            key = (func, args, kwargs)
-            if key in self._observers:
-                self._observers.remove(key)
+            self._observers = [e for e in self._observers if not (e[0] is func and len(e[1]) == len(args) and all(a is b for a, b in zip(e[1], args)))]
             return None
         return super().funbind(name, func, *args, **kwargs)
 
@@ -104,11 +102,15 @@ class Translator(Observable):
             return
         self._current = self._catalog(lang)
         self.lang = lang
-        for func, largs, _kwargs in list(self._observers):
+        alive = []
+        for entry in self._observers:
+            func, largs, _kwargs = entry
             try:
                 func(*largs, None, None)
-            except ReferenceError:  # a widget that is gone
-                self._observers.remove((func, largs, _kwargs))
+            except ReferenceError:  # a widget that is gone (a rebuilt list row): forget it
+                continue
+            alive.append(entry)
+        self._observers = alive
 
     def _(self, msgid: str) -> str:
         return self._current.gettext(msgid)

@@ -20,13 +20,15 @@ LANGUAGES = ("nb", "nn", "en")
 TEXT_SIZES = ("normal", "large", "larger")
 
 
-async def next_frame(count: int = 1) -> None:
-    """Wait until the Kivy Clock has ticked `count` times (the app runs on this loop)."""
+async def next_frame(count: int = 1, *, timeout: float = 5.0) -> None:
+    """Wait until the Kivy Clock has ticked `count` times (the app runs on this loop); a Clock
+    that does not tick within `timeout` seconds (the app is gone) raises TimeoutError."""
     loop = asyncio.get_running_loop()
     for _ in range(count):
         fut = loop.create_future()
         Clock.schedule_once(lambda _dt: fut.done() or fut.set_result(None), 0)
-        await fut
+        async with asyncio.timeout(timeout):
+            await fut
 
 
 async def settle(app: Any, frames: int = 3) -> None:

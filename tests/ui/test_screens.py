@@ -1,0 +1,226 @@
+"""The screens as a patient uses them: real widgets, real touches, what the screen then says."""
+
+from __future__ import annotations
+
+import json
+
+from hub.domain.readings import MeasurementKind, Provenance
+from ui.scenes import settle
+
+from .conftest import Finger, find, tap, texts, wait_for
+
+
+async def test_today_says_what_is_done_and_where_it_was_sent(run_app):
+    async def work(app):
+        await settle(app)
+        shown = texts(app.root)
+        assert "I dag" in shown and "Lørdag 21. november 2026" in shown
+        assert "Gjort klokka 10:30: 96 % · 68 /min" in shown  # decimal-free values, Norwegian spacing
+        assert "Sendt ✓" in shown and "Venter på å bli sendt" in shown
+        assert "Noen målinger kunne ikke sendes — sykepleieren din vet om det" in shown
+        assert "Batteriet i Heima BP 1 er nesten tomt" in shown
+        assert "Ikke gjort ennå i dag" in shown  # weight
+
+    await run_app(work)
+
+
+async def test_a_press_that_slides_off_does_nothing_and_release_acts(run_app):
+    async def work(app):
+        await settle(app)
+        button = find(app.root, action="go-settings")
+        finger = Finger(button)
+        await finger.down()
+        assert app.root.current == "today" and app.actions == []  # nothing on press
+        await finger.move_to(5, 5)  # the shaky hand slides off
+        await finger.up()
+        assert app.root.current == "today" and app.actions == []
+        await tap(button, app)
+        assert app.root.current == "settings"
+
+    await run_app(work)
+
+
+async def test_language_and_text_size_change_at_once_and_are_kept(run_app, tmp_path):
+    settings = tmp_path / "ui.json"
+
+    async def work(app):
+        await settle(app)
+        await tap(find(app.root, action="go-settings"), app)
+        await tap(find(app.root, action="language-nn"), app)
+        assert "Innstillingar" in texts(app.root) and "Tekststorleik" in texts(app.root)
+        assert "Det finst inga nynorskstemme" in texts(app.root)  # the voice falls back visibly
+        title = find(app.root, text="Innstillingar")
+        before = title.font_size
+        await tap(find(app.root, action="size-larger"), app)
+        assert title.font_size == before * 1.5
+        await tap(find(app.root, action="language-en"), app)
+        assert "Text size" in texts(app.root) and "nynorsk voice" not in texts(app.root)
+        await tap(find(app.root, action="go-today"), app)
+        assert "Saturday, November 21, 2026" in texts(app.root)
+
+    await run_app(work, settings_path=settings)
+    assert json.loads(settings.read_text()) == {"language": "en", "text_size": "larger", "read_aloud": True}
+    from kivy.metrics import Metrics
+
+    Metrics.fontscale = 1.0
+
+
+async def test_a_value_typed_by_hand_is_stored_marked_manual_with_a_decimal_comma(run_app, example):
+    hub, _ = example
+
+    async def work(app):
+        await settle(app)
+        await tap(find(app.root, action="measure-thermometer"), app)
+        await tap(find(app.root, action="manual"), app)
+        for key in ("3", "8", "decimal", "2"):
+            await tap(find(app.root, action=f"key-{key}"), app)
+        assert "Temperatur:  38,2 °C" in texts(app.root)
+        await tap(find(app.root, action="save"), app)
+        await wait_for(lambda: app.root.current == "measure" and app.measure_model.state == "result")
+        await settle(app)
+        shown = texts(app.root)
+        assert "38,2 °C" in shown and "skrevet inn for hånd" in shown and "Venter på å bli sendt" in shown
+
+    await run_app(work)
+    [temp] = await hub.api.recent(kind=MeasurementKind.BODY_TEMPERATURE, limit=1)
+    assert temp.value == 38.2 and temp.provenance is Provenance.MANUAL
+
+
+async def test_an_impossible_weight_is_refused_in_plain_words(run_app, example):
+    hub, _ = example
+
+    async def work(app):
+        await settle(app)
+        app.manual("weight")
+        await settle(app)
+        for key in "1200":
+            await tap(find(app.root, action=f"key-{key}"), app)
+        await tap(find(app.root, action="save"), app)
+        await wait_for(lambda: "må være mellom" in texts(app.root))
+        assert "Vekt må være mellom 2,0 og 400,0 kg. Sjekk tallet." in texts(app.root)
+        assert app.root.current == "manual"
+
+    before = len(await hub.api.recent(kind=MeasurementKind.BODY_WEIGHT, limit=100))
+    await run_app(work)
+    assert len(await hub.api.recent(kind=MeasurementKind.BODY_WEIGHT, limit=100)) == before
+
+
+async def test_a_device_that_never_answers_is_told_with_what_to_do(run_app, example):
+    hub, _ = example
+    from hub.api import HubApi
+
+    async def no_device(timeout):
+        raise TimeoutError
+
+    api = HubApi(
+        measurements=hub.service, queries=hub.store, events=hub.events, measure=no_device,
+        families=[f.family for f in hub.api.families()], device_families=[f.family for f in hub.api.families()],
+        local_zone=hub.api.local_zone, clock=hub.api.clock,
+    )
+
+    async def work(app):
+        await settle(app)
+        await tap(find(app.root, action="measure-pulse-oximeter"), app)
+        await tap(find(app.root, action="start"), app)
+        await wait_for(lambda: app.measure_model.state == "no-device")
+        await settle(app)
+        assert "Ingen apparater svarte. Sjekk at fingerklypen er slått på" in texts(app.root)
+        assert find(app.root, action="try-again") and find(app.root, action="manual")
+
+    await run_app(work, api=api)
+
+
+async def test_live_cuff_pressure_and_memory_download_show_as_they_come(run_app, example):
+    hub, _ = example
+    import asyncio
+
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def measuring(timeout):
+        started.set()
+        await release.wait()
+
+    from hub.api import HubApi
+
+    api = HubApi(
+        measurements=hub.service, queries=hub.store, events=hub.events, measure=measuring,
+        families=[f.family for f in hub.api.families()], device_families=[f.family for f in hub.api.families()],
+        local_zone=hub.api.local_zone, clock=hub.api.clock,
+    )
+
+    async def work(app):
+        await settle(app)
+        await tap(find(app.root, action="measure-blood-pressure"), app)
+        await tap(find(app.root, action="start"), app)
+        await started.wait()
+        hub.events.publish("connected", address="F0:11:22:33:44:02")
+        hub.events.publish("cuff-pressure", pressure=162)
+        await settle(app)
+        assert "162 mmHg" in texts(app.root) and "Trykk i mansjetten" in texts(app.root)
+        hub.events.publish("download-progress", done=3, total=40)
+        await settle(app)
+        assert "Henter målinger fra apparatet: 3 av 40" in texts(app.root)
+        release.set()
+        await wait_for(lambda: app.measure_model.state == "lost")  # it ended without a value
+        await settle(app)
+        assert "Apparatet stoppet før en verdi kom. Mål på nytt." in texts(app.root)
+
+    await run_app(work, api=api)
+
+
+async def test_the_passkey_dialog_answers_the_hubs_pairing_with_what_was_typed(run_app, example):
+    hub, _ = example
+    import asyncio
+
+    async def work(app):
+        await settle(app)
+        answer = asyncio.ensure_future(hub.api.pairing.passkey_for("Heima PLX 1"))
+        await wait_for(lambda: app.passkey.waiting)
+        await settle(app)
+        assert "Skriv inn de 6 tallene som Heima PLX 1 viser." in texts(app.passkey)
+        for key in "246810":
+            await tap(find(app.passkey, action=f"key-{key}"), app)
+        assert app.passkey.digits == "246810"
+        await tap(find(app.passkey, action="pairing-ok"), app)
+        assert await asyncio.wait_for(answer, 2) == 246810
+        confirm = asyncio.ensure_future(hub.api.pairing.confirm_numeric("Heima BP 1", 4321))
+        await wait_for(lambda: app.passkey.waiting)
+        await settle(app)
+        assert "004 321" in texts(app.passkey)
+        await tap(find(app.passkey, action="pairing-cancel"), app)
+        assert await asyncio.wait_for(confirm, 2) is False
+
+    await run_app(work)
+    assert not hub.api.pairing.attached  # the app let go of the pairing prompt when it stopped
+
+
+async def test_read_aloud_speaks_the_screen_in_its_language(run_app):
+    from ui.speech import RecordingSpeaker
+
+    speaker = RecordingSpeaker()
+
+    async def work(app):
+        await settle(app)
+        app.session.read_aloud = False
+        await tap(find(app.root, action="read-aloud"), app)
+        await wait_for(lambda: speaker.said)
+        voice, text = speaker.said[-1]
+        assert voice == "nb" and text.startswith("I dag Lørdag 21. november 2026.")
+        assert "✓" not in text
+
+    await run_app(work, speaker=speaker)
+
+
+async def test_history_charts_the_chosen_kind_and_period(run_app):
+    async def work(app):
+        await settle(app)
+        await tap(find(app.root, action="go-history"), app)
+        await tap(find(app.root, action="kind-blood-pressure"), app)
+        await tap(find(app.root, action="days-30"), app)
+        chart = app.root.get_screen("history").ids.chart
+        assert len(chart.plots) == 4  # upper and lower value: a line and points each
+        assert chart.xmin == -30 and len(chart.plots[0].points) >= 29
+        assert "171/99 mmHg" in texts(app.root)
+
+    await run_app(work)
