@@ -41,6 +41,12 @@ class HistoryChart(Graph):
             **kwargs,
         )
         self.bg_colour = theme.rgba(theme.SURFACE)
+        self.fbind("font_size", self._refont)  # '20sp' follows the patient's text size
+
+    def _refont(self, *_args) -> None:
+        for label in (*self._y_grid_label, *self._x_grid_label):
+            label.font_size = self.font_size
+        self._trigger()
 
     def show(self, series: list[list[tuple[float, float]]], *, days: int, y_range: tuple[float, float]) -> None:
         for plot in list(self.plots):
@@ -55,6 +61,7 @@ class HistoryChart(Graph):
         self.y_ticks_major = step
         self.xmin, self.xmax = -float(days), 0.0
         self.x_ticks_major = 1 if days <= 7 else 7
+        self._refont()
         for n, points in enumerate(series):
             colour = theme.rgba(LINE_COLOURS[n % len(LINE_COLOURS)])
             line = LinePlot(color=colour, line_width=dp(3))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from kivy.clock import Clock
 from kivy.factory import Factory
 from kivy.properties import ObjectProperty, StringProperty
 
@@ -17,8 +18,9 @@ class HistoryScreen(HeimaScreen):
     start_text = StringProperty("")
 
     def on_model(self, _inst, model) -> None:
+        later = Clock.create_trigger(self.update)  # several changes in one frame: one rebuild
         for name in ("kinds", "kind", "rows", "series", "days"):
-            model.fbind(name, self.update)
+            model.fbind(name, later)
         self.update()
 
     def update(self, *_args) -> None:
@@ -35,7 +37,7 @@ class HistoryScreen(HeimaScreen):
         self.ids.chart.show(m.series, days=int(m.days), y_range=tuple(m.y_range))
         rows = self.ids.rows
         rows.clear_widgets()
-        for row in m.rows[:60]:
+        for row in m.rows[:30]:  # the newest 30; the chart shows the rest
             w = Factory.HistoryRow()
             for key, value in row.items():
                 setattr(w, key, value)

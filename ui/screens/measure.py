@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kivy.animation import Animation
+from kivy.clock import Clock
 from kivy.factory import Factory
 from kivy.properties import ObjectProperty, StringProperty
 
@@ -47,18 +48,25 @@ class MeasureScreen(HeimaScreen):
     problem_text = StringProperty("")
 
     def on_model(self, _inst, model) -> None:
+        later = Clock.create_trigger(self.update)  # several changes in one frame: one rebuild
         for name in ("state", "family", "results"):
-            model.fbind(name, self.update)
+            model.fbind(name, later)
         self.update()
+
+    def _texts(self) -> tuple[str, str, str]:
+        """Title, status and problem text, straight from the model (never a frame late)."""
+        m = self.model
+        family = DeviceFamily(m.family)
+        device = tr._(kinds.FAMILY_DEVICE[family])
+        status = tr.f(STATUS[m.state], device=device) if m.state in STATUS else ""
+        problem = m.message if m.state == "unavailable" else (tr.f(PROBLEM[m.state], device=device) if m.state in PROBLEM else "")
+        return tr._(kinds.FAMILY_TITLE[family]), status, problem
 
     def update(self, *_args) -> None:
         m = self.model
         family = DeviceFamily(m.family)
-        device = tr._(kinds.FAMILY_DEVICE[family])
-        self.family_title = tr._(kinds.FAMILY_TITLE[family])
+        self.family_title, self.status_text, self.problem_text = self._texts()
         self.title = self.family_title
-        self.status_text = tr.f(STATUS[m.state], device=device) if m.state in STATUS else ""
-        self.problem_text = m.message if m.state == "unavailable" else (tr.f(PROBLEM[m.state], device=device) if m.state in PROBLEM else "")
         panels = self.ids.panels
         panels.current = PANEL_OF_STATE[m.state]
         self._build_guide(family)
@@ -94,15 +102,16 @@ class MeasureScreen(HeimaScreen):
 
     def spoken(self) -> str:
         m = self.model
+        title, status, problem = self._texts()
         panel = PANEL_OF_STATE[m.state]
         if panel == "guide":
             steps = " ".join(tr._(s.text) for s in kinds.GUIDES[DeviceFamily(m.family)])
-            return f"{self.family_title}. {steps}"
+            return f"{title}. {steps}"
         if panel == "waiting":
-            return " ".join(x for x in (self.status_text, m.live_label, m.live_text, m.progress_text) if x)
+            return " ".join(x for x in (status, m.live_label, m.live_text, m.progress_text) if x)
         if panel == "result":
-            return f"{self.family_title}. {m.spoken_result()}"
-        return self.problem_text
+            return f"{title}. {m.spoken_result()}"
+        return problem
 
 
 load_kv(__file__)

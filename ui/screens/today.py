@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kivy.clock import Clock
 from kivy.factory import Factory
 from kivy.properties import ObjectProperty
 
@@ -13,7 +14,7 @@ class TodayScreen(HeimaScreen):
     model = ObjectProperty(None, allownone=True, rebind=True)
 
     def on_model(self, _inst, model) -> None:
-        model.fbind("items", self.rebuild)
+        model.fbind("items", Clock.create_trigger(self.rebuild))
         self.rebuild()
 
     def rebuild(self, *_args) -> None:
