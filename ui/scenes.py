@@ -14,7 +14,7 @@ from typing import Any
 
 from kivy.clock import Clock
 
-from hub.services.events import Event
+from hub.api import Event
 
 LANGUAGES = ("nb", "nn", "en")
 TEXT_SIZES = ("normal", "large", "larger")

@@ -40,7 +40,7 @@ from hub.api import (
     family_of,
 )
 from hub.domain.readings import MeasurementKind
-from hub.services.events import Event
+from hub.api import Event
 from ui import kinds, theme
 from ui.i18n import LANGUAGES, N_, Translator
 from ui.speech import RecordingSpeaker, Speaker
