@@ -96,6 +96,7 @@ class HeimaApp(App):
             return  # build() did not finish
         self.feed.close()
         self._detach_pairing()
+        self.root.get_screen("measure").stop_animations()
         self.measure_model.cancel()
         self.speaker.stop()
 

@@ -100,6 +100,9 @@ class MeasureScreen(HeimaScreen):
             anim.repeat = True
             anim.start(pic)
 
+    def stop_animations(self) -> None:
+        self._pulse(False)
+
     def spoken(self) -> str:
         m = self.model
         title, status, problem = self._texts()
