@@ -14,6 +14,11 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v npm >/dev/null || need_apt+=(nodejs npm)
 # Kivy's SDL2 wheels need OpenGL/EGL libraries to open a window (or render offscreen).
 [ -e /usr/lib/x86_64-linux-gnu/libEGL.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libEGL.so.1 ] || need_apt+=(libgl1 libegl1)
+# The touch app: read-aloud (espeak-ng, with a bokmål voice), a font with ✓ and wide letters
+# (DejaVu), gettext's msgfmt for translators checking catalogs.
+command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
+command -v msgfmt >/dev/null || need_apt+=(gettext)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         log "installing system packages: ${need_apt[*]}"
@@ -37,6 +42,9 @@ fi
 log "installing Heima and its test tools into .venv"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
+
+log "compiling the touch app's translations (ui/locale/*/LC_MESSAGES/heima.mo)"
+.venv/bin/pybabel -q compile -d ui/locale -D heima
 
 log "installing the reference FHIR server (Medplum's engine, Node 22) under tests/servers/fhir"
 (cd tests/servers/fhir && npm ci --no-audit --no-fund --loglevel=error)
