@@ -41,7 +41,7 @@ from bleak.exc import BleakError
 from bleak_retry_connector import establish_connection
 
 from drivers.devices.base import Advertisement, Clock, Driver, Registry, Session, utc_now
-from drivers.pairing import PasskeyProvider
+from drivers.pairing import ConsentRefused, PasskeyProvider
 from hub.domain.devices import DeviceHistory
 from hub.domain.readings import DeviceIdentity, Reading
 
@@ -69,6 +69,14 @@ class _AnnouncingProvider:
     async def confirm_numeric(self, device: DeviceIdentity | str, number: int) -> bool:
         self._emit("pairing-needed", {"address": self._address(device), "method": "numeric-comparison"})
         return await self._inner.confirm_numeric(device, number)
+
+    async def consent_code_for(self, device: DeviceIdentity | str, user_index: int) -> int | None:
+        """A scale's User Data Service consent code; None when the provider cannot answer it."""
+        ask = getattr(self._inner, "consent_code_for", None)
+        if ask is None:
+            return None
+        self._emit("pairing-needed", {"address": self._address(device), "method": "consent-code", "user_index": user_index})
+        return await ask(device, user_index)
 
 
 # How BlueZ, bleak and the emulator word a pairing that failed or a bond the device no longer
@@ -271,6 +279,9 @@ class LinkManager:
         queue: asyncio.Queue[Reading | None] = asyncio.Queue()
         session = Session(address=advertisement.address, clock=self._clock, deliver=queue.put_nowait)
         session.history = self._history  # type: ignore[attr-defined]  # read by drivers with meter memory
+        session.consent_provider = (  # type: ignore[attr-defined]  # read by drivers of User Data Service scales
+            None if self._passkey_provider is None else _AnnouncingProvider(self._passkey_provider, self._emit)
+        )
         consumer = asyncio.get_running_loop().create_task(self._consume(queue, sink, advertisement.address))
         try:
             identity = await self._converse(ble_device, advertisement, driver, session, consumer)
@@ -324,6 +335,13 @@ class LinkManager:
                 advice = pairing_advice(error)
                 if advice is not None:
                     self._emit("pairing-failed", {"address": address, "name": advertisement.name, "advice": advice})
+                return session.identity or identity
+            except ConsentRefused as refused:  # the session ends with no readings
+                logger.info("%s: %s", address, refused)
+                self._emit(
+                    "consent-failed",
+                    {"address": address, "name": advertisement.name, "user_index": refused.user_index, "advice": refused.advice},
+                )
                 return session.identity or identity
             session.touch()
             await self._until_done(session, disconnected, consumer)

@@ -17,16 +17,27 @@ is stored: the Mi Body Composition Scale 2 also broadcasts an impedance, but its
 formulas are Xiaomi's unpublished ones (open projects use reverse-engineered approximations),
 so nothing is computed from it. A weight in catty (jin) is not converted (0.5 or 0.6 kg
 depending on the market; nobody can tell which): no reading.
+
+A standard scale with the User Data Service (0x181C) keeps each user's measurements behind a
+4-digit consent code. The driver subscribes to the User Control Point (0x2A9F) indications,
+asks the session's consent provider (`session.consent_provider`, set by the link; the UI
+answers) for the code of the configured user (`user_index`, default 1), writes "Consent" and
+waits for the scale's response before subscribing to measurements. A cancelled question, a
+code the scale refuses ("user not authorized") or no answer raises `ConsentRefused`: the link
+ends the session with no readings and tells the technician what to do. The code is never logged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from bleak.exc import BleakError
 
 from drivers.devices.base import Advertisement, Driver, Matcher, Session, normalize_uuid
 from drivers.devices.blood_pressure import (
@@ -49,6 +60,12 @@ from drivers.gatt.body_composition import (
 )
 from drivers.gatt.current_time import CURRENT_TIME_UUID
 from drivers.gatt.datetime import parse_date_time
+from drivers.gatt.user_data import (
+    USER_CONTROL_POINT_UUID,
+    UserControlOp,
+    encode_consent,
+    parse_control_point_response,
+)
 from drivers.gatt.weight import (
     WEIGHT_MEASUREMENT_UUID,
     WEIGHT_SCALE_FEATURE_UUID,
@@ -58,6 +75,7 @@ from drivers.gatt.weight import (
     parse_weight_measurement,
     parse_weight_scale_feature,
 )
+from drivers.pairing import ConsentRefused
 from hub.domain.readings import AbsentReason, DeviceIdentity, MeasurementKind, QualityFlag, Reading
 
 if TYPE_CHECKING:
@@ -212,9 +230,52 @@ class WeightScaleDriver(StandardHealthDriver):
         service_uuids=frozenset({WEIGHT_SCALE_SERVICE_UUID, BODY_COMPOSITION_SERVICE_UUID})
     )
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, user_index: int = 1, consent_timeout: float = 10.0, **options: Any) -> None:
+        """`user_index`: the scale user (User Data Service) whose consent code is asked for."""
         super().__init__(**options)
+        self.user_index = user_index
+        self.consent_timeout = consent_timeout
         self.features: dict[str, WeightScaleFeature] = {}  # by address, last read
+
+    async def give_consent(self, client: BleakClient, identity: DeviceIdentity, session: Session) -> None:
+        """User Data Service: write the user's consent code; `ConsentRefused` unless the scale
+        answers "success"."""
+        user_index = self.user_index
+        responses: asyncio.Queue[bytes] = asyncio.Queue()
+
+        def on_response(_: BleakGATTCharacteristic, data: bytearray) -> None:
+            responses.put_nowait(bytes(data))
+
+        await client.start_notify(USER_CONTROL_POINT_UUID, on_response)
+        provider = getattr(session, "consent_provider", None)
+        code = None if provider is None else await provider.consent_code_for(identity, user_index)
+        if code is None:
+            logger.info("%s: no consent code given for user %d", identity.address, user_index)
+            raise ConsentRefused(user_index, cancelled=True)
+        try:
+            await client.write_gatt_char(USER_CONTROL_POINT_UUID, encode_consent(user_index, code), response=True)
+        except BleakError as error:
+            if not client.is_connected:
+                raise
+            logger.warning("%s: consent not written: %s", identity.address, error)
+            raise ConsentRefused(user_index, cancelled=False) from None
+        try:
+            async with asyncio.timeout(self.consent_timeout):
+                while True:
+                    try:
+                        response = parse_control_point_response(await responses.get())
+                    except MalformedPacket as error:
+                        logger.warning("%s: %s", identity.address, error)
+                        continue
+                    if response.request_op == UserControlOp.CONSENT:
+                        break
+        except TimeoutError:
+            logger.warning("%s: no answer to the consent for user %d", identity.address, user_index)
+            raise ConsentRefused(user_index, cancelled=False) from None
+        if not response.success:
+            logger.warning("%s: consent for user %d refused: %s", identity.address, user_index, response.result.name)
+            raise ConsentRefused(user_index, cancelled=False)
+        session.touch()
 
     async def prepare(self, client: BleakClient, identity: DeviceIdentity, session: Session) -> None:
         data = await self.read_optional(client, WEIGHT_SCALE_FEATURE_UUID, identity)
@@ -277,6 +338,8 @@ class WeightScaleDriver(StandardHealthDriver):
                 )
             )
 
+        if find_characteristic(client, USER_CONTROL_POINT_UUID) is not None:
+            await self.give_consent(client, identity, session)
         if has_weight_service:
             await client.start_notify(WEIGHT_MEASUREMENT_UUID, on_weight)
         if find_characteristic(client, BODY_COMPOSITION_MEASUREMENT_UUID) is not None:

@@ -6,6 +6,15 @@ subscription, a clock, bonding, users...). A body composition record that does n
 indication at the connection's ATT MTU is split in two, as the service specifies (run the
 radio with `mtu=23` to see it).
 
+`user_data_service=True` adds the User Data Service (0x181C) with a User Control Point (0x2A9F,
+write + indicate), a User Index (0x2A9A) and a Database Change Increment (0x2A99). Until the
+right "Consent" (`user_index`, `consent_code`) has been written on the current connection the
+scale keeps its measurements to itself: enabling indications succeeds (the CCCD write is not
+refused) but nothing is indicated, as a UDS scale holds a user's data until that user is
+identified; after a successful consent the stored records follow at once. A wrong code or user
+gets the response "user not authorized", a code above 9999 "invalid parameter". Consent lasts
+for one connection.
+
 The Xiaomi scales never accept a connection that matters: they put each weighing in their
 advertisements' service data, which changes while the person stands on the scale.
 `weigh(kg)` scripts a whole weighing: a few moving weights, the stabilised one (held for a
@@ -26,7 +35,7 @@ from typing import Any, ClassVar
 
 from bumble import gatt
 from bumble.core import UUID, AdvertisingData
-from bumble.device import AdvertisingType
+from bumble.device import AdvertisingType, Connection
 
 from drivers.emulator.blood_pressure_monitor import (
     AND_CUSTOM_SERVICE_UUID,
@@ -44,6 +53,16 @@ from drivers.gatt.body_composition import (
     encode_body_composition_packets,
 )
 from drivers.gatt.datetime import encode_date_time
+from drivers.gatt.user_data import (
+    DATABASE_CHANGE_INCREMENT_UUID,
+    USER_CONTROL_POINT_UUID,
+    USER_DATA_SERVICE_UUID,
+    UNKNOWN_USER_INDEX,
+    USER_INDEX_UUID,
+    UserControlOp,
+    UserControlResult,
+    encode_control_point_response,
+)
 from drivers.gatt.weight import (
     WEIGHT_MEASUREMENT_UUID,
     WEIGHT_SCALE_FEATURE_UUID,
@@ -76,11 +95,20 @@ class EmulatedWeightScale(EmulatedHealthDevice):
         weight_service: bool = True,
         body_composition: bool = False,
         feature: WeightScaleFeature = DEFAULT_WEIGHT_FEATURE,
+        user_data_service: bool = False,
+        consent_code: int = 1234,
+        user_index: int = 1,
         **options: Any,
     ) -> None:
         if not (weight_service or body_composition):
             raise ValueError("a scale needs the weight or the body composition service")
         super().__init__(address=address, name=name, model=model, serial=serial, **options)
+        self.user_data_service = user_data_service
+        self.consent_code = consent_code
+        self.user_index = user_index
+        self.consents: list[bool] = []  # each consent written, accepted or not (never the code)
+        self._consented: dict[int, int] = {}  # connection handle -> user index consented
+        self._held: dict[int, list[tuple[gatt.Characteristic, bool, bool]]] = {}  # subscriptions waiting
         self.imperial = imperial
         self.weight_service = weight_service
         self.body_composition = body_composition
@@ -117,7 +145,83 @@ class EmulatedWeightScale(EmulatedHealthDevice):
         services = list(super().build_services())
         if self.weight_service and self.body_composition:
             services.append(gatt.Service(UUID(BODY_COMPOSITION_SERVICE_UUID), self._body_composition_characteristics()))
+        if self.user_data_service:
+            services.append(gatt.Service(UUID(USER_DATA_SERVICE_UUID), self._user_data_characteristics()))
         return services
+
+    # -- User Data Service ---------------------------------------------------------------------
+
+    def _user_data_characteristics(self) -> list[gatt.Characteristic]:
+        permissions = self._read_permissions | self._write_permissions
+        control_point = gatt.Characteristic(
+            UUID(USER_CONTROL_POINT_UUID),
+            Properties.WRITE | Properties.INDICATE,
+            permissions,
+            gatt.CharacteristicValue(write=self._write_control_point),
+        )
+        self._characteristics[USER_CONTROL_POINT_UUID] = control_point
+        user_index = gatt.Characteristic(
+            UUID(USER_INDEX_UUID),
+            Properties.READ,
+            permissions,
+            gatt.CharacteristicValue(read=lambda connection: bytes([self._consented.get(connection.handle, UNKNOWN_USER_INDEX)])),
+        )
+        increment = self.characteristic(DATABASE_CHANGE_INCREMENT_UUID, Properties.READ, read=lambda: bytes(4))
+        return [control_point, user_index, increment]
+
+    def consented(self, connection: Connection) -> bool:
+        return connection.handle in self._consented
+
+    def _write_control_point(self, connection: Connection, value: bytes) -> None:
+        data = bytes(value)
+        op = data[0] if data else 0
+        if op != UserControlOp.CONSENT:
+            self._respond(connection, op, UserControlResult.OP_CODE_NOT_SUPPORTED)
+            return
+        if len(data) != 4:
+            self._respond(connection, op, UserControlResult.INVALID_PARAMETER)
+            return
+        index, code = data[1], int.from_bytes(data[2:4], "little")
+        if code > 9999:
+            self._respond(connection, op, UserControlResult.INVALID_PARAMETER)
+            return
+        accepted = index == self.user_index and code == self.consent_code
+        self.consents.append(accepted)
+        if not accepted:
+            self._respond(connection, op, UserControlResult.USER_NOT_AUTHORIZED)
+            return
+        self._consented[connection.handle] = index
+        self._respond(connection, op, UserControlResult.SUCCESS)
+        for characteristic, notify, indicate in self._held.pop(connection.handle, []):
+            super().on_subscription(connection, characteristic, notify, indicate)
+
+    def _respond(self, connection: Connection, op: int, result: UserControlResult) -> None:
+        characteristic = self._characteristics[USER_CONTROL_POINT_UUID]
+        data = encode_control_point_response(op, result)
+
+        async def send() -> None:
+            if self.device is not None:
+                await self.device.indicate_subscriber(connection, characteristic, data)
+
+        self.spawn(send())
+
+    def on_subscription(self, connection: Connection, characteristic: gatt.Characteristic, notify: bool, indicate: bool) -> None:
+        if (
+            self.user_data_service
+            and characteristic is not self._characteristics.get(USER_CONTROL_POINT_UUID)
+            and connection.handle not in self._consented
+        ):
+            held = self._held.setdefault(connection.handle, [])
+            held[:] = [entry for entry in held if entry[0] is not characteristic]
+            if notify or indicate:
+                held.append((characteristic, notify, indicate))
+            return
+        super().on_subscription(connection, characteristic, notify, indicate)
+
+    def on_disconnected(self, connection: Connection, reason: int) -> None:
+        self._consented.pop(connection.handle, None)
+        self._held.pop(connection.handle, None)
+        super().on_disconnected(connection, reason)
 
     def encode(self, record: StoredRecord, max_size: int) -> tuple[bytes, ...]:
         if isinstance(record.measurement, BodyCompositionMeasurement):
