@@ -35,7 +35,7 @@ class PasskeyDialog(Dialog):
         self.digits = ""
         self._answer = asyncio.get_running_loop().create_future()
         self.waiting = True
-        self.open()
+        self.open(animation=False)  # no fade: a new question right after an answer must show at once
         return self._answer
 
     async def passkey_for(self, device) -> int | None:
@@ -55,7 +55,7 @@ class PasskeyDialog(Dialog):
         self.waiting = False
         if self._answer is not None and not self._answer.done():
             self._answer.set_result(answer)
-        self.dismiss()
+        self.dismiss(animation=False)
 
     def ok(self) -> None:
         if len(self.digits) == 6:

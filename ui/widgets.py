@@ -40,6 +40,13 @@ class Value(Text):
     """A measured value, large."""
 
 
+class LiveValue(Label):
+    """A value that changes many times a second (cuff pressure): one line, its texture only as
+    large as the text, so each change uploads a small texture."""
+
+    role = StringProperty("body")
+
+
 class Title(Text):
     pass
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from kivy.animation import Animation
 from kivy.clock import Clock
 from kivy.factory import Factory
 from kivy.properties import ObjectProperty, StringProperty
@@ -46,6 +45,8 @@ class MeasureScreen(HeimaScreen):
     family_title = StringProperty("")
     status_text = StringProperty("")
     problem_text = StringProperty("")
+
+    _blink = None
 
     def on_model(self, _inst, model) -> None:
         later = Clock.create_trigger(self.update)  # several changes in one frame: one rebuild
@@ -92,13 +93,18 @@ class MeasureScreen(HeimaScreen):
             box.add_widget(w)
 
     def _pulse(self, on: bool) -> None:
+        """While waiting, the device picture blinks softly twice a second: enough to show that
+        something is going on, without redrawing the screen 60 times a second on a small hub."""
         pic = self.ids.waiting_picture
-        Animation.cancel_all(pic, "opacity")
+        if self._blink is not None:
+            self._blink.cancel()
+            self._blink = None
         pic.opacity = 1
         if on:
-            anim = Animation(opacity=0.35, duration=0.9) + Animation(opacity=1, duration=0.9)
-            anim.repeat = True
-            anim.start(pic)
+            def blink(_dt) -> None:
+                pic.opacity = 0.45 if pic.opacity == 1 else 1
+
+            self._blink = Clock.schedule_interval(blink, 0.5)
 
     def stop_animations(self) -> None:
         self._pulse(False)

@@ -1,0 +1,196 @@
+"""The touch app: cold start to an interactive Today screen, frame time while a live measurement
+streams, and the memory of the app with the hub — all measured in one run of a fresh process
+(offscreen SDL, the machine's Mesa llvmpipe), each beside a baseline: a bare Kivy app with one
+label started, drawn and measured the same way.
+
+Frame time is the work of one frame (input, Clock callbacks, layout, drawing, flip), not the
+interval between frames, which Kivy's 60 fps cap fixes at ≥ 16.7 ms; intervals are reported too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.bench
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = textwrap.dedent(
+    r'''
+    import asyncio, json, os, statistics, sys, tempfile, time
+    from pathlib import Path
+    MODE = sys.argv[1]
+    out = {}
+
+    def frame_meter():
+        """Per-frame work: from the Clock waking (after its sleep) to the window's flip."""
+        from kivy.clock import Clock
+        from kivy.core.window import Window
+        marks = {"start": None, "work": [], "interval": [], "last": None}
+        original = Clock.async_idle
+
+        async def timed_idle():
+            current = await original()
+            marks["start"] = time.perf_counter()
+            return current
+
+        Clock.async_idle = timed_idle
+
+        from kivy.graphics.opengl import glFinish
+
+        def on_flip(*_):
+            glFinish()  # count the drawing itself: llvmpipe rasterizes lazily until a sync point
+            now = time.perf_counter()
+            if marks["start"] is not None:
+                marks["work"].append(now - marks["start"])
+            if marks["last"] is not None:
+                marks["interval"].append(now - marks["last"])
+            marks["last"] = now
+
+        Window.bind(on_flip=on_flip)
+        return marks
+
+    def p95(xs):
+        return statistics.quantiles(xs, n=100)[94] * 1000 if len(xs) >= 20 else float("nan")
+
+    async def heima():
+        from datetime import UTC, datetime
+        from hub.app import start_hub
+        from hub.api import DeviceFamily
+        from hub.config import HubConfig
+        from ui.app import HeimaApp, drive
+        from ui.scenes import next_frame, settle
+        from ui.speech import RecordingSpeaker
+
+        data = Path(tempfile.mkdtemp(prefix="heima-bench-"))
+        hub = await start_hub(HubConfig(data_dir=data), families=list(DeviceFamily))
+        app = HeimaApp(hub.api, speaker=RecordingSpeaker())
+
+        async def work(app):
+            while not app.today_model.loaded:
+                await next_frame(1)
+            await next_frame(1)  # drawn with its data: a tap now acts
+            out["ready"] = time.time()
+            from hub.app import seed_examples
+            await seed_examples(hub, datetime.now(UTC))
+            meter = frame_meter()
+            # Waiting for the cuff (its picture blinks twice a second) for 3 s: frames drawn.
+            app.measure("blood-pressure")
+            m = app.measure_model
+            m.state = "waiting"
+            m._task = asyncio.get_running_loop().create_future()
+            await settle(app)
+            meter["work"].clear(); meter["interval"].clear()
+            await asyncio.sleep(3)
+            out["idle_frames"] = len(meter["work"])
+            # The live measurement: cuff pressure 20 times a second for 3 s.
+            meter["work"].clear(); meter["interval"].clear()
+            for i in range(60):
+                hub.events.publish("cuff-pressure", pressure=40 + 2 * i)
+                await asyncio.sleep(0.05)
+            out["live_work_p95_ms"] = p95(meter["work"])
+            out["live_interval_p95_ms"] = p95(meter["interval"])
+            out["live_frames"] = len(meter["work"])
+            out["live_shown"] = m.live_text
+            m._task.cancel()
+            # Everything once more, then the memory: history charts, results, settings.
+            for name in ("history", "settings", "today"):
+                app.go(name); await settle(app)
+            import psutil
+            out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
+
+        try:
+            await drive(app, work)
+        finally:
+            await hub.stop()
+
+    async def bare():
+        from kivy.app import App
+        from kivy.uix.label import Label
+
+        class Bare(App):
+            def build(self):
+                label = Label(text="Heima", font_size="40sp")
+                ticks = iter(range(10**9))
+                from kivy.clock import Clock
+                Clock.schedule_interval(lambda dt: setattr(label, "text", str(next(ticks))), 0)
+                return label
+
+        app = Bare()
+        task = asyncio.ensure_future(app.async_run(async_lib="asyncio"))
+        from kivy.clock import Clock
+        while app.root is None or not app.root.get_parent_window():
+            await asyncio.sleep(0.005)
+        fut = asyncio.get_running_loop().create_future()
+        Clock.schedule_once(lambda dt: fut.set_result(None), 0)
+        await fut
+        out["ready"] = time.time()
+        meter = frame_meter()
+        await asyncio.sleep(3)
+        out["idle_work_p95_ms"] = p95(meter["work"])
+        import psutil
+        out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
+        app.stop()
+        await task
+
+    asyncio.run(heima() if MODE == "heima" else bare())
+    print("PROBE " + json.dumps(out))
+    '''
+)
+
+
+def probe(mode: str, folder: Path) -> dict:
+    script = folder / "probe.py"  # a file: under `python -c` Kivy's app never starts its loop
+    script.write_text(PROBE)
+    env = dict(
+        os.environ,
+        KIVY_NO_ARGS="1",
+        KIVY_NO_FILELOG="1",
+        KIVY_NO_CONSOLELOG="1",
+        SDL_VIDEODRIVER="offscreen",
+        PYTHONPATH=str(ROOT),
+    )
+    started = time.time()
+    proc = subprocess.run(
+        [sys.executable, str(script), mode], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("PROBE ")), None)
+    assert line, proc.stdout[-2000:] + proc.stderr[-4000:]
+    result = json.loads(line[6:])
+    result["cold_start_s"] = result["ready"] - started
+    return result
+
+
+def test_touch_app_cold_start_frames_and_memory(report, tmp_path):
+    base = probe("bare", tmp_path)
+    app = probe("heima", tmp_path)
+    report(
+        "touch app cold start → interactive Today",
+        f"{app['cold_start_s']:.2f} s",
+        "<= 2 s offscreen",
+        app["cold_start_s"] <= 2.0,
+        f"bare Kivy app with one label: {base['cold_start_s']:.2f} s (×{app['cold_start_s'] / base['cold_start_s']:.1f}); hub + store + every screen built",
+    )
+    report(
+        "frame time while cuff pressure streams (p95)",
+        f"{app['live_work_p95_ms']:.1f} ms",
+        "p95 <= 16 ms",
+        app["live_work_p95_ms"] <= 16.0,
+        f"20 events/s for 3 s, {app['live_frames']} frames; bare Kivy label redrawn every frame {base['idle_work_p95_ms']:.1f} ms (×{app['live_work_p95_ms'] / base['idle_work_p95_ms']:.1f}); waiting without events draws {app['idle_frames']} frames in 3 s; frame interval p95 {app['live_interval_p95_ms']:.1f} ms (60 fps cap)",
+    )
+    report(
+        "RSS of the touch app with the hub",
+        f"{app['rss_mb']:.0f} MB",
+        "<= 200 MB",
+        app["rss_mb"] <= 200,
+        f"after every screen with a month of values; bare Kivy app {base['rss_mb']:.0f} MB",
+    )
+    assert app["live_shown"].replace("\u00a0", " ") == "158 mmHg"
