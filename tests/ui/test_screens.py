@@ -52,6 +52,7 @@ async def test_language_and_text_size_change_at_once_and_are_kept(run_app, tmp_p
         title = find(app.root, text="Innstillingar")
         before = title.font_size
         await tap(find(app.root, action="size-larger"), app)
+        await settle(app)  # sizes follow Metrics.fontscale on the next frame
         assert title.font_size == before * 1.5
         await tap(find(app.root, action="language-en"), app)
         assert "Text size" in texts(app.root) and "nynorsk voice" not in texts(app.root)
