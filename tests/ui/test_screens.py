@@ -66,8 +66,9 @@ async def test_language_and_text_size_change_at_once_and_are_kept(run_app, tmp_p
     Metrics.fontscale = 1.0
 
 
-async def test_a_value_typed_by_hand_is_stored_marked_manual_with_a_decimal_comma(run_app, example):
+async def test_a_value_typed_by_hand_is_stored_marked_manual_with_a_decimal_comma(run_app, example, caplog):
     hub, _ = example
+    caplog.set_level("DEBUG")
 
     async def work(app):
         await settle(app)
@@ -85,6 +86,7 @@ async def test_a_value_typed_by_hand_is_stored_marked_manual_with_a_decimal_comm
     await run_app(work)
     [temp] = await hub.api.recent(kind=MeasurementKind.BODY_TEMPERATURE, limit=1)
     assert temp.value == 38.2 and temp.provenance is Provenance.MANUAL
+    assert "38.2" not in caplog.text and "38,2" not in caplog.text  # patient data never in logs
 
 
 async def test_an_impossible_weight_is_refused_in_plain_words(run_app, example):

@@ -164,3 +164,19 @@ def test_send_state_of():
     assert send_state_of(["delivered", "pending"]) is SendState.WAITING
     assert send_state_of(["delivered", "dead", "pending"]) is SendState.FAILED
     assert send_state_of(["delivered"]) is SendState.SENT
+
+
+def test_the_composition_root_names_the_families_its_drivers_read():
+    from types import SimpleNamespace
+
+    from hub.app import device_families
+
+    class Driver:
+        def __init__(self, name, family=None):
+            self.name = name
+            if family:
+                self.family = family
+
+    link = SimpleNamespace(registry=[Driver("plx-standard"), Driver("omron-bpm"), Driver("x", "thermometer"), Driver("unknown")])
+    assert device_families(link) == [DeviceFamily.PULSE_OXIMETER, DeviceFamily.BLOOD_PRESSURE, DeviceFamily.THERMOMETER]
+    assert device_families(None) == []
