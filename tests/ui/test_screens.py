@@ -227,3 +227,33 @@ async def test_history_charts_the_chosen_kind_and_period(run_app):
         assert "171/99 mmHg" in texts(app.root)
 
     await run_app(work)
+
+
+async def test_a_missing_and_a_questionable_value_say_to_measure_again(run_app, example):
+    hub, _ = example
+    from datetime import timedelta
+
+    from hub.app import GALLERY_NOW
+    from hub.domain.readings import AbsentReason, DeviceIdentity, QualityFlag, Reading
+
+    ox = DeviceIdentity(address="F0:11:22:33:44:09", name="Heima PLX 9")
+    at = GALLERY_NOW - timedelta(minutes=1)
+    missing = await hub.service.record_reading(
+        Reading(MeasurementKind.OXYGEN_SATURATION, None, "%", at, absent_reason=AbsentReason.NOT_A_NUMBER, device=ox)
+    )
+    unsure = await hub.service.record_reading(
+        Reading(MeasurementKind.PULSE_RATE, 212, "/min", at, device=ox, flags=frozenset({QualityFlag.QUESTIONABLE}))
+    )
+
+    async def work(app):
+        await settle(app)
+        app.measure("pulse-oximeter")
+        for outcome in (missing, unsure):
+            await app.measure_model.show_measurement(str(outcome.measurement.id), outcome.measurement.reading.kind.value)
+        await settle(app)
+        shown = texts(app.root)
+        assert "Mål på nytt: apparatet kunne ikke gi en verdi." in shown and "—" in shown
+        assert "212 /min" in shown and "Mål på nytt: apparatet er usikkert på denne verdien." in shown
+        assert find(app.root, action="measure-again").role == "primary"  # measuring again comes first
+
+    await run_app(work)
