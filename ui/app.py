@@ -88,6 +88,9 @@ class HeimaApp(App):
         return sm
 
     def on_start(self) -> None:
+        from ui.viewmodels import spawn
+
+        spawn(self.session.load_voices(), "voices")
         self.today_model.refresh()
         self.history_model.refresh()
 

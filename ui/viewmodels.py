@@ -100,7 +100,7 @@ class Session(EventDispatcher):
 
     language = OptionProperty("nb", options=list(LANGUAGES))
     text_size = OptionProperty("normal", options=list(theme.TEXT_SIZES))
-    read_aloud = BooleanProperty(True)
+    read_aloud = BooleanProperty(False)  # the button always reads; "on" also reads by itself
     voice_note = StringProperty("")  # shown when read-aloud uses another language's voice
     speaking = BooleanProperty(False)
 
@@ -124,7 +124,7 @@ class Session(EventDispatcher):
             data = json.loads(self.path.read_text())
             self.language = data.get("language", "nb") if data.get("language") in LANGUAGES else "nb"
             self.text_size = data.get("text_size", "normal") if data.get("text_size") in theme.TEXT_SIZES else "normal"
-            self.read_aloud = bool(data.get("read_aloud", True))
+            self.read_aloud = bool(data.get("read_aloud", False))
         except (OSError, ValueError):
             log.warning("the touch app's settings file could not be read; using defaults")
 
@@ -143,7 +143,14 @@ class Session(EventDispatcher):
         self.tr.switch(self.language)
         self.update_voice_note()
 
-    def update_voice_note(self) -> None:
+    async def load_voices(self) -> None:
+        """Ask the speaker which voices this machine has, then say which one is used."""
+        loader = getattr(self.speaker, "load_voices", None)
+        if loader is not None:
+            await loader()
+        self.update_voice_note()
+
+    def update_voice_note(self, *_args) -> None:
         voice = self.speaker.voice_for(self.language)
         if voice.voice is None:
             self.voice_note = self.tr._(N_("Read-aloud has no voice on this device. Ask for help to install one."))

@@ -60,7 +60,7 @@ async def test_language_and_text_size_change_at_once_and_are_kept(run_app, tmp_p
         assert "Saturday, November 21, 2026" in texts(app.root)
 
     await run_app(work, settings_path=settings)
-    assert json.loads(settings.read_text()) == {"language": "en", "text_size": "larger", "read_aloud": True}
+    assert json.loads(settings.read_text()) == {"language": "en", "text_size": "larger", "read_aloud": False}
     from kivy.metrics import Metrics
 
     Metrics.fontscale = 1.0
@@ -205,12 +205,20 @@ async def test_read_aloud_speaks_the_screen_in_its_language(run_app):
 
     async def work(app):
         await settle(app)
-        app.session.read_aloud = False
+        assert not app.session.read_aloud  # off by default: nothing is read unasked
+        await tap(find(app.root, action="go-history"), app)
+        assert speaker.said == []
+        await tap(find(app.root, action="go-today"), app)
         await tap(find(app.root, action="read-aloud"), app)
         await wait_for(lambda: speaker.said)
         voice, text = speaker.said[-1]
         assert voice == "nb" and text.startswith("I dag Lørdag 21. november 2026.")
         assert "✓" not in text
+        await tap(find(app.root, action="go-settings"), app)
+        await tap(find(app.root, action="read-aloud-on"), app)
+        await tap(find(app.root, action="go-today"), app)
+        await tap(find(app.root, action="measure-weight"), app)  # opening a guide reads it
+        await wait_for(lambda: speaker.said[-1][1].startswith("Vekt. Ta av deg skoene."))
 
     await run_app(work, speaker=speaker)
 
