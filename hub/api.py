@@ -280,11 +280,14 @@ class HubApi:
             FamilyView(f, FAMILY_KINDS[f], f in self._device_families, MANUAL_FIELDS[f]) for f in self._families
         ]
 
-    async def measure_now(self, *, timeout: float = 60.0) -> None:
-        """Look for a device, take what it sends, record it. Results arrive as events."""
+    async def measure_now(self, *, timeout: float = 60.0, family: DeviceFamily | None = None) -> None:
+        """Look for a device, take what it sends, record it. Results arrive as events.
+
+        `family`: what the patient is about to measure with (told in the "measuring-started"
+        event; the link still takes the first device that answers)."""
         if self._measure is None:
             raise RuntimeError("this hub has no Bluetooth link configured")
-        self._events.publish("measuring-started")
+        self._events.publish("measuring-started", **({"family": family.value} if family else {}))
         outcome = "failed"
         try:
             await self._measure(timeout)

@@ -463,21 +463,81 @@ def _kivy_environment() -> None:
         os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
 
 
-async def _demo_patient(oximeter: Any, say: Transcript) -> None:
-    """The emulated oximeter's patient: whenever the hub connects, a finger goes in and a value is
-    taken; after the device hangs up it is switched on again, ready for the next tap."""
+# The emulated devices `heima demo` puts on the virtual radio, one per family that has an
+# emulator: (family, module, class, options). A family whose emulator is missing or does not
+# start is left out; the touch app then offers typing its values in by hand.
+DEMO_DEVICES: tuple[tuple[DeviceFamily, str, str, dict[str, Any]], ...] = (
+    (DeviceFamily.PULSE_OXIMETER, "drivers.emulator", "EmulatedPulseOximeter",
+     {"name": "Heima PLX 1", "serial": "PLX1-DEMO-0001", "requires_bonding": True, "passkey": DEMO_PASSKEY}),
+    (DeviceFamily.BLOOD_PRESSURE, "drivers.emulator.blood_pressure_monitor", "EmulatedBloodPressureMonitor",
+     {"name": "Heima BP 1", "address": "F0:11:22:33:44:02"}),
+    (DeviceFamily.WEIGHT, "drivers.emulator.scales", "EmulatedWeightScale", {"name": "Heima Scale 1", "address": "F0:11:22:33:44:03"}),
+    (DeviceFamily.THERMOMETER, "drivers.emulator.thermometer", "EmulatedThermometer",
+     {"name": "Heima Thermo 1", "address": "F0:11:22:33:44:05"}),
+)
+
+
+async def _demo_take(family: DeviceFamily, device: Any, rng: Any) -> None:
+    """What the patient's device measures once the hub is connected."""
+    if family is DeviceFamily.PULSE_OXIMETER:
+        await device.take_live_spot_check(rng.randint(93, 99), rng.randint(58, 82))
+    elif family is DeviceFamily.BLOOD_PRESSURE:
+        systolic = rng.randint(118, 152)
+        await device.inflate([round(systolic * 1.2 * i / 10) for i in range(1, 11)], interval=0.25)
+        await device.take_measurement(systolic, rng.randint(72, 94))
+    elif family is DeviceFamily.WEIGHT:
+        await device.take_weighing(round(rng.uniform(70.0, 90.0), 1))
+    elif family is DeviceFamily.THERMOMETER:
+        await device.take_temperature(round(rng.uniform(36.4, 37.6), 1))
+
+
+async def _demo_patient(family: DeviceFamily, device: Any, say: Transcript) -> None:
+    """An emulated device's patient: whenever the hub connects, the device measures; after it
+    hangs up it waits, switched off, until the touch app asks for its family again."""
     import random
 
     rng = random.Random()
     while True:
-        await oximeter.wait_until(lambda: oximeter.is_connected, timeout=10**9)
-        await asyncio.sleep(1.5)  # the finger goes in; the device measures
-        if oximeter.is_connected:
-            await oximeter.take_live_spot_check(rng.randint(93, 99), rng.randint(58, 82))
-        await oximeter.wait_until(lambda: not oximeter.is_connected, timeout=10**9)
-        await asyncio.sleep(0.5)
-        if not oximeter.is_advertising:
-            await oximeter.start_advertising()  # the patient switches it on again
+        await device.wait_until(lambda: device.is_connected, timeout=10**9)
+        await asyncio.sleep(1.0)  # the finger goes in, the cuff goes on: the device measures
+        if device.is_connected:
+            try:
+                await _demo_take(family, device, rng)
+            except Exception as exc:  # an emulator that changed under us: say it, keep the demo
+                say(f"  The emulated {family.value} could not measure ({type(exc).__name__}).")
+        await device.wait_until(lambda: not device.is_connected, timeout=10**9)
+
+
+async def _attach_demo_devices(radio: Any, events: EventBus, say: Transcript) -> tuple[list[Any], list[asyncio.Task[None]]]:
+    import importlib
+
+    devices: dict[DeviceFamily, Any] = {}
+    for family, module, cls, options in DEMO_DEVICES:
+        try:
+            device = getattr(importlib.import_module(module), cls)(**options)
+            await device.attach(radio)
+            if family is not DeviceFamily.PULSE_OXIMETER:
+                await device.stop_advertising()  # switched on when the patient measures with it
+        except Exception:  # not there (yet), or not startable: that family is typed in by hand
+            continue
+        devices[family] = device
+        say(f"  An emulated {family.value} device is ready ({options['name']}).")
+
+    def switch_on(event: Any) -> None:
+        # The patient starts measuring with a family: that device is switched on, the others off,
+        # so the hub finds the one the screen shows.
+        if event.name != "measuring-started" or "family" not in event.data:
+            return
+        for family, device in devices.items():
+            wanted = family.value == event.data["family"]
+            if wanted and not device.is_advertising and not device.is_connected:
+                asyncio.ensure_future(device.start_advertising())
+            elif not wanted and device.is_advertising:
+                asyncio.ensure_future(device.stop_advertising())
+
+    events.subscribe(switch_on)
+    tasks = [asyncio.create_task(_demo_patient(f, d, say), name=f"demo-{f.value}") for f, d in devices.items()]
+    return list(devices.values()), tasks
 
 
 async def run_app(
@@ -517,16 +577,9 @@ async def run_app(
     async with radio_cm as radio:
         if link is None:
             if radio is not None:
-                from drivers.emulator import EmulatedPulseOximeter
-
-                oximeter = EmulatedPulseOximeter(
-                    name="Heima PLX 1", serial="PLX1-DEMO-0001", requires_bonding=True, passkey=DEMO_PASSKEY
-                )
-                await oximeter.attach(radio)
-                devices.append(oximeter)
-                demo_tasks.append(asyncio.create_task(_demo_patient(oximeter, say), name="demo-patient"))
                 say(f"Heima demo with the touch app — data in {config.data_dir}")
-                say(f"  An emulated pulse oximeter ({oximeter.name}) is on; if it asks, its passkey is {DEMO_PASSKEY}.")
+                devices, demo_tasks = await _attach_demo_devices(radio, events, say)
+                say(f"  The pulse oximeter asks to be paired the first time: its passkey is {DEMO_PASSKEY}.")
                 options |= {"scanner_backend": radio.scanner_backend, "client_backend": radio.client_backend}
             link = LinkManager(hub_registry(config, on_event=on_link_event), passkey_provider=pairing, on_event=on_link_event, **options)
         hub = await start_hub(config, link=link, pairing=pairing, events=events)

@@ -331,7 +331,7 @@ class MeasureModel(EventDispatcher):
 
     async def _measure(self) -> None:
         try:
-            await self.api.measure_now(timeout=self.timeout)
+            await self.api.measure_now(timeout=self.timeout, family=DeviceFamily(self.family))
         except TimeoutError:
             if not self._views:
                 self.state = "no-device"
