@@ -561,7 +561,12 @@ async def run_app(
     devices: list[Any] = []
     demo_tasks: list[asyncio.Task[None]] = []
 
+    window: Any = None
+    agent_bus: Any = None
+
     def on_link_event(name: str, data: dict[str, Any]) -> None:
+        if window is not None:
+            window.follow(name, data)  # the BlueZ agent answers only for the device being paired
         events.publish(name, **data)  # link events carry no values (drivers.link's rule)
 
     if link is None:
@@ -581,6 +586,15 @@ async def run_app(
                 devices, demo_tasks = await _attach_demo_devices(radio, events, say)
                 say(f"  The pulse oximeter asks to be paired the first time: its passkey is {DEMO_PASSKEY}.")
                 options |= {"scanner_backend": radio.scanner_backend, "client_backend": radio.client_backend}
+            else:
+                # On BlueZ a D-Bus agent asks for passkeys: it asks the touch app's dialog.
+                try:
+                    from drivers.bluez_agent import PairingWindow, start_agent
+
+                    window = PairingWindow()
+                    agent_bus, _ = await start_agent(pairing, window)
+                except Exception as exc:  # no system bus / BlueZ here: measuring will say so
+                    log.warning("no BlueZ pairing agent (%s)", type(exc).__name__)
             link = LinkManager(hub_registry(config, on_event=on_link_event), passkey_provider=pairing, on_event=on_link_event, **options)
         hub = await start_hub(config, link=link, pairing=pairing, events=events)
         settings = config.data_dir / "ui-settings.json"
@@ -601,6 +615,8 @@ async def run_app(
             for device in devices:
                 with contextlib.suppress(Exception):
                     await device.detach()
+            if agent_bus is not None:
+                agent_bus.disconnect()
     return 0
 
 
