@@ -24,7 +24,6 @@ if "kivy.core.window" not in __import__("sys").modules:
     Config.set("graphics", "height", _h)
 
 from kivy.core.window import Window  # noqa: E402
-from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from hub.api import HubApi
 from ui import theme
@@ -37,6 +36,7 @@ from ui.screens.settings import SettingsScreen
 from ui.screens.today import TodayScreen
 from ui.speech import EspeakSpeaker, Speaker
 from ui.viewmodels import HistoryModel, HubFeed, MeasureModel, Session, TodayModel
+from ui.widgets import Screens
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class HeimaApp(App):
         self.today_model = TodayModel(self.api, tr)
         self.measure_model = MeasureModel(self.api, tr, timeout=self.measure_timeout)
         self.history_model = HistoryModel(self.api, tr)
-        sm = ScreenManager(transition=NoTransition())
+        sm = Screens()
         # Models are given after construction: a screen's ids exist only once its kv rule ran.
         for screen, attr, model in (
             (TodayScreen(), "model", self.today_model),

@@ -18,7 +18,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 from kivy.uix.modalview import ModalView
-from kivy.uix.screenmanager import Screen
+from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 
 from ui import theme
 
@@ -108,6 +108,16 @@ def parse_typed(text: str) -> float | None:
         return float(text.replace(",", ".")) if text else None
     except ValueError:
         return None
+
+
+class Screens(ScreenManager):
+    """A screen manager without Kivy's stencil clip (its rule is replaced in widgets.kv): with no
+    transitions nothing needs clipping, and each stencil costs whole-screen fills every frame in
+    software rendering."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("transition", NoTransition())
+        super().__init__(**kwargs)
 
 
 class Dialog(ModalView):
