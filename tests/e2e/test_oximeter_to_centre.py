@@ -146,7 +146,7 @@ async def test_a_busy_server_is_waited_for_as_it_asks(tmp_path, fhir_server, sta
 def _run_demo_until_committed(data_dir, centre: str) -> subprocess.Popen:
     """Start `heima demo --centre` and return once its database holds two committed measurements."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "demo", "--data-dir", str(data_dir), "--centre", centre],
+        [sys.executable, "-m", "hub.cli", "demo", "--headless", "--data-dir", str(data_dir), "--centre", centre],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
