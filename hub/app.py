@@ -375,7 +375,7 @@ async def run_demo(config: HubConfig, say: Transcript = print, *, timeout: float
                 await oximeter.take_live_spot_check(97, 64)
 
             measuring = asyncio.create_task(patient_measures())
-            identity = await link.read_once(sink, timeout=timeout)
+            await link.read_once(sink, timeout=timeout)
             measuring.cancel()
             if not received:
                 say("No reading arrived from the oximeter; nothing was stored.")
@@ -389,7 +389,6 @@ async def run_demo(config: HubConfig, say: Transcript = print, *, timeout: float
                 else:
                     reason = report.errors[-1] if report.errors else "nothing was due"
                     say(f"  6. Not delivered to {dest.name} yet ({reason}); it stays queued and is retried")
-            del identity
             counts = await hub.store.outbox_counts()
             waiting = sum(c.get("pending", 0) for c in counts.values())
             say("Done: " + ("everything sent ✓" if waiting == 0 else f"{waiting} waiting to send"))
@@ -443,9 +442,6 @@ async def sync_once(config: HubConfig) -> dict[str, DrainReport]:
     finally:
         await hub.stop()
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- the touch app -----------------------------------------------------------------------------
