@@ -15,7 +15,13 @@ from drivers.devices.blood_pressure import (
     OmronBloodPressureDriver,
 )
 from drivers.devices.glucose import AccuChekGuideDriver, ContourNextOneDriver, GlucoseMeterDriver
-from drivers.devices.proprietary_oximeters import BerryMedOximeterDriver, JumperOximeterDriver, Nonin3230Driver
+from drivers.devices.proprietary_oximeters import (
+    BerryMedOximeterDriver,
+    JumperOximeterDriver,
+    LiveCallback,
+    LiveOximetry,
+    Nonin3230Driver,
+)
 from drivers.devices.pulse_oximeter import PulseOximeterDriver
 from drivers.devices.scales import (
     AndWeightScaleDriver,
@@ -26,6 +32,25 @@ from drivers.devices.scales import (
 from drivers.devices.thermometer import ThermometerDriver
 
 
+LIVE_READING_EVENT = "live-reading"
+
+
+def live_reading_events(on_event: EventCallback) -> LiveCallback:
+    """A streaming oximeter's live values as the screen's events: one `("live-reading", {"address",
+    "kind", "value", "unit"})` per value the frame has (SpO2 in %, pulse rate in /min), as often
+    as the driver passes them on (it throttles). A frame without a finger or without values gives
+    none. These events are for the screen only: never stored, never logged."""
+
+    def on_live(live: LiveOximetry) -> None:
+        if live.finger is False:
+            return
+        for kind, value, unit in (("oxygen-saturation", live.spo2, "%"), ("pulse-rate", live.pulse_rate, "/min")):
+            if value is not None:
+                on_event(LIVE_READING_EVENT, {"address": live.address, "kind": kind, "value": value, "unit": unit})
+
+    return on_live
+
+
 def default_registry(
     *,
     on_event: EventCallback | None = None,
@@ -34,18 +59,19 @@ def default_registry(
 ) -> Registry:
     """Every driver the hub ships, most specific first.
 
-    For the BP, scale and thermometer drivers: `on_event` receives live events (cuff pressure),
-    `local_zone` is the zone device clocks are kept in (default the system's), `clock_trusted`
-    says whether the hub's clock may be written into a device (default: always). Glucose meters
-    take `local_zone` and `clock_trusted` too.
+    `on_event` receives live events for the screen: cuff pressure (BP monitors), a glucose
+    meter's memory download progress (`download-progress`), a streaming oximeter's live values
+    (`live-reading`). `local_zone` is the zone device clocks are kept in (default the system's),
+    `clock_trusted` says whether the hub's clock may be written into a device (default: always);
+    the BP, scale, thermometer and glucose drivers take both.
     """
     clocked = {"on_event": on_event, "local_zone": local_zone, "clock_trusted": clock_trusted}
-    zoned = {"local_zone": local_zone, "clock_trusted": clock_trusted}  # glucose meters
+    live = {"on_live": live_reading_events(on_event)} if on_event is not None else {}
     return Registry(
         [
-            Nonin3230Driver(),  # advertises PLX too: before the standard PLX driver
-            JumperOximeterDriver(),
-            BerryMedOximeterDriver(),
+            Nonin3230Driver(**live),  # advertises PLX too: before the standard PLX driver
+            JumperOximeterDriver(**live),
+            BerryMedOximeterDriver(**live),
             PulseOximeterDriver(),
             AndBloodPressureDriver(**clocked),  # vendor BP monitors before the standard BP driver
             OmronBloodPressureDriver(**clocked),
@@ -55,11 +81,20 @@ def default_registry(
             MiBodyCompositionScaleDriver(),
             WeightScaleDriver(**clocked),
             ThermometerDriver(**clocked),
-            ContourNextOneDriver(**zoned),  # by name: before the standard glucose driver
-            AccuChekGuideDriver(**zoned),
-            GlucoseMeterDriver(**zoned),
+            ContourNextOneDriver(**clocked),  # by name: before the standard glucose driver
+            AccuChekGuideDriver(**clocked),
+            GlucoseMeterDriver(**clocked),
         ]
     )
 
 
-__all__ = ["Advertisement", "Driver", "Matcher", "Registry", "Session", "default_registry"]
+__all__ = [
+    "LIVE_READING_EVENT",
+    "Advertisement",
+    "Driver",
+    "Matcher",
+    "Registry",
+    "Session",
+    "default_registry",
+    "live_reading_events",
+]

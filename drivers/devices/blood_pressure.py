@@ -422,6 +422,7 @@ class BloodPressureDriver(StandardHealthDriver):
     """Any monitor with the standard Blood Pressure Service."""
 
     name: ClassVar[str] = "bp-standard"
+    family: ClassVar[str] = "blood-pressure"  # the device family the patient measures with (hub.api.DeviceFamily)
     matcher: ClassVar[Matcher] = Matcher(service_uuids=frozenset({BLOOD_PRESSURE_SERVICE_UUID}))
 
     def __init__(self, **options: Any) -> None:

@@ -25,6 +25,13 @@ the Contour Next One among them):
    proved its layout. Written after the download, so every record of the session is corrected
    with the one offset measured before.
 
+While records come, the screen is told how far the download is: `("download-progress",
+{"address", "done", "total"})` through the `on_event` callback the driver was given (counts only,
+throttled). `total` is the number of records asked for: from the first sequence requested to the
+meter's last (the probe's), or, when everything is requested, from the first record that arrives
+to the meter's last; no extra RACP request is made. A meter that cannot tell its last record gets
+no progress.
+
 Values: mmol/L, unrounded (see `drivers.gatt.glucose` for the kg/L conversion). A status that
 makes the number meaningless (sample too small, strip insertion or strip type error, sensor
 malfunction, device fault) or a "result too high/low" without a number gives no value with
@@ -52,7 +59,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bleak.exc import BleakError, BleakGATTProtocolError
 
@@ -111,6 +118,7 @@ CLOCK_PLAUSIBLE_FROM = datetime(2020, 1, 1)
 DATE_TIME_UUID = "00002a08-0000-1000-8000-00805f9b34fb"
 CONTOUR_SERVICE_UUID = "00000000-0002-11e2-9e96-0800200c9a66"
 CONTOUR_CLOCK_UUID = "00001026-0002-11e2-9e96-0800200c9a66"  # GUESSED: see EmulatedContourNextOne
+DOWNLOAD_PROGRESS_EVENT = "download-progress"
 
 # --- readings (pure) ----------------------------------------------------------------------------
 
@@ -412,6 +420,9 @@ class _Download:
         self.has_context = client.services.get_characteristic(GLUCOSE_MEASUREMENT_CONTEXT_UUID) is not None
         self.clock: ClockReading | None = None
         self.delivered = 0
+        self.meter_last: int | None = None  # the meter's last sequence (the probe), for progress
+        self.total: int | None = None  # records asked for in this download; None: not known yet
+        self._progress_at = -math.inf
 
     def _packet(self, kind: str) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
         def on_value(_: BleakGATTCharacteristic, data: bytearray) -> None:
@@ -478,6 +489,35 @@ class _Download:
             )
             self.session.deliver(reading)
             self.delivered += 1
+            self._progress(item.measurement.sequence_number)
+
+    def expect(self, plan: DownloadPlan, meter_last: int | None) -> None:
+        """How many records this download asked for, when the plan and the meter's last sequence
+        tell (records from the first asked for to the meter's last); else it is counted from the
+        first record that arrives (a meter sends its records in sequence order)."""
+        self.meter_last = meter_last if meter_last is not None and meter_last != LAST_UNKNOWN else None
+        if plan.first_sequence is not None and self.meter_last is not None:
+            self.total = max(0, self.meter_last - plan.first_sequence + 1)
+            self._emit_progress(0)
+
+    def _progress(self, sequence: int) -> None:
+        """A record of the download was handed on: tell the screen (throttled, last one always)."""
+        done = self.delivered
+        if self.total is None:
+            if self.meter_last is None:
+                return  # the meter cannot say how many: no progress to show
+            self.total = max(1, self.meter_last - sequence + 1)
+        if done > self.total:
+            self.total = done  # more than the meter's numbering said: never show more than all
+        now = time.monotonic()
+        if done < self.total and now - self._progress_at < self.driver.progress_interval:
+            return
+        self._progress_at = now
+        self._emit_progress(done)
+
+    def _emit_progress(self, done: int) -> None:
+        assert self.total is not None
+        self.driver.emit(DOWNLOAD_PROGRESS_EVENT, {"address": self.identity.address, "done": done, "total": self.total})
 
     async def _await_response(
         self, assembler: RecordAssembler, *, deliver: bool, collected: list[GlucoseRecord]
@@ -568,6 +608,7 @@ class GlucoseMeterDriver(Driver):
     """Any meter with the standard Glucose service and its RACP (see the module docstring)."""
 
     name: ClassVar[str] = "glucose-standard"
+    family: ClassVar[str] = "glucose"  # the device family the patient measures with (hub.api.DeviceFamily)
     matcher: ClassVar[Matcher] = Matcher(service_uuids=frozenset({GLUCOSE_SERVICE_UUID}))
     read_clocks: ClassVar[tuple[ClockCharacteristic, ...]] = (CURRENT_TIME_CLOCK, DATE_TIME_CLOCK)
     write_clocks: ClassVar[tuple[ClockCharacteristic, ...]] = (CURRENT_TIME_CLOCK, DATE_TIME_CLOCK)
@@ -581,10 +622,17 @@ class GlucoseMeterDriver(Driver):
         set_clock: bool = True,
         local_zone: tzinfo | None = None,
         clock_trusted: Callable[[], bool] | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        progress_interval: float = 0.2,
     ) -> None:
         """`local_zone`: the zone meter clocks are kept in (the hub's; None: the system's).
         `clock_trusted`: whether the hub's own clock may be written into a meter (a Pi before
-        NTP answered must not); None: always. `set_clock=False`: never write a meter's clock."""
+        NTP answered must not); None: always. `set_clock=False`: never write a meter's clock.
+        `on_event`: the memory download's progress for the screen, `("download-progress",
+        {"address", "done", "total"})` at most every `progress_interval` seconds (and the last
+        record always); counts only, never values."""
+        self.on_event = on_event
+        self.progress_interval = progress_interval
         self.context_timeout = context_timeout
         self.record_timeout = record_timeout
         self.clock_drift_limit = clock_drift_limit
@@ -606,8 +654,10 @@ class GlucoseMeterDriver(Driver):
             await self._read_feature(client, identity.address)
             download.clock = await self._read_clock(client, session, identity.address)
             known = await self._known_sequence(session, identity)
-            plan = plan_download(known, await download.last_sequence())
+            meter_last = await download.last_sequence()
+            plan = plan_download(known, meter_last)
             if plan is not None:
+                download.expect(plan, meter_last)
                 await download.download(plan)
             else:
                 logger.info("%s: no new records", identity.address)
@@ -615,6 +665,14 @@ class GlucoseMeterDriver(Driver):
             download.active = False
         await self._maybe_set_clock(client, session, download.clock, identity.address)
         return identity
+
+    def emit(self, name: str, details: dict[str, Any]) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(name, details)
+        except Exception:  # noqa: BLE001 - the screen must not break a download
+            logger.exception("event callback failed for %s", name)
 
     async def _known_sequence(self, session: Session, identity: DeviceIdentity) -> int | None:
         history = _history_of(session)
@@ -721,6 +779,7 @@ __all__ = [
     "CONTOUR_CLOCK",
     "CURRENT_TIME_CLOCK",
     "DATE_TIME_CLOCK",
+    "DOWNLOAD_PROGRESS_EVENT",
     "GLUCOSE_UNIT",
     "LAST_UNKNOWN",
     "AccuChekGuideDriver",

@@ -696,6 +696,7 @@ class StreamingOximeterDriver(Driver):
     """
 
     notify_uuid: ClassVar[str]
+    family: ClassVar[str] = "pulse-oximeter"  # the device family the patient measures with (hub.api.DeviceFamily)
 
     def __init__(
         self,

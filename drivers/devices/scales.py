@@ -226,6 +226,7 @@ class WeightScaleDriver(StandardHealthDriver):
     """Any scale with the standard Weight Scale and/or Body Composition service."""
 
     name: ClassVar[str] = "scale-standard"
+    family: ClassVar[str] = "weight"  # the device family the patient measures with (hub.api.DeviceFamily)
     matcher: ClassVar[Matcher] = Matcher(
         service_uuids=frozenset({WEIGHT_SCALE_SERVICE_UUID, BODY_COMPOSITION_SERVICE_UUID})
     )

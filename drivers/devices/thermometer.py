@@ -133,6 +133,7 @@ class ThermometerDriver(StandardHealthDriver):
     """Any thermometer with the standard Health Thermometer Service."""
 
     name: ClassVar[str] = "thermometer-standard"
+    family: ClassVar[str] = "thermometer"  # the device family the patient measures with (hub.api.DeviceFamily)
     matcher: ClassVar[Matcher] = Matcher(service_uuids=frozenset({HEALTH_THERMOMETER_SERVICE_UUID}))
 
     def __init__(self, **options: Any) -> None:

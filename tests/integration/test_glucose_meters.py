@@ -350,3 +350,39 @@ async def test_an_untrusted_hub_clock_is_never_written_into_a_meter(tmp_path) ->
         [stored] = await rig.stored()
     assert meter.clock_writes == []  # a Pi before NTP answered: its own time may be the wrong one
     assert abs(seconds(stored.reading.device_clock_offset) + 5 * 3600) <= 2  # still measured
+
+
+# --- the screen's progress while the memory downloads --------------------------------------------
+
+
+def progress(events: EventLog) -> list[tuple[int, int]]:
+    return [(d["done"], d["total"]) for name, d in events.events if name == "download-progress"]
+
+
+async def test_a_memory_download_tells_its_progress_counting_the_records_asked_for(tmp_path, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    meter = EmulatedGlucoseMeter()
+    values = [4.0 + i / 10 for i in range(12)]
+    for value in values:
+        meter.add_record(value)
+    async with glucose_rig(meter, tmp_path) as rig:
+        registry = default_registry(on_event=rig.events)
+        await rig.session(registry=registry)
+        first = progress(rig.events)
+        assert first[-1] == (12, 12)  # everything asked for: counted from the first record to the last
+        assert all(total == 12 for _, total in first)
+        assert [done for done, _ in first] == sorted(done for done, _ in first)  # it only goes forward
+        assert meter.racp_requests == [REPORT_LAST, report_all_records()]  # no extra request for it
+
+        for value in (9.1, 9.2, 9.3):
+            meter.add_record(value)
+        rig.events.events.clear()
+        await rig.session(registry=registry)
+        assert progress(rig.events)[0] == (0, 3) and progress(rig.events)[-1] == (3, 3)  # records 13..15
+
+        rig.events.events.clear()
+        await rig.session(registry=registry)  # nothing new: nothing to show
+        assert progress(rig.events) == []
+    assert not any(f"{v:g}".replace(".", ",") in caplog.text or f"{v:g}" in caplog.text for v in (4.3, 9.2))

@@ -222,3 +222,34 @@ async def test_nul_padded_berrymed_name_is_matched_by_the_default_registry() -> 
     assert advertisement.name == "BerryMed" + "\x00" * 8
     driver = default_registry().match(advertisement)
     assert driver is not None and driver.name == "berrymed-bm1000"
+
+
+# -- live values on the screen, through the hub's registry -----------------------------------------
+
+
+async def test_the_default_registry_turns_live_values_into_screen_events(caplog: pytest.LogCaptureFixture) -> None:
+    """The registry the hub builds (`default_registry(on_event=...)`) sends a streaming oximeter's
+    live values as `live-reading` events, SpO2 and pulse each with its unit, as throttled as the
+    driver's own live values; no finger gives none. The values stay out of the logs."""
+    from drivers.devices.proprietary_oximeters import StreamingOximeterDriver
+
+    caplog.set_level(logging.DEBUG)
+    jumper = EmulatedJumperOximeter(rate_hz=50, values_every=2, script=[finger_out(0.3), OximetryPhase(2.0, spo2=94, pulse_rate=77)])
+    events = EventLog()
+    registry = default_registry(on_event=events)
+    for driver in registry:
+        if isinstance(driver, StreamingOximeterDriver):
+            driver.rule = FAST_RULE  # a shorter hold: the session takes a second, not five
+    async with radio_with(jumper) as radio:
+        sink = CollectingSink()
+        manager = LinkManager(registry, scanner_backend=radio.scanner_backend, client_backend=radio.client_backend, on_event=events, **FAST_LINK)
+        await manager.read_once(sink, timeout=5)
+    assert values(sink) == [(SPO2, 94.0), (PULSE, 77.0)]
+    live = [details for name, details in events.events if name == "live-reading"]
+    assert {(d["kind"], d["unit"]) for d in live} == {("oxygen-saturation", "%"), ("pulse-rate", "/min")}
+    assert (live[-2]["kind"], live[-2]["value"], live[-1]["kind"], live[-1]["value"]) == ("oxygen-saturation", 94, "pulse-rate", 77)
+    assert all(d["address"] == jumper.address and isinstance(d["value"], int) for d in live)
+    assert 2 <= len(live) <= 2 * 20  # throttled (0.25 s), not 50 frames a second
+    assert not any(name == "live-reading" for name, _ in events.events[: events.names().index("connected")])
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith(("drivers", "hub")) and not r.name.startswith("drivers.emulator")]
+    assert ours and not any("77" in message or "94" in message for message in ours)
