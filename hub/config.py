@@ -102,6 +102,16 @@ class PatientConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OximetryConfig:
+    """Continuous oximetry ([oximetry]): whether an oximeter's stream is recorded (a night's
+    SpO2 and pulse, sent in chunks with a summary), besides the spot readings it always gives."""
+
+    record_continuous: bool = False
+    chunk_minutes: float = 10.0  # one Observation per kind per chunk
+    period_seconds: float = 1.0  # one sample per period (a faster stream keeps the newest per slot)
+
+
+@dataclass(frozen=True, slots=True)
 class HubConfig:
     data_dir: Path = DEFAULT_DATA_DIR
     timezone: str = "Europe/Oslo"
@@ -111,6 +121,7 @@ class HubConfig:
     patient: PatientConfig = field(default_factory=PatientConfig)
     organisation: OrganisationConfig | None = None  # responsible for the follow-up (performer)
     destinations: tuple[DestinationConfig, ...] = ()
+    oximetry: OximetryConfig = field(default_factory=OximetryConfig)
 
     @property
     def database_path(self) -> Path:
@@ -335,10 +346,10 @@ def _destination(d: Any, where: str, base_dir: Path, earlier: list[DestinationCo
 def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubConfig:
     """A HubConfig from parsed TOML; relative paths are taken from `base_dir`."""
     base_dir = base_dir or Path.cwd()
-    unknown = set(data) - {"hub", "patient", "organisation", "destinations"}
+    unknown = set(data) - {"hub", "patient", "organisation", "destinations", "oximetry"}
     if unknown:
         raise ConfigError(
-            f"unknown section(s) {sorted(unknown)}; expected [hub], [patient], [organisation], [[destinations]]"
+            f"unknown section(s) {sorted(unknown)}; expected [hub], [patient], [organisation], [oximetry], [[destinations]]"
         )
     hub = _get(data, "hub", dict, "config", {})
     data_dir = Path(_get(hub, "data_dir", str, "hub", str(DEFAULT_DATA_DIR))).expanduser()
@@ -384,7 +395,25 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
         patient=patient,
         organisation=organisation,
         destinations=tuple(destinations),
+        oximetry=_oximetry(_get(data, "oximetry", dict, "config", {})),
     )
+
+
+def _oximetry(table: dict[str, Any]) -> OximetryConfig:
+    _known_keys(table, {"record_continuous", "chunk_minutes", "period_seconds"}, "oximetry")
+    record = _get(table, "record_continuous", bool, "oximetry", False)
+
+    def number(key: str, default: float, low: float, high: float) -> float:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise ConfigError(f"oximetry.{key}: must be a number from {low:g} to {high:g}")
+        return float(value)
+
+    period = number("period_seconds", 1.0, 0.01, 60.0)
+    chunk = number("chunk_minutes", 10.0, 1.0, 60.0)
+    if chunk * 60 / period > 60_000:
+        raise ConfigError("oximetry: a chunk may hold at most 60,000 samples; use a longer period or shorter chunks")
+    return OximetryConfig(record_continuous=record, chunk_minutes=chunk, period_seconds=period)
 
 
 def load_config(path: Path | None) -> HubConfig:

@@ -10,6 +10,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hub.domain.oximetry import SampledSeries
 
 
 class MeasurementKind(enum.StrEnum):
@@ -28,6 +32,15 @@ class MeasurementKind(enum.StrEnum):
     BODY_FAT = "body-fat"
     BLOOD_GLUCOSE = "blood-glucose"
     BODY_TEMPERATURE = "body-temperature"
+    # Continuous oximetry (hub.domain.oximetry): chunks of a recording, and its summary panel
+    OXYGEN_SATURATION_SERIES = "oxygen-saturation-series"  # samples; value = the chunk's mean
+    PULSE_RATE_SERIES = "pulse-rate-series"
+    OXIMETRY_SUMMARY = "oximetry-summary"  # a panel: the components below
+    OXYGEN_SATURATION_LOWEST = "oxygen-saturation-lowest"
+    OXYGEN_SATURATION_MEAN = "oxygen-saturation-mean"
+    TIME_BELOW_90_PERCENT = "time-below-90-percent"  # minutes with SpO2 < 90 %
+    VALID_RECORDING_TIME = "valid-recording-time"  # minutes with a valid SpO2
+    PULSE_RATE_MEAN = "pulse-rate-mean"
 
 
 class AbsentReason(enum.StrEnum):
@@ -136,6 +149,8 @@ class Reading:
     context: tuple[tuple[str, str], ...] = ()  # e.g. (("meal", "preprandial"), ("specimen", ...))
     device_user: int | None = None  # the user number on a shared scale or cuff
     device_clock_offset: timedelta | None = None  # hub clock − device clock, read in this session
+    samples: SampledSeries | None = None  # a continuous recording's chunk (hub.domain.oximetry)
+    duration: timedelta | None = None  # a reading over a period (a recording's summary)
 
     def __post_init__(self) -> None:
         if self.components:

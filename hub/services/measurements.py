@@ -94,7 +94,11 @@ class MeasurementService:
             natural_key=natural_key(reading) if provenance is Provenance.DEVICE else None,
         )
 
-    async def record_reading(self, reading: Reading, provenance: Provenance = Provenance.DEVICE) -> RecordOutcome:
+    async def record_reading(
+        self, reading: Reading, provenance: Provenance = Provenance.DEVICE, *, announce: bool = True
+    ) -> RecordOutcome:
+        """`announce=False`: no "measurement-recorded" event (a chunk of a continuous recording is
+        not a result to show the patient)."""
         if not belongs_to_patient(reading, self.device_users):
             # Another person's weighing on a shared scale: never stored, never sent.
             log.info("a %s reading of another device user was ignored", reading.kind.value)
@@ -107,12 +111,13 @@ class MeasurementService:
         if not recorded.created:
             log.info("a %s record the hub already had was received again; kept the first", reading.kind.value)
             measurement = replace(measurement, id=uuid.UUID(recorded.measurement_id))
-        self.events.publish(
-            "measurement-recorded",
-            measurement_id=str(measurement.id),
-            kind=reading.kind.value,
-            created=recorded.created,
-        )
+        if announce:
+            self.events.publish(
+                "measurement-recorded",
+                measurement_id=str(measurement.id),
+                kind=reading.kind.value,
+                created=recorded.created,
+            )
         if recorded.created and self.on_recorded:
             self.on_recorded()
         return RecordOutcome(measurement, recorded.created)

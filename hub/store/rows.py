@@ -8,14 +8,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hub.domain.measurements import Measurement, MonotonicAnchor
+from hub.domain.oximetry import SampledSeries, decode_values, encode_values
 from hub.domain.readings import AbsentReason, Component, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
 
 MEASUREMENT_COLUMNS = (
     "id, kind, value, unit, absent_reason, flags, provenance, device_address, device_name, "
     "device_manufacturer, device_model, device_serial, device_firmware, device_system_id, "
     "device_time, record_id, received_at, effective_time, natural_key, components, body_site, "
-    "context, device_user, device_clock_offset_s, received_boot_id, received_boottime, time_pending"
+    "context, device_user, device_clock_offset_s, received_boot_id, received_boottime, time_pending, duration_s"
 )
+# A measurement row with its samples, when it has any (LEFT JOIN samples s).
+SAMPLE_COLUMNS = "s.start, s.period_s, s.data"
 
 
 def measurement_to_row(m: Measurement) -> dict[str, Any]:
@@ -51,12 +54,38 @@ def measurement_to_row(m: Measurement) -> dict[str, Any]:
         "received_boot_id": m.received_anchor.boot_id if m.received_anchor else None,
         "received_boottime": m.received_anchor.seconds if m.received_anchor else None,
         "time_pending": int(QualityFlag.HUB_CLOCK_UNTRUSTED in r.flags),
+        "duration_s": r.duration.total_seconds() if r.duration is not None else None,
     }
 
 
+def samples_to_row(m: Measurement) -> dict[str, Any] | None:
+    """The samples table's row for a measurement that carries a series, else None."""
+    series = m.reading.samples
+    if series is None:
+        return None
+    return {
+        "measurement_id": str(m.id),
+        "start": series.start.isoformat(),
+        "period_s": series.period,
+        "count": len(series.values),
+        "data": encode_values(series.values),
+    }
+
+
+_NAMES = [c.strip() for c in MEASUREMENT_COLUMNS.split(",")]
+_SAMPLE_NAMES = ["samples_start", "samples_period_s", "samples_data"]
+
+
 def measurement_from_row(row: tuple | dict) -> Measurement:
+    """A row of MEASUREMENT_COLUMNS, optionally followed by SAMPLE_COLUMNS (NULLs: no series)."""
     if not isinstance(row, dict):
-        row = dict(zip([c.strip() for c in MEASUREMENT_COLUMNS.split(",")], row, strict=True))
+        names = _NAMES + _SAMPLE_NAMES if len(row) > len(_NAMES) else _NAMES
+        row = dict(zip(names, row, strict=True))
+    samples = None
+    if row.get("samples_data") is not None:
+        samples = SampledSeries(
+            datetime.fromisoformat(row["samples_start"]), row["samples_period_s"], decode_values(row["samples_data"])
+        )
     device = None
     if row["device_address"] is not None:
         device = DeviceIdentity(
@@ -85,6 +114,8 @@ def measurement_from_row(row: tuple | dict) -> Measurement:
         context=tuple((str(n), str(v)) for n, v in json.loads(row["context"])),
         device_user=row["device_user"],
         device_clock_offset=timedelta(seconds=row["device_clock_offset_s"]) if row["device_clock_offset_s"] is not None else None,
+        samples=samples,
+        duration=timedelta(seconds=row["duration_s"]) if row.get("duration_s") is not None else None,
     )
     return Measurement(
         id=uuid.UUID(row["id"]),

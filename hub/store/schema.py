@@ -119,7 +119,23 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    """Continuous oximetry: a chunk's samples beside its measurement, 2 bytes a sample."""
+    db.execute("ALTER TABLE measurements ADD COLUMN duration_s REAL")  # a summary's period
+    db.execute(
+        """
+        CREATE TABLE samples (
+            measurement_id TEXT PRIMARY KEY REFERENCES measurements(id),
+            start TEXT NOT NULL,              -- slot 0 (UTC); the measurement's received_at too
+            period_s REAL NOT NULL CHECK (period_s > 0),
+            count INTEGER NOT NULL CHECK (count > 0),
+            data BLOB NOT NULL                -- uint16 little-endian tenths, 0xFFFF = empty slot
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

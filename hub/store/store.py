@@ -23,7 +23,7 @@ import sqlite_utils
 from hub.domain.clock import place_after_trust
 from hub.domain.measurements import Measurement, MonotonicAnchor
 from hub.domain.readings import DeviceIdentity, MeasurementKind
-from hub.store.rows import MEASUREMENT_COLUMNS, measurement_from_row, measurement_to_row
+from hub.store.rows import MEASUREMENT_COLUMNS, SAMPLE_COLUMNS, measurement_from_row, measurement_to_row, samples_to_row
 from hub.store.schema import connect
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,11 @@ T = TypeVar("T")
 
 MAX_ERROR_LENGTH = 500
 WITHDRAWN_REASON = "consent withdrawn by the patient; not sent"
+# Chunks of a continuous recording: many a night, listed only when asked for by kind.
+SERIES_KINDS = (MeasurementKind.OXYGEN_SATURATION_SERIES.value, MeasurementKind.PULSE_RATE_SERIES.value)
+_MEASUREMENT_SELECT = (
+    ", ".join(f"m.{c.strip()}" for c in MEASUREMENT_COLUMNS.split(",")) + f", {SAMPLE_COLUMNS}"
+)
 # The consent in force for destination `?`: its newest event; none yet means given.
 CONSENT_GIVEN_SQL = (
     "coalesce((SELECT state FROM consent_events WHERE destination = ? ORDER BY id DESC LIMIT 1), 'given') = 'given'"
@@ -171,6 +176,12 @@ class Store:
                 row = measurement_to_row(measurement)
                 cursor = conn.execute(insert, [row[c] for c in columns])
                 if cursor.rowcount == 1:
+                    samples = samples_to_row(measurement)
+                    if samples is not None:
+                        conn.execute(
+                            "INSERT INTO samples (measurement_id, start, period_s, count, data) VALUES (?, ?, ?, ?, ?)",
+                            [samples["measurement_id"], samples["start"], samples["period_s"], samples["count"], samples["data"]],
+                        )
                     now = _now()
                     # Consent is checked again inside this transaction: a row is never queued for a
                     # destination whose consent was withdrawn before this COMMIT.
@@ -195,13 +206,17 @@ class Store:
     # --- reading measurements ------------------------------------------------------------
 
     async def measurements(self, *, kind: str | None = None, limit: int = 1000) -> list[Measurement]:
-        """The newest measurements first."""
+        """The newest measurements first. The chunks of continuous recordings only when asked for
+        by their kind (a night holds hundreds; the night's summary is listed)."""
 
         def query() -> list[Measurement]:
-            where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
+            if kind:
+                where, params = "WHERE m.kind = ?", [kind]
+            else:
+                where, params = f"WHERE m.kind NOT IN ({', '.join('?' * len(SERIES_KINDS))})", list(SERIES_KINDS)
             rows = self.db.execute(
-                f"SELECT {MEASUREMENT_COLUMNS} FROM measurements {where} "
-                "ORDER BY effective_time DESC, rowid DESC LIMIT ?",
+                f"SELECT {_MEASUREMENT_SELECT} FROM measurements m LEFT JOIN samples s ON s.measurement_id = m.id "
+                f"{where} ORDER BY m.effective_time DESC, m.rowid DESC LIMIT ?",
                 [*params, limit],
             ).fetchall()
             return [measurement_from_row(r) for r in rows]
@@ -241,6 +256,8 @@ class Store:
                         "UPDATE measurements SET received_at = ?, effective_time = ?, flags = ?, time_pending = 0 WHERE id = ?",
                         [new["received_at"], new["effective_time"], new["flags"], new["id"]],
                     )
+                    # a chunk's slot 0 is its reception time: it moves with it
+                    conn.execute("UPDATE samples SET start = ? WHERE measurement_id = ?", [new["received_at"], new["id"]])
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -291,9 +308,9 @@ class Store:
 
     async def due(self, destination: str, *, limit: int, now: datetime) -> list[Measurement]:
         def query() -> list[Measurement]:
-            cols = ", ".join(f"m.{c.strip()}" for c in MEASUREMENT_COLUMNS.split(","))
             rows = self.db.execute(
-                f"SELECT {cols} FROM outbox o JOIN measurements m ON m.id = o.measurement_id "
+                f"SELECT {_MEASUREMENT_SELECT} FROM outbox o JOIN measurements m ON m.id = o.measurement_id "
+                "LEFT JOIN samples s ON s.measurement_id = m.id "
                 "WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? AND m.time_pending = 0 "
                 "ORDER BY o.id LIMIT ?",
                 [destination, now.astimezone(UTC).isoformat(), limit],

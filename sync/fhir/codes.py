@@ -48,6 +48,9 @@ ORGANISATION_NUMBER = "urn:oid:2.16.578.1.12.4.1.4.101"
 RESH_ID = "urn:oid:2.16.578.1.12.4.1.4.102"
 
 GATEWAY_DEVICE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/observation-gatewayDevice"
+# Heima's own codes for the figures of a night's oximetry summary: LOINC has no codes for the
+# lowest / mean SpO2 of a recording or its time below 90 % (docs/centre-integration.md lists them).
+HEIMA_OXIMETRY = "urn:heima:oximetry-summary"
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +209,65 @@ CODES: Mapping[MeasurementKind, KindCodes] = MappingProxyType(
         ),
         # The MDC term is MDC_TEMP_BODY ("unspecified site"); a known site replaces it with the
         # site's own term (MDC_TEMP_ORAL, ...), see TEMPERATURE_SITES.
+        # Continuous oximetry: a chunk is coded as the value it samples (valueSampledData)
+        MeasurementKind.OXYGEN_SATURATION_SERIES: KindCodes(
+            text="Oxygen saturation (SpO2), continuous",
+            codings=(
+                Coding(LOINC, "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
+                Coding(SNOMED_CT, "431314004", "Peripheral oxygen saturation"),
+                Coding(MDC, "150456", "MDC_PULS_OXIM_SAT_O2"),
+            ),
+            ucum="%",
+            unit="%",
+        ),
+        MeasurementKind.PULSE_RATE_SERIES: KindCodes(
+            text="Pulse rate, continuous",
+            codings=(
+                Coding(LOINC, "8867-4", "Heart rate"),
+                Coding(SNOMED_CT, "364075005", "Heart rate"),
+                Coding(MDC, "149530", "MDC_PULS_OXIM_PULS_RATE"),
+            ),
+            ucum="/min",
+            unit="beats/minute",
+        ),
+        MeasurementKind.OXIMETRY_SUMMARY: KindCodes(
+            text="Continuous pulse oximetry, summary of the recording",
+            codings=(
+                Coding(HEIMA_OXIMETRY, "summary", "Continuous pulse oximetry summary"),
+            ),
+            ucum=None,
+            unit=None,
+        ),
+        MeasurementKind.OXYGEN_SATURATION_LOWEST: KindCodes(
+            text="Lowest SpO2 during the recording",
+            codings=(Coding(HEIMA_OXIMETRY, "spo2-lowest", "Lowest SpO2 during the recording"),),
+            ucum="%",
+            unit="%",
+        ),
+        MeasurementKind.OXYGEN_SATURATION_MEAN: KindCodes(
+            text="Mean SpO2 during the recording",
+            codings=(Coding(HEIMA_OXIMETRY, "spo2-mean", "Mean SpO2 during the recording"),),
+            ucum="%",
+            unit="%",
+        ),
+        MeasurementKind.TIME_BELOW_90_PERCENT: KindCodes(
+            text="Time with SpO2 below 90 %",
+            codings=(Coding(HEIMA_OXIMETRY, "time-below-90", "Time with SpO2 below 90 %"),),
+            ucum="min",
+            unit="min",
+        ),
+        MeasurementKind.VALID_RECORDING_TIME: KindCodes(
+            text="Time with a valid SpO2",
+            codings=(Coding(HEIMA_OXIMETRY, "valid-time", "Time with a valid SpO2"),),
+            ucum="min",
+            unit="min",
+        ),
+        MeasurementKind.PULSE_RATE_MEAN: KindCodes(
+            text="Mean pulse rate during the recording",
+            codings=(Coding(HEIMA_OXIMETRY, "pulse-rate-mean", "Mean pulse rate during the recording"),),
+            ucum="/min",
+            unit="beats/minute",
+        ),
         MeasurementKind.BODY_TEMPERATURE: KindCodes(
             text="Body temperature",
             codings=(
@@ -227,6 +289,15 @@ PANEL_COMPONENTS: Mapping[MeasurementKind, frozenset[MeasurementKind]] = Mapping
                 MeasurementKind.SYSTOLIC_PRESSURE,
                 MeasurementKind.DIASTOLIC_PRESSURE,
                 MeasurementKind.MEAN_ARTERIAL_PRESSURE,
+            }
+        ),
+        MeasurementKind.OXIMETRY_SUMMARY: frozenset(
+            {
+                MeasurementKind.OXYGEN_SATURATION_LOWEST,
+                MeasurementKind.OXYGEN_SATURATION_MEAN,
+                MeasurementKind.TIME_BELOW_90_PERCENT,
+                MeasurementKind.VALID_RECORDING_TIME,
+                MeasurementKind.PULSE_RATE_MEAN,
             }
         ),
     }
@@ -310,6 +381,8 @@ CONVERSIONS: Mapping[MeasurementKind, Mapping[str, Conversion]] = MappingProxyTy
         MeasurementKind.MEAN_ARTERIAL_PRESSURE: _PRESSURE,
         MeasurementKind.PULSE_RATE: _RATE,
         MeasurementKind.CUFF_PULSE_RATE: _RATE,
+        MeasurementKind.PULSE_RATE_SERIES: _RATE,
+        MeasurementKind.PULSE_RATE_MEAN: _RATE,
         MeasurementKind.BODY_WEIGHT: _MASS,
         MeasurementKind.BODY_HEIGHT: _LENGTH,
         MeasurementKind.BODY_MASS_INDEX: _BMI,

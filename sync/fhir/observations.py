@@ -19,16 +19,20 @@ Rules that matter for patient safety:
 - test and demo data are labelled HTEST in `meta.security`;
 - a manually entered value has a `note` saying so and no `device`;
 - a control-solution result checks the meter, it is not the patient's: `observation_for` refuses
-  it (`NotForDestination`); the hub keeps it locally, marked, and never queues it.
+  it (`NotForDestination`); the hub keeps it locally, marked, and never queues it;
+- a chunk of a continuous recording is one Observation with `valueSampledData` (origin 0 in the
+  kind's unit, the period in ms, one value per slot, "E" where no valid value came) over an
+  `effectivePeriod`; never thousands of Observations, never an empty slot filled in.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hub.domain.measurements import Measurement
+from hub.domain.oximetry import SampledSeries
 from hub.domain.readings import AbsentReason, Component, MeasurementKind, Provenance, QualityFlag, Reading
 from sync.fhir.codes import (
     MappingError,
@@ -148,6 +152,30 @@ def fhir_datetime(moment: datetime) -> str:
 def fhir_decimal(value: float) -> int | float:
     """The number as JSON will carry it: integral values without a trailing `.0`."""
     return int(value) if float(value).is_integer() else value
+
+
+def sampled_data(kind: MeasurementKind, series: SampledSeries, unit: str) -> dict[str, Any]:
+    """`{"valueSampledData": ...}` for one chunk: values in the kind's UCUM unit, "E" for an
+    empty slot (FHIR's "error" marker: no valid value there)."""
+    codes = codes_for(kind)
+    words = []
+    for value in series.values:
+        if value is None:
+            words.append("E")
+            continue
+        number = round(to_canonical(kind, value, unit), 2)
+        if not math.isfinite(number):
+            words.append("E")
+            continue
+        words.append(f"{number:g}" if number == round(number, 1) else str(number))
+    return {
+        "valueSampledData": {
+            "origin": {"value": 0, "unit": codes.unit, "system": UCUM, "code": codes.ucum},
+            "period": fhir_decimal(round(series.period * 1000, 3)),
+            "dimensions": 1,
+            "data": " ".join(words),
+        }
+    }
 
 
 def _context(reading: Reading, keys: tuple[str, ...]) -> str | None:
@@ -301,6 +329,13 @@ def _component(component: Component, flags: frozenset[QualityFlag]) -> dict[str,
     return entry
 
 
+def _duration(reading: Reading) -> timedelta | None:
+    """How long a reading over a period lasted (a chunk: its slots; a summary: its recording)."""
+    if reading.samples is not None:
+        return reading.samples.end - reading.samples.start
+    return reading.duration
+
+
 def _check_shape(reading: Reading) -> None:
     allowed = PANEL_COMPONENTS.get(reading.kind)
     if allowed is None:
@@ -351,7 +386,14 @@ def observation_for(
     subject = ctx.patient.to_reference()
     if subject:
         obs["subject"] = subject
-    obs["effectiveDateTime"] = fhir_datetime(measurement.effective_time)
+    length = _duration(reading)
+    if length is None:
+        obs["effectiveDateTime"] = fhir_datetime(measurement.effective_time)
+    else:
+        obs["effectivePeriod"] = {
+            "start": fhir_datetime(measurement.effective_time),
+            "end": fhir_datetime(measurement.effective_time + length),
+        }
     if ctx.organisation is not None:
         obs["performer"] = [ctx.organisation.to_reference()]
 
@@ -362,6 +404,8 @@ def observation_for(
         components = [_component(c, flags) for c in reading.components]
         if not components:
             obs.update(_value(reading.kind, None, reading.unit, reading.absent_reason or AbsentReason.ERROR, flags, limit=False))
+    elif reading.samples is not None:
+        obs.update(sampled_data(reading.kind, reading.samples, reading.unit))
     else:
         obs.update(_value(reading.kind, reading.value, reading.unit, reading.absent_reason, flags, limit=True))
         meal = _meal(reading)
