@@ -18,7 +18,11 @@ Rules kept here, not in drivers:
   and advertises again, or it stopped advertising for `readvertise_gap` seconds and came back
   (it has something new); a device the hub had to disconnect and that keeps advertising is not
   reconnected in a loop;
-* events for the UI (`on_event(name, details)`) never carry measurement values.
+* events for the UI (`on_event(name, details)`) never carry measurement values;
+* a session whose driver delivers stream points (continuous oximetry, `Session.deliver_point`)
+  is a recording: no `max_session` limit, and a `StreamEnded` goes to the sink when it ends so
+  the hub closes the recording (its last chunk and its summary). While it runs, other devices
+  wait: one connection at a time holds for a night's recording too.
 
 Backends: `scanner_backend` / `client_backend` are bleak backend classes (None: the platform's,
 BlueZ on the Pi). A client backend with `supports_passkey_provider = True` (the emulator) gets the
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -43,11 +48,13 @@ from bleak_retry_connector import establish_connection
 from drivers.devices.base import Advertisement, Clock, Driver, Registry, Session, utc_now
 from drivers.pairing import ConsentRefused, PasskeyProvider
 from hub.domain.devices import DeviceHistory
+from hub.domain.oximetry import OximetryPoint, StreamEnded
 from hub.domain.readings import DeviceIdentity, Reading
 
 logger = logging.getLogger(__name__)
 
-Sink = Callable[[Reading], Awaitable[None]]
+# Readings, and for a recording session its points and the end of its stream (hub.domain.oximetry).
+Sink = Callable[[Reading | OximetryPoint | StreamEnded], Awaitable[None]]
 EventCallback = Callable[[str, dict[str, Any]], None]
 
 
@@ -276,7 +283,7 @@ class LinkManager:
         return identity
 
     async def _session(self, ble_device: BLEDevice, advertisement: Advertisement, driver: Driver, sink: Sink) -> DeviceIdentity:
-        queue: asyncio.Queue[Reading | None] = asyncio.Queue()
+        queue: asyncio.Queue[Reading | OximetryPoint | StreamEnded | None] = asyncio.Queue()
         session = Session(address=advertisement.address, clock=self._clock, deliver=queue.put_nowait)
         session.history = self._history  # type: ignore[attr-defined]  # read by drivers with meter memory
         session.consent_provider = (  # type: ignore[attr-defined]  # read by drivers of User Data Service scales
@@ -289,17 +296,22 @@ class LinkManager:
             consumer.cancel()
             raise
         except BaseException:
+            if session.recording:
+                queue.put_nowait(StreamEnded(session.identity))
             queue.put_nowait(None)
             await asyncio.gather(consumer, return_exceptions=True)  # keep what did arrive
             raise
+        if session.recording:  # the stream ended with the session: the hub closes its recording
+            queue.put_nowait(StreamEnded(session.identity or identity))
         queue.put_nowait(None)
         await consumer  # every reading through the sink; the sink's error, if any, surfaces here
         return identity
 
-    async def _consume(self, queue: asyncio.Queue[Reading | None], sink: Sink, address: str) -> None:
+    async def _consume(self, queue: asyncio.Queue[Reading | OximetryPoint | StreamEnded | None], sink: Sink, address: str) -> None:
         while (reading := await queue.get()) is not None:
             await sink(reading)
-            self._emit("reading", {"address": address, "kind": str(reading.kind)})
+            if isinstance(reading, Reading):
+                self._emit("reading", {"address": address, "kind": str(reading.kind)})
 
     async def _converse(
         self,
@@ -372,7 +384,10 @@ class LinkManager:
         try:
             while not disconnected.is_set() and not consumer.done():
                 now = time.monotonic()
-                remaining = min(self._settle - (now - session.last_activity), deadline - now)
+                # A recording (continuous oximetry through the night) is not cut by max_session:
+                # it ends when the device stops streaming or leaves.
+                limit = math.inf if session.recording else deadline - now
+                remaining = min(self._settle - (now - session.last_activity), limit)
                 if remaining <= 0:
                     if now >= deadline:
                         logger.warning("%s: session cut at %g s", session.address, self._max_session)

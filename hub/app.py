@@ -20,11 +20,13 @@ import httpx
 
 from hub.api import DeviceFamily, HubApi, Pairing
 from hub.config import AuthConfig, ConfigError, DestinationConfig, HubConfig, OrganisationConfig
+from hub.domain.oximetry import OximetryPoint, StreamEnded
 from hub.domain.readings import MeasurementKind, Reading
 from hub.services.events import EventBus
 from hub.platform.clock import SystemClock
 from hub.services.consent import ConsentService
 from hub.services.measurements import MeasurementService
+from hub.services.oximetry import ContinuousOximetryService
 from hub.store import Store
 from sync.delivery import Destination
 from sync.auth import KeyFileError, PrivateKeyJwtAuth, SigningKey, tls_context
@@ -56,7 +58,12 @@ def hub_registry(config: HubConfig, *, on_event: Callable[[str, dict[str, Any]],
     from drivers.devices import default_registry
 
     trust = SystemClock(wait_for_ntp=config.clock == "wait-for-ntp")
-    return default_registry(local_zone=config.zone, clock_trusted=trust.is_trusted, on_event=on_event)
+    return default_registry(
+        local_zone=config.zone,
+        clock_trusted=trust.is_trusted,
+        on_event=on_event,
+        record_continuous_oximetry=config.oximetry.record_continuous,
+    )
 
 
 def fhir_context(config: HubConfig) -> FhirContext:
@@ -159,11 +166,18 @@ class Hub:
     http: httpx.AsyncClient | None = None
     hub_clock: SystemClock | None = None
     consent: ConsentService | None = None  # where the data goes, and the patient's consent per destination
+    oximetry: ContinuousOximetryService | None = None  # continuous recordings ([oximetry])
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def record(self, reading: Reading) -> None:
-        """The link's sink: returns once the reading is committed."""
-        await self.service.record_reading(reading)
+    async def record(self, reading: Reading | OximetryPoint | StreamEnded) -> None:
+        """The link's sink: returns once the reading is committed. A recording's points go to
+        the continuous oximetry service (committed chunk by chunk)."""
+        if isinstance(reading, Reading):
+            await self.service.record_reading(reading)
+            return
+        if self.oximetry is None:
+            self.oximetry = ContinuousOximetryService(self.service)
+        await self.oximetry.add(reading)
 
     async def place_held_readings_when_clock_is_trusted(self, poll: float = 5.0) -> None:
         """Readings taken before the hub's clock was trusted wait; once it is, place and send them."""
@@ -191,6 +205,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.oximetry is not None:  # a recording still open: its last chunk and summary
+            await self.oximetry.end()
         for dest in self.destinations:
             await dest.aclose()
         if self.http is not None:
@@ -308,6 +324,9 @@ async def start_hub(
         )
     hub.hub_clock = hub_clock
     hub.consent = consent
+    hub.oximetry = ContinuousOximetryService(
+        service, period=config.oximetry.period_seconds, chunk=config.oximetry.chunk_minutes * 60
+    )
     if deliver:
         hub.start_delivery()
         hub._tasks.append(asyncio.create_task(hub.place_held_readings_when_clock_is_trusted(), name="clock-trust"))

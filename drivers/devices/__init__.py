@@ -6,6 +6,7 @@ drivers go before the generic standard-profile ones they would otherwise be shad
 
 from collections.abc import Callable
 from datetime import tzinfo
+from typing import Any
 
 from drivers.devices.base import Advertisement, Driver, Matcher, Registry, Session
 from drivers.devices.blood_pressure import (
@@ -56,6 +57,7 @@ def default_registry(
     on_event: EventCallback | None = None,
     local_zone: tzinfo | None = None,
     clock_trusted: Callable[[], bool] | None = None,
+    record_continuous_oximetry: bool = False,
 ) -> Registry:
     """Every driver the hub ships, most specific first.
 
@@ -63,16 +65,18 @@ def default_registry(
     meter's memory download progress (`download-progress`), a streaming oximeter's live values
     (`live-reading`). `local_zone` is the zone device clocks are kept in (default the system's),
     `clock_trusted` says whether the hub's clock may be written into a device (default: always);
-    the BP, scale, thermometer and glucose drivers take both.
+    the BP, scale, thermometer and glucose drivers take both. `record_continuous_oximetry`: the
+    oximeters' streams are recorded (a night's SpO2 in chunks), not only shown.
     """
     clocked = {"on_event": on_event, "local_zone": local_zone, "clock_trusted": clock_trusted}
-    live = {"on_live": live_reading_events(on_event)} if on_event is not None else {}
+    live: dict[str, Any] = {"on_live": live_reading_events(on_event)} if on_event is not None else {}
+    live["record_continuous"] = record_continuous_oximetry
     return Registry(
         [
             Nonin3230Driver(**live),  # advertises PLX too: before the standard PLX driver
             JumperOximeterDriver(**live),
             BerryMedOximeterDriver(**live),
-            PulseOximeterDriver(),
+            PulseOximeterDriver(on_event=on_event, record_continuous=record_continuous_oximetry),
             AndBloodPressureDriver(**clocked),  # vendor BP monitors before the standard BP driver
             OmronBloodPressureDriver(**clocked),
             BloodPressureDriver(**clocked),

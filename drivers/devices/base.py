@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from bleak.uuids import normalize_uuid_str
 
+from hub.domain.oximetry import OximetryPoint
 from hub.domain.readings import DeviceIdentity, Reading
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ class Session:
         *,
         address: str,
         clock: Clock = utc_now,
-        deliver: Callable[[Reading], None],
+        deliver: Callable[[Reading | OximetryPoint], None],
         monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.address = address
@@ -155,6 +156,7 @@ class Session:
         self.last_activity = self._monotonic()
         self.delivered = 0
         self.skipped = 0
+        self.points = 0  # continuous-recording points delivered (hub.domain.oximetry)
 
     def now(self) -> datetime:
         """The hub's clock (timezone-aware): `Reading.received_at`."""
@@ -174,6 +176,18 @@ class Session:
         self.touch()
         self.delivered += 1
         self._deliver(reading)
+
+    def deliver_point(self, point: OximetryPoint) -> None:
+        """One point of a stream the hub records (continuous oximetry). While a session delivers
+        points it is a recording: the link keeps it open as long as the device streams (no
+        session time limit) and tells the hub when the stream ended."""
+        self.touch()
+        self.points += 1
+        self._deliver(point)
+
+    @property
+    def recording(self) -> bool:
+        return self.points > 0
 
     def skip(self) -> None:
         """A packet that could not be turned into readings (already logged without values)."""

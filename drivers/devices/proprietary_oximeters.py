@@ -10,7 +10,8 @@ Three parts, pure first:
 2. The stability rule (pure): which stretch of a live stream is one spot measurement.
 3. Drivers: subscribe through bleak, feed frames to the rule, deliver ONE spot reading pair
    (SpO2 % + pulse rate /min) per session, and send live values to the screen through an
-   `on_live` callback. Stream frames themselves are never stored.
+   `on_live` callback. Stream frames themselves are stored only when the hub records continuous
+   oximetry (`record_continuous`): then every frame is also an `OximetryPoint` for the recorder.
 
 The stability rule (`StabilityRule`, defaults)
 ----------------------------------------------
@@ -81,6 +82,7 @@ from drivers.devices.pulse_oximeter import (
 )
 from drivers.gatt import MalformedPacket
 from drivers.gatt.plx import PLX_SPOT_CHECK_UUID
+from hub.domain.oximetry import OximetryPoint
 from hub.domain.readings import DeviceIdentity, MeasurementKind, QualityFlag, Reading
 
 if TYPE_CHECKING:
@@ -611,6 +613,16 @@ class _StreamRun:
             self.session.skip()
 
     def offer(self, sample: OximetrySample) -> None:
+        if self.driver.record_continuous:  # the whole stream is recorded, the spot rule aside
+            good = sample.good
+            self.session.deliver_point(
+                OximetryPoint(
+                    self.session.now(),
+                    float(sample.spo2) if good and sample.spo2 else None,
+                    float(sample.pulse_rate) if good and sample.pulse_rate else None,
+                    self.identity,
+                )
+            )
         if self.finished:
             return
         self.session.touch()
@@ -706,7 +718,11 @@ class StreamingOximeterDriver(Driver):
         live_interval: float = 0.25,
         give_up_after: float = 120.0,
         monotonic: Callable[[], float] = time.monotonic,
+        record_continuous: bool = False,
     ) -> None:
+        """record_continuous: every frame also becomes an `OximetryPoint` (continuous oximetry,
+        hub.domain.oximetry); the session then lasts as long as the stream."""
+        self.record_continuous = record_continuous
         self.rule = rule or StabilityRule()
         self.on_live = on_live
         self.live_interval = live_interval

@@ -4,9 +4,13 @@ Each PLX Spot-check indication becomes two `Reading`s, oxygen saturation (%) and
 (/min), sharing the device time, the identity and the quality flags. The mapping from bytes to
 readings is the pure function `spot_check_readings` (tested without any radio).
 
-Continuous notifications are not subscribed to: they are a live view at ~1 Hz, not measurements
-the patient took, and storing them would flood the store. A future live-view feature can
-subscribe to them separately.
+Continuous notifications (~1 Hz) are, by default, a live view only: each becomes `live-reading`
+events for the screen (throttled, never stored), and they do not keep the session open — it ends
+as usual once the spot-checks are in. With `record_continuous` (the hub's [oximetry] setting) the
+stream is the measurement: each notification becomes an `OximetryPoint` through
+`session.deliver_point` (a value the device marked invalid or sent as a special value is no
+value), which keeps the session open for as long as the device streams; the hub records it as
+10-minute SampledData chunks and a summary (hub.domain.oximetry).
 
 Stored spot-checks (features: "spot-check storage", with a RACP): the driver enables
 spot-check and RACP indications first (a device answers a RACP write before them with ATT
@@ -23,9 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bleak.exc import BleakError
 
@@ -42,16 +48,20 @@ from drivers.gatt.device_information import (
 )
 from drivers.gatt.ieee11073 import Number, SpecialValue
 from drivers.gatt.plx import (
+    PLX_CONTINUOUS_UUID,
     PLX_FEATURES_UUID,
     RACP_UUID,
     PLX_SERVICE_UUID,
     PLX_SPOT_CHECK_UUID,
+    PlxContinuous,
     PlxFeatures,
     PlxSpotCheck,
+    parse_continuous,
     parse_features,
     parse_spot_check,
 )
 from drivers.gatt.racp import RacpGeneralResponse, RacpResponse, RacpResponseCode, abort, parse_response, report_all_records
+from hub.domain.oximetry import OximetryPoint
 from hub.domain.readings import AbsentReason, DeviceIdentity, MeasurementKind, QualityFlag, Reading
 
 if TYPE_CHECKING:
@@ -143,6 +153,20 @@ def readings_from_spot_check_bytes(
     return spot_check_readings(parse_spot_check(data), device=device, received_at=received_at)
 
 
+def continuous_values(measurement: PlxContinuous) -> tuple[float | None, float | None]:
+    """SpO2 and pulse rate of one continuous measurement, None where there is no value (a special
+    value, or the whole measurement marked invalid or unavailable, or a sensor fault). Pure."""
+    status = measurement.measurement_status
+    if status is not None and (status.invalid or status.unavailable):
+        return None, None
+    if measurement.device_status is not None and measurement.device_status.any_fault:
+        return None, None
+    values = []
+    for number in (measurement.spo2, measurement.pulse_rate):
+        values.append(None if isinstance(number, SpecialValue) else float(number))
+    return values[0], values[1]
+
+
 async def read_device_identity(client: BleakClient, advertisement: Advertisement) -> DeviceIdentity:
     """Device Information (whatever of it the device has) + the address and advertised name."""
     found = {c.uuid for service in client.services for c in service.characteristics}
@@ -179,11 +203,22 @@ class PulseOximeterDriver(Driver):
     name: ClassVar[str] = "plx-standard"
     matcher: ClassVar[Matcher] = Matcher(service_uuids=frozenset({PLX_SERVICE_UUID}))
 
-    def __init__(self, *, record_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        record_timeout: float = 10.0,
+        record_continuous: bool = False,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        live_interval: float = 0.25,
+    ) -> None:
         """record_timeout: a RACP report during which the device says nothing for this long is
-        aborted."""
+        aborted. record_continuous: record the continuous stream (see the module docstring).
+        on_event: live values for the screen (`live-reading`), at most every `live_interval` s."""
         self.features: dict[str, PlxFeatures] = {}  # by address, last read
         self.record_timeout = record_timeout
+        self.record_continuous = record_continuous
+        self.on_event = on_event
+        self.live_interval = live_interval
 
     async def start(self, client: BleakClient, advertisement: Advertisement, session: Session) -> DeviceIdentity:
         identity = await read_device_identity(client, advertisement)
@@ -201,8 +236,47 @@ class PulseOximeterDriver(Driver):
                 session.deliver(reading)
 
         await client.start_notify(PLX_SPOT_CHECK_UUID, on_spot_check)
+        await self._follow_continuous(client, session, identity)
         await self._read_stored(client, session, identity.address)
         return identity
+
+    async def _follow_continuous(self, client: BleakClient, session: Session, identity: DeviceIdentity) -> None:
+        """Subscribe to the continuous stream when it is recorded or shown live."""
+        if not (self.record_continuous or self.on_event) or client.services.get_characteristic(PLX_CONTINUOUS_UUID) is None:
+            return
+        last_live = [-math.inf]
+        malformed = [0]
+
+        def on_continuous(_: BleakGATTCharacteristic, data: bytearray) -> None:
+            try:
+                spo2, pulse = continuous_values(parse_continuous(bytes(data)))
+            except MalformedPacket as error:
+                malformed[0] += 1  # logged once per session: a bad stream must not flood the log
+                (logger.warning if malformed[0] == 1 else logger.debug)("%s: continuous measurement skipped: %s", identity.address, error)
+                return
+            if self.record_continuous:
+                session.deliver_point(OximetryPoint(session.now(), spo2, pulse, identity))
+            now = time.monotonic()
+            if self.on_event is not None and now - last_live[0] >= self.live_interval:
+                last_live[0] = now
+                for kind, value, unit in ((MeasurementKind.OXYGEN_SATURATION, spo2, SPO2_UNIT), (MeasurementKind.PULSE_RATE, pulse, PULSE_RATE_UNIT)):
+                    if value is not None:
+                        self._emit("live-reading", {"address": identity.address, "kind": kind.value, "value": value, "unit": unit})
+
+        try:
+            await client.start_notify(PLX_CONTINUOUS_UUID, on_continuous)
+        except BleakError as error:  # the live view is a nicety; a recording needs it
+            if self.record_continuous or not client.is_connected:
+                raise
+            logger.info("%s: continuous measurements not available: %s", identity.address, error)
+
+    def _emit(self, name: str, details: dict[str, Any]) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(name, details)
+        except Exception:  # noqa: BLE001 - the screen must not break the link
+            logger.exception("live event callback failed")
 
     async def _read_stored(self, client: BleakClient, session: Session, address: str) -> None:
         """With spot-check storage and a RACP: ask for every stored record and wait until the
@@ -269,6 +343,7 @@ __all__ = [
     "PULSE_RATE_UNIT",
     "SPO2_UNIT",
     "PulseOximeterDriver",
+    "continuous_values",
     "quality_flags",
     "read_device_identity",
     "readings_from_spot_check_bytes",

@@ -160,6 +160,7 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
         self._per_connection: dict[int, int] = {}  # handle -> indications confirmed
         self._send_lock = asyncio.Lock()
         self._continuous_task: asyncio.Task[None] | None = None
+        self.continuous_subscribers: set[int] = set()  # connections that enabled continuous notifications
         self._racp: gatt.Characteristic | None = None
         self._racp_indicating: set[int] = set()  # connection handles with RACP indications on
         self._procedures: dict[int, asyncio.Task[None]] = {}  # connection handle -> running procedure
@@ -429,6 +430,9 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
                 self._racp_indicating.add(connection.handle)
             else:
                 self._racp_indicating.discard(connection.handle)
+            return
+        if characteristic is self._continuous:
+            (self.continuous_subscribers.add if notify else self.continuous_subscribers.discard)(connection.handle)
             return
         if characteristic is not self._spot_check:
             return

@@ -179,6 +179,7 @@ class OximetryRecorder:
         self._pulse: list[float | None] = []
         self._totals = _Totals()
         self._first: datetime | None = None
+        self._begin: datetime | None = None
         self._last_end: datetime | None = None
         self._last_at: datetime | None = None
         self.points = 0
@@ -230,6 +231,7 @@ class OximetryRecorder:
         self._totals.add(spo2, pulse)
         begins = start + timedelta(seconds=self.period * first)
         series = SampledSeries(begins, self.period, spo2)
+        self._begin = begins if self._begin is None else min(self._begin, begins)
         self._last_end = series.end if self._last_end is None else max(self._last_end, series.end)
         yield series, SampledSeries(begins, self.period, pulse)
 
@@ -241,7 +243,7 @@ class OximetryRecorder:
             return last, None
         t = self._totals
         summary = OximetrySummary(
-            start=self._first,
+            start=self._begin or self._first,  # the first recorded slot: the chunks' own start
             end=self._last_end or self._first,
             spo2_lowest=t.spo2_lowest,
             spo2_mean=t.spo2_sum / t.spo2_count if t.spo2_count else None,
@@ -250,6 +252,7 @@ class OximetryRecorder:
             pulse_rate_mean=t.pulse_sum / t.pulse_count if t.pulse_count else None,
         )
         self._first = None
+        self._begin = None
         self._last_end = None
         self._last_at = None
         self._totals = _Totals()
