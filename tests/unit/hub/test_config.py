@@ -77,3 +77,24 @@ def test_a_pi_waits_for_ntp_and_knows_its_patients_user_numbers():
     )
     assert config.clock == "wait-for-ntp"
     assert dict(config.patient.device_users) == {"OMRON-123": 2}
+
+
+def test_continuous_oximetry_is_off_unless_the_configuration_turns_it_on():
+    assert parse_config({}).oximetry.record_continuous is False
+    on = parse_config({"oximetry": {"record_continuous": True, "chunk_minutes": 5}}).oximetry
+    assert on.record_continuous and on.chunk_minutes == 5 and on.period_seconds == 1.0
+
+
+@pytest.mark.parametrize(
+    "table, words",
+    [
+        ({"record_continuous": "yes"}, "oximetry.record_continuous"),
+        ({"chunk_minutes": 0}, "oximetry.chunk_minutes"),
+        ({"period_seconds": True}, "oximetry.period_seconds"),
+        ({"period_seconds": 0.01, "chunk_minutes": 60}, "at most 60,000 samples"),
+        ({"chunk": 10}, "chunk"),
+    ],
+)
+def test_a_wrong_oximetry_setting_is_named(table, words):
+    with pytest.raises(ConfigError, match=words):
+        parse_config({"oximetry": table})
