@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 
 VITAL_SIGNS = "vital-signs"
 NOT_CONFIGURED = "destination no longer configured; its queued data is kept and not sent"
+# Pasientens måledata takes VKP Observations, whose SpO2 and pulse profiles allow valueQuantity
+# only: continuous-oximetry chunks (SampledData) and their summary go to the other destinations.
+NOT_FOR_PMD = frozenset(
+    {MeasurementKind.OXYGEN_SATURATION_SERIES, MeasurementKind.PULSE_RATE_SERIES, MeasurementKind.OXIMETRY_SUMMARY}
+)
 
 
 def data_category(kind: MeasurementKind) -> str:
@@ -136,10 +141,12 @@ class ConsentService:
 
     def destinations_for(self, kind: MeasurementKind) -> tuple[str, ...]:
         """The destinations a new measurement of this kind is queued for: configured, receiving
-        its category, and with the patient's consent."""
+        its category, able to take it (see NOT_FOR_PMD), and with the patient's consent."""
         category = data_category(kind)
         return tuple(
-            name for name, d in self.configured.items() if d.receives_category(category) and self.allows(name)
+            name
+            for name, d in self.configured.items()
+            if d.receives_category(category) and self.allows(name) and not (d.kind == "nhn-pmd" and kind in NOT_FOR_PMD)
         )
 
     # -- the patient's view and choices ----------------------------------------------------

@@ -52,6 +52,16 @@ async def test_routing_follows_receives_and_consent(store):
     assert svc.destinations_for(MeasurementKind.PULSE_RATE) == ("kommune", "sykehus")
 
 
+async def test_continuous_oximetry_goes_to_fhir_destinations_and_not_to_pasientens_maledata(store):
+    from hub.domain.readings import MeasurementKind
+
+    pmd = DestinationConfig(name="pmd", kind="nhn-pmd", url="https://pmd.example/fhir", kommunenummer="0301")
+    svc = await _service(store, [*dests(("kommune", ("vital-signs",), "given")), pmd])
+    assert svc.destinations_for(MeasurementKind.OXYGEN_SATURATION) == ("kommune", "pmd")
+    for kind in ("oxygen-saturation-series", "pulse-rate-series", "oximetry-summary"):
+        assert svc.destinations_for(MeasurementKind(kind)) == ("kommune",)
+
+
 async def test_withdrawal_stops_new_rows_and_sets_queued_ones_aside_visibly(store):
     events = EventBus()
     seen = []
