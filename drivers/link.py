@@ -323,16 +323,25 @@ class LinkManager:
     ) -> DeviceIdentity:
         address = advertisement.address
         disconnected = asyncio.Event()
-        async with asyncio.timeout(self._connect_timeout):
-            client = await establish_connection(
-                BleakClient,
-                ble_device,
-                advertisement.name or address,
-                disconnected_callback=lambda _client: disconnected.set(),
-                max_attempts=self._connect_attempts,
-                pair=bool(getattr(driver, "pair_before_discovery", False)),  # e.g. Omron: bond first
-                **self._client_kwargs(),
-            )
+        # e.g. Omron: bond first. Then one attempt only: every retry of a refused pairing would ask
+        # the patient for a passkey again; the device advertising again is the next attempt.
+        pair_first = bool(getattr(driver, "pair_before_discovery", False))
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                client = await establish_connection(
+                    BleakClient,
+                    ble_device,
+                    advertisement.name or address,
+                    disconnected_callback=lambda _client: disconnected.set(),
+                    max_attempts=1 if pair_first else self._connect_attempts,
+                    pair=pair_first,
+                    **self._client_kwargs(),
+                )
+        except BleakError as error:
+            advice = pairing_advice(error)
+            if advice is not None:
+                self._emit("pairing-failed", {"address": address, "name": advertisement.name, "advice": advice})
+            raise
         ended_by_hub = False
         identity = DeviceIdentity(address=address, name=advertisement.name)
         try:

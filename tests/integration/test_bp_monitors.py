@@ -272,6 +272,21 @@ async def test_omron_models_that_need_the_bond_before_discovery_are_paired_first
     assert events.names().index("pairing-needed") < events.names().index("connected")
 
 
+async def test_a_refused_pairing_before_discovery_asks_the_patient_once_and_tells_the_technician() -> None:
+    monitor = EmulatedOmronBP(bond_before_discovery=True, readvertise_after_disconnect=True)
+    monitor.record_measurement(119, 78, pulse_rate=62)
+    async with on_radio(monitor) as radio:
+        wrong = FixedPasskeyProvider((monitor.passkey + 1) % 1_000_000)
+        events = EventLog()
+        link = link_for(radio, passkey_provider=wrong, on_event=events, connect_timeout=10.0)
+        with pytest.raises(BleakError):
+            await link.read_once(CollectingSink(), timeout=15)
+    assert wrong.asked == [monitor.name]  # asked once, not once per connection retry
+    assert events.names().count("pairing-failed") == 1
+    [advice] = [d["advice"] for name, d in events.events if name == "pairing-failed"]
+    assert "pair" in advice.lower()
+
+
 @pytest.mark.parametrize(("error", "written"), [(timedelta(minutes=10), True), (timedelta(minutes=-2), False)])
 async def test_omron_clock_is_written_through_cts_only_when_it_drifted(error: timedelta, written: bool) -> None:
     monitor = EmulatedOmronBP(clock_error=error)
