@@ -163,15 +163,27 @@ class LinkManager:
         """What the hub already stored, per device: handed to every later session."""
         self._history = history
 
-    async def read_once(self, sink: Sink, *, timeout: float) -> DeviceIdentity:
+    async def read_once(
+        self,
+        sink: Sink,
+        *,
+        timeout: float,
+        prefer: Callable[[Driver], bool] | None = None,
+        prefer_for: float = 5.0,
+    ) -> DeviceIdentity:
         """Find the first device a driver matches (within `timeout` seconds, else TimeoutError),
         run one session until it disconnects or goes quiet, and return its identity.
+
+        `prefer`: which drivers' devices the patient is about to measure with (the family chosen
+        on the screen). Such a device is taken as soon as it is heard; another matching device
+        only when none of the preferred kind was heard within `prefer_for` seconds of scanning
+        (the patient picked up another device than the screen showed: its value still counts).
 
         Every reading has been through `sink` when this returns. An error from the sink is
         raised here after the connection is closed.
         """
         async with asyncio.timeout(timeout):
-            ble_device, advertisement, driver = await self._find_first()
+            ble_device, advertisement, driver = await self._find_first(prefer, prefer_for)
         return await self._handle(ble_device, advertisement, driver, sink)
 
     async def run(self, sink: Sink) -> None:
@@ -226,23 +238,45 @@ class LinkManager:
             kwargs["backend"] = self._scanner_backend
         return BleakScanner(callback, service_uuids=self.registry.scan_filter(), **kwargs)
 
-    async def _find_first(self) -> tuple[BLEDevice, Advertisement, Driver]:
-        found: asyncio.Future[tuple[BLEDevice, Advertisement, Driver]] = asyncio.get_running_loop().create_future()
+    async def _find_first(
+        self, prefer: Callable[[Driver], bool] | None = None, prefer_for: float = 0.0
+    ) -> tuple[BLEDevice, Advertisement, Driver]:
+        loop = asyncio.get_running_loop()
+        found: asyncio.Future[tuple[BLEDevice, Advertisement, Driver]] = loop.create_future()
+        other: list[tuple[BLEDevice, Advertisement, Driver]] = []  # the first of another kind, held
+        waited = loop.time() + prefer_for if prefer is not None else loop.time()
+
+        def take(candidate: tuple[BLEDevice, Advertisement, Driver]) -> None:
+            if found.done():
+                return
+            _, advertisement, driver = candidate
+            self._emit("device-found", {"address": advertisement.address, "name": advertisement.name, "driver": driver.name})
+            found.set_result(candidate)
 
         def on_advertisement(device: BLEDevice, data: AdvertisementData) -> None:
             if found.done():
                 return
             advertisement = Advertisement.from_bleak(device, data)
             driver = self.registry.match(advertisement)
-            if driver is not None:
-                self._emit(
-                    "device-found",
-                    {"address": advertisement.address, "name": advertisement.name, "driver": driver.name},
-                )
-                found.set_result((device, advertisement, driver))
+            if driver is None:
+                return
+            if prefer is None or prefer(driver) or loop.time() >= waited:
+                take((device, advertisement, driver))
+            elif not other:
+                other.append((device, advertisement, driver))
 
-        async with self._scanner(on_advertisement):
-            return await found
+        def give_up_waiting() -> None:
+            if other:
+                logger.info("%s: no device of the chosen kind answered; taking another", other[0][1].address)
+                take(other[0])
+
+        fallback = loop.call_later(prefer_for, give_up_waiting) if prefer is not None else None
+        try:
+            async with self._scanner(on_advertisement):
+                return await found
+        finally:
+            if fallback is not None:
+                fallback.cancel()
 
     def _should_connect(self, address: str, now: float) -> bool:
         ended = self._ended.get(address)

@@ -7,6 +7,7 @@ plain frozen dataclasses, safe to hand to Kivy properties.
 from __future__ import annotations
 
 import enum
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class SendState(enum.StrEnum):
     SENT = "sent"  # every destination has it: "sent ✓"
     WAITING = "waiting"  # at least one destination still to go: "waiting to send"
     FAILED = "failed"  # a destination refused it for good: "could not be sent — your nurse knows"
+    NOT_SHARED = "not-shared"  # the patient withdrew consent for a destination: "not shared with <it>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,7 @@ class TodayItem:
     done: bool
     latest: tuple[MeasurementView, ...]  # today's newest value of each kind of the family
     send_state: SendState | None  # of those values; None when nothing was measured today
+    not_shared: tuple[str, ...] = ()  # destinations that will not get them: consent withdrawn
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +212,8 @@ class PasskeyPrompt(Protocol):
 
     async def confirm_numeric(self, device: DeviceIdentity | str, number: int) -> bool: ...
 
+    async def consent_code_for(self, device: DeviceIdentity | str, user_index: int) -> int | None: ...
+
 
 def device_label(device: DeviceIdentity | str) -> str:
     if isinstance(device, DeviceIdentity):
@@ -217,8 +222,9 @@ def device_label(device: DeviceIdentity | str) -> str:
 
 
 class Pairing:
-    """The hub's passkey provider: asks whichever prompt is attached (the touch app's dialog);
-    with none attached (a headless hub) it cancels, as a person who is not there would."""
+    """The hub's passkey and consent-code provider: asks whichever prompt is attached (the touch
+    app's dialog); with none attached (a headless hub) it cancels, as a person who is not there
+    would."""
 
     def __init__(self) -> None:
         self._prompt: PasskeyPrompt | None = None
@@ -242,6 +248,12 @@ class Pairing:
     async def confirm_numeric(self, device: DeviceIdentity | str, number: int) -> bool:
         return False if self._prompt is None else await self._prompt.confirm_numeric(device, number)
 
+    async def consent_code_for(self, device: DeviceIdentity | str, user_index: int) -> int | None:
+        """A shared scale's 4-digit consent code for the patient's user on it (User Data
+        Service), asked of the patient; None (cancel) with no prompt attached."""
+        ask = getattr(self._prompt, "consent_code_for", None)
+        return None if ask is None else await ask(device, user_index)
+
 
 class HubApi:
     def __init__(
@@ -250,7 +262,7 @@ class HubApi:
         measurements: MeasurementService,
         queries: QueryPort,
         events: EventBus,
-        measure: Callable[[float], Awaitable[object]] | None = None,
+        measure: Callable[..., Awaitable[object]] | None = None,  # (timeout[, family=...])
         families: Iterable[DeviceFamily] | None = None,
         device_families: Iterable[DeviceFamily] = (),
         local_zone: tzinfo = UTC,
@@ -261,6 +273,7 @@ class HubApi:
         self._queries = queries
         self._events = events
         self._measure = measure
+        self._measure_by_family = _takes_keyword(measure, "family")
         self._device_families = tuple(device_families) if measure is not None else ()
         self._families = tuple(families) if families is not None else (self._device_families or (DeviceFamily.PULSE_OXIMETER,))
         self.local_zone = local_zone
@@ -284,13 +297,17 @@ class HubApi:
         """Look for a device, take what it sends, record it. Results arrive as events.
 
         `family`: what the patient is about to measure with (told in the "measuring-started"
-        event; the link still takes the first device that answers)."""
+        event). The hub looks for that family's devices first; a device of another family is
+        still read when none of the chosen family answers (its values are shown as they are)."""
         if self._measure is None:
             raise RuntimeError("this hub has no Bluetooth link configured")
         self._events.publish("measuring-started", **({"family": family.value} if family else {}))
         outcome = "failed"
         try:
-            await self._measure(timeout)
+            if family is not None and self._measure_by_family:
+                await self._measure(timeout, family=family)
+            else:
+                await self._measure(timeout)
             outcome = "done"
         except TimeoutError:
             outcome = "no-device"
@@ -358,12 +375,23 @@ class HubApi:
         return send_state_of([s.state for s in states])
 
     async def send_states(self, measurement_ids: Iterable[str]) -> SendState | None:
-        """One state for several values: failed beats waiting beats sent; None for no values."""
+        """One state for several values: failed beats waiting beats not shared beats sent; None for
+        no values."""
         states: list[str] = []
         ids = list(measurement_ids)
         for mid in ids:
             states += [s.state for s in await self._queries.delivery_states(mid)]
         return send_state_of(states) if ids else None
+
+    async def not_shared_with(self, measurement_ids: Iterable[str]) -> list[str]:
+        """The destinations that will not get these values because the patient withdrew consent
+        for them (their outbox rows are kept as `withdrawn`, never sent), by name."""
+        names: list[str] = []
+        for mid in measurement_ids:
+            for s in await self._queries.delivery_states(mid):
+                if s.state == "withdrawn" and s.destination not in names:
+                    names.append(s.destination)
+        return names
 
     async def destinations(self) -> list[DestinationStatus]:
         counts = await self._queries.outbox_counts()
@@ -394,11 +422,14 @@ class HubApi:
                 if newest is not None:
                     latest.append(newest)
             states: list[str] = []
+            withheld: list[str] = []
             for v in latest:
                 for s in await self._queries.delivery_states(v.id):
                     states.append(s.state)
                     trying |= s.state == "pending" and s.attempts > 0 and s.last_error is not None
-            items.append(TodayItem(family, bool(latest), tuple(latest), send_state_of(states) if latest else None))
+                    if s.state == "withdrawn" and s.destination not in withheld:
+                        withheld.append(s.destination)
+            items.append(TodayItem(family, bool(latest), tuple(latest), send_state_of(states) if latest else None, tuple(withheld)))
         dests = await self.destinations()
         waiting = sum(d.waiting for d in dests)
         failed = sum(d.failed for d in dests)
@@ -422,9 +453,26 @@ class HubApi:
         )
 
 
+def _takes_keyword(fn: Callable[..., object] | None, name: str) -> bool:
+    """Whether `fn` can be called with the keyword `name` (a measure command that knows families)."""
+    if fn is None:
+        return False
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
 def send_state_of(states: Sequence[str]) -> SendState:
+    """One state for a value's outbox rows: failed beats waiting beats not shared beats sent.
+
+    `withdrawn` (consent withdrawn before it was sent: kept, never sent) is NOT_SHARED, never
+    SENT: the patient must not be told a value went somewhere it did not."""
     if any(s == "dead" for s in states):
         return SendState.FAILED
     if any(s == "pending" for s in states):
         return SendState.WAITING
+    if any(s == "withdrawn" for s in states):
+        return SendState.NOT_SHARED
     return SendState.SENT

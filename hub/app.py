@@ -54,7 +54,8 @@ def _organisation_ref(org: OrganisationConfig | None) -> OrganisationRef | None:
 
 def hub_registry(config: HubConfig, *, on_event: Callable[[str, dict[str, Any]], None] | None = None) -> Any:
     """Every driver, told the zone device clocks are kept in and whether the hub's own clock may
-    be written into a device (not before NTP on a Pi). `on_event` gets live values (cuff pressure)."""
+    be written into a device (not before NTP on a Pi). `on_event` gets live values for the screen
+    (cuff pressure, a meter's download progress, a streaming oximeter's live values)."""
     from drivers.devices import default_registry
 
     trust = SystemClock(wait_for_ntp=config.clock == "wait-for-ntp")
@@ -225,22 +226,46 @@ _FAMILY_WORDS = (
 )
 
 
+def driver_family(driver: Any) -> DeviceFamily | None:
+    """The device family one driver reads (its declared `family`, else its name), or None."""
+    family = getattr(driver, "family", None)
+    try:
+        family = DeviceFamily(str(family)) if family is not None else None
+    except ValueError:
+        family = None
+    if family is None:
+        name = str(getattr(driver, "name", "")).lower()
+        family = next((f for words, f in _FAMILY_WORDS if any(w in name for w in words)), None)
+    return family
+
+
 def device_families(link: Link | None) -> list[DeviceFamily]:
     """The device families the link's driver registry can read, in catalogue order."""
     registry = getattr(link, "registry", None)
     found: list[DeviceFamily] = []
     for driver in list(registry) if registry is not None else []:
-        family = getattr(driver, "family", None)
-        try:
-            family = DeviceFamily(str(family)) if family is not None else None
-        except ValueError:
-            family = None
-        if family is None:
-            name = str(getattr(driver, "name", "")).lower()
-            family = next((f for words, f in _FAMILY_WORDS if any(w in name for w in words)), None)
+        family = driver_family(driver)
         if family is not None and family not in found:
             found.append(family)
     return found
+
+
+def measure_command(link: Link, sink: Callable[[Reading], Any]) -> Callable[..., Any]:
+    """hub.api's measure command on this link: one session; with a family, that family's devices
+    are looked for first (when the link can prefer drivers)."""
+    import inspect
+
+    try:
+        can_prefer = "prefer" in inspect.signature(link.read_once).parameters
+    except (TypeError, ValueError):
+        can_prefer = False
+
+    async def measure(timeout: float, *, family: DeviceFamily | None = None) -> Any:
+        if family is None or not can_prefer:
+            return await link.read_once(sink, timeout=timeout)
+        return await link.read_once(sink, timeout=timeout, prefer=lambda driver: driver_family(driver) is family)  # type: ignore[call-arg]
+
+    return measure
 
 
 async def start_hub(
@@ -319,7 +344,7 @@ async def start_hub(
             measurements=service,
             queries=store,
             events=events,
-            measure=lambda t: link.read_once(hub.record, timeout=t),
+            measure=measure_command(link, hub.record),
             **api_options,
         )
     hub.hub_clock = hub_clock

@@ -123,8 +123,9 @@ SEND_TEXT = {
     SendState.SENT: N_("Sent ✓"),
     SendState.WAITING: N_("Waiting to send"),
     SendState.FAILED: N_("Could not be sent — your nurse knows"),
+    SendState.NOT_SHARED: N_("Not shared with {destination} — you withdrew your consent"),
 }
-SEND_COLOUR = {SendState.SENT: "ok", SendState.WAITING: "wait", SendState.FAILED: "fail"}
+SEND_COLOUR = {SendState.SENT: "ok", SendState.WAITING: "wait", SendState.FAILED: "fail", SendState.NOT_SHARED: "body"}
 
 
 def unit_text(tr: Translator, unit: str) -> str:

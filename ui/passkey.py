@@ -1,8 +1,10 @@
 """The pairing dialog: the hub's passkey provider asks the patient (hub.api.PasskeyPrompt).
 
 `passkey_for` shows a number pad for the 6 digits the device displays; `confirm_numeric` shows
-the hub's number large and asks whether the device shows the same. Both wait for the patient
-(no time-out here: the Bluetooth stack has its own) and answer None/False on Cancel/No.
+the hub's number large and asks whether the device shows the same; `consent_code_for` asks for
+the 4-digit code of the patient's user on a scale several people share (User Data Service). All
+wait for the patient (no time-out here: the Bluetooth stack and the scale have their own) and
+answer None/False on Cancel/No. What is typed is never logged.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from ui.widgets import Dialog, load_kv, typed
 
 
 class PasskeyDialog(Dialog):
-    mode = StringProperty("passkey")  # passkey | confirm
+    mode = StringProperty("passkey")  # passkey | confirm | consent
+    user = StringProperty("")  # consent: the patient's user number on the scale
     device = StringProperty("")
     digits = StringProperty("")
     number = StringProperty("")
@@ -47,9 +50,19 @@ class PasskeyDialog(Dialog):
         answer = await self._ask("confirm", device)
         return answer is True
 
+    async def consent_code_for(self, device, user_index: int) -> int | None:
+        self.user = str(user_index)
+        answer = await self._ask("consent", device)
+        return answer if isinstance(answer, int) else None
+
+    @property
+    def length(self) -> int:
+        """How many digits the question wants."""
+        return 4 if self.mode == "consent" else 6
+
     def key(self, key: str) -> None:
         if key != "decimal":
-            self.digits = typed(self.digits, key, max_len=6)
+            self.digits = typed(self.digits, key, max_len=self.length)
 
     def finish(self, answer) -> None:
         self.waiting = False
@@ -58,17 +71,30 @@ class PasskeyDialog(Dialog):
         self.dismiss(animation=False)
 
     def ok(self) -> None:
-        if len(self.digits) == 6:
+        if len(self.digits) == self.length:
             self.finish(int(self.digits))
 
     @property
     def question(self) -> str:
         if self.mode == "confirm":
             return tr.f(N_("Does {device} show this number?"), device=self.device)
+        if self.mode == "consent":
+            return consent_question(self.device, self.user)
         return tr.f(N_("Type the 6 numbers that {device} shows."), device=self.device)
 
     def spoken(self) -> str:
         return self.question + (" " + " ".join(self.number.replace(" ", "")) if self.mode == "confirm" else "")
+
+
+def consent_question(device: str, user: str) -> str:
+    return tr.f(N_("Type the 4-number code for user {user} on {device}."), device=device, user=user)
+
+
+def entered(mode: str, digits: str, number: str) -> str:
+    """What the big line shows: the number to compare, or what is typed so far and the places left."""
+    if mode == "confirm":
+        return number
+    return digits + "_" * ((4 if mode == "consent" else 6) - len(digits))
 
 
 load_kv(__file__)

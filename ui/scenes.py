@@ -82,6 +82,15 @@ async def live_cuff(app, ctx):
     m._task.cancel()
 
 
+async def live_oximeter(app, ctx):
+    app.measure("pulse-oximeter")
+    m = app.measure_model
+    m._task = asyncio.get_running_loop().create_future()
+    _feed(app, "live-reading", kind="oxygen-saturation", value=97, unit="%")
+    _feed(app, "live-reading", kind="pulse-rate", value=112, unit="/min")
+    m._task.cancel()
+
+
 async def download(app, ctx):
     app.measure("glucose")
     m = app.measure_model
@@ -156,6 +165,14 @@ async def confirm(app, ctx):
     ctx["pending"] = asyncio.ensure_future(app.passkey.confirm_numeric("Heima BP 1", 123456))
 
 
+async def consent_code(app, ctx):
+    app.go("today")
+    ctx["pending"] = asyncio.ensure_future(app.passkey.consent_code_for("Heima Scale 1", 2))
+    await next_frame(2)
+    for key in "12":
+        app.passkey.key(key)
+
+
 SCENES: tuple[Scene, ...] = tuple(
     Scene(name.replace("_", "-"), fn)
     for name, fn in [
@@ -165,6 +182,7 @@ SCENES: tuple[Scene, ...] = tuple(
         ("guide_glucose", guide_glucose),
         ("waiting", waiting),
         ("live_cuff", live_cuff),
+        ("live_oximeter", live_oximeter),
         ("download", download),
         ("result_good", result_good),
         ("result_again", result_again),
@@ -177,6 +195,7 @@ SCENES: tuple[Scene, ...] = tuple(
         ("settings", settings),
         ("passkey", passkey),
         ("confirm", confirm),
+        ("consent_code", consent_code),
     ]
 )
 

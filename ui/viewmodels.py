@@ -185,9 +185,11 @@ class Session(EventDispatcher):
 # --- Today --------------------------------------------------------------------------------------
 
 
-def send_text(tr: Translator, state: SendState | None) -> tuple[str, str]:
+def send_text(tr: Translator, state: SendState | None, not_shared: tuple[str, ...] | list[str] = ()) -> tuple[str, str]:
     if state is None:
         return "", "body"
+    if state is SendState.NOT_SHARED:
+        return tr.f(kinds.SEND_TEXT[state], destination=", ".join(not_shared)), kinds.SEND_COLOUR[state]
     return tr._(kinds.SEND_TEXT[state]), kinds.SEND_COLOUR[state]
 
 
@@ -227,7 +229,7 @@ class TodayModel(EventDispatcher):
             values = " · ".join(kinds.value_text(tr, v) for v in item.latest)
             when = tr.time(item.latest[0].taken_at.astimezone(self.api.local_zone)) if item.latest else ""
             marks = [kinds.provenance_text(tr, v) for v in item.latest if kinds.provenance_text(tr, v)]
-            s_text, s_role = send_text(tr, item.send_state)
+            s_text, s_role = send_text(tr, item.send_state, item.not_shared)
             rows.append(
                 {
                     "family": item.family.value,
@@ -298,6 +300,7 @@ class MeasureModel(EventDispatcher):
         self.timeout = timeout
         self._task: asyncio.Task | None = None
         self._views: dict[MeasurementKind, MeasurementView] = {}
+        self._live: dict[MeasurementKind, tuple[float, str]] = {}
         self.refresh_send = Refresher(self._refresh_send, "send-state")
 
     # -- commands --------------------------------------------------------------------------------
@@ -312,6 +315,7 @@ class MeasureModel(EventDispatcher):
 
     def _reset(self) -> None:
         self._views = {}
+        self._live: dict[MeasurementKind, tuple[float, str]] = {}
         self.results = []
         self.again = False
         self.live_text = self.live_label = self.progress_text = self.message = self.send_text = ""
@@ -405,9 +409,14 @@ class MeasureModel(EventDispatcher):
                 return
             value = d.get("value")
             if isinstance(value, int | float):
-                self.live_label = self.tr._(kinds.KIND_NAME.get(kind, kinds.VALUE))
-                self.live_text = kinds.number_text(self.tr, kind, float(value), d.get("unit", ""))
-                self.state = "live"
+                # An oximeter streams SpO2 and pulse as two events: both stay on the screen.
+                self._live[kind] = (float(value), str(d.get("unit", "")))
+                order = list(FAMILY_KINDS.get(DeviceFamily(self.family), ())) if self.family else []
+                shown = sorted(self._live, key=lambda k: order.index(k) if k in order else 99)
+                self.live_label = " · ".join(self.tr._(kinds.KIND_NAME.get(k, kinds.VALUE)) for k in shown)
+                self.live_text = "  ".join(kinds.number_text(self.tr, k, *self._live[k]) for k in shown)
+                if self.state != "result":
+                    self.state = "live"
         elif event.name in ("download-progress", "memory-download"):
             done, total = d.get("done"), d.get("total")
             if isinstance(done, int) and isinstance(total, int) and total > 0:
@@ -448,7 +457,8 @@ class MeasureModel(EventDispatcher):
     async def _refresh_send(self) -> None:
         ids = [v.id for v in self._views.values()]
         state = await self.api.send_states(ids)
-        text, role = send_text(self.tr, state)
+        not_shared = await self.api.not_shared_with(ids) if state is SendState.NOT_SHARED else []
+        text, role = send_text(self.tr, state, not_shared)
         self.send_text, self.send_role = text, (role + "-bg" if role != "body" else role)
 
     def render(self, *_args) -> None:

@@ -272,3 +272,29 @@ async def test_records_taken_back_to_back_get_distinct_device_times() -> None:
         await rig.link_manager().read_once(sink, timeout=5.0)
     times = [r.device_time for r in sink.readings[::2]]
     assert len(set(times)) == 3 and times == sorted(times)
+
+
+async def test_read_once_takes_the_device_of_the_chosen_family_and_another_only_when_none_answers() -> None:
+    """The patient chose a family on the screen: with an oximeter and a thermometer both
+    advertising, the thermometer is read when thermometers are preferred; when the preferred kind
+    never answers, the device that did is read after the grace period (its value still counts)."""
+    from drivers.emulator.thermometer import EmulatedThermometer
+
+    async with emulated_oximeter(records=[(96, 66)]) as rig:
+        thermometer = EmulatedThermometer()
+        thermometer.record_temperature(37.2)
+        await rig.radio.add(thermometer)
+        is_thermometer = lambda driver: getattr(driver, "family", None) == "thermometer"  # noqa: E731
+        sink, events = CollectingSink(), EventLog()
+        identity = await rig.link_manager(on_event=events).read_once(sink, timeout=10.0, prefer=is_thermometer, prefer_for=5.0)
+        assert identity.address == thermometer.address
+        assert [r.kind for r in sink.readings] == [MeasurementKind.BODY_TEMPERATURE]
+        assert [d["address"] for name, d in events.events if name == "device-found"] == [thermometer.address]
+
+        await thermometer.detach()
+        sink = CollectingSink()
+        started = time.monotonic()
+        is_glucose = lambda driver: getattr(driver, "family", None) == "glucose"  # noqa: E731
+        identity = await rig.link_manager().read_once(sink, timeout=10.0, prefer=is_glucose, prefer_for=1.0)
+        assert identity.address == rig.oximeter.address and time.monotonic() - started >= 1.0
+        assert values(sink) == [(MeasurementKind.OXYGEN_SATURATION, 96.0), (MeasurementKind.PULSE_RATE, 66.0)]

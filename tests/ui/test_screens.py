@@ -265,3 +265,107 @@ async def test_a_missing_and_a_questionable_value_say_to_measure_again(run_app, 
         assert find(app.root, action="measure-again").role == "primary"  # measuring again comes first
 
     await run_app(work)
+
+
+async def test_a_shared_scale_asks_for_the_patients_4_digit_code_in_large_type(run_app, example, caplog):
+    """The scale's consent-code question reaches the dialog through the hub's pairing provider:
+    four digits typed with the number pad, OK only once all four are there; Cancel answers None."""
+    hub, _ = example
+    import asyncio
+    import logging
+
+    from ui import theme
+
+    caplog.set_level(logging.DEBUG)
+
+    async def work(app):
+        await settle(app)
+        answer = asyncio.ensure_future(hub.api.pairing.consent_code_for("Heima Scale 1", 2))
+        await wait_for(lambda: app.passkey.waiting)
+        await settle(app)
+        shown = texts(app.passkey)
+        assert "Koden din på vekta" in shown
+        assert "Skriv inn koden for bruker 2 på Heima Scale 1 (4 tall)." in shown
+        assert "____" in shown and "______" not in shown  # four places, not a 6-digit passkey
+        for key in "907":
+            await tap(find(app.passkey, action=f"key-{key}"), app)
+        await tap(find(app.passkey, action="pairing-ok"), app)  # three digits: not yet
+        assert not answer.done() and "907_" in texts(app.passkey)
+        for key in "35":  # a fifth digit does not fit
+            await tap(find(app.passkey, action=f"key-{key}"), app)
+        code_line = find(app.passkey, text="9073")
+        assert code_line.text == "9073"
+        from kivy.metrics import sp
+
+        assert code_line.font_size == sp(int(theme.FONT_LIVE.removesuffix("sp")))  # large type
+        await tap(find(app.passkey, action="pairing-ok"), app)
+        assert await asyncio.wait_for(answer, 2) == 9073
+        again = asyncio.ensure_future(hub.api.pairing.consent_code_for("Heima Scale 1", 2))
+        await wait_for(lambda: app.passkey.waiting)
+        await settle(app)
+        assert "____" in texts(app.passkey)  # a fresh question starts empty
+        await tap(find(app.passkey, action="pairing-cancel"), app)
+        assert await asyncio.wait_for(again, 2) is None
+
+    await run_app(work)
+    assert "9073" not in caplog.text
+
+
+async def test_a_value_whose_destination_lost_consent_says_it_is_not_shared(run_app, example):
+    """Consent withdrawn for the place values go: what was waiting is not sent, and the screen
+    says so by name — never "Sent ✓"."""
+    hub, ids = example
+    await hub.consent.withdraw("local-folder")
+
+    async def work(app):
+        await settle(app)
+        shown = texts(app.root)
+        assert "Ikke delt med local-folder — du trakk tilbake samtykket ditt" in shown  # blood pressure, temperature
+        assert "Sendt ✓" in shown  # the oximeter values had gone before
+        mid, kind = ids["blood-pressure-loose"][0]
+        app.measure_model.open("blood-pressure")
+        await app.measure_model.show_measurement(mid, kind)
+        app.root.current = "measure"
+        await app.measure_model.refresh_send.wait()
+        await settle(app)
+        assert "Ikke delt med local-folder — du trakk tilbake samtykket ditt" in texts(app.root)
+        assert "Sendt ✓" not in texts(app.root)
+
+    await run_app(work)
+
+
+async def test_a_streaming_oximeter_shows_oxygen_and_pulse_as_they_come(run_app, example):
+    hub, _ = example
+    import asyncio
+
+    from hub.api import HubApi
+
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def measuring(timeout):
+        started.set()
+        await release.wait()
+
+    families = [f.family for f in hub.api.families()]
+    api = HubApi(
+        measurements=hub.service, queries=hub.store, events=hub.events, measure=measuring,
+        families=families, device_families=families, local_zone=hub.api.local_zone, clock=hub.api.clock,
+    )
+
+    async def work(app):
+        await settle(app)
+        await tap(find(app.root, action="measure-pulse-oximeter"), app)
+        await tap(find(app.root, action="start"), app)
+        await started.wait()
+        hub.events.publish("connected", address="F0:11:22:33:44:50")
+        hub.events.publish("live-reading", address="F0:11:22:33:44:50", kind="oxygen-saturation", value=95, unit="%")
+        hub.events.publish("live-reading", address="F0:11:22:33:44:50", kind="pulse-rate", value=81, unit="/min")
+        await settle(app)
+        shown = texts(app.root)
+        assert "95 %  81 /min" in shown and "Oksygen · Puls" in shown
+        hub.events.publish("live-reading", address="F0:11:22:33:44:50", kind="oxygen-saturation", value=96, unit="%")
+        await settle(app)
+        assert "96 %  81 /min" in texts(app.root)
+        release.set()
+
+    await run_app(work, api=api)

@@ -142,9 +142,34 @@ async def test_measure_now_tells_when_it_starts_and_how_it_ended(store):
     assert seen == [("measuring-started", {}), ("measuring-ended", {"outcome": "no-device"})]
 
 
+async def test_measure_now_hands_the_chosen_family_to_a_measure_command_that_takes_it(store):
+    asked = []
+
+    async def by_family(timeout: float, *, family=None) -> None:
+        asked.append(family)
+
+    async def any_device(timeout: float) -> None:  # an older command: still called, without it
+        asked.append("any")
+
+    api, _, _ = make_api(store, measure=by_family)
+    await api.measure_now(timeout=0.1, family=DeviceFamily.GLUCOSE)
+    await api.measure_now(timeout=0.1)
+    api2, _, _ = make_api(store, measure=any_device)
+    await api2.measure_now(timeout=0.1, family=DeviceFamily.GLUCOSE)
+    assert asked == [DeviceFamily.GLUCOSE, None, "any"]
+
+
+def test_every_shipped_driver_has_a_family():
+    from drivers.devices import default_registry
+    from hub.app import driver_family
+
+    assert all(driver_family(d) is not None for d in default_registry())
+
+
 async def test_pairing_asks_the_attached_prompt_and_refuses_without_one():
     pairing = Pairing()
     assert await pairing.passkey_for("AA:BB") is None and not await pairing.confirm_numeric("AA:BB", 1)
+    assert await pairing.consent_code_for("AA:BB", 1) is None  # nobody there to type it: cancelled
 
     class Prompt:
         async def passkey_for(self, device):
@@ -153,8 +178,12 @@ async def test_pairing_asks_the_attached_prompt_and_refuses_without_one():
         async def confirm_numeric(self, device, number):
             return number == 42
 
+        async def consent_code_for(self, device, user_index):
+            return 1230 + user_index
+
     detach = pairing.attach(Prompt())
     assert await pairing.passkey_for(OXIMETER) == 123456 and await pairing.confirm_numeric("x", 42)
+    assert await pairing.consent_code_for(OXIMETER, 4) == 1234
     detach()
     assert not pairing.attached
     assert device_label(OXIMETER) == "Heima PLX 1" and device_label(replace(OXIMETER, name=None, model=None)) == OXIMETER.address
@@ -164,6 +193,9 @@ def test_send_state_of():
     assert send_state_of(["delivered", "pending"]) is SendState.WAITING
     assert send_state_of(["delivered", "dead", "pending"]) is SendState.FAILED
     assert send_state_of(["delivered"]) is SendState.SENT
+    assert send_state_of(["delivered", "withdrawn"]) is SendState.NOT_SHARED  # never "sent"
+    assert send_state_of(["withdrawn", "pending"]) is SendState.WAITING
+    assert send_state_of(["withdrawn", "dead"]) is SendState.FAILED
 
 
 def test_the_composition_root_names_the_families_its_drivers_read():
