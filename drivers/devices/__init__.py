@@ -9,12 +9,8 @@ from datetime import tzinfo
 from typing import Any
 
 from drivers.devices.base import Advertisement, Driver, Matcher, Registry, Session
-from drivers.devices.blood_pressure import (
-    AndBloodPressureDriver,
-    BloodPressureDriver,
-    EventCallback,
-    OmronBloodPressureDriver,
-)
+from drivers.devices.blood_pressure import AndBloodPressureDriver, BloodPressureDriver, OmronBloodPressureDriver
+from drivers.devices.health_device import EventCallback
 from drivers.devices.glucose import AccuChekGuideDriver, ContourNextOneDriver, GlucoseMeterDriver
 from drivers.devices.proprietary_oximeters import (
     BerryMedOximeterDriver,

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from bleak.exc import BleakError
 
 from drivers.devices.base import Advertisement, Driver, Matcher, Session, normalize_uuid
-from drivers.devices.blood_pressure import (
+from drivers.devices.health_device import (
     AND_CUSTOM_SERVICE_UUID,
     CLOCK_PLAUSIBLE_FROM,
     DATE_TIME_UUID,

@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from drivers.devices.base import Matcher, Session
-from drivers.devices.blood_pressure import DeviceClock, StandardHealthDriver, time_fields, value_or_reason
+from drivers.devices.health_device import DeviceClock, StandardHealthDriver, time_fields, value_or_reason
 from drivers.gatt import MalformedPacket
 from drivers.gatt.thermometer import (
     HEALTH_THERMOMETER_SERVICE_UUID,

@@ -25,8 +25,8 @@ from drivers.devices.blood_pressure import (
     CUFF_PRESSURE_EVENT,
     BloodPressureDriver,
     readings_from_bp_bytes,
-    system_zone,
 )
+from drivers.devices.health_device import system_zone
 from drivers.emulator import VirtualRadio
 from drivers.emulator.blood_pressure_monitor import (
     EmulatedAndUA651,

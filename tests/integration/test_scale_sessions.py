@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drivers.devices import Registry, default_registry
-from drivers.devices.blood_pressure import system_zone
+from drivers.devices.health_device import system_zone
 from drivers.devices.scales import body_composition_readings
 from drivers.emulator import VirtualRadio
 from drivers.emulator.peripheral import EmulatedPeripheral

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drivers.devices import default_registry
-from drivers.devices.blood_pressure import system_zone
+from drivers.devices.health_device import system_zone
 from drivers.devices.thermometer import readings_from_temperature_bytes
 from drivers.emulator import VirtualRadio
 from drivers.emulator.thermometer import EmulatedThermometer

@@ -10,18 +10,16 @@ from hypothesis import strategies as st
 
 from drivers.devices import Advertisement, default_registry
 from drivers.devices.blood_pressure import (
-    AND_CUSTOM_SERVICE_UUID,
     MMHG,
     AndBloodPressureDriver,
     BloodPressureDriver,
-    DeviceClock,
     OmronBloodPressureDriver,
     bp_readings,
     cuff_pressure_from_bytes,
     readings_from_bp_bytes,
-    time_fields,
     to_mmhg,
 )
+from drivers.devices.health_device import AND_CUSTOM_SERVICE_UUID, DeviceClock, time_fields
 from drivers.gatt import MalformedPacket
 from drivers.gatt.blood_pressure import (
     BLOOD_PRESSURE_SERVICE_UUID,

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.devices import Advertisement, default_registry
-from drivers.devices.blood_pressure import DeviceClock
+from drivers.devices.health_device import DeviceClock
 from drivers.devices.thermometer import (
     CELSIUS,
     ThermometerDriver,
