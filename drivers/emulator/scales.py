@@ -37,7 +37,7 @@ from bumble import gatt
 from bumble.core import UUID, AdvertisingData
 from bumble.device import AdvertisingType, Connection
 
-from drivers.emulator.blood_pressure_monitor import (
+from drivers.emulator.health_device import (
     AND_CUSTOM_SERVICE_UUID,
     EmulatedHealthDevice,
     Properties,

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from bumble import gatt
 
-from drivers.emulator.blood_pressure_monitor import EmulatedHealthDevice, Properties, StoredRecord, Timestamp
+from drivers.emulator.health_device import EmulatedHealthDevice, Properties, StoredRecord, Timestamp
 from drivers.gatt.ieee11073 import Number
 from drivers.gatt.thermometer import (
     HEALTH_THERMOMETER_SERVICE_UUID,

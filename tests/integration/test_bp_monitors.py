@@ -31,10 +31,10 @@ from drivers.emulator import VirtualRadio
 from drivers.emulator.blood_pressure_monitor import (
     EmulatedAndUA651,
     EmulatedBloodPressureMonitor,
-    EmulatedHealthDevice,
     EmulatedOmronBP,
     bp_status,
 )
+from drivers.emulator.health_device import EmulatedHealthDevice
 from drivers.emulator.radio import new_device
 from drivers.gatt import MalformedPacket
 from drivers.gatt.blood_pressure import PulseRateRange
