@@ -337,18 +337,20 @@ class MeasureModel(EventDispatcher):
         try:
             await self.api.measure_now(timeout=self.timeout, family=DeviceFamily(self.family))
         except TimeoutError:
-            if not self._views:
-                self.state = "no-device"
+            self.state = "result" if self._views else "no-device"
             return
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the device vanished, the radio failed: say it, offer again
             log.warning("measuring ended with %s", type(exc).__name__)
-            if not self._views:
-                self.state = "failed"
+            self.state = "result" if self._views else "failed"
             return
-        if not self._views:
-            self.state = "lost"  # connected and gone without a value
+        self.state = "result" if self._views else "lost"  # "lost": connected and gone without a value
+
+    @property
+    def downloading(self) -> bool:
+        """A meter's memory is coming in: the progress stays on screen until the last record."""
+        return 0.0 <= self.progress < 1.0 and self.measuring
 
     def cancel(self) -> None:
         if self._task is not None and not self._task.done():
@@ -422,7 +424,9 @@ class MeasureModel(EventDispatcher):
             if isinstance(done, int) and isinstance(total, int) and total > 0:
                 self.progress = min(1.0, done / total)
                 self.progress_text = self.tr.f(N_("Fetching values from the meter: {done} of {total}"), done=done, total=total)
-                if self.state != "result":
+                if done >= total and self._views:
+                    self.state = "result"  # the last record is in: show the newest value
+                elif self.state != "result" or self.downloading:
                     self.state = "live"
         elif event.name == "measurement-recorded":
             spawn(self._add(d.get("measurement_id"), d.get("kind")), "measure-result")
@@ -451,7 +455,8 @@ class MeasureModel(EventDispatcher):
             self._views = {kk: vv for kk, vv in self._views.items() if kk in FAMILY_KINDS[family]}
         self._views[view.kind] = view
         self.render()
-        self.state = "result"
+        if not self.downloading:
+            self.state = "result"
         self.refresh_send()
 
     async def _refresh_send(self) -> None:

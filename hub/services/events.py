@@ -32,7 +32,8 @@ class EventBus:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    def publish(self, name: str, **data: Any) -> None:
+    def publish(self, name: str, /, **data: Any) -> None:
+        """`name` is positional-only: link events carry a device's `name` in their data."""
         event = Event(name, data)
         for listener in list(self._listeners):
             try:
