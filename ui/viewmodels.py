@@ -242,9 +242,13 @@ class TodayModel(EventDispatcher):
                 }
             )
         self.items = rows
+        withheld = sorted({name for item in view.items for name in item.not_shared})
         if view.send_state is None:
             self.send_text, self.send_role = tr._(N_("Nothing to send yet")), "body"
-        elif view.send_state is SendState.SENT:
+        elif view.send_state in (SendState.SENT, SendState.NOT_SHARED) and withheld:
+            # Never "everything is sent" beside a value the patient's withdrawal kept back.
+            self.send_text, self.send_role = send_text(tr, SendState.NOT_SHARED, withheld)[0], "body"
+        elif view.send_state in (SendState.SENT, SendState.NOT_SHARED):
             self.send_text, self.send_role = tr._(N_("Everything is sent ✓")), "ok-bg"
         elif view.send_state is SendState.WAITING:
             self.send_text = tr.n("{count} value is waiting to send", "{count} values are waiting to send", view.waiting)

@@ -369,3 +369,27 @@ async def test_a_streaming_oximeter_shows_oxygen_and_pulse_as_they_come(run_app,
         release.set()
 
     await run_app(work, api=api)
+
+
+async def test_today_never_says_everything_is_sent_beside_a_value_kept_back(run_app, tmp_path):
+    """Nothing waiting and nothing refused, but today's value was kept back by the patient's
+    withdrawal: the banner says where it was not shared, not "Everything is sent"."""
+    from hub.app import start_hub
+    from hub.config import HubConfig
+
+    from hub.api import DeviceFamily
+
+    hub = await start_hub(HubConfig(data_dir=tmp_path / "own", serial="HEIMA-CONSENT"), deliver=False, families=list(DeviceFamily))
+    try:
+        await hub.api.record_manual(MeasurementKind.BODY_TEMPERATURE, 37.1, "Cel")
+        await hub.consent.withdraw("local-folder")
+
+        async def work(app):
+            await settle(app)
+            shown = texts(app.root)
+            assert shown.count("Ikke delt med local-folder — du trakk tilbake samtykket ditt") == 2  # the row and the banner
+            assert "Alt er sendt" not in shown and "Sendt ✓" not in shown
+
+        await run_app(work, api=hub.api)
+    finally:
+        await hub.stop()
