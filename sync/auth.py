@@ -36,13 +36,14 @@ import uuid
 from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import certifi
 import httpx
-from joserfc import jwt
-from joserfc.jwk import ECKey, OKPKey, RSAKey
+
+if TYPE_CHECKING:
+    from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,14 @@ def access_token_hash(token: str) -> str:
     return _b64url(hashlib.sha256(token.encode("ascii")).digest())
 
 
+def _key_types() -> tuple[type, type, type]:
+    """joserfc (and cryptography under it: ~11 MB) is loaded when a key is first used, not by
+    every process that imports this module (the touch app with a folder destination never signs)."""
+    from joserfc.jwk import ECKey, OKPKey, RSAKey
+
+    return ECKey, RSAKey, OKPKey
+
+
 class SigningKey:
     """A private key for signing JWTs, with its `kid` and algorithm. Its repr names neither the
     key material nor anything derived from it beyond the kid."""
@@ -103,7 +112,8 @@ class SigningKey:
     @classmethod
     def generate(cls) -> SigningKey:
         """A fresh EC P-256 key (a DPoP key needs no registration: the token is bound to it)."""
-        return cls(ECKey.generate_key("P-256"))
+        ec_key, _, _ = _key_types()
+        return cls(ec_key.generate_key("P-256"))
 
     @classmethod
     def from_file(cls, path: Path, *, kid: str | None = None, role: str = "key_file") -> SigningKey:
@@ -125,7 +135,7 @@ class SigningKey:
                 jwk = json.loads(text)
             except ValueError:
                 raise KeyFileError(f"{role}: not valid JSON (expected a JWK)") from None
-            for kind in (ECKey, RSAKey, OKPKey):
+            for kind in _key_types():
                 if isinstance(jwk, dict) and jwk.get("kty") == kind.key_type:
                     try:
                         key = kind.import_key(jwk)
@@ -133,7 +143,7 @@ class SigningKey:
                         raise KeyFileError(f"{role}: the JWK is not a usable {kind.key_type} key") from None
             kid = kid or (jwk.get("kid") if isinstance(jwk, dict) else None)
         elif b"-----BEGIN" in text:
-            for kind in (ECKey, RSAKey, OKPKey):
+            for kind in _key_types():
                 try:
                     key = kind.import_key(text)
                     break
@@ -156,6 +166,8 @@ class SigningKey:
         return self._key.thumbprint()
 
     def sign(self, header: dict[str, Any], claims: dict[str, Any]) -> str:
+        from joserfc import jwt
+
         return jwt.encode({**header, "alg": self.alg}, claims, self._key)
 
 
