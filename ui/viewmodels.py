@@ -393,13 +393,17 @@ class MeasureModel(EventDispatcher):
         return self._task is not None and not self._task.done()
 
     def on_event(self, event: Event) -> None:
-        if not self.measuring and event.name != "delivery-changed":
-            return
+        if not self.measuring and event.name not in ("delivery-changed", "consent-failed"):
+            return  # (a refused consent ends the session: its event may come a frame after the end)
         d = event.data
         if event.name == "device-found" and self.state == "waiting":
             self.state = "found"
         elif event.name == "pairing-needed":
             self.state = "pairing"
+        elif event.name == "consent-failed":  # a shared scale refused the code (or it was cancelled)
+            if not self.measuring and self.state != "lost":
+                return
+            self.message = self.tr._(N_("The scale did not take the code. Check your code and measure again."))
         elif event.name == "connected" and self.state in ("waiting", "found", "pairing"):
             self.state = "connected"
         elif event.name == "cuff-pressure":

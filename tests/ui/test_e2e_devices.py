@@ -91,16 +91,27 @@ async def test_a_shared_scale_gets_the_code_the_patient_types(tmp_path, caplog):
         hub = await start_hub(config, link=hub_link(config, radio, events, pairing), pairing=pairing, events=events)
         try:
 
+            async def type_code(app, code: str) -> None:
+                await wait_for(lambda: app.passkey.waiting, timeout=20)
+                await settle(app)
+                assert "Skriv inn koden for bruker 1 på Heima Scale 1 (4 tall)." in texts(app.passkey)
+                for key in code:
+                    await tap(find(app.passkey, action=f"key-{key}"), app)
+                await tap(find(app.passkey, action="pairing-ok"), app)
+
             async def work(app):
                 await settle(app)
                 await tap(find(app.root, action="measure-weight"), app)
                 await tap(find(app.root, action="start"), app)
-                await wait_for(lambda: app.passkey.waiting, timeout=20)
+                await type_code(app, "4321")  # a wrong code: the scale keeps the weight
+                await wait_for(lambda: app.measure_model.state == "lost", timeout=20)
                 await settle(app)
-                assert "Skriv inn koden for bruker 1 på Heima Scale 1 (4 tall)." in texts(app.passkey)
-                for key in "1234":
-                    await tap(find(app.passkey, action=f"key-{key}"), app)
-                await tap(find(app.passkey, action="pairing-ok"), app)
+                assert "Vekta godtok ikke koden. Sjekk koden din og mål på nytt." in texts(app.root)
+                await scale.wait_until(lambda: not scale.is_connected)
+                if not scale.is_advertising:
+                    await scale.start_advertising()
+                await tap(find(app.root, action="try-again"), app)
+                await type_code(app, "1234")
                 await wait_for(lambda: app.measure_model.state == "result", timeout=20)
                 await settle(app)
                 assert "72,4 kg" in texts(app.root)
@@ -108,5 +119,5 @@ async def test_a_shared_scale_gets_the_code_the_patient_types(tmp_path, caplog):
             await drive(HeimaApp(hub.api, speaker=RecordingSpeaker()), work)
         finally:
             await hub.stop()
-    assert scale.consents == [True]
-    assert "1234" not in caplog.text
+    assert scale.consents == [False, True]
+    assert "1234" not in caplog.text and "4321" not in caplog.text

@@ -50,7 +50,7 @@ class MeasureScreen(HeimaScreen):
 
     def on_model(self, _inst, model) -> None:
         later = Clock.create_trigger(self.update)  # several changes in one frame: one rebuild
-        for name in ("state", "family", "results"):
+        for name in ("state", "family", "results", "message"):
             model.fbind(name, later)
         self.update()
 
@@ -60,7 +60,8 @@ class MeasureScreen(HeimaScreen):
         family = DeviceFamily(m.family)
         device = tr._(kinds.FAMILY_DEVICE[family])
         status = tr.f(STATUS[m.state], device=device) if m.state in STATUS else ""
-        problem = m.message if m.state == "unavailable" else (tr.f(PROBLEM[m.state], device=device) if m.state in PROBLEM else "")
+        said = m.state == "unavailable" or (m.state == "lost" and m.message)  # the model knows why
+        problem = m.message if said else (tr.f(PROBLEM[m.state], device=device) if m.state in PROBLEM else "")
         return tr._(kinds.FAMILY_TITLE[family]), status, problem
 
     def update(self, *_args) -> None:
