@@ -507,8 +507,7 @@ class _Download:
             if self.meter_last is None:
                 return  # the meter cannot say how many: no progress to show
             self.total = max(1, self.meter_last - sequence + 1)
-        if done > self.total:
-            self.total = done  # more than the meter's numbering said: never show more than all
+        self.total = max(self.total, done)  # more than the meter's numbering said: never more than all
         now = time.monotonic()
         if done < self.total and now - self._progress_at < self.driver.progress_interval:
             return

@@ -284,7 +284,10 @@ async def test_read_once_takes_the_device_of_the_chosen_family_and_another_only_
         thermometer = EmulatedThermometer()
         thermometer.record_temperature(37.2)
         await rig.radio.add(thermometer)
-        is_thermometer = lambda driver: getattr(driver, "family", None) == "thermometer"  # noqa: E731
+
+        def is_thermometer(driver) -> bool:
+            return getattr(driver, "family", None) == "thermometer"
+
         sink, events = CollectingSink(), EventLog()
         identity = await rig.link_manager(on_event=events).read_once(sink, timeout=10.0, prefer=is_thermometer, prefer_for=5.0)
         assert identity.address == thermometer.address
@@ -294,7 +297,10 @@ async def test_read_once_takes_the_device_of_the_chosen_family_and_another_only_
         await thermometer.detach()
         sink = CollectingSink()
         started = time.monotonic()
-        is_glucose = lambda driver: getattr(driver, "family", None) == "glucose"  # noqa: E731
+
+        def is_glucose(driver) -> bool:
+            return getattr(driver, "family", None) == "glucose"
+
         identity = await rig.link_manager().read_once(sink, timeout=10.0, prefer=is_glucose, prefer_for=1.0)
         assert identity.address == rig.oximeter.address and time.monotonic() - started >= 1.0
         assert values(sink) == [(MeasurementKind.OXYGEN_SATURATION, 96.0), (MeasurementKind.PULSE_RATE, 66.0)]

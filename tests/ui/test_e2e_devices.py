@@ -5,7 +5,6 @@ scale's consent code typed on the screen's number pad."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 

@@ -374,10 +374,9 @@ async def test_a_streaming_oximeter_shows_oxygen_and_pulse_as_they_come(run_app,
 async def test_today_never_says_everything_is_sent_beside_a_value_kept_back(run_app, tmp_path):
     """Nothing waiting and nothing refused, but today's value was kept back by the patient's
     withdrawal: the banner says where it was not shared, not "Everything is sent"."""
+    from hub.api import DeviceFamily
     from hub.app import start_hub
     from hub.config import HubConfig
-
-    from hub.api import DeviceFamily
 
     hub = await start_hub(HubConfig(data_dir=tmp_path / "own", serial="HEIMA-CONSENT"), deliver=False, families=list(DeviceFamily))
     try:
