@@ -32,7 +32,17 @@ def load_kv(py_file: str) -> None:
         Builder.load_file(path)
 
 
-class Text(Label):
+class PixelText(Label):
+    """A label whose texture is drawn pixel for pixel (Kivy places it at whole pixels, at its own
+    size): sampled nearest rather than linear, which gives the same pixels and under software
+    rendering (Mesa llvmpipe) costs a fifth less for every pixel of text on every frame."""
+
+    def on_texture(self, _instance, texture) -> None:
+        if texture is not None:
+            texture.mag_filter = texture.min_filter = "nearest"
+
+
+class Text(PixelText):
     role = StringProperty("body")  # body | muted | ok | wait | fail (theme.TEXT_PAIRS, on the background)
 
 
@@ -40,7 +50,7 @@ class Value(Text):
     """A measured value, large."""
 
 
-class LiveValue(Label):
+class LiveValue(PixelText):
     """A value that changes many times a second (cuff pressure): one line, its texture only as
     large as the text, so each change uploads a small texture."""
 
@@ -51,7 +61,7 @@ class Title(Text):
     pass
 
 
-class BigButton(ButtonBehavior, Label):
+class BigButton(ButtonBehavior, PixelText):
     role = OptionProperty("secondary", options=["primary", "secondary", "selected"])
     primary = BooleanProperty(False)
     bg_colour = ColorProperty(theme.rgba(theme.SECONDARY))
@@ -108,6 +118,20 @@ def parse_typed(text: str) -> float | None:
         return float(text.replace(",", ".")) if text else None
     except ValueError:
         return None
+
+
+def fill(box, rows: list[dict], make) -> None:
+    """Show `rows` (a dict of property values per row) in `box`, reusing the rows already there:
+    a value that did not change keeps its texture, and only missing rows are made (`make()`)."""
+    have = list(reversed(box.children))  # Kivy keeps the last added child first
+    for n, row in enumerate(rows):
+        widget = have[n] if n < len(have) else make()
+        for key, value in row.items():
+            setattr(widget, key, value)
+        if n >= len(have):
+            box.add_widget(widget)
+    for widget in have[len(rows):]:
+        box.remove_widget(widget)
 
 
 class Screens(ScreenManager):
