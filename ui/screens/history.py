@@ -10,7 +10,7 @@ from kivy.properties import ObjectProperty, StringProperty
 
 from ui.chart import HistoryChart  # noqa: F401  (used in history.kv)
 from ui.i18n import tr
-from ui.widgets import HeimaScreen, load_kv
+from ui.widgets import HeimaScreen, fill, load_kv
 
 
 class HistoryScreen(HeimaScreen):
@@ -23,25 +23,40 @@ class HistoryScreen(HeimaScreen):
             model.fbind(name, later)
         self.update()
 
+    _stale = False
+    _shown_kinds = None
+    _shown_chart = None
+
     def update(self, *_args) -> None:
+        """Show the model; while another screen is shown, only remember to (new values arriving
+        on Today do not rebuild a chart and 30 rows nobody sees)."""
+        if self.manager is not None and self.manager.current != self.name:
+            self._stale = True
+            return
+        self._stale = False
         m = self.model
         self.title = tr._("History")
         box = self.ids.kinds
-        box.clear_widgets()
-        for value, name in m.kinds:
-            b = Factory.FitButton(text=name, action="kind-" + value, role="selected" if value == m.kind else "secondary")
-            b.bind(on_release=lambda btn, v=value: setattr(m, "kind", v))
-            box.add_widget(b)
+        if self._shown_kinds != list(m.kinds):
+            self._shown_kinds = list(m.kinds)
+            box.clear_widgets()
+            for value, name in m.kinds:
+                b = Factory.FitButton(text=name, action="kind-" + value)
+                b.bind(on_release=lambda btn, v=value: setattr(m, "kind", v))
+                box.add_widget(b)
+        for b, (value, _name) in zip(reversed(box.children), m.kinds):
+            b.role = "selected" if value == m.kind else "secondary"
         start = m.api.clock().astimezone(m.api.local_zone).date() - timedelta(days=int(m.days))
         self.start_text = tr.short_day(start)
-        self.ids.chart.show(m.series, days=int(m.days), y_range=tuple(m.y_range))
-        rows = self.ids.rows
-        rows.clear_widgets()
-        for row in m.rows[:30]:  # the newest 30; the chart shows the rest
-            w = Factory.HistoryRow()
-            for key, value in row.items():
-                setattr(w, key, value)
-            rows.add_widget(w)
+        chart = (list(m.series), int(m.days), tuple(m.y_range), tr.lang)
+        if chart != self._shown_chart:  # the same chart is not plotted again
+            self._shown_chart = chart
+            self.ids.chart.show(m.series, days=int(m.days), y_range=tuple(m.y_range))
+        fill(self.ids.rows, m.rows[:30], Factory.HistoryRow)  # the newest 30; the chart shows the rest
+
+    def on_pre_enter(self, *_args) -> None:
+        if self._stale and self.model is not None:
+            self.update()
 
     def spoken(self) -> str:
         m = self.model

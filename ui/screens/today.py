@@ -7,7 +7,7 @@ from kivy.factory import Factory
 from kivy.properties import ObjectProperty
 
 from ui.i18n import tr
-from ui.widgets import HeimaScreen, load_kv
+from ui.widgets import HeimaScreen, fill, load_kv
 
 
 class TodayScreen(HeimaScreen):
@@ -18,13 +18,7 @@ class TodayScreen(HeimaScreen):
         self.rebuild()
 
     def rebuild(self, *_args) -> None:
-        box = self.ids.rows
-        box.clear_widgets()
-        for item in self.model.items:
-            row = Factory.TodayRow()
-            for key, value in item.items():
-                setattr(row, key, value)
-            box.add_widget(row)
+        fill(self.ids.rows, self.model.items, Factory.TodayRow)
 
     def spoken(self) -> str:
         m = self.model
