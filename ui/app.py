@@ -11,7 +11,12 @@ the app times out on the patient: no screen goes back or closes by itself.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
+
+# Kivy's image providers without PIL (~3 MB of RSS): SDL2 reads the theme's PNG atlases and the
+# window saves screenshots itself. Read when Kivy is first imported (not when something else did).
+os.environ.setdefault("KIVY_IMAGE", "sdl2,tex,dds")
 
 from kivy.app import App
 from kivy.config import Config
@@ -19,14 +24,14 @@ from kivy.config import Config
 # The window's size before Kivy opens it (the Pi kiosk runs fullscreen via Kivy's own config).
 # HEIMA_WINDOW=1280x800 is a 10" tablet in landscape, the size the gallery and audit use.
 if "kivy.core.window" not in __import__("sys").modules:
-    _w, _, _h = __import__("os").environ.get("HEIMA_WINDOW", "1280x800").partition("x")
+    _w, _, _h = os.environ.get("HEIMA_WINDOW", "1280x800").partition("x")
     Config.set("graphics", "width", _w)
     Config.set("graphics", "height", _h)
     # No multisampled framebuffer (Kivy's default asks for 2, Mesa gives 4): under software
     # rendering it made every frame ~2.5× dearer and took ~40 MB of RSS (a bare Kivy window
     # 1280×800: 17 → 7 ms a frame, 161 → 131 MB), and screenshots under Mesa show the same
     # pixels either way. A display whose GPU antialiases for free: HEIMA_MULTISAMPLES=4.
-    Config.set("graphics", "multisamples", __import__("os").environ.get("HEIMA_MULTISAMPLES", "0"))
+    Config.set("graphics", "multisamples", os.environ.get("HEIMA_MULTISAMPLES", "0"))
 
 from kivy.core.window import Window  # noqa: E402
 
