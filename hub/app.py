@@ -14,9 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.api import DeviceFamily, HubApi, Pairing
 from hub.config import AuthConfig, ConfigError, DestinationConfig, HubConfig, OrganisationConfig
@@ -29,11 +27,14 @@ from hub.services.measurements import MeasurementService
 from hub.services.oximetry import ContinuousOximetryService
 from hub.store import Store
 from sync.delivery import Destination
-from sync.auth import KeyFileError, PrivateKeyJwtAuth, SigningKey, tls_context
-from sync.destinations import DirectoryDestination, FhirServerDestination, NhnPmdDestination
-from sync.destinations.nhn_pmd import AckLedger
+from sync.destinations.directory import DirectoryDestination
 from sync.fhir.context import FhirContext, HubIdentity, OrganisationRef, PatientRef
 from sync.outbox import DrainReport, OutboxWorker
+
+if TYPE_CHECKING:  # HTTP destinations (httpx, TLS, keys) are loaded when one is configured
+    import httpx
+
+    from sync.destinations.nhn_pmd import AckLedger
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ def build_auth(auth: AuthConfig) -> httpx.Auth | None:
     """The destination's credentials as an httpx Auth (keys read now; never logged)."""
     if auth.kind == "none":
         return None
+    from sync.auth import PrivateKeyJwtAuth, SigningKey, tls_context
+
     assert auth.token_url and auth.client_id and auth.key_file
     return PrivateKeyJwtAuth(
         token_url=auth.token_url,
@@ -110,6 +113,11 @@ def build_destination(
     if dest.organisation is not None:
         ctx = replace(ctx, organisation=_organisation_ref(dest.organisation))
     if dest.kind in ("fhir", "nhn-pmd"):
+        import httpx
+
+        from sync.auth import KeyFileError, tls_context
+        from sync.destinations import FhirServerDestination, NhnPmdDestination
+
         assert dest.url is not None
         try:
             auth = build_auth(dest.auth)
