@@ -121,7 +121,8 @@ class DeviceFamily(enum.StrEnum):
 
 K = MeasurementKind
 FAMILY_KINDS: dict[DeviceFamily, tuple[MeasurementKind, ...]] = {
-    DeviceFamily.PULSE_OXIMETER: (K.OXYGEN_SATURATION, K.PULSE_RATE),
+    # a continuous recording shows as its summary (its chunks are for the nurse's systems)
+    DeviceFamily.PULSE_OXIMETER: (K.OXYGEN_SATURATION, K.PULSE_RATE, K.OXIMETRY_SUMMARY),
     DeviceFamily.BLOOD_PRESSURE: (K.BLOOD_PRESSURE, K.CUFF_PULSE_RATE),
     DeviceFamily.WEIGHT: (K.BODY_WEIGHT,),
     DeviceFamily.GLUCOSE: (K.BLOOD_GLUCOSE,),
@@ -418,6 +419,8 @@ class HubApi:
         for family in self._families:
             latest: list[MeasurementView] = []
             for kind in FAMILY_KINDS[family]:
+                if kind is K.OXIMETRY_SUMMARY:  # a night's recording is read in History, not a task done today
+                    continue
                 newest = next((v for v in todays if v.kind == kind), None)  # recent is newest first
                 if newest is not None:
                     latest.append(newest)

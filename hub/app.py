@@ -708,6 +708,20 @@ async def seed_examples(hub: Hub, now: datetime) -> dict[str, list[tuple[str, st
         await put(None, bp(at, rng.randint(128, 152), rng.randint(78, 94)))
         await put(None, Reading(K.BODY_WEIGHT, round(78 + rng.uniform(-1.5, 1.5), 1), "kg", at, device=scale))
         await put(None, Reading(K.BLOOD_GLUCOSE, round(rng.uniform(5.5, 11.0), 1), "mmol/L", at, device=meter))
+    from hub.domain.oximetry import OximetrySummary, summary_reading
+
+    for night in range(7, 0, -1):  # a week of overnight oximetry (the recordings' summaries)
+        start = now.replace(hour=22, minute=0, second=0, microsecond=0) - timedelta(days=night)
+        summary = OximetrySummary(
+            start=start,
+            end=start + timedelta(hours=8),
+            spo2_lowest=float(rng.randint(84, 89)),
+            spo2_mean=round(rng.uniform(91.0, 94.0), 1),
+            minutes_below_limit=float(rng.randint(3, 40)),
+            valid_minutes=float(rng.randint(430, 475)),
+            pulse_rate_mean=float(rng.randint(62, 74)),
+        )
+        await put("overnight" if night == 1 else None, summary_reading(summary, device=ox))
     for dest in hub.workers:
         await hub.store.mark_delivered(dest.name, [str(m.id) for m in await hub.store.measurements(limit=10**6)])
     today = now - timedelta(hours=1)

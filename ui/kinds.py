@@ -79,6 +79,9 @@ KIND_NAME = {
     K.BODY_HEIGHT: N_("Height"),
     K.BODY_MASS_INDEX: N_("Body mass index"),
     K.BODY_FAT: N_("Body fat"),
+    K.OXIMETRY_SUMMARY: N_("Oxygen overnight"),
+    K.OXYGEN_SATURATION_LOWEST: N_("Lowest oxygen"),
+    K.OXYGEN_SATURATION_MEAN: N_("Average oxygen"),
 }
 
 DECIMALS = {K.BODY_WEIGHT: 1, K.BLOOD_GLUCOSE: 1, K.BODY_TEMPERATURE: 1, K.BODY_MASS_INDEX: 1, K.BODY_FAT: 1}
@@ -146,8 +149,20 @@ def number_text(tr: Translator, kind: MeasurementKind, value: float | None, unit
 
 
 def value_text(tr: Translator, view: MeasurementView | ComponentView) -> str:
-    """A value as shown: a panel as '142/88 mmHg'."""
+    """A value as shown: a panel as '142/88 mmHg', a night's oximetry as its lowest value and
+    the time below 90 %."""
     components = getattr(view, "components", ())
+    if view.kind is K.OXIMETRY_SUMMARY:
+        lowest = next((c for c in components if c.kind == K.OXYGEN_SATURATION_LOWEST), None)
+        below = next((c for c in components if c.kind == K.TIME_BELOW_90_PERCENT), None)
+        if lowest is None or lowest.value is None or below is None or below.value is None:
+            return "—"
+        return tr.f(
+            N_("lowest {lowest}, {minutes} min under {limit}"),
+            lowest=number_text(tr, K.OXYGEN_SATURATION, lowest.value, "%"),
+            minutes=tr.number(below.value, 0),
+            limit=number_text(tr, K.OXYGEN_SATURATION, 90.0, "%"),
+        )
     if components:
         sys_ = next((c for c in components if c.kind == K.SYSTOLIC_PRESSURE), None)
         dia = next((c for c in components if c.kind == K.DIASTOLIC_PRESSURE), None)
@@ -176,4 +191,6 @@ def chart_series(kind: MeasurementKind) -> tuple[MeasurementKind, ...]:
     """The lines a chart of `kind` draws: blood pressure draws its upper and lower value."""
     if kind is K.BLOOD_PRESSURE:
         return (K.SYSTOLIC_PRESSURE, K.DIASTOLIC_PRESSURE)
+    if kind is K.OXIMETRY_SUMMARY:
+        return (K.OXYGEN_SATURATION_LOWEST, K.OXYGEN_SATURATION_MEAN)
     return (kind,)

@@ -392,3 +392,19 @@ async def test_today_never_says_everything_is_sent_beside_a_value_kept_back(run_
         await run_app(work, api=hub.api)
     finally:
         await hub.stop()
+
+
+async def test_history_shows_each_nights_oximetry_as_its_lowest_value_and_time_under_90(run_app):
+    async def work(app):
+        await settle(app)
+        await tap(find(app.root, action="go-history"), app)
+        await tap(find(app.root, action="kind-oximetry-summary"), app)
+        shown = texts(app.root)
+        assert "Oksygen gjennom natten" in shown
+        assert shown.count(" min under 90 %") == 7  # a row per night of the week
+        assert "lavest 8" in shown  # lowest SpO2 first, with its unit
+        chart = app.root.get_screen("history").ids.chart
+        assert len(chart.plots) == 4  # lowest and average: a line and points each
+        assert len(chart.plots[0].points) == 7
+
+    await run_app(work)
