@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from kivy.clock import Clock
 from kivy.metrics import dp
 from kivy_garden.graph import Graph, LinePlot, ScatterPlot
 
@@ -70,6 +71,18 @@ class HistoryChart(Graph):
             dots = ScatterPlot(color=colour, point_size=dp(6))
             dots.points = points
             self.add_plot(dots)
+
+    def _redraw_size(self, *args):  # type: ignore[override]
+        super()._redraw_size(*args)
+        # The graph re-renders its Fbo in the frame after this; its plot area's stencil, run in
+        # that Fbo (no stencil buffer of its own), leaves the enclosing ScrollView's clip off for
+        # the rest of that frame, so rows below the chart showed outside the list. Two frames
+        # more: the screen never rests on that one.
+        Clock.schedule_once(self._draw_again, 0)
+        Clock.schedule_once(self._draw_again, 0.05)
+
+    def _draw_again(self, _dt) -> None:
+        self.canvas.ask_update()
 
     def _update_labels(self, *args):  # type: ignore[override]
         result = super()._update_labels(*args)
