@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kivy.graphics.texture import TextureRegion
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ColorProperty, NumericProperty, OptionProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
@@ -35,11 +36,27 @@ def load_kv(py_file: str) -> None:
 class PixelText(Label):
     """A label whose texture is drawn pixel for pixel (Kivy places it at whole pixels, at its own
     size): sampled nearest rather than linear, which gives the same pixels and under software
-    rendering (Mesa llvmpipe) costs a fifth less for every pixel of text on every frame."""
+    rendering (Mesa llvmpipe) costs a fifth less for every pixel of text on every frame.
+
+    A centred label that wraps renders a texture as wide as itself, mostly empty; only the part
+    its lines cover is drawn (a region of the same texture: no copy), so a short word on a wide
+    button is not blended across the whole width on every frame."""
 
     def on_texture(self, _instance, texture) -> None:
-        if texture is not None:
-            texture.mag_filter = texture.min_filter = "nearest"
+        if texture is None:
+            return
+        texture.mag_filter = texture.min_filter = "nearest"
+        if self.halign != "center" or self.markup or isinstance(texture, TextureRegion):
+            return
+        lines = [line for line in self._label._cached_lines if line.w > 0]
+        width = texture.width
+        if not lines or len(lines) != len(self._label._cached_lines):
+            return
+        starts = [min(int(width - line.w), max(0, int((width - line.w) / 2))) for line in lines]
+        left = max(0, min(starts) - 1)
+        right = min(width, max(x + int(line.w) for x, line in zip(starts, lines)) + 1)
+        if right - left < width:
+            self.texture = texture.get_region(left, 0, right - left, texture.height)
 
 
 class Text(PixelText):
