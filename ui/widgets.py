@@ -38,24 +38,36 @@ class PixelText(Label):
     size): sampled nearest rather than linear, which gives the same pixels and under software
     rendering (Mesa llvmpipe) costs a fifth less for every pixel of text on every frame.
 
-    A centred label that wraps renders a texture as wide as itself, mostly empty; only the part
-    its lines cover is drawn (a region of the same texture: no copy), so a short word on a wide
-    button is not blended across the whole width on every frame."""
+    A label that wraps renders a texture as wide as itself, mostly empty; only the part its lines
+    cover is drawn (a region of the same texture, no copy, at the same place: widgets.kv), so a
+    short word on a wide button or title is not blended across the whole width on every frame."""
+
+    ink_left = NumericProperty(0)  # where the drawn region starts in the rendered texture
+    full_width = NumericProperty(0)  # the rendered texture's width
 
     def on_texture(self, _instance, texture) -> None:
         if texture is None:
             return
         texture.mag_filter = texture.min_filter = "nearest"
-        if self.halign != "center" or self.markup or isinstance(texture, TextureRegion):
+        if isinstance(texture, TextureRegion):
             return
-        lines = [line for line in self._label._cached_lines if line.w > 0]
+        self.ink_left, self.full_width = 0, texture.width
+        lines = self._label._cached_lines
+        if self.markup or self.halign not in ("left", "center", "right") or any(self.padding) or not lines:
+            return
+        if any(line.w <= 0 for line in lines):
+            return
         width = texture.width
-        if not lines or len(lines) != len(self._label._cached_lines):
-            return
-        starts = [min(int(width - line.w), max(0, int((width - line.w) / 2))) for line in lines]
+        if self.halign == "center":
+            starts = [min(int(width - line.w), max(0, int((width - line.w) / 2))) for line in lines]
+        elif self.halign == "right":
+            starts = [max(0, int(width - line.w)) for line in lines]
+        else:
+            starts = [0 for _line in lines]
         left = max(0, min(starts) - 1)
         right = min(width, max(x + int(line.w) for x, line in zip(starts, lines)) + 1)
         if right - left < width:
+            self.ink_left = left
             self.texture = texture.get_region(left, 0, right - left, texture.height)
 
 
