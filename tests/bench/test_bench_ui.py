@@ -98,6 +98,7 @@ PROBE = textwrap.dedent(
                 hub.events.publish("cuff-pressure", pressure=40 + 2 * i)
                 await asyncio.sleep(0.05)
             out["live_work_p95_ms"] = p95(meter["work"])
+            out["live_work_median_ms"] = statistics.median(meter["work"]) * 1000
             out["live_interval_p95_ms"] = p95(meter["interval"])
             out["live_frames"] = len(meter["work"])
             out["live_shown"] = m.live_text
@@ -194,7 +195,7 @@ def test_touch_app_cold_start_frames_and_memory(report, tmp_path):
         f"{app['live_work_p95_ms']:.1f} ms",
         "p95 <= 16 ms",
         app["live_work_p95_ms"] <= 16.0,
-        f"20 events/s for 3 s, {app['live_frames']} frames; bare Kivy label redrawn every frame {base['idle_work_p95_ms']:.1f} ms (×{app['live_work_p95_ms'] / base['idle_work_p95_ms']:.1f}); waiting without events draws {app['idle_frames']} frames in 3 s; frame interval p95 {app['live_interval_p95_ms']:.1f} ms (60 fps cap)",
+        f"20 events/s for 3 s, {app['live_frames']} frames, median {app['live_work_median_ms']:.1f} ms; bare Kivy label redrawn every frame {base['idle_work_p95_ms']:.1f} ms (×{app['live_work_p95_ms'] / base['idle_work_p95_ms']:.1f}); waiting without events draws {app['idle_frames']} frames in 3 s; frame interval p95 {app['live_interval_p95_ms']:.1f} ms (60 fps cap)",
     )
     report(
         "RSS of the touch app with the hub",
