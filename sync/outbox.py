@@ -24,10 +24,17 @@ from sync.fhir.codes import MappingError
 log = logging.getLogger(__name__)
 
 
+# Ten 10-minute chunks at 1 Hz a request: the hub's memory while draining stays flat however much
+# was recorded (measured: tests/bench/test_bench_week_offline.py), and a request stays ~30 KB.
+MAX_SAMPLES_PER_BATCH = 6_000
+
+
 class OutboxQueue(Protocol):
     """What the worker needs from the store (hub.store.Store implements it)."""
 
-    async def due(self, destination: str, *, limit: int, now: datetime) -> list[Measurement]: ...
+    async def due(
+        self, destination: str, *, limit: int, now: datetime, max_samples: int | None = None
+    ) -> list[Measurement]: ...
 
     async def next_attempt_at(self, destination: str) -> datetime | None: ...
 
@@ -84,12 +91,16 @@ class OutboxWorker:
         clock: Callable[[], datetime] = _utcnow,
         rng: random.Random | None = None,
         on_change: Callable[[], None] | None = None,
+        max_samples: int = MAX_SAMPLES_PER_BATCH,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+        """`batch_size`: measurements per request; `max_samples`: continuous-oximetry samples per
+        request (a batch is cut before it would carry more, never below one measurement)."""
+        if batch_size < 1 or max_samples < 1:
+            raise ValueError("batch_size and max_samples must be at least 1")
         self.queue = queue
         self.destination = destination
         self.batch_size = batch_size
+        self.max_samples = max_samples
         self.policy = policy
         self.clock = clock
         self.rng = rng or random.Random()
@@ -147,7 +158,7 @@ class OutboxWorker:
             now = self.clock()
             if self._blocked_until is not None and self._blocked_until > now:
                 return report
-            batch = await self.queue.due(self.name, limit=self.batch_size, now=now)
+            batch = await self.queue.due(self.name, limit=self.batch_size, now=now, max_samples=self.max_samples)
             if not batch:
                 return report
             ok = await self._send(batch, report)

@@ -306,7 +306,13 @@ class Store:
 
     # --- the outbox, as the delivery worker sees it (sync.outbox.OutboxQueue) -------------
 
-    async def due(self, destination: str, *, limit: int, now: datetime) -> list[Measurement]:
+    async def due(
+        self, destination: str, *, limit: int, now: datetime, max_samples: int | None = None
+    ) -> list[Measurement]:
+        """The oldest rows due for `destination`: at most `limit` measurements, and — with
+        `max_samples` — no more continuous-oximetry samples than that in all (always at least one
+        measurement), so one request's memory does not grow with how long a recording was."""
+
         def query() -> list[Measurement]:
             rows = self.db.execute(
                 f"SELECT {_MEASUREMENT_SELECT} FROM outbox o JOIN measurements m ON m.id = o.measurement_id "
@@ -315,7 +321,15 @@ class Store:
                 "ORDER BY o.id LIMIT ?",
                 [destination, now.astimezone(UTC).isoformat(), limit],
             ).fetchall()
-            return [measurement_from_row(r) for r in rows]
+            batch: list[Measurement] = []
+            samples = 0
+            for row in rows:
+                blob = row[-1]
+                samples += len(blob) // 2 if blob is not None else 0
+                if batch and max_samples is not None and samples > max_samples:
+                    break
+                batch.append(measurement_from_row(row))
+            return batch
 
         return await self._run(query)
 

@@ -7,15 +7,13 @@ repository, each idempotent (conditional create on the measurement's identifier)
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
 from hub.store import Store
+from tests.bench.conftest import heima_peak_rss
 from sync.destinations import FhirServerDestination
 from sync.fhir.context import FhirContext, HubIdentity, PatientRef
 from sync.fhir.observations import observation_for
@@ -115,10 +113,6 @@ def test_peak_memory_of_the_headless_hub_while_draining(tmp_path, fhir_server, r
         f'[hub]\ndata_dir = "{data_dir}"\n[[destinations]]\nname = "centre"\nkind = "fhir"\n'
         f'url = "{fhir_server.base_url}"\nbatch_size = {BATCH}\n'
     )
-    proc = subprocess.Popen([sys.executable, "-m", "hub.cli", "--config", str(config), "sync"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    output = proc.stdout.read().decode()
-    assert os.waitstatus_to_exitcode(status) == 0, output
+    peak_mb, output = heima_peak_rss("--config", str(config), "sync")
     assert f"delivered {N}" in output
-    peak_mb = usage.ru_maxrss / 1024
     report("peak RSS, headless hub draining 10,000", f"{peak_mb:.0f} MB", "<= 120 MB", peak_mb <= 120, "heima sync, whole process")

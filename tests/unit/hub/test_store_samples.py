@@ -79,3 +79,15 @@ async def test_a_hub_with_a_version_1_database_keeps_its_measurements_after_the_
         assert await store.measurements() == [old]
     finally:
         await store.close()
+
+
+async def test_a_batch_is_cut_before_it_would_carry_more_samples_than_allowed(store):
+    for _ in range(3):
+        for m in chunk():
+            await store.record(m, ["centre"])
+    spot = measurement()
+    await store.record(spot, ["centre"])
+    later = NIGHT + timedelta(days=1)
+    assert len(await store.due("centre", limit=10, now=later, max_samples=1_800)) == 3  # 600 samples each
+    assert len(await store.due("centre", limit=10, now=later, max_samples=100)) == 1  # never less than one
+    assert len(await store.due("centre", limit=10, now=later)) == 7  # no cap: the limit alone
