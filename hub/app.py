@@ -183,10 +183,8 @@ class Hub:
         the continuous oximetry service (committed chunk by chunk)."""
         if isinstance(reading, Reading):
             await self.service.record_reading(reading)
-            return
-        if self.oximetry is None:
-            self.oximetry = ContinuousOximetryService(self.service)
-        await self.oximetry.add(reading)
+        elif self.oximetry is not None:  # start_hub always sets it, from [oximetry]
+            await self.oximetry.add(reading)
 
     async def place_held_readings_when_clock_is_trusted(self, poll: float = 5.0) -> None:
         """Readings taken before the hub's clock was trusted wait; once it is, place and send them."""

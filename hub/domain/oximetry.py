@@ -21,6 +21,7 @@ Spot readings stay individual Observations: this module is only for streams the 
 from __future__ import annotations
 
 import math
+import sys
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from hub.domain.readings import AbsentReason, Component, DeviceIdentity, Measure
 SPO2_UNIT = "%"
 PULSE_RATE_UNIT = "/min"
 MINUTES_UNIT = "min"
+HIGHEST_SPO2 = 100.0
+HIGHEST_PULSE_RATE = 350.0
 DESATURATION_LIMIT = 90.0  # time below this SpO2 (%) is reported in the summary
 
 _MISSING = 0xFFFF  # the stored code of an empty slot
@@ -80,7 +83,9 @@ def encode_values(values: Iterable[float | None]) -> bytes:
         codes.append(round(value * _SCALE))
     if codes.itemsize != 2:  # pragma: no cover - every platform Heima runs on has 16-bit "H"
         raise RuntimeError("array('H') is not 16 bits here")
-    return codes.tobytes() if _little_endian() else _swapped(codes).tobytes()
+    if sys.byteorder == "big":  # pragma: no cover - the stored form is little-endian everywhere
+        codes.byteswap()
+    return codes.tobytes()
 
 
 def decode_values(data: bytes) -> tuple[float | None, ...]:
@@ -89,21 +94,9 @@ def decode_values(data: bytes) -> tuple[float | None, ...]:
         raise ValueError("a stored series has an odd number of bytes")
     codes = array("H")
     codes.frombytes(data)
-    if not _little_endian():
-        codes = _swapped(codes)
+    if sys.byteorder == "big":  # pragma: no cover
+        codes.byteswap()
     return tuple(None if c == _MISSING else c / _SCALE for c in codes)
-
-
-def _little_endian() -> bool:
-    import sys
-
-    return sys.byteorder == "little"
-
-
-def _swapped(codes: array) -> array:
-    copy = array("H", codes)
-    copy.byteswap()
-    return copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +204,8 @@ class OximetryRecorder:
                 self._first = point.at
         slot = min(max(slot, 0), self.slots - 1)
         self._last_at = point.at
-        self._spo2[slot] = _valid(point.spo2)
-        self._pulse[slot] = _valid(point.pulse_rate)
+        self._spo2[slot] = _valid(point.spo2, HIGHEST_SPO2)
+        self._pulse[slot] = _valid(point.pulse_rate, HIGHEST_PULSE_RATE)
         self.points += 1
         return done
 
@@ -259,9 +252,11 @@ class OximetryRecorder:
         return last, summary
 
 
-def _valid(value: float | None) -> float | None:
-    """A usable sample value, or None (0 and non-finite values are what devices send for none)."""
-    if value is None or not math.isfinite(value) or value <= 0:
+def _valid(value: float | None, highest: float) -> float | None:
+    """A usable sample value, or None: 0 and non-finite values are what devices send for none,
+    and a value no body can have (SpO2 over 100 %, a pulse over 350 /min) is a device fault,
+    never a sample."""
+    if value is None or not math.isfinite(value) or not 0 < value <= highest:
         return None
     return float(value)
 

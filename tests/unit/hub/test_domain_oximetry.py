@@ -91,11 +91,13 @@ def test_a_clock_set_back_starts_a_new_chunk_instead_of_overwriting_recorded_slo
     assert summary.valid_minutes == pytest.approx(11 / 60)
 
 
-def test_zero_and_non_finite_values_are_no_values():
+def test_zero_non_finite_and_impossible_values_are_no_values():
     recorder = OximetryRecorder(period=1.0, chunk=600.0)
-    feed(recorder, NIGHT, [0.0, float("nan"), 95.0])
-    (spo2, _), = recorder.close()[0]
-    assert spo2.values == (None, None, 95.0)
+    feed(recorder, NIGHT, [0.0, float("nan"), 127.0, 9000.0, 95.0])  # 127: a device's "no value" marker
+    recorder.add(OximetryPoint(NIGHT + timedelta(seconds=5), 96.0, 511.0, RING))  # Nonin's pulse marker
+    (spo2, pulse), = recorder.close()[0]
+    assert spo2.values == (None, None, None, None, 95.0, 96.0)
+    assert pulse.values[-1] is None and pulse.values[0] == 60.0
 
 
 def test_a_recording_without_any_value_has_no_chunk_and_an_absent_summary():
