@@ -7,7 +7,8 @@ import math
 
 from kivy.clock import Clock
 from kivy.metrics import dp
-from kivy_garden.graph import Graph, LinePlot, ScatterPlot
+from kivy.graphics import Color, Line
+from kivy_garden.graph import Graph, LinePlot, PointPlot
 
 from ui import theme
 from ui.i18n import tr
@@ -23,6 +24,16 @@ def nice_step(span: float) -> float:
     raw = span / 4
     magnitude = 10 ** math.floor(math.log10(raw))
     return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+
+
+class WideLinePlot(LinePlot):
+    """The library's LinePlot, drawn in the graph's own canvas instead of a RenderContext of its
+    own: each such context compiles its own shader, which costs llvmpipe 2–3 MB per line."""
+
+    def create_drawings(self):  # type: ignore[override]
+        self._gcolor = Color(*self.color)
+        self._gline = Line(points=[], cap="none", width=self.line_width, joint="round")
+        return [self._gcolor, self._gline]
 
 
 class HistoryChart(Graph):
@@ -65,10 +76,10 @@ class HistoryChart(Graph):
         self._refont()
         for n, points in enumerate(series):
             colour = theme.rgba(LINE_COLOURS[n % len(LINE_COLOURS)])
-            line = LinePlot(color=colour, line_width=dp(3))
+            line = WideLinePlot(color=colour, line_width=dp(3))
             line.points = points
             self.add_plot(line)
-            dots = ScatterPlot(color=colour, point_size=dp(6))
+            dots = PointPlot(color=colour, point_size=dp(6))
             dots.points = points
             self.add_plot(dots)
 
