@@ -278,7 +278,7 @@ class TodayModel(EventDispatcher):
 
 # --- Measuring ------------------------------------------------------------------------------------
 
-MEASURE_STATES = ["guide", "waiting", "found", "pairing", "connected", "live", "result", "no-device", "lost", "failed", "unavailable"]
+MEASURE_STATES = ["guide", "waiting", "found", "pairing", "user-code", "connected", "live", "result", "no-device", "lost", "failed", "unavailable"]
 
 
 class MeasureModel(EventDispatcher):
@@ -399,12 +399,13 @@ class MeasureModel(EventDispatcher):
         if event.name == "device-found" and self.state == "waiting":
             self.state = "found"
         elif event.name == "pairing-needed":
-            self.state = "pairing"
+            # A shared scale asking for the patient's user code is not pairing: say what it asks.
+            self.state = "user-code" if d.get("method") == "consent-code" else "pairing"
         elif event.name == "consent-failed":  # a shared scale refused the code (or it was cancelled)
             if not self.measuring and self.state != "lost":
                 return
             self.message = self.tr._(N_("The scale did not take the code. Check your code and measure again."))
-        elif event.name == "connected" and self.state in ("waiting", "found", "pairing"):
+        elif event.name == "connected" and self.state in ("waiting", "found", "pairing", "user-code"):
             self.state = "connected"
         elif event.name == "cuff-pressure":
             pressure = d.get("pressure", d.get("value"))

@@ -94,6 +94,10 @@ async def test_a_shared_scale_gets_the_code_the_patient_types(tmp_path, caplog):
                 await wait_for(lambda: app.passkey.waiting, timeout=20)
                 await settle(app)
                 assert "Skriv inn koden for bruker 1 på Heima Scale 1 (4 tall)." in texts(app.passkey)
+                # Under the dialog, the measuring screen says what the scale asks: not pairing.
+                shown = texts(app.root.get_screen("measure"))
+                assert "Vekta spør etter koden din. Skriv den inn på skjermen." in shown
+                assert "kobles sammen" not in shown
                 for key in code:
                     await tap(find(app.passkey, action=f"key-{key}"), app)
                 await tap(find(app.passkey, action="pairing-ok"), app)

@@ -16,6 +16,7 @@ PANEL_OF_STATE = {
     "waiting": "waiting",
     "found": "waiting",
     "pairing": "waiting",
+    "user-code": "waiting",
     "connected": "waiting",
     "live": "waiting",
     "result": "result",
@@ -29,6 +30,7 @@ STATUS = {
     "waiting": N_("Switch on {device}. Waiting for it …"),
     "found": N_("Found the device. Connecting …"),
     "pairing": N_("The device asks to be paired. Answer the question on the screen."),
+    "user-code": N_("The scale asks for your code. Type it in on the screen."),
     "connected": N_("Connected. Measuring — keep still."),
     "live": N_("Measuring — keep still."),
 }
@@ -73,7 +75,7 @@ class MeasureScreen(HeimaScreen):
         panels.current = PANEL_OF_STATE[m.state]
         self._build_guide(family)
         self._build_results()
-        self._pulse(m.state in ("waiting", "found", "connected", "pairing"))
+        self._pulse(m.state in ("waiting", "found", "connected", "pairing", "user-code"))
 
     def _build_guide(self, family: DeviceFamily) -> None:
         box = self.ids.steps
