@@ -1,7 +1,7 @@
 """The touch app with emulated devices over the virtual radio, wired as `heima` wires them
 (`hub_registry(on_event=...)`, the hub's pairing provider): what the patient sees while a glucose
 meter's memory downloads, that the family chosen on the screen is the one measured, and a shared
-scale's consent code typed on the screen's number pad."""
+scale's consent code typed on the screen's number pad, and a cuff switched off mid-measurement."""
 
 from __future__ import annotations
 
@@ -124,3 +124,44 @@ async def test_a_shared_scale_gets_the_code_the_patient_types(tmp_path, caplog):
             await hub.stop()
     assert scale.consents == [False, True]
     assert "1234" not in caplog.text and "4321" not in caplog.text
+
+
+async def test_a_cuff_that_goes_away_mid_measurement_says_to_measure_again(tmp_path):
+    """The cuff inflates (the patient sees its pressure rise), then the monitor is switched off
+    before a result: the screen says it stopped before a value came and offers to measure again;
+    nothing is stored, and the cuff pressure is never taken for a blood pressure."""
+    from drivers.emulator.blood_pressure_monitor import EmulatedBloodPressureMonitor
+
+    config = HubConfig(data_dir=tmp_path / "hub", serial="HUB-UI-BP-GONE")
+    events, pairing = EventBus(), Pairing()
+    monitor = EmulatedBloodPressureMonitor()
+    async with VirtualRadio() as radio:
+        await radio.add(monitor)
+        hub = await start_hub(config, link=hub_link(config, radio, events, pairing), pairing=pairing, events=events)
+        try:
+
+            async def work(app):
+                await settle(app)
+                await tap(find(app.root, action="measure-blood-pressure"), app)
+                await tap(find(app.root, action="start"), app)
+                await monitor.wait_until(lambda: monitor.is_connected, timeout=20)
+                await wait_for(lambda: app.measure_model.state == "connected", timeout=20)
+                await monitor.inflate([60, 90, 120], interval=0.05)
+                await wait_for(lambda: app.measure_model.state == "live", timeout=10)
+                await settle(app)
+                assert "120 mmHg" in texts(app.root).replace("\u00a0", " ")
+                await monitor.stop_advertising()  # switched off: gone from the air and the link
+                await monitor.disconnect()
+                await wait_for(lambda: not app.measure_model.measuring, timeout=30)
+                await settle(app)
+                shown = texts(app.root)
+                assert app.measure_model.state == "lost"
+                assert "Apparatet stoppet før en verdi kom. Mål på nytt." in shown
+                assert "120 mmHg" not in shown.replace("\u00a0", " ")
+                find(app.root, action="try-again")  # offered: raises when it is not on the screen
+
+            await drive(HeimaApp(hub.api, speaker=RecordingSpeaker()), work)
+            stored = await hub.api.recent(limit=10)
+        finally:
+            await hub.stop()
+    assert stored == []
