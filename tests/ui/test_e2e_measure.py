@@ -1,5 +1,6 @@
 """The whole walk with the touch app: an emulated oximeter over the virtual radio → tap
-"Measure" → the value on screen → an Observation at the reference FHIR server → "Sendt ✓"."""
+"Measure" → the value on screen → an Observation at the reference FHIR server → "Sendt ✓"; and the
+same walk while the hub's network is gone, until it returns."""
 
 from __future__ import annotations
 
@@ -54,3 +55,96 @@ async def test_measure_with_the_oximeter_and_see_it_sent(tmp_path, fhir_server):
             await hub.stop()
     observations = fhir_server.observations()
     assert sorted(o["valueQuantity"]["value"] for o in observations) == [71, 96]
+
+
+class Network:
+    """The hub's way to the centre: a TCP relay to the reference server that can be pulled out
+    (the port then refuses connections, as when the hub's network is gone) and put back."""
+
+    def __init__(self, target: str) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(target)
+        self.target = (parts.hostname, parts.port)
+        self.path = parts.path
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    async def up(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def down(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(*self.target)
+
+        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            try:
+                while data := await r.read(65536):
+                    w.write(data)
+                    await w.drain()
+            finally:
+                w.close()
+
+        await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w), return_exceptions=True)
+
+
+async def test_without_network_the_values_are_kept_and_sent_when_it_returns(tmp_path, fhir_server):
+    """The hub's network is gone while the patient measures: the value is on the screen, Today says
+    the hub cannot reach the centre and that the values are kept; when the network returns, they
+    are sent once and Today says everything is sent."""
+    network = Network(fhir_server.base_url)
+    await network.up()
+    await network.down()  # its port now refuses connections
+    config = HubConfig(
+        data_dir=tmp_path / "hub",
+        serial="HUB-UI-OFFLINE",
+        destinations=(DestinationConfig(name="centre", kind="fhir", url=network.url, timeout=5.0),),
+    )
+    events = EventBus()
+    async with emulated_oximeter() as rig:
+        link = rig.link_manager(on_event=lambda name, data: events.publish(name, **data))
+        hub = await start_hub(config, link=link, events=events)
+        try:
+
+            async def patient_measures():
+                await rig.oximeter.wait_until(lambda: rig.oximeter.is_connected, timeout=20)
+                await asyncio.sleep(0.2)
+                await rig.oximeter.take_live_spot_check(95, 68)
+
+            async def work(app):
+                await settle(app)
+                await tap(find(app.root, action="measure-pulse-oximeter"), app)
+                finger = asyncio.ensure_future(patient_measures())
+                await tap(find(app.root, action="start"), app)
+                await wait_for(lambda: len(app.measure_model.results) == 2, timeout=20)
+                await finger
+                await settle(app)
+                assert "Venter på å bli sendt" in texts(app.root)
+                await tap(find(app.root, action="done"), app)  # "Ferdig": back to Today
+                await wait_for(lambda: app.today_model.connection_text != "", timeout=20)
+                await settle(app)
+                shown = texts(app.root)
+                assert "Huben får ikke kontakt med senteret akkurat nå. Målingene dine er trygt lagret og sendes senere." in shown
+                assert "2 målinger venter på å bli sendt" in shown
+                assert "Alt er sendt" not in shown
+                await network.up()  # the network is back: the outbox's next try gets through
+                await wait_for(lambda: app.today_model.send_text == "Alt er sendt ✓", timeout=30)
+                await settle(app)
+                shown = texts(app.root)
+                assert "Alt er sendt ✓" in shown and "får ikke kontakt" not in shown
+
+            await drive(HeimaApp(hub.api, speaker=RecordingSpeaker()), work)
+        finally:
+            await hub.stop()
+            await network.down()
+    observations = fhir_server.observations()
+    assert sorted(o["valueQuantity"]["value"] for o in observations) == [68, 95]  # each once
