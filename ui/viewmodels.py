@@ -65,6 +65,19 @@ def spawn(coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task:
     return task
 
 
+async def events_delivered(timeout: float = 1.0) -> None:
+    """Return once the hub events published so far have reached the models: HubFeed hands them
+    to the Clock, whose callbacks of one frame all run before any scheduled during it."""
+    loop = asyncio.get_running_loop()
+    for _frame in range(2):
+        ticked = loop.create_future()
+        Clock.schedule_once(lambda _dt, f=ticked: f.done() or f.set_result(None), 0)
+        try:
+            await asyncio.wait_for(ticked, timeout)
+        except TimeoutError:  # no Clock running (the app is closing): nothing more will come
+            return
+
+
 class Refresher:
     """Runs `refresh()` again when asked while it runs, never twice at once."""
 
@@ -303,6 +316,7 @@ class MeasureModel(EventDispatcher):
         self.tr = tr
         self.timeout = timeout
         self._task: asyncio.Task | None = None
+        self._adding: set[asyncio.Task] = set()  # results being read from the hub
         self._views: dict[MeasurementKind, MeasurementView] = {}
         self._live: dict[MeasurementKind, tuple[float, str]] = {}
         self.refresh_send = Refresher(self._refresh_send, "send-state")
@@ -340,16 +354,20 @@ class MeasureModel(EventDispatcher):
     async def _measure(self) -> None:
         try:
             await self.api.measure_now(timeout=self.timeout, family=DeviceFamily(self.family))
+            ended = "lost"  # connected and gone without a value
         except TimeoutError:
-            self.state = "result" if self._views else "no-device"
-            return
+            ended = "no-device"
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the device vanished, the radio failed: say it, offer again
             log.warning("measuring ended with %s", type(exc).__name__)
-            self.state = "result" if self._views else "failed"
-            return
-        self.state = "result" if self._views else "lost"  # "lost": connected and gone without a value
+            ended = "failed"
+        # The session's values come as hub events on the Clock, and may still be on their way
+        # when the session has ended: take them in first, or a stored value shows as "lost".
+        await events_delivered()
+        if self._adding:
+            await asyncio.gather(*self._adding, return_exceptions=True)
+        self.state = "result" if self._views else ended
 
     @property
     def downloading(self) -> bool:
@@ -438,7 +456,9 @@ class MeasureModel(EventDispatcher):
                 elif self.state != "result" or self.downloading:
                     self.state = "live"
         elif event.name == "measurement-recorded":
-            spawn(self._add(d.get("measurement_id"), d.get("kind")), "measure-result")
+            adding = spawn(self._add(d.get("measurement_id"), d.get("kind")), "measure-result")
+            self._adding.add(adding)
+            adding.add_done_callback(self._adding.discard)
         elif event.name == "delivery-changed":
             if self._views:
                 self.refresh_send()

@@ -172,6 +172,39 @@ async def test_live_cuff_pressure_and_memory_download_show_as_they_come(run_app,
     await run_app(work, api=api)
 
 
+async def test_a_value_stored_as_the_session_ends_is_shown_not_called_lost(run_app, example):
+    """A device that sends its value and hangs up at once: the session is over before the value's
+    event reaches the screen. The screen still shows the value, never "stopped before a value came"."""
+    hub, _ = example
+    from hub.api import HubApi
+    from hub.app import GALLERY_NOW
+    from hub.domain.readings import DeviceIdentity, Reading
+
+    thermometer = DeviceIdentity(address="F0:11:22:33:44:07", name="Heima Thermo 7")
+
+    async def measure_and_hang_up(timeout, **_):
+        reading = Reading(MeasurementKind.BODY_TEMPERATURE, 37.4, "Cel", GALLERY_NOW, device=thermometer)
+        await hub.service.record_reading(reading)  # committed; its event is still on its way
+
+    api = HubApi(
+        measurements=hub.service, queries=hub.store, events=hub.events, measure=measure_and_hang_up,
+        families=[f.family for f in hub.api.families()], device_families=[f.family for f in hub.api.families()],
+        local_zone=hub.api.local_zone, clock=hub.api.clock,
+    )
+
+    async def work(app):
+        await settle(app)
+        await tap(find(app.root, action="measure-thermometer"), app)
+        await tap(find(app.root, action="start"), app)
+        await wait_for(lambda: not app.measure_model.measuring)
+        await settle(app)
+        assert app.measure_model.state == "result"
+        shown = texts(app.root)
+        assert "37,4 °C" in shown and "stoppet før en verdi kom" not in shown
+
+    await run_app(work, api=api)
+
+
 async def test_the_passkey_dialog_answers_the_hubs_pairing_with_what_was_typed(run_app, example):
     hub, _ = example
     import asyncio
