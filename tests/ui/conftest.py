@@ -39,6 +39,18 @@ def run_app(example):
     return run
 
 
+def measuring_with(hub, measure):
+    """The example hub's api, with `measure` in place of the Bluetooth link's measure command:
+    for what a device does that the emulated ones are not made to do on cue."""
+    from hub.api import HubApi
+
+    families = [f.family for f in hub.api.families()]
+    return HubApi(
+        measurements=hub.service, queries=hub.store, events=hub.events, measure=measure,
+        families=families, device_families=families, local_zone=hub.api.local_zone, clock=hub.api.clock,
+    )
+
+
 def find(root, *, action: str | None = None, text: str | None = None):
     """The visible widget with this action name (buttons) or containing this text."""
     from kivy.uix.widget import Widget

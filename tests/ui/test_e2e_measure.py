@@ -5,6 +5,9 @@ same walk while the hub's network is gone, until it returns."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from hub.app import start_hub
 from hub.config import DestinationConfig, HubConfig
@@ -17,42 +20,51 @@ from ui.speech import RecordingSpeaker
 from .conftest import find, tap, texts, wait_for
 
 
-async def test_measure_with_the_oximeter_and_see_it_sent(tmp_path, fhir_server):
+@asynccontextmanager
+async def hub_with_an_oximeter(tmp_path, serial: str, centre_url: str) -> AsyncIterator[tuple[Any, Any]]:
+    """The hub as `heima` composes it, one FHIR destination (the centre), an emulated oximeter on
+    the virtual radio: yields (hub, rig)."""
     config = HubConfig(
         data_dir=tmp_path / "hub",
-        serial="HUB-UI-E2E",
-        destinations=(DestinationConfig(name="centre", kind="fhir", url=fhir_server.base_url),),
+        serial=serial,
+        destinations=(DestinationConfig(name="centre", kind="fhir", url=centre_url, timeout=5.0),),
     )
     events = EventBus()
     async with emulated_oximeter() as rig:
         link = rig.link_manager(on_event=lambda name, data: events.publish(name, **data))
         hub = await start_hub(config, link=link, events=events)
         try:
-
-            async def patient_measures():
-                await rig.oximeter.wait_until(lambda: rig.oximeter.is_connected, timeout=20)
-                await asyncio.sleep(0.2)
-                await rig.oximeter.take_live_spot_check(96, 71)
-
-            async def work(app):
-                await settle(app)
-                assert "Ikke gjort ennå i dag" in texts(app.root)
-                await tap(find(app.root, action="measure-pulse-oximeter"), app)  # "Mål"
-                assert "Sett en finger i klypen, med neglen opp." in texts(app.root)
-                finger = asyncio.ensure_future(patient_measures())
-                await tap(find(app.root, action="start"), app)  # "Start målingen"
-                await wait_for(lambda: len(app.measure_model.results) == 2, timeout=20)
-                await settle(app)
-                assert "96 %" in texts(app.root) and "71 /min" in texts(app.root)
-                await wait_for(lambda: app.measure_model.send_text == "Sendt ✓", timeout=20)
-                await settle(app)
-                assert "Sendt ✓" in texts(app.root)
-                await finger
-
-            app = HeimaApp(hub.api, speaker=RecordingSpeaker())
-            await drive(app, work)
+            yield hub, rig
         finally:
             await hub.stop()
+
+
+async def finger_in_the_clip(rig, spo2: int, pulse: int) -> None:
+    """The patient puts a finger in once the hub has connected: the oximeter measures."""
+    await rig.oximeter.wait_until(lambda: rig.oximeter.is_connected, timeout=20)
+    await asyncio.sleep(0.2)
+    await rig.oximeter.take_live_spot_check(spo2, pulse)
+
+
+async def test_measure_with_the_oximeter_and_see_it_sent(tmp_path, fhir_server):
+    async with hub_with_an_oximeter(tmp_path, "HUB-UI-E2E", fhir_server.base_url) as (hub, rig):
+
+        async def work(app):
+            await settle(app)
+            assert "Ikke gjort ennå i dag" in texts(app.root)
+            await tap(find(app.root, action="measure-pulse-oximeter"), app)  # "Mål"
+            assert "Sett en finger i klypen, med neglen opp." in texts(app.root)
+            finger = asyncio.ensure_future(finger_in_the_clip(rig, 96, 71))
+            await tap(find(app.root, action="start"), app)  # "Start målingen"
+            await wait_for(lambda: len(app.measure_model.results) == 2, timeout=20)
+            await settle(app)
+            assert "96 %" in texts(app.root) and "71 /min" in texts(app.root)
+            await wait_for(lambda: app.measure_model.send_text == "Sendt ✓", timeout=20)
+            await settle(app)
+            assert "Sendt ✓" in texts(app.root)
+            await finger
+
+        await drive(HeimaApp(hub.api, speaker=RecordingSpeaker()), work)
     observations = fhir_server.observations()
     assert sorted(o["valueQuantity"]["value"] for o in observations) == [71, 96]
 
@@ -104,26 +116,13 @@ async def test_without_network_the_values_are_kept_and_sent_when_it_returns(tmp_
     network = Network(fhir_server.base_url)
     await network.up()
     await network.down()  # its port now refuses connections
-    config = HubConfig(
-        data_dir=tmp_path / "hub",
-        serial="HUB-UI-OFFLINE",
-        destinations=(DestinationConfig(name="centre", kind="fhir", url=network.url, timeout=5.0),),
-    )
-    events = EventBus()
-    async with emulated_oximeter() as rig:
-        link = rig.link_manager(on_event=lambda name, data: events.publish(name, **data))
-        hub = await start_hub(config, link=link, events=events)
-        try:
-
-            async def patient_measures():
-                await rig.oximeter.wait_until(lambda: rig.oximeter.is_connected, timeout=20)
-                await asyncio.sleep(0.2)
-                await rig.oximeter.take_live_spot_check(95, 68)
+    try:
+        async with hub_with_an_oximeter(tmp_path, "HUB-UI-OFFLINE", network.url) as (hub, rig):
 
             async def work(app):
                 await settle(app)
                 await tap(find(app.root, action="measure-pulse-oximeter"), app)
-                finger = asyncio.ensure_future(patient_measures())
+                finger = asyncio.ensure_future(finger_in_the_clip(rig, 95, 68))
                 await tap(find(app.root, action="start"), app)
                 await wait_for(lambda: len(app.measure_model.results) == 2, timeout=20)
                 await finger
@@ -143,8 +142,7 @@ async def test_without_network_the_values_are_kept_and_sent_when_it_returns(tmp_
                 assert "Alt er sendt ✓" in shown and "får ikke kontakt" not in shown
 
             await drive(HeimaApp(hub.api, speaker=RecordingSpeaker()), work)
-        finally:
-            await hub.stop()
-            await network.down()
+    finally:
+        await network.down()
     observations = fhir_server.observations()
     assert sorted(o["valueQuantity"]["value"] for o in observations) == [68, 95]  # each once

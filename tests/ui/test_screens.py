@@ -7,7 +7,7 @@ import json
 from hub.domain.readings import MeasurementKind, Provenance
 from ui.scenes import settle
 
-from .conftest import Finger, find, tap, texts, wait_for
+from .conftest import Finger, find, measuring_with, tap, texts, wait_for
 
 
 async def test_today_says_what_is_done_and_where_it_was_sent(run_app):
@@ -110,16 +110,10 @@ async def test_an_impossible_weight_is_refused_in_plain_words(run_app, example):
 
 async def test_a_device_that_never_answers_is_told_with_what_to_do(run_app, example):
     hub, _ = example
-    from hub.api import HubApi
-
     async def no_device(timeout):
         raise TimeoutError
 
-    api = HubApi(
-        measurements=hub.service, queries=hub.store, events=hub.events, measure=no_device,
-        families=[f.family for f in hub.api.families()], device_families=[f.family for f in hub.api.families()],
-        local_zone=hub.api.local_zone, clock=hub.api.clock,
-    )
+    api = measuring_with(hub, no_device)
 
     async def work(app):
         await settle(app)
@@ -144,13 +138,7 @@ async def test_live_cuff_pressure_and_memory_download_show_as_they_come(run_app,
         started.set()
         await release.wait()
 
-    from hub.api import HubApi
-
-    api = HubApi(
-        measurements=hub.service, queries=hub.store, events=hub.events, measure=measuring,
-        families=[f.family for f in hub.api.families()], device_families=[f.family for f in hub.api.families()],
-        local_zone=hub.api.local_zone, clock=hub.api.clock,
-    )
+    api = measuring_with(hub, measuring)
 
     async def work(app):
         await settle(app)
@@ -176,7 +164,6 @@ async def test_a_value_stored_as_the_session_ends_is_shown_not_called_lost(run_a
     """A device that sends its value and hangs up at once: the session is over before the value's
     event reaches the screen. The screen still shows the value, never "stopped before a value came"."""
     hub, _ = example
-    from hub.api import HubApi
     from hub.app import GALLERY_NOW
     from hub.domain.readings import DeviceIdentity, Reading
 
@@ -186,11 +173,7 @@ async def test_a_value_stored_as_the_session_ends_is_shown_not_called_lost(run_a
         reading = Reading(MeasurementKind.BODY_TEMPERATURE, 37.4, "Cel", GALLERY_NOW, device=thermometer)
         await hub.service.record_reading(reading)  # committed; its event is still on its way
 
-    api = HubApi(
-        measurements=hub.service, queries=hub.store, events=hub.events, measure=measure_and_hang_up,
-        families=[f.family for f in hub.api.families()], device_families=[f.family for f in hub.api.families()],
-        local_zone=hub.api.local_zone, clock=hub.api.clock,
-    )
+    api = measuring_with(hub, measure_and_hang_up)
 
     async def work(app):
         await settle(app)
@@ -371,19 +354,13 @@ async def test_a_streaming_oximeter_shows_oxygen_and_pulse_as_they_come(run_app,
     hub, _ = example
     import asyncio
 
-    from hub.api import HubApi
-
     started, release = asyncio.Event(), asyncio.Event()
 
     async def measuring(timeout):
         started.set()
         await release.wait()
 
-    families = [f.family for f in hub.api.families()]
-    api = HubApi(
-        measurements=hub.service, queries=hub.store, events=hub.events, measure=measuring,
-        families=families, device_families=families, local_zone=hub.api.local_zone, clock=hub.api.clock,
-    )
+    api = measuring_with(hub, measuring)
 
     async def work(app):
         await settle(app)
