@@ -12,23 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kivy.clock import Clock
-
 from hub.api import Event
+from ui.viewmodels import next_frame
 
 LANGUAGES = ("nb", "nn", "en")
 TEXT_SIZES = ("normal", "large", "larger")
-
-
-async def next_frame(count: int = 1, *, timeout: float = 5.0) -> None:
-    """Wait until the Kivy Clock has ticked `count` times (the app runs on this loop); a Clock
-    that does not tick within `timeout` seconds (the app is gone) raises TimeoutError."""
-    loop = asyncio.get_running_loop()
-    for _ in range(count):
-        fut = loop.create_future()
-        Clock.schedule_once(lambda _dt: fut.done() or fut.set_result(None), 0)
-        async with asyncio.timeout(timeout):
-            await fut
 
 
 async def settle(app: Any, frames: int = 3) -> None:

@@ -65,17 +65,24 @@ def spawn(coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task:
     return task
 
 
-async def events_delivered(timeout: float = 1.0) -> None:
+async def next_frame(count: int = 1, *, timeout: float = 5.0) -> None:
+    """Wait until the Kivy Clock has ticked `count` times (the app runs on this loop); a Clock
+    that does not tick within `timeout` seconds (the app is gone) raises TimeoutError."""
+    loop = asyncio.get_running_loop()
+    for _ in range(count):
+        fut = loop.create_future()
+        Clock.schedule_once(lambda _dt, f=fut: f.done() or f.set_result(None), 0)
+        async with asyncio.timeout(timeout):
+            await fut
+
+
+async def events_delivered() -> None:
     """Return once the hub events published so far have reached the models: HubFeed hands them
     to the Clock, whose callbacks of one frame all run before any scheduled during it."""
-    loop = asyncio.get_running_loop()
-    for _frame in range(2):
-        ticked = loop.create_future()
-        Clock.schedule_once(lambda _dt, f=ticked: f.done() or f.set_result(None), 0)
-        try:
-            await asyncio.wait_for(ticked, timeout)
-        except TimeoutError:  # no Clock running (the app is closing): nothing more will come
-            return
+    try:
+        await next_frame(2, timeout=1.0)
+    except TimeoutError:  # no Clock running (the app is closing): nothing more will come
+        pass
 
 
 class Refresher:
