@@ -51,6 +51,18 @@ def measuring_with(hub, measure):
     )
 
 
+class HeldSession:
+    """A measure command whose device stays connected until the test lets it go: `started` is
+    set when the patient has tapped Start, `release` ends the session (without a value)."""
+
+    def __init__(self) -> None:
+        self.started, self.release = asyncio.Event(), asyncio.Event()
+
+    async def measure(self, timeout: float, **_: object) -> None:
+        self.started.set()
+        await self.release.wait()
+
+
 def find(root, *, action: str | None = None, text: str | None = None):
     """The visible widget with this action name (buttons) or containing this text."""
     from kivy.uix.widget import Widget

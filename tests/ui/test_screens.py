@@ -7,7 +7,7 @@ import json
 from hub.domain.readings import MeasurementKind, Provenance
 from ui.scenes import settle
 
-from .conftest import Finger, find, measuring_with, tap, texts, wait_for
+from .conftest import Finger, HeldSession, find, measuring_with, tap, texts, wait_for
 
 
 async def test_today_says_what_is_done_and_where_it_was_sent(run_app):
@@ -129,22 +129,14 @@ async def test_a_device_that_never_answers_is_told_with_what_to_do(run_app, exam
 
 async def test_live_cuff_pressure_and_memory_download_show_as_they_come(run_app, example):
     hub, _ = example
-    import asyncio
-
-    started = asyncio.Event()
-    release = asyncio.Event()
-
-    async def measuring(timeout):
-        started.set()
-        await release.wait()
-
-    api = measuring_with(hub, measuring)
+    held = HeldSession()
+    api = measuring_with(hub, held.measure)
 
     async def work(app):
         await settle(app)
         await tap(find(app.root, action="measure-blood-pressure"), app)
         await tap(find(app.root, action="start"), app)
-        await started.wait()
+        await held.started.wait()
         hub.events.publish("connected", address="F0:11:22:33:44:02")
         hub.events.publish("cuff-pressure", pressure=162)
         await settle(app)
@@ -152,7 +144,7 @@ async def test_live_cuff_pressure_and_memory_download_show_as_they_come(run_app,
         hub.events.publish("download-progress", done=3, total=40)
         await settle(app)
         assert "Henter målinger fra apparatet: 3 av 40" in texts(app.root)
-        release.set()
+        held.release.set()
         await wait_for(lambda: app.measure_model.state == "lost")  # it ended without a value
         await settle(app)
         assert "Apparatet stoppet før en verdi kom. Mål på nytt." in texts(app.root)
@@ -352,21 +344,14 @@ async def test_a_value_whose_destination_lost_consent_says_it_is_not_shared(run_
 
 async def test_a_streaming_oximeter_shows_oxygen_and_pulse_as_they_come(run_app, example):
     hub, _ = example
-    import asyncio
-
-    started, release = asyncio.Event(), asyncio.Event()
-
-    async def measuring(timeout):
-        started.set()
-        await release.wait()
-
-    api = measuring_with(hub, measuring)
+    held = HeldSession()
+    api = measuring_with(hub, held.measure)
 
     async def work(app):
         await settle(app)
         await tap(find(app.root, action="measure-pulse-oximeter"), app)
         await tap(find(app.root, action="start"), app)
-        await started.wait()
+        await held.started.wait()
         hub.events.publish("connected", address="F0:11:22:33:44:50")
         hub.events.publish("live-reading", address="F0:11:22:33:44:50", kind="oxygen-saturation", value=95, unit="%")
         hub.events.publish("live-reading", address="F0:11:22:33:44:50", kind="pulse-rate", value=81, unit="/min")
@@ -376,7 +361,7 @@ async def test_a_streaming_oximeter_shows_oxygen_and_pulse_as_they_come(run_app,
         hub.events.publish("live-reading", address="F0:11:22:33:44:50", kind="oxygen-saturation", value=96, unit="%")
         await settle(app)
         assert "96 %  81 /min" in texts(app.root)
-        release.set()
+        held.release.set()
 
     await run_app(work, api=api)
 
