@@ -39,6 +39,10 @@ from tests.emulated import FAST_LINK, CollectingSink, EventLog
 
 FAST_RULE = StabilityRule(hold_seconds=0.4, min_samples=5, max_spo2_spread=2, max_pulse_spread=5, max_gap=0.3)
 SPO2, PULSE = MeasurementKind.OXYGEN_SATURATION, MeasurementKind.PULSE_RATE
+# A session that bonds first (LE Secure Connections with a passkey: 20 confirm/random rounds in
+# pure Python) bounded generously: it ends when its value is in, about 2 s; a stalled machine once
+# spent 4 of 5 s pairing and cut the stream before it was stable.
+BONDED_SESSION = 20.0
 
 
 class LiveLog:
@@ -84,7 +88,7 @@ async def test_nonin_bonds_and_turns_a_stable_stream_into_one_spot_pair() -> Non
     driver = Nonin3230Driver(rule=FAST_RULE, spot_check_grace=0.3, on_live=live)
     async with radio_with(nonin) as radio:
         sink, events = CollectingSink(), EventLog()
-        identity = await link(radio, driver, passkey=FixedPasskeyProvider(123456), on_event=events).read_once(sink, timeout=5)
+        identity = await link(radio, driver, passkey=FixedPasskeyProvider(123456), on_event=events).read_once(sink, timeout=BONDED_SESSION)
         assert await radio.bonded_addresses() == [nonin.address]
     assert "pairing-needed" in events.names()
     assert identity.serial == "502201234" and identity.manufacturer == "Nonin Medical, Inc."
@@ -104,11 +108,11 @@ async def test_nonin_own_spot_check_wins_over_the_stream() -> None:
         sink = CollectingSink()
 
         async def device_finishes_its_measurement() -> None:
-            await nonin.wait_until(lambda: nonin.ticks >= 12, timeout=5)  # stream stable at ~8 ticks
+            await nonin.wait_until(lambda: nonin.ticks >= 12, timeout=BONDED_SESSION)  # stream stable at ~8 ticks
             await nonin.take_live_spot_check(98, 61)
 
         measuring = asyncio.create_task(device_finishes_its_measurement())
-        await link(radio, driver, passkey=FixedPasskeyProvider(123456)).read_once(sink, timeout=5)
+        await link(radio, driver, passkey=FixedPasskeyProvider(123456)).read_once(sink, timeout=BONDED_SESSION)
         await measuring
     assert values(sink) == [(SPO2, 98.0), (PULSE, 61.0)]  # the device's record, not a second stream pair
     assert sink.readings[0].device_time is not None and QualityFlag.FROM_STORAGE not in sink.readings[0].flags
@@ -120,7 +124,7 @@ async def test_nonin_stored_records_and_a_low_battery_stream() -> None:
     driver = Nonin3230Driver(rule=FAST_RULE, spot_check_grace=0.2)
     async with radio_with(nonin) as radio:
         sink = CollectingSink()
-        await link(radio, driver, passkey=FixedPasskeyProvider(123456)).read_once(sink, timeout=5)
+        await link(radio, driver, passkey=FixedPasskeyProvider(123456)).read_once(sink, timeout=BONDED_SESSION)
     assert values(sink) == [(SPO2, 94.0), (PULSE, 80.0), (SPO2, 97.0), (PULSE, 66.0)]
     assert QualityFlag.FROM_STORAGE in sink.readings[0].flags  # a stored record does not stop the stream value
     assert sink.readings[2].flags == {QualityFlag.BATTERY_LOW}
