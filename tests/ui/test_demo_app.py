@@ -23,8 +23,10 @@ async def test_the_demo_app_pairs_through_the_dialog_and_measures(tmp_path):
                 await tap(find(app.root, action="measure-pulse-oximeter"), app)
                 await tap(find(app.root, action="start"), app)
                 await wait_for(lambda: app.passkey.waiting, timeout=20)
+                await settle(app)  # the dialog laid out: a tap lands where its keys are drawn
                 for key in f"{DEMO_PASSKEY:06d}":
                     await tap(find(app.passkey, action=f"key-{key}"), app)
+                assert app.passkey.digits == f"{DEMO_PASSKEY:06d}"  # all six typed, as shown
                 await tap(find(app.passkey, action="pairing-ok"), app)
                 await wait_for(lambda: len(app.measure_model.results) == 2, timeout=30)
                 await settle(app)
