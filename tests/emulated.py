@@ -2,7 +2,7 @@
 
     async with emulated_oximeter(records=[(97, 64)]) as rig:
         sink = CollectingSink()
-        identity = await rig.link_manager().read_once(sink, timeout=5)
+        identity = await rig.link_manager().read_once(sink, timeout=15)
         assert [r.value for r in sink.readings] == [97.0, 64.0]
 
 `rig.link_manager()` is a `LinkManager` bound to the rig's radio with timings short enough for

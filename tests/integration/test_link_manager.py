@@ -28,7 +28,7 @@ async def test_read_once_turns_stored_records_into_readings() -> None:
         rig.oximeter.record_spot_check(97, 64, timestamp=taken, status=PlxMeasurementStatus.from_flags(validated=True))
         sink, events = CollectingSink(), EventLog()
         link = rig.link_manager(clock=lambda: FIXED_NOW, on_event=events)
-        identity = await link.read_once(sink, timeout=5.0)
+        identity = await link.read_once(sink, timeout=15)
 
     assert identity.serial == "PLX1-0007" and identity.address == rig.oximeter.address
     assert identity.manufacturer == "Heima Test Devices" and identity.system_id == "00A0500000000001"
@@ -46,7 +46,7 @@ async def test_read_once_turns_stored_records_into_readings() -> None:
 async def test_read_once_pairs_with_the_passkey_provider_and_announces_it() -> None:
     async with emulated_oximeter(requires_bonding=True, passkey=314159, records=[(95, 70)]) as rig:
         sink, events = CollectingSink(), EventLog()
-        await rig.link_manager(on_event=events).read_once(sink, timeout=5.0)
+        await rig.link_manager(on_event=events).read_once(sink, timeout=15)
         assert "pairing-needed" in events.names()
         assert values(sink) == [(MeasurementKind.OXYGEN_SATURATION, 95.0), (MeasurementKind.PULSE_RATE, 70.0)]
         assert await rig.radio.bonded_addresses() == [rig.oximeter.address]
@@ -61,7 +61,7 @@ async def test_live_spot_check_taken_while_connected_is_read() -> None:
             await rig.oximeter.take_live_spot_check(98, 59)
 
         measuring = asyncio.create_task(patient())
-        await rig.link_manager().read_once(sink, timeout=5.0)
+        await rig.link_manager().read_once(sink, timeout=15)
         await measuring
     assert values(sink) == [(MeasurementKind.OXYGEN_SATURATION, 98.0), (MeasurementKind.PULSE_RATE, 59.0)]
     assert QualityFlag.FROM_STORAGE not in sink.readings[0].flags
@@ -73,7 +73,7 @@ async def test_device_disconnecting_mid_session_returns_what_arrived() -> None:
         rig.oximeter.disconnect_after(2)
         sink, events = CollectingSink(), EventLog()
         started = time.monotonic()
-        identity = await rig.link_manager(settle=5.0, on_event=events).read_once(sink, timeout=5.0)
+        identity = await rig.link_manager(settle=5.0, on_event=events).read_once(sink, timeout=15)
         elapsed = time.monotonic() - started
     assert identity.serial == "PLX1-000001"
     assert [r.value for r in sink.readings] == [90.0, 60.0, 91.0, 61.0]
@@ -87,7 +87,7 @@ async def test_special_values_and_invalid_status_become_absent_readings() -> Non
         rig.oximeter.record_spot_check(SpecialValue.NRES, SpecialValue.POSITIVE_INFINITY)
         rig.oximeter.record_spot_check(97, 64, status=PlxMeasurementStatus.from_flags(invalid=True))
         sink = CollectingSink()
-        await rig.link_manager().read_once(sink, timeout=5.0)
+        await rig.link_manager().read_once(sink, timeout=15)
     absent = [(r.value, r.absent_reason) for r in sink.readings]
     assert absent == [
         (None, AbsentReason.NOT_A_NUMBER),
@@ -104,7 +104,7 @@ async def test_clock_not_set_and_sensor_fault_are_flagged() -> None:
     async with emulated_oximeter(clock_set=False) as rig:
         rig.oximeter.record_spot_check(93, 80, device_status=1 << 13)  # sensor displaced
         sink = CollectingSink()
-        await rig.link_manager().read_once(sink, timeout=5.0)
+        await rig.link_manager().read_once(sink, timeout=15)
     reading = sink.readings[0]
     assert {QualityFlag.DEVICE_CLOCK_NOT_SET, QualityFlag.SENSOR_PROBLEM} <= reading.flags
     assert reading.device_time is not None and reading.device_time.year == 2000
@@ -116,7 +116,7 @@ async def test_malformed_indication_is_skipped_and_the_session_goes_on() -> None
         rig.oximeter.record_raw_spot_check(b"\x01\x62\x00")  # flags promise a timestamp; too short
         rig.oximeter.record_spot_check(95, 67)
         sink, events = CollectingSink(), EventLog()
-        await rig.link_manager(on_event=events).read_once(sink, timeout=5.0)
+        await rig.link_manager(on_event=events).read_once(sink, timeout=15)
     assert [r.value for r in sink.readings] == [96.0, 66.0, 95.0, 67.0]
     assert events.events[-1][1]["skipped"] == 1
 
@@ -125,9 +125,9 @@ async def test_records_resent_on_a_second_connection_are_identical() -> None:
     async with emulated_oximeter(records=[(97, 64), (96, 65)]) as rig:
         first, second = CollectingSink(), CollectingSink()
         link = rig.link_manager()
-        identity_1 = await link.read_once(first, timeout=5.0)
+        identity_1 = await link.read_once(first, timeout=15)
         await rig.oximeter.start_advertising()  # the patient switches it on again
-        identity_2 = await link.read_once(second, timeout=5.0)
+        identity_2 = await link.read_once(second, timeout=15)
     assert identity_1 == identity_2
     key = [(r.kind, r.value, r.device_time, r.device) for r in first.readings]
     assert key == [(r.kind, r.value, r.device_time, r.device) for r in second.readings]
@@ -138,9 +138,9 @@ async def test_forget_after_send_does_not_resend() -> None:
     async with emulated_oximeter(records=[(97, 64)], forget_after_send=True) as rig:
         first, second = CollectingSink(), CollectingSink()
         link = rig.link_manager()
-        await link.read_once(first, timeout=5.0)
+        await link.read_once(first, timeout=15)
         await rig.oximeter.start_advertising()
-        await link.read_once(second, timeout=5.0)
+        await link.read_once(second, timeout=15)
     assert len(first.readings) == 2 and second.readings == []
 
 
@@ -149,7 +149,7 @@ async def test_a_slow_sink_loses_nothing_and_keeps_order() -> None:
     async with emulated_oximeter(records=records) as rig:
         rig.oximeter.disconnect_after(10)  # the device hangs up right after its last record
         sink = CollectingSink(delay=0.02)
-        await rig.link_manager().read_once(sink, timeout=5.0)
+        await rig.link_manager().read_once(sink, timeout=15)
     expected = [float(v) for spo2, pulse in records for v in (spo2, pulse)]
     assert [r.value for r in sink.readings] == expected  # all 20, in order, despite the slow sink
 
@@ -175,7 +175,7 @@ async def test_att_error_during_the_session_ends_it_without_readings() -> None:
     async with emulated_oximeter(records=[(97, 64)]) as rig:
         rig.oximeter.fail_with_att_error("00002a5e-0000-1000-8000-00805f9b34fb", 0x81)
         sink, events = CollectingSink(), EventLog()
-        identity = await rig.link_manager(on_event=events).read_once(sink, timeout=5.0)
+        identity = await rig.link_manager(on_event=events).read_once(sink, timeout=15)
     assert identity.serial == "PLX1-000001"  # identity was read before subscribing failed
     assert sink.readings == [] and events.names()[-1] == "disconnected"
 
@@ -184,7 +184,7 @@ async def test_features_att_error_is_tolerated() -> None:
     async with emulated_oximeter(records=[(97, 64)]) as rig:
         rig.oximeter.fail_with_att_error(PLX_FEATURES_UUID, 0x0E)
         sink = CollectingSink()
-        await rig.link_manager().read_once(sink, timeout=5.0)
+        await rig.link_manager().read_once(sink, timeout=15)
     assert len(sink.readings) == 2
 
 
@@ -232,7 +232,7 @@ async def test_sessions_are_serialised() -> None:
         async def second_reader() -> None:
             await rig.oximeter.wait_until(lambda: rig.oximeter.is_connected, timeout=5.0)
             await rig.oximeter.start_advertising()  # visible again while the first session runs
-            await link.read_once(second, timeout=5.0)
+            await link.read_once(second, timeout=15)
 
         most = 0
 
@@ -244,7 +244,7 @@ async def test_sessions_are_serialised() -> None:
 
         watcher = asyncio.create_task(watch())
         other = asyncio.create_task(second_reader())
-        await link.read_once(first, timeout=5.0)
+        await link.read_once(first, timeout=15)
         await other
         watcher.cancel()
         assert rig.oximeter.connection_count == 2 and most == 1  # never two connections at once
@@ -260,16 +260,16 @@ async def test_the_link_never_unpairs_or_clears_a_bond() -> None:
         guarded = type("BumbleClient", (rig.radio.client_backend,), {"unpair": tripwire, "clear_cache": tripwire})
         link = rig.link_manager(client_backend=guarded)
         sink = CollectingSink()
-        await link.read_once(sink, timeout=5.0)
+        await link.read_once(sink, timeout=15)
         await rig.oximeter.start_advertising()
-        await link.read_once(sink, timeout=5.0)  # the second session re-encrypts with the bond
+        await link.read_once(sink, timeout=15)  # the second session re-encrypts with the bond
         assert len(sink.readings) == 4 and await rig.radio.bonded_addresses() == [rig.oximeter.address]
 
 
 async def test_records_taken_back_to_back_get_distinct_device_times() -> None:
     async with emulated_oximeter(records=[(97, 64), (96, 65), (95, 66)]) as rig:
         sink = CollectingSink()
-        await rig.link_manager().read_once(sink, timeout=5.0)
+        await rig.link_manager().read_once(sink, timeout=15)
     times = [r.device_time for r in sink.readings[::2]]
     assert len(set(times)) == 3 and times == sorted(times)
 

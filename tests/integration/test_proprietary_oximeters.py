@@ -134,7 +134,7 @@ async def test_nonin_refused_pairing_stores_nothing() -> None:
     nonin = EmulatedNonin3230(rate_hz=20, script=[OximetryPhase(2.0)])
     async with radio_with(nonin) as radio:
         sink, events = CollectingSink(), EventLog()
-        await link(radio, Nonin3230Driver(rule=FAST_RULE), passkey=RefusingPasskeyProvider(), on_event=events).read_once(sink, timeout=5)
+        await link(radio, Nonin3230Driver(rule=FAST_RULE), passkey=RefusingPasskeyProvider(), on_event=events).read_once(sink, timeout=15)
         assert await radio.bonded_addresses() == []
     assert sink.readings == [] and nonin.ticks == 0  # never subscribed: nothing streamed
 
@@ -157,7 +157,7 @@ async def test_jumper_values_after_no_finger_and_malformed_frames(rate_hz: float
     live = LiveLog()
     async with radio_with(jumper) as radio:
         sink, events = CollectingSink(), EventLog()
-        identity = await link(radio, JumperOximeterDriver(rule=FAST_RULE, on_live=live), on_event=events).read_once(sink, timeout=5)
+        identity = await link(radio, JumperOximeterDriver(rule=FAST_RULE, on_live=live), on_event=events).read_once(sink, timeout=15)
     assert identity.name == "JPD-500F"
     assert values(sink) == [(SPO2, 95.0), (PULSE, 80.0)]  # pleth frames never become readings
     assert disconnected(events)["skipped"] == 2
@@ -170,7 +170,7 @@ async def test_jumper_without_a_finger_gives_up_and_stores_nothing() -> None:
     async with radio_with(jumper) as radio:
         sink, events = CollectingSink(), EventLog()
         driver = JumperOximeterDriver(rule=FAST_RULE, give_up_after=0.5)
-        await link(radio, driver, on_event=events).read_once(sink, timeout=5)
+        await link(radio, driver, on_event=events).read_once(sink, timeout=15)
     assert sink.readings == [] and disconnected(events)["ended_by"] == "hub"
 
 
@@ -193,7 +193,7 @@ async def test_berrymed_stream_with_lost_bytes_and_split_frames(rate_hz: float, 
     async with radio_with(berrymed) as radio:
         sink, events = CollectingSink(), EventLog()
         driver = BerryMedOximeterDriver(rule=rule, on_live=live, live_interval=0.1)
-        identity = await link(radio, driver, on_event=events).read_once(sink, timeout=5)
+        identity = await link(radio, driver, on_event=events).read_once(sink, timeout=15)
     assert values(sink) == [(SPO2, 93.0), (PULSE, 143.0)]
     assert identity.name == "BerryMed" and identity.manufacturer == "Berry" and identity.model == "BM1000C"
     assert sink.readings[0].device.name == "BerryMed"  # type: ignore[union-attr]
@@ -209,7 +209,7 @@ async def test_berrymed_values_that_never_settle_store_nothing() -> None:
     async with radio_with(berrymed) as radio:
         sink = CollectingSink()
         driver = BerryMedOximeterDriver(rule=StabilityRule(hold_seconds=0.3, min_samples=10, max_gap=0.2), give_up_after=0.8)
-        await link(radio, driver).read_once(sink, timeout=5)
+        await link(radio, driver).read_once(sink, timeout=15)
     assert sink.readings == []
 
 
@@ -247,7 +247,7 @@ async def test_the_default_registry_turns_live_values_into_screen_events(caplog:
     async with radio_with(jumper) as radio:
         sink = CollectingSink()
         manager = LinkManager(registry, scanner_backend=radio.scanner_backend, client_backend=radio.client_backend, on_event=events, **FAST_LINK)
-        await manager.read_once(sink, timeout=5)
+        await manager.read_once(sink, timeout=15)
     assert values(sink) == [(SPO2, 94.0), (PULSE, 77.0)]
     live = [details for name, details in events.events if name == "live-reading"]
     assert {(d["kind"], d["unit"]) for d in live} == {("oxygen-saturation", "%"), ("pulse-rate", "/min")}
