@@ -224,7 +224,6 @@ class EmulatedGlucoseMeter(EmulatedPeripheral):
         self.records_sent = 0  # measurement notifications, over all connections
         self.sent_sequences: list[int] = []  # the sequence number of each, in order
         self.clock_writes: list[tuple[str, datetime]] = []  # (characteristic uuid, time set)
-        self._att_faults: dict[str, int] = {}
 
     # -- the clock -----------------------------------------------------------------------------
 
@@ -344,39 +343,10 @@ class EmulatedGlucoseMeter(EmulatedPeripheral):
         self._disconnect_after = records
         self._disconnect_before_context = before_context
 
-    def fail_with_att_error(self, characteristic_uuid: str, error_code: int) -> None:
-        """Answer reads and writes of this characteristic with an ATT error."""
-        self._att_faults[characteristic_uuid.lower()] = error_code
-
-    def clear_att_errors(self) -> None:
-        self._att_faults.clear()
-
     # -- GATT ----------------------------------------------------------------------------------
 
     def advertised_service_uuids(self) -> Sequence[int]:
         return (GLUCOSE_SERVICE_16,)
-
-    def _check_fault(self, uuid: str) -> None:
-        code = self._att_faults.get(uuid)
-        if code is not None:
-            raise att.ATT_Error(code)
-
-    def _value(
-        self,
-        uuid: str,
-        read: Callable[[], bytes] | None = None,
-        write: Callable[[Connection, bytes], None] | None = None,
-    ) -> gatt.CharacteristicValue:
-        def on_read(_connection: Connection) -> bytes:
-            self._check_fault(uuid)
-            return read() if read is not None else b""
-
-        def on_write(connection: Connection, value: bytes) -> None:
-            self._check_fault(uuid)
-            if write is not None:
-                write(connection, value)
-
-        return gatt.CharacteristicValue(read=on_read, write=on_write)
 
     @property
     def _readable(self) -> att.Attribute.Permissions:
@@ -407,14 +377,14 @@ class EmulatedGlucoseMeter(EmulatedPeripheral):
         if properties & gatt.Characteristic.Properties.WRITE:
             permissions |= self._writable
         return gatt.Characteristic(
-            _uuid(uuid), properties, permissions, self._value(uuid, lambda: encode(self.device_time()), write)
+            _uuid(uuid), properties, permissions, self.faultable_value(uuid, lambda: encode(self.device_time()), write)
         )
 
     def glucose_characteristics(self) -> list[gatt.Characteristic]:
         Properties = gatt.Characteristic.Properties
         readable, writable = self._readable, self._writable
         self._measurement = gatt.Characteristic(
-            _uuid(GLUCOSE_MEASUREMENT_UUID), Properties.NOTIFY, readable | writable, self._value(GLUCOSE_MEASUREMENT_UUID)
+            _uuid(GLUCOSE_MEASUREMENT_UUID), Properties.NOTIFY, readable | writable, self.faultable_value(GLUCOSE_MEASUREMENT_UUID)
         )
         characteristics = [self._measurement]
         self._context: gatt.Characteristic | None = None
@@ -423,7 +393,7 @@ class EmulatedGlucoseMeter(EmulatedPeripheral):
                 _uuid(GLUCOSE_MEASUREMENT_CONTEXT_UUID),
                 Properties.NOTIFY,
                 readable | writable,
-                self._value(GLUCOSE_MEASUREMENT_CONTEXT_UUID),
+                self.faultable_value(GLUCOSE_MEASUREMENT_CONTEXT_UUID),
             )
             characteristics.append(self._context)
         characteristics.append(
@@ -431,14 +401,14 @@ class EmulatedGlucoseMeter(EmulatedPeripheral):
                 _uuid(GLUCOSE_FEATURE_UUID),
                 Properties.READ,
                 readable,
-                self._value(GLUCOSE_FEATURE_UUID, lambda: encode_glucose_feature(self.feature)),
+                self.faultable_value(GLUCOSE_FEATURE_UUID, lambda: encode_glucose_feature(self.feature)),
             )
         )
         self._racp = gatt.Characteristic(
             _uuid(RACP_UUID),
             Properties.WRITE | Properties.INDICATE,
             readable | writable,
-            self._value(RACP_UUID, write=self._on_racp_write),
+            self.faultable_value(RACP_UUID, write=self._on_racp_write),
         )
         characteristics.append(self._racp)
         if self.date_time_characteristic:
@@ -458,7 +428,7 @@ class EmulatedGlucoseMeter(EmulatedPeripheral):
 
         def text(uuid: str, value: str) -> gatt.Characteristic:
             return gatt.Characteristic(
-                _uuid(uuid), Properties.READ, att.Attribute.Permissions.READABLE, self._value(uuid, lambda: value.encode())
+                _uuid(uuid), Properties.READ, att.Attribute.Permissions.READABLE, self.faultable_value(uuid, lambda: value.encode())
             )
 
         services = [
@@ -473,7 +443,7 @@ class EmulatedGlucoseMeter(EmulatedPeripheral):
                         _uuid(SYSTEM_ID_UUID),
                         Properties.READ,
                         att.Attribute.Permissions.READABLE,
-                        self._value(SYSTEM_ID_UUID, lambda: encode_system_id(self.system_id)),
+                        self.faultable_value(SYSTEM_ID_UUID, lambda: encode_system_id(self.system_id)),
                     ),
                 ],
             ),

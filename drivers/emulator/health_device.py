@@ -153,7 +153,6 @@ class EmulatedHealthDevice(EmulatedPeripheral):
         self.refused_pairings = 0
         self.dropped_for_discovery = 0
         self._last_stamp: datetime | None = None
-        self._att_faults: dict[str, int] = {}
         self._subscriptions: dict[int, _Subscription] = {}  # connection handle -> what it enabled
         self._characteristics: dict[str, gatt.Characteristic] = {}  # uuid -> this attach's
         self._send_lock = asyncio.Lock()
@@ -228,13 +227,6 @@ class EmulatedHealthDevice(EmulatedPeripheral):
                 self.sent.append(record)
         return record
 
-    def fail_with_att_error(self, characteristic_uuid: str, error_code: int) -> None:
-        """Answer reads, writes and CCCD writes of this characteristic with an ATT error."""
-        self._att_faults[characteristic_uuid.lower()] = error_code
-
-    def clear_att_errors(self) -> None:
-        self._att_faults.clear()
-
     # -- GATT ----------------------------------------------------------------------------------
 
     @property
@@ -244,28 +236,6 @@ class EmulatedHealthDevice(EmulatedPeripheral):
     @property
     def _write_permissions(self) -> att.Attribute.Permissions:
         return SECURE_WRITE if self.requires_bonding else att.Attribute.Permissions.WRITEABLE
-
-    def _value(
-        self,
-        uuid: str,
-        read: Callable[[], bytes] | None = None,
-        write: Callable[[bytes], None] | None = None,
-    ) -> gatt.CharacteristicValue:
-        def check() -> None:
-            code = self._att_faults.get(uuid)
-            if code is not None:
-                raise att.ATT_Error(code)
-
-        def on_read(_connection: Connection) -> bytes:
-            check()
-            return read() if read is not None else b""
-
-        def on_write(_connection: Connection, value: bytes) -> None:
-            check()
-            if write is not None:
-                write(bytes(value))
-
-        return gatt.CharacteristicValue(read=on_read, write=on_write)
 
     def characteristic(
         self,
@@ -281,7 +251,7 @@ class EmulatedHealthDevice(EmulatedPeripheral):
             permissions = self._read_permissions | self._write_permissions
         else:
             permissions = att.Attribute.Permissions.READABLE | att.Attribute.Permissions.WRITEABLE
-        made = gatt.Characteristic(UUID(uuid), properties, permissions, self._value(uuid, read, write))
+        made = gatt.Characteristic(UUID(uuid), properties, permissions, self.faultable_value(uuid, read, (lambda _connection, value: write(value)) if write is not None else None))
         self._characteristics[uuid] = made
         return made
 
@@ -365,22 +335,13 @@ class EmulatedHealthDevice(EmulatedPeripheral):
                 cccd.permissions |= SECURE_READ | SECURE_WRITE
             original = cccd.value
             assert isinstance(original, att.AttributeValueV2)
-            cccd.value = att.AttributeValueV2(read=original.read, write=self._guarded_cccd_write(uuid, original))
+            cccd.value = att.AttributeValueV2(read=original.read, write=self.faultable_cccd_write(uuid, original))
         if self.single_bond:
             device.pairing_config_factory = lambda connection: PairingConfig(
                 sc=True, mitm=True, bonding=True, delegate=_SingleBondDelegate(self, connection)
             )
         if self.bond_before_discovery:
             self._guard_discovery(device)
-
-    def _guarded_cccd_write(self, uuid: str, original: att.AttributeValueV2) -> Callable[[Any, bytes], Any]:
-        def write(bearer: Any, value: bytes) -> Any:
-            code = self._att_faults.get(uuid)
-            if code is not None:
-                raise att.ATT_Error(code)
-            return original.write(bearer, value)
-
-        return write
 
     def _guard_discovery(self, device: Device) -> None:
         """Service discovery on an unencrypted link: the device hangs up (some Omron models)."""

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bumble import att, gatt, hci
 from bumble.core import AdvertisingData
@@ -102,6 +102,51 @@ class EmulatedPeripheral:
         self.connections: list[Connection] = []
         self._state_changed: asyncio.Condition | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._att_faults: dict[str, int] = {}  # characteristic UUID -> ATT error it answers with
+
+    # -- faults: a characteristic that answers with an ATT error -------------------------------
+
+    def fail_with_att_error(self, characteristic_uuid: str, error_code: int) -> None:
+        """Answer reads, writes and CCCD writes of this characteristic with an ATT error."""
+        self._att_faults[characteristic_uuid.lower()] = error_code
+
+    def clear_att_errors(self) -> None:
+        self._att_faults.clear()
+
+    def check_att_fault(self, uuid: str) -> None:
+        code = self._att_faults.get(uuid.lower())
+        if code is not None:
+            raise att.ATT_Error(code)
+
+    def faultable_value(
+        self,
+        uuid: str,
+        read: Callable[[], bytes] | None = None,
+        write: Callable[[Connection, bytes], None] | None = None,
+    ) -> gatt.CharacteristicValue:
+        """A characteristic's value (`read()` -> bytes, `write(connection, value)`) that answers
+        with the ATT error `fail_with_att_error` set for it."""
+
+        def on_read(_connection: Connection) -> bytes:
+            self.check_att_fault(uuid)
+            return read() if read is not None else b""
+
+        def on_write(connection: Connection, value: bytes) -> None:
+            self.check_att_fault(uuid)
+            if write is not None:
+                write(connection, bytes(value))
+
+        return gatt.CharacteristicValue(read=on_read, write=on_write)
+
+    def faultable_cccd_write(self, uuid: str, original: att.AttributeValueV2) -> Callable[[Any, bytes], Any]:
+        """A CCCD's write that answers with the characteristic's ATT error (0x81 for a device
+        that refuses a subscription in the wrong order, say)."""
+
+        def write(bearer: Any, value: bytes) -> Any:
+            self.check_att_fault(uuid)
+            return original.write(bearer, value)
+
+        return write
 
     # -- to override ---------------------------------------------------------------------------
 

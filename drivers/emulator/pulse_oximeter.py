@@ -155,7 +155,6 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
         self._last_stamp: datetime | None = None
         self.indications_sent = 0  # confirmed by the central, over all connections
         self._disconnect_after: int | None = None
-        self._att_faults: dict[str, int] = {}
         self._indicating: dict[int, Connection] = {}  # handle -> connection with indications on
         self._per_connection: dict[int, int] = {}  # handle -> indications confirmed
         self._send_lock = asyncio.Lock()
@@ -274,13 +273,6 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
         """End each connection after this many confirmed spot-check indications (None: never)."""
         self._disconnect_after = indications
 
-    def fail_with_att_error(self, characteristic_uuid: str, error_code: int) -> None:
-        """Answer reads, writes and CCCD writes of this characteristic with an ATT error."""
-        self._att_faults[characteristic_uuid.lower()] = error_code
-
-    def clear_att_errors(self) -> None:
-        self._att_faults.clear()
-
     # -- continuous ----------------------------------------------------------------------------
 
     async def send_continuous(self, measurement: PlxContinuous) -> None:
@@ -320,36 +312,21 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
     def advertised_service_uuids(self) -> Sequence[int]:
         return (PLX_SERVICE_16,)
 
-    def _value(self, uuid: str, read: Callable[[], bytes] | None = None) -> gatt.CharacteristicValue:
-        def check() -> None:
-            code = self._att_faults.get(uuid)
-            if code is not None:
-                raise att.ATT_Error(code)
-
-        def on_read(_connection: Connection) -> bytes:
-            check()
-            return read() if read is not None else b""
-
-        def on_write(_connection: Connection, _value: bytes) -> None:
-            check()
-
-        return gatt.CharacteristicValue(read=on_read, write=on_write)
-
     def build_services(self) -> Sequence[gatt.Service]:
         Properties = gatt.Characteristic.Properties
         readable = SECURE_READ if self.requires_bonding else att.Attribute.Permissions.READABLE
         writable = SECURE_WRITE if self.requires_bonding else att.Attribute.Permissions.WRITEABLE
         self._spot_check = gatt.Characteristic(
-            _uuid(PLX_SPOT_CHECK_UUID), Properties.INDICATE, readable | writable, self._value(PLX_SPOT_CHECK_UUID)
+            _uuid(PLX_SPOT_CHECK_UUID), Properties.INDICATE, readable | writable, self.faultable_value(PLX_SPOT_CHECK_UUID)
         )
         self._continuous = gatt.Characteristic(
-            _uuid(PLX_CONTINUOUS_UUID), Properties.NOTIFY, readable | writable, self._value(PLX_CONTINUOUS_UUID)
+            _uuid(PLX_CONTINUOUS_UUID), Properties.NOTIFY, readable | writable, self.faultable_value(PLX_CONTINUOUS_UUID)
         )
         features = gatt.Characteristic(
             _uuid(PLX_FEATURES_UUID),
             Properties.READ,
             readable,
-            self._value(PLX_FEATURES_UUID, lambda: encode_features(self.features)),
+            self.faultable_value(PLX_FEATURES_UUID, lambda: encode_features(self.features)),
         )
         plx_characteristics = [self._spot_check, self._continuous, features]
         if self.spot_check_storage:
@@ -367,7 +344,7 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
                 _uuid(uuid),
                 Properties.READ,
                 att.Attribute.Permissions.READABLE,
-                self._value(uuid, lambda: value.encode("utf-8")),
+                self.faultable_value(uuid, lambda: value.encode("utf-8")),
             )
 
         dis = gatt.Service(
@@ -381,7 +358,7 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
                     _uuid(SYSTEM_ID_UUID),
                     Properties.READ,
                     att.Attribute.Permissions.READABLE,
-                    self._value(SYSTEM_ID_UUID, lambda: encode_system_id(self.system_id)),
+                    self.faultable_value(SYSTEM_ID_UUID, lambda: encode_system_id(self.system_id)),
                 ),
             ],
         )
@@ -399,16 +376,7 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
                 cccd.permissions |= SECURE_READ | SECURE_WRITE
             original = cccd.value
             assert isinstance(original, att.AttributeValueV2)
-            cccd.value = att.AttributeValueV2(read=original.read, write=self._guarded_cccd_write(uuid, original))
-
-    def _guarded_cccd_write(self, uuid: str, original: att.AttributeValueV2) -> Callable[[Any, bytes], Any]:
-        def write(bearer: Any, value: bytes) -> Any:
-            code = self._att_faults.get(uuid)
-            if code is not None:
-                raise att.ATT_Error(code)
-            return original.write(bearer, value)
-
-        return write
+            cccd.value = att.AttributeValueV2(read=original.read, write=self.faultable_cccd_write(uuid, original))
 
     # -- connection behaviour ------------------------------------------------------------------
 
