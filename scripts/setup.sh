@@ -19,6 +19,8 @@ command -v npm >/dev/null || need_apt+=(nodejs npm)
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 command -v msgfmt >/dev/null || need_apt+=(gettext)
+# The tests run the unit suite with the clock moved ahead, so none depends on the day it runs.
+command -v faketime >/dev/null || need_apt+=(faketime)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         log "installing system packages: ${need_apt[*]}"

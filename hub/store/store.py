@@ -89,24 +89,32 @@ class SetAside:
     reason: str
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+def wall_clock() -> datetime:
+    """The hub's own clock: what a Store stamps its rows with unless it is given another."""
+    return datetime.now(UTC)
 
 
 class Store:
     """Open with `await Store.open(path)`; close with `await store.close()`."""
 
-    def __init__(self, path: Path | str, *, group_commit: bool = True) -> None:
+    def __init__(
+        self, path: Path | str, *, group_commit: bool = True, clock: Callable[[], datetime] = wall_clock
+    ) -> None:
         self.path = Path(path) if str(path) != ":memory:" else path
         self.group_commit = group_commit
+        # Every stamp the store writes (recorded, due, delivered) comes from here, so a test can
+        # set the hub's time instead of depending on the calendar it runs on.
+        self.clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heima-store")
         self._db: sqlite_utils.Database | None = None
         self._pending: list[tuple[Measurement, tuple[str, ...], asyncio.Future[Recorded]]] = []
         self._flushing = False
 
     @classmethod
-    async def open(cls, path: Path | str, *, group_commit: bool = True) -> Store:
-        store = cls(path, group_commit=group_commit)
+    async def open(
+        cls, path: Path | str, *, group_commit: bool = True, clock: Callable[[], datetime] = wall_clock
+    ) -> Store:
+        store = cls(path, group_commit=group_commit, clock=clock)
         store._db = await store._run(connect, path)
         return store
 
@@ -117,6 +125,9 @@ class Store:
             db, self._db = self._db, None
             await self._run(db.conn.close)
         self._executor.shutdown(wait=True)
+
+    def _now(self) -> str:
+        return self.clock().astimezone(UTC).isoformat()
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -182,7 +193,7 @@ class Store:
                             "INSERT INTO samples (measurement_id, start, period_s, count, data) VALUES (?, ?, ?, ?, ?)",
                             [samples["measurement_id"], samples["start"], samples["period_s"], samples["count"], samples["data"]],
                         )
-                    now = _now()
+                    now = self._now()
                     # Consent is checked again inside this transaction: a row is never queued for a
                     # destination whose consent was withdrawn before this COMMIT.
                     conn.executemany(
@@ -349,7 +360,7 @@ class Store:
         await self._update_outbox(
             "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL "
             "WHERE destination = ? AND measurement_id = ? AND state IN ('pending', 'withdrawn')",
-            [(_now(), destination, mid) for mid in measurement_ids],
+            [(self._now(), destination, mid) for mid in measurement_ids],
         )
 
     async def schedule_retry(
@@ -490,7 +501,7 @@ class Store:
             "INSERT INTO sent_batches (destination, bundle_identifier, measurement_ids, sends, first_sent_at) "
             "VALUES (?, ?, ?, 1, ?) ON CONFLICT (destination, bundle_identifier) DO UPDATE SET "
             "sends = sends + 1, state = CASE WHEN state = 'superseded' THEN 'open' ELSE state END",
-            [(destination, bundle_identifier, ids, _now())],
+            [(destination, bundle_identifier, ids, self._now())],
         )
 
     async def batch_answered(
@@ -500,7 +511,7 @@ class Store:
         location) go into the ledger, in one transaction with closing the batch."""
 
         def write(conn: Any) -> None:
-            now = _now()
+            now = self._now()
             conn.executemany(
                 "INSERT INTO ack_ledger (destination, measurement_id, bundle_identifier, status, location, "
                 "acknowledged_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
