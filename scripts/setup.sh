@@ -14,6 +14,9 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v npm >/dev/null || need_apt+=(nodejs npm)
 # Kivy's SDL2 wheels need OpenGL/EGL libraries to open a window (or render offscreen).
 [ -e /usr/lib/x86_64-linux-gnu/libEGL.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libEGL.so.1 ] || need_apt+=(libgl1 libegl1)
+# Kivy opens multitouch input through libmtdev (a Pi's touch screen needs it; without it Kivy
+# prints a traceback at start).
+[ -e /usr/lib/x86_64-linux-gnu/libmtdev.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libmtdev.so.1 ] || need_apt+=(libmtdev1)
 # The touch app: read-aloud (espeak-ng, with a bokmål voice), a font with ✓ and wide letters
 # (DejaVu), gettext's msgfmt for translators checking catalogs.
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
@@ -24,8 +27,9 @@ command -v faketime >/dev/null || need_apt+=(faketime)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         log "installing system packages: ${need_apt[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+        # Wait for another apt-get (an unattended upgrade, say) instead of failing at once.
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need_apt[@]}"
     else
         log "missing system packages: ${need_apt[*]} — run as root, or: sudo apt-get install ${need_apt[*]}"
         exit 1
