@@ -134,24 +134,27 @@ class Translator(Observable):
             except (KeyError, IndexError, ValueError):
                 return msgid
 
-    # --- numbers and dates, the Norwegian way ("37,5 °C", "lørdag 21. november") ---------------
+    # --- numbers, dates and times the Norwegian way ("37,5 °C", "lørdag 21. november", "10.30") -
 
     @property
     def locale(self) -> str:
-        return self.lang
+        return "en_GB" if self.lang == "en" else self.lang  # British English: 21 November, not November 21
 
     def number(self, value: float, decimals: int = 0) -> str:
         fmt = "#,##0" + ("." + "0" * decimals if decimals else "")
         return format_decimal(round(value, decimals), format=fmt, locale=self.locale).replace(" ", "\u00a0")
 
     def day(self, d: date) -> str:
+        if self.lang == "en":  # British style, without CLDR's comma: "Saturday 21 November 2026"
+            return format_date(d, format="EEEE d MMMM y", locale=self.locale)
         return format_date(d, format="full", locale=self.locale)
 
     def short_day(self, d: date) -> str:
         return format_date(d, format="d. MMM" if self.lang != "en" else "d MMM", locale=self.locale)
 
     def time(self, t: datetime) -> str:
-        return format_time(t, format="HH:mm", locale=self.locale)
+        """Norwegian times with a full stop, as Språkrådet writes them ("10.30"); English "10:30"."""
+        return format_time(t, format="HH:mm" if self.lang == "en" else "HH.mm", locale=self.locale)
 
 
 tr = Translator()

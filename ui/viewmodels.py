@@ -235,7 +235,7 @@ class TodayModel(EventDispatcher):
             self._view = await self.api.today()
         except Exception as exc:  # the store is busy or gone: say so, keep the screen
             log.error("today could not be read: %s", type(exc).__name__)
-            self.connection_text = self.tr._(N_("The hub cannot read its values just now. Try again in a moment."))
+            self.connection_text = self.tr._(N_("Your values cannot be shown just now. Try again in a moment."))
             return
         self.render()
 
@@ -276,7 +276,7 @@ class TodayModel(EventDispatcher):
         else:
             self.send_text, self.send_role = tr._(N_("Some values could not be sent — your nurse knows")), "fail-bg"
         self.connection_text = (
-            tr._(N_("The hub cannot reach the centre just now. Your values are kept safe and sent later."))
+            tr._(N_("There is no connection to the centre just now. Your values are kept safe here and sent later."))
             if view.connection is Connection.TRYING
             else ""
         )
@@ -351,7 +351,7 @@ class MeasureModel(EventDispatcher):
         """Start measuring: wait for the device; values arrive as hub events."""
         if not self.api.can_measure:
             self.state = "unavailable"
-            self.message = self.tr._(N_("This hub cannot reach devices by itself. Type the value in by hand."))
+            self.message = self.tr._(N_("Values cannot be fetched from devices here. Type the value in by hand."))
             return
         self.cancel()
         self._reset()

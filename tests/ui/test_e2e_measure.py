@@ -53,7 +53,7 @@ async def test_measure_with_the_oximeter_and_see_it_sent(tmp_path, fhir_server):
             await settle(app)
             assert "Ikke gjort ennå i dag" in texts(app.root)
             await tap(find(app.root, action="measure-pulse-oximeter"), app)  # "Mål"
-            assert "Sett en finger i klypen, med neglen opp." in texts(app.root)
+            assert "Sett en finger i klypa, med neglen opp." in texts(app.root)
             finger = asyncio.ensure_future(finger_in_the_clip(rig, 96, 71))
             await tap(find(app.root, action="start"), app)  # "Start målingen"
             await wait_for(lambda: len(app.measure_model.results) == 2, timeout=20)
@@ -111,7 +111,7 @@ class Network:
 
 async def test_without_network_the_values_are_kept_and_sent_when_it_returns(tmp_path, fhir_server):
     """The hub's network is gone while the patient measures: the value is on the screen, Today says
-    the hub cannot reach the centre and that the values are kept; when the network returns, they
+    there is no connection to the centre and that the values are kept; when the network returns, they
     are sent once and Today says everything is sent."""
     network = Network(fhir_server.base_url)
     await network.up()
@@ -132,14 +132,14 @@ async def test_without_network_the_values_are_kept_and_sent_when_it_returns(tmp_
                 await wait_for(lambda: app.today_model.connection_text != "", timeout=20)
                 await settle(app)
                 shown = texts(app.root)
-                assert "Huben får ikke kontakt med senteret akkurat nå. Målingene dine er trygt lagret og sendes senere." in shown
+                assert "Det er ikke kontakt med senteret akkurat nå. Målingene dine er trygt lagret her og sendes senere." in shown
                 assert "2 målinger venter på å bli sendt" in shown
                 assert "Alt er sendt" not in shown
                 await network.up()  # the network is back: the outbox's next try gets through
                 await wait_for(lambda: app.today_model.send_text == "Alt er sendt ✓", timeout=30)
                 await settle(app)
                 shown = texts(app.root)
-                assert "Alt er sendt ✓" in shown and "får ikke kontakt" not in shown
+                assert "Alt er sendt ✓" in shown and "ikke kontakt med senteret" not in shown
 
             await drive(HeimaApp(hub.api, speaker=RecordingSpeaker()), work)
     finally:

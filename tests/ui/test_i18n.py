@@ -87,7 +87,17 @@ def test_numbers_and_dates_are_norwegian():
     assert tr.number(37.5, 1) == "37.5" and tr._("Settings") == "Settings"
     tr.switch("xx")  # an unknown language: the default
     assert tr.lang == "nb"
-    assert tr.time(datetime(2026, 11, 21, 9, 5)) == "09:05"
+
+
+def test_times_are_written_as_sprakradet_says_and_english_dates_are_british():
+    tr = Translator("nb")
+    assert tr.time(datetime(2026, 11, 21, 9, 5)) == "09.05"  # "klokka 10.30", not "10:30"
+    tr.switch("nn")
+    assert tr.time(datetime(2026, 11, 21, 10, 30)) == "10.30"
+    tr.switch("en")
+    assert tr.time(datetime(2026, 11, 21, 10, 30)) == "10:30"
+    assert tr.day(date(2026, 11, 21)) == "Saturday 21 November 2026"  # not "November 21, 2026"
+    assert tr.short_day(date(2026, 11, 21)) == "21 Nov"
 
 
 def test_temperature_reads_with_a_decimal_comma_and_unit():

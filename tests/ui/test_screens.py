@@ -15,7 +15,7 @@ async def test_today_says_what_is_done_and_where_it_was_sent(run_app):
         await settle(app)
         shown = texts(app.root)
         assert "I dag" in shown and "Lørdag 21. november 2026" in shown
-        assert "Gjort klokka 10:30: 96 % · 68 /min" in shown  # decimal-free values, Norwegian spacing
+        assert "Gjort klokka 10.30: 96 % · 68 /min" in shown  # a time as Språkrådet writes it; Norwegian spacing
         assert "Sendt ✓" in shown and "Venter på å bli sendt" in shown
         assert "Noen målinger kunne ikke sendes — sykepleieren din vet om det" in shown
         assert "Batteriet i Heima BP 1 er nesten tomt" in shown
@@ -57,7 +57,7 @@ async def test_language_and_text_size_change_at_once_and_are_kept(run_app, tmp_p
         await tap(find(app.root, action="language-en"), app)
         assert "Text size" in texts(app.root) and "nynorsk voice" not in texts(app.root)
         await tap(find(app.root, action="go-today"), app)
-        assert "Saturday, November 21, 2026" in texts(app.root)
+        assert "Saturday 21 November 2026" in texts(app.root)  # British, not US
 
     await run_app(work, settings_path=settings)
     assert json.loads(settings.read_text()) == {"language": "en", "text_size": "larger", "read_aloud": False}
@@ -121,7 +121,7 @@ async def test_a_device_that_never_answers_is_told_with_what_to_do(run_app, exam
         await tap(find(app.root, action="start"), app)
         await wait_for(lambda: app.measure_model.state == "no-device")
         await settle(app)
-        assert "Ingen apparater svarte. Sjekk at fingerklypen er slått på" in texts(app.root)
+        assert "Ingen apparater svarte. Sjekk at fingerklypa er slått på og ligger nær denne skjermen" in texts(app.root)
         assert find(app.root, action="try-again") and find(app.root, action="manual")
 
     await run_app(work, api=api)
@@ -357,7 +357,7 @@ async def test_a_streaming_oximeter_shows_oxygen_and_pulse_as_they_come(run_app,
         hub.events.publish("live-reading", address="F0:11:22:33:44:50", kind="pulse-rate", value=81, unit="/min")
         await settle(app)
         shown = texts(app.root)
-        assert "95 %  81 /min" in shown and "Oksygen · Puls" in shown
+        assert "95 %  81 /min" in shown and "Oksygenmetning · Puls" in shown
         hub.events.publish("live-reading", address="F0:11:22:33:44:50", kind="oxygen-saturation", value=96, unit="%")
         await settle(app)
         assert "96 %  81 /min" in texts(app.root)
@@ -395,7 +395,7 @@ async def test_history_shows_each_nights_oximetry_as_its_lowest_value_and_time_u
         await tap(find(app.root, action="go-history"), app)
         await tap(find(app.root, action="kind-oximetry-summary"), app)
         shown = texts(app.root)
-        assert "Oksygen gjennom natten" in shown
+        assert "Oksygenmetning gjennom natta" in shown
         assert shown.count(" min under 90 %") == 7  # a row per night of the week
         assert "lavest 8" in shown  # lowest SpO2 first, with its unit
         chart = app.root.get_screen("history").ids.chart

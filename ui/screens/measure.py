@@ -36,7 +36,7 @@ STATUS = {
 }
 
 PROBLEM = {
-    "no-device": N_("No device answered. Check that {device} is switched on and close to the hub. Then try again."),
+    "no-device": N_("No device answered. Check that {device} is switched on and close to this screen. Then try again."),
     "lost": N_("The device stopped before a value arrived. Please measure again."),
     "failed": N_("Something went wrong while measuring. Please try again."),
 }
