@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from hub.domain.endpoints import url_problem
+from hub.domain.identifiers import InvalidNationalId, NationalIdKind, parse_national_id
+
 DESTINATION_KINDS = ("fhir", "nhn-pmd", "directory")
+CARE_PROVIDER_KINDS = ("fhir", "nhn-pmd")  # destinations that file the data under a patient
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "heima"
 FNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.1"
 DNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.2"
@@ -143,17 +147,37 @@ class HubConfig:
         kept = tuple(d for d in self.destinations if d.name != "centre")
         return replace(self, destinations=(centre, *kept))
 
+    def check_patient_for_care_providers(self, where: str) -> None:
+        """ConfigError when a care provider's server would get Observations with no subject (a
+        file is checked when it is read; this is for a destination added on the command line)."""
+        if self.patient.identifier is None and any(d.kind in CARE_PROVIDER_KINDS for d in self.destinations):
+            raise ConfigError(f"{where}: {NO_PATIENT} (in the --config file)")
+
 
 def _check_url(url: Any, where: str) -> str:
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise ConfigError(f"{where}: needs an http:// or https:// URL of the centre's FHIR base")
-    return url.rstrip("/")
+    """A server's base URL the hub may send to, without its trailing slash."""
+    return _outgoing_url(url, where).rstrip("/")
+
+
+def _outgoing_url(url: Any, where: str) -> str:
+    """A URL the hub may send to (see hub.domain.endpoints); the error never echoes it."""
+    if not isinstance(url, str) or not url:
+        raise ConfigError(f"{where}: needs the https:// URL of the server")
+    problem = url_problem(url)
+    if problem is not None:
+        raise ConfigError(f"{where}: {problem}")
+    return url
+
+
+_TYPE_NAMES = {str: "string", int: "whole number", float: "number", bool: "true or false", dict: "table", list: "list"}
 
 
 def _get(table: dict, key: str, kind: type, where: str, default: Any = None) -> Any:
     value = table.get(key, default)
-    if value is not None and not isinstance(value, kind):
-        raise ConfigError(f"{where}.{key}: must be a {kind.__name__}")
+    # bool is an int to Python, but `batch_size = true` is a mistake, not 1.
+    wrong_bool = isinstance(value, bool) and kind is not bool
+    if value is not None and (wrong_bool or not isinstance(value, kind)):
+        raise ConfigError(f"{where}.{key}: must be a {_TYPE_NAMES.get(kind, kind.__name__)}")
     return value
 
 
@@ -177,11 +201,6 @@ def _path(table: dict, key: str, where: str, base_dir: Path, *, must_exist: bool
     if must_exist and not path.is_file():
         raise ConfigError(f"{where}.{key}: no readable file at the path given")
     return path
-
-
-def _secure(url: str) -> bool:
-    """https://, or plain http to this very machine (a test server on loopback)."""
-    return url.startswith("https://") or url.startswith(("http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:"))
 
 
 def _known_keys(table: dict, allowed: set[str], where: str) -> None:
@@ -222,8 +241,9 @@ def _auth(table: Any, where: str, base_dir: Path) -> AuthConfig:
             raise ConfigError(f"{where}: settings given but kind is none; set kind = \"private-key-jwt\"")
         return AuthConfig()
     token_url = _get(table, "token_url", str, where)
-    if not token_url or not _secure(token_url):
+    if not token_url:
         raise ConfigError(f"{where}.token_url: needs the token endpoint's https:// URL")
+    token_url = _outgoing_url(token_url, f"{where}.token_url")
     client_id = _get(table, "client_id", str, where)
     if not client_id:
         raise ConfigError(f"{where}.client_id: the client id the centre registered for this hub is needed")
@@ -316,9 +336,6 @@ def _destination(d: Any, where: str, base_dir: Path, earlier: list[DestinationCo
         raise ConfigError(f"{where}.client_key: given without client_cert")
     if kind == "directory" and (auth.kind != "none" or tls != TlsConfig()):
         raise ConfigError(f"{where}: a directory destination takes no auth, ca_file or client certificate")
-    if url is not None and not _secure(url) and (auth.kind != "none" or tls.client_cert):
-        raise ConfigError(f"{where}.url: credentials are only sent over https:// (or to this machine, for tests)")
-
     kommunenummer = _get(d, "kommunenummer", str, where)
     organisation = _organisation(d["organisation"], f"{where}.organisation") if "organisation" in d else None
     if kind == "nhn-pmd":
@@ -352,7 +369,11 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
             f"unknown section(s) {sorted(unknown)}; expected [hub], [patient], [organisation], [oximetry], [[destinations]]"
         )
     hub = _get(data, "hub", dict, "config", {})
-    data_dir = Path(_get(hub, "data_dir", str, "hub", str(DEFAULT_DATA_DIR))).expanduser()
+    _known_keys(hub, {"data_dir", "timezone", "serial", "name", "clock"}, "hub")
+    raw_data_dir = _get(hub, "data_dir", str, "hub", str(DEFAULT_DATA_DIR))
+    if not raw_data_dir:
+        raise ConfigError("hub.data_dir: must not be empty (the folder for the database and bonds)")
+    data_dir = Path(raw_data_dir).expanduser()
     if not data_dir.is_absolute():
         data_dir = base_dir / data_dir
     timezone = _get(hub, "timezone", str, "hub", "Europe/Oslo")
@@ -363,18 +384,14 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
     clock = _get(hub, "clock", str, "hub", "system")
     if clock not in ("system", "wait-for-ntp"):
         raise ConfigError("hub.clock: must be system or wait-for-ntp")
-    patient_t = _get(data, "patient", dict, "config", {})
-    patient = PatientConfig(
-        identifier=_get(patient_t, "identifier", str, "patient"),
-        identifier_system=_get(patient_t, "identifier_system", str, "patient", FNR_SYSTEM),
-        display=_get(patient_t, "display", str, "patient"),
-        device_users=_device_users(_get(patient_t, "device_users", dict, "patient", {})),
-    )
+    patient = _patient(_get(data, "patient", dict, "config", {}))
     organisation = _organisation(data["organisation"], "organisation") if "organisation" in data else None
     destinations: list[DestinationConfig] = []
     for i, d in enumerate(_get(data, "destinations", list, "config", [])):
         destinations.append(_destination(d, f"destinations[{i}]", base_dir, destinations))
     for i, dest in enumerate(destinations):
+        if dest.kind == "fhir" and not patient.identifier:
+            raise ConfigError(f"destinations[{i}]: {NO_PATIENT}")
         if dest.kind != "nhn-pmd":
             continue
         if not patient.identifier or patient.identifier_system not in (FNR_SYSTEM, DNR_SYSTEM):
@@ -397,6 +414,47 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
         destinations=tuple(destinations),
         oximetry=_oximetry(_get(data, "oximetry", dict, "config", {})),
     )
+
+
+NO_PATIENT = (
+    "a care provider's server needs the patient: set identifier in [patient] (the fødselsnummer or "
+    "D-number); without it every Observation would go out with no subject"
+)
+_NATIONAL_ID_SYSTEMS = {FNR_SYSTEM: NationalIdKind.FODSELSNUMMER, DNR_SYSTEM: NationalIdKind.D_NUMBER}
+
+
+def _patient(table: dict[str, Any]) -> PatientConfig:
+    _known_keys(table, {"identifier", "identifier_system", "display", "device_users"}, "patient")
+    identifier = _get(table, "identifier", str, "patient")
+    system = _get(table, "identifier_system", str, "patient", FNR_SYSTEM)
+    if identifier is not None:
+        identifier = identifier.strip()
+        if not identifier:
+            raise ConfigError("patient.identifier: must not be empty; leave it out when there is no patient yet")
+        _check_national_id(identifier, system)
+    return PatientConfig(
+        identifier=identifier,
+        identifier_system=system,
+        display=_get(table, "display", str, "patient"),
+        device_users=_device_users(_get(table, "device_users", dict, "patient", {})),
+    )
+
+
+def _check_national_id(identifier: str, system: str) -> None:
+    """A fødselsnummer or D-number must be one; other identifier systems are the centre's own."""
+    expected = _NATIONAL_ID_SYSTEMS.get(system)
+    if expected is None:
+        return
+    try:
+        found = parse_national_id(identifier)
+    except InvalidNationalId as exc:
+        raise ConfigError(f"patient.identifier: not a valid {expected.value}: {exc}") from None
+    if found.kind is not expected:
+        other = DNR_SYSTEM if found.kind is NationalIdKind.D_NUMBER else FNR_SYSTEM
+        raise ConfigError(
+            f"patient.identifier: this is a {found.kind.value}, not a {expected.value}; "
+            f"set patient.identifier_system = \"{other}\""
+        )
 
 
 def _oximetry(table: dict[str, Any]) -> OximetryConfig:
@@ -425,6 +483,12 @@ def load_config(path: Path | None) -> HubConfig:
             data = tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"no configuration file at {path}; copy packaging/heima.example.toml there") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder; --config needs the TOML file itself (e.g. {path}/heima.toml)") from None
+    except PermissionError:
+        raise ConfigError(f"{path} cannot be read by this user; check its owner and permissions") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror or type(exc).__name__})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc.args[0].split('(')[0].strip()})") from None
     return parse_config(data, base_dir=path.parent)
