@@ -42,6 +42,8 @@ from urllib.parse import urlsplit
 import certifi
 import httpx
 
+from hub.domain.endpoints import is_loopback_host, url_problem
+
 if TYPE_CHECKING:
     from joserfc.jwk import ECKey, OKPKey, RSAKey
 
@@ -250,6 +252,13 @@ def _htu(url: httpx.URL | str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
+def _may_carry_credentials(url: httpx.URL) -> bool:
+    """A token or proof goes only over TLS, or in clear only to this very machine (test servers)."""
+    if url.userinfo:
+        return False
+    return url.scheme == "https" or (url.scheme == "http" and is_loopback_host(url.host))
+
+
 def _origin(url: httpx.URL | str) -> str:
     parts = urlsplit(str(url))
     return f"{parts.scheme}://{parts.netloc}"
@@ -297,6 +306,9 @@ class PrivateKeyJwtAuth(httpx.Auth):
         refresh_margin: float = 60.0,
         token_client: httpx.AsyncClient | None = None,
     ) -> None:
+        problem = url_problem(token_url)
+        if problem is not None:  # the configuration refuses it first; this holds for any caller
+            raise ValueError(f"auth.token_url: {problem}")
         self.token_url = token_url
         self.client_id = client_id
         self.client_key = client_key
@@ -491,6 +503,11 @@ class PrivateKeyJwtAuth(httpx.Auth):
         yield request  # pragma: no cover
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if not _may_carry_credentials(request.url):
+            raise AuthError(
+                "credentials are only sent over https:// (plain http:// only to this machine) and never to a URL "
+                "with a user name in it; check the destination's url"
+            )
         token, token_type = await self.access_token()
         self._authorize(request, token, token_type)
         response = yield request

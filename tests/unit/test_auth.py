@@ -210,7 +210,10 @@ async def test_the_token_is_cached_and_refreshed_before_it_expires():
 
 
 def _dest(**extra) -> dict:
-    return {"destinations": [{"name": "pmd", "kind": "fhir", "url": "https://pmd.example/fhir", **extra}]}
+    return {
+        "patient": {"identifier": "13116900216"},
+        "destinations": [{"name": "pmd", "kind": "fhir", "url": "https://pmd.example/fhir", **extra}],
+    }
 
 
 def test_auth_and_tls_settings_are_read(tmp_path: Path):
@@ -270,5 +273,31 @@ def test_credentials_are_never_sent_over_plain_http(tmp_path):
             }
         ]
     }
-    with pytest.raises(ConfigError, match="destinations\\[0\\].url: credentials are only sent over https"):
+    with pytest.raises(ConfigError, match="destinations\\[0\\].url: needs https://"):
         parse_config(data, base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("token_url", ["http://127.0.0.1:@helseid.example/connect/token", "http://helseid.example/t"])
+def test_a_token_endpoint_that_is_not_https_or_this_machine_is_refused(token_url):
+    with pytest.raises(ValueError, match="auth.token_url"):
+        PrivateKeyJwtAuth(token_url=token_url, client_id="hub-42", client_key=SigningKey.generate())
+
+
+async def test_no_token_is_fetched_or_sent_for_a_request_in_clear_to_another_machine():
+    asked: list[httpx.Request] = []
+
+    def anything(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        return httpx.Response(200, json={"access_token": "t0k3n", "token_type": "DPoP", "expires_in": 60})
+
+    token_client = httpx.AsyncClient(transport=httpx.MockTransport(anything))
+    auth = _auth(token_client=token_client)
+    async with httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(anything)) as api:
+        for url in ("http://fhir.kommune.example/R4/metadata", "https://hub:pw@fhir.kommune.example/R4/metadata"):
+            with pytest.raises(AuthError, match="only sent over https"):
+                await api.get(url)
+        assert asked == []  # neither the token endpoint nor the server was asked
+        await api.get("http://127.0.0.1:8080/R4/metadata")  # a test server on this machine
+    await token_client.aclose()
+    assert [r.url.host for r in asked] == ["helseid.example", "127.0.0.1"]
+    assert asked[1].headers["Authorization"] == "DPoP t0k3n"
