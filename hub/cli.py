@@ -19,6 +19,8 @@ def _config(args: argparse.Namespace) -> HubConfig:
         config = dataclasses.replace(config, data_dir=args.data_dir.resolve())
     if getattr(args, "centre", None):
         config = config.with_centre(args.centre)
+        if args.command != "demo":  # the demo's readings are emulated and carry its own test subject
+            config.check_patient_for_care_providers("--centre")
     return config
 
 

@@ -168,8 +168,10 @@ def _run_demo_until_committed(data_dir, centre: str) -> subprocess.Popen:
 
 
 def _sync(data_dir, centre: str) -> str:
+    config = data_dir / "heima.toml"  # a centre is sent to only with the patient configured
+    config.write_text('[patient]\nidentifier = "13116900216"\n')
     result = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "sync", "--data-dir", str(data_dir), "--centre", centre],
+        [sys.executable, "-m", "hub.cli", "--config", str(config), "sync", "--data-dir", str(data_dir), "--centre", centre],
         capture_output=True,
         text=True,
         timeout=60,

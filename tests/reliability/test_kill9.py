@@ -193,7 +193,9 @@ def test_kill_9_at_random_points_two_hundred_times_every_acknowledged_measuremen
         launcher.close()
 
     # A last run drains everything: the real CLI, on the same data directory.
-    drained = heima("sync", "--data-dir", str(data_dir), "--centre", fhir_server.base_url)
+    config = tmp_path / "heima.toml"  # a centre is sent to only with the patient configured
+    config.write_text('[patient]\nidentifier = "13116900216"\n')
+    drained = heima("--config", str(config), "sync", "--data-dir", str(data_dir), "--centre", fhir_server.base_url)
     status = heima("status", "--data-dir", str(data_dir))
     with sqlite3.connect(data_dir / "heima.db") as conn:
         stored = {f"urn:uuid:{r[0]}" for r in conn.execute("SELECT id FROM measurements")}
