@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from hub.domain.plausibility import DEVICE_TIME_AHEAD_LIMIT
 from hub.domain.readings import Provenance, QualityFlag, Reading
 
 
@@ -65,6 +66,7 @@ def effective_time(
     *,
     local_zone: tzinfo,
     device_clock_offset: timedelta | None = None,
+    hub_clock_trusted: bool = True,
 ) -> tuple[datetime, frozenset[QualityFlag]]:
     """When the measurement was taken on the hub's timeline, and any flags that earns it.
 
@@ -73,8 +75,12 @@ def effective_time(
       the corrected device time;
     - a stored record from a device whose clock is "not set": it cannot be placed, so it keeps
       its device time and is flagged time-questionable rather than guessed;
-    - a stored record with no offset known: the device time as it is, flagged time-questionable
-      when it lies in the future of its reception.
+    - a stored record with no offset known: the device time as it is;
+    - whichever of these lies more than DEVICE_TIME_AHEAD_LIMIT after the reception was stamped
+      by a clock that is ahead (nothing is measured after it reached the hub): flagged
+      time-questionable, and placed at its reception — the latest it can have been taken — when
+      the hub's clock is trusted; when it is not, the hub may be the one behind, so the device
+      time is kept (and flagged).
     """
     if reading.device_time is None or QualityFlag.FROM_STORAGE not in reading.flags:
         return reading.received_at, frozenset()
@@ -82,9 +88,11 @@ def effective_time(
     if device_time.tzinfo is None:
         device_time = device_time.replace(tzinfo=local_zone)
     if QualityFlag.DEVICE_CLOCK_NOT_SET in reading.flags:
-        return device_time, frozenset({QualityFlag.TIME_QUESTIONABLE})
-    if device_clock_offset is not None:
-        return device_time + device_clock_offset, frozenset()
-    if device_time > reading.received_at + timedelta(minutes=5):
-        return device_time, frozenset({QualityFlag.TIME_QUESTIONABLE})
-    return device_time, frozenset()
+        placed, flags = device_time, frozenset({QualityFlag.TIME_QUESTIONABLE})
+    elif device_clock_offset is not None:
+        placed, flags = device_time + device_clock_offset, frozenset()
+    else:
+        placed, flags = device_time, frozenset()
+    if placed > reading.received_at + DEVICE_TIME_AHEAD_LIMIT:
+        return (reading.received_at if hub_clock_trusted else placed), frozenset({QualityFlag.TIME_QUESTIONABLE})
+    return placed, flags

@@ -27,13 +27,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+# A sample no body can have (SpO2 over 100 %, a pulse over 300 /min, 0 and non-finite values,
+# which devices send for none) is an empty slot, never a sample: the limits are the one table's.
+from hub.domain.plausibility import possible
 from hub.domain.readings import AbsentReason, Component, DeviceIdentity, MeasurementKind, Reading
 
 SPO2_UNIT = "%"
 PULSE_RATE_UNIT = "/min"
 MINUTES_UNIT = "min"
-HIGHEST_SPO2 = 100.0
-HIGHEST_PULSE_RATE = 350.0
 DESATURATION_LIMIT = 90.0  # time below this SpO2 (%) is reported in the summary
 
 _MISSING = 0xFFFF  # the stored code of an empty slot
@@ -204,8 +205,8 @@ class OximetryRecorder:
                 self._first = point.at
         slot = min(max(slot, 0), self.slots - 1)
         self._last_at = point.at
-        self._spo2[slot] = _valid(point.spo2, HIGHEST_SPO2)
-        self._pulse[slot] = _valid(point.pulse_rate, HIGHEST_PULSE_RATE)
+        self._spo2[slot] = possible(MeasurementKind.OXYGEN_SATURATION_SERIES, point.spo2)
+        self._pulse[slot] = possible(MeasurementKind.PULSE_RATE_SERIES, point.pulse_rate)
         self.points += 1
         return done
 
@@ -250,15 +251,6 @@ class OximetryRecorder:
         self._last_at = None
         self._totals = _Totals()
         return last, summary
-
-
-def _valid(value: float | None, highest: float) -> float | None:
-    """A usable sample value, or None: 0 and non-finite values are what devices send for none,
-    and a value no body can have (SpO2 over 100 %, a pulse over 350 /min) is a device fault,
-    never a sample."""
-    if value is None or not math.isfinite(value) or not 0 < value <= highest:
-        return None
-    return float(value)
 
 
 def _rounded(value: float | None, digits: int = 1) -> float | None:

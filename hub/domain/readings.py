@@ -53,6 +53,7 @@ class AbsentReason(enum.StrEnum):
     RESERVED = "reserved-value"  # a reserved special value: the device said "not a number"
     ERROR = "error"  # the device marked the measurement invalid
     UNSUCCESSFUL = "unsuccessful"  # e.g. a scale's "measurement unsuccessful"
+    IMPLAUSIBLE = "implausible"  # a number no body can have (hub.domain.plausibility): a device fault
 
 
 class QualityFlag(enum.StrEnum):
@@ -90,6 +91,9 @@ class QualityFlag(enum.StrEnum):
     DEVICE_TIME_FAULT = "device-time-fault"
     BATTERY_LOW = "battery-low"
     CONTROL_SOLUTION = "control-solution"  # a meter check, not the patient's value
+    # Set by the hub (hub.domain.plausibility), with QUESTIONABLE: a value bodies rarely have or
+    # devices are not shown to measure; kept, and the patient is asked to measure again.
+    UNLIKELY_VALUE = "unlikely-value"
 
 
 class Provenance(enum.StrEnum):

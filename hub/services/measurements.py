@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 
 from hub.domain.measurements import Measurement, MonotonicAnchor, effective_time, natural_key
+from hub.domain.plausibility import judge
 from hub.domain.readings import DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading, belongs_to_patient
 from hub.services.events import EventBus
 
@@ -74,12 +75,22 @@ class MeasurementService:
         self._clock_offsets[device.stable_id] = offset
 
     def to_measurement(self, reading: Reading, provenance: Provenance = Provenance.DEVICE) -> Measurement:
+        """The reading made a Measurement: the one place every reading passes, so the limits of
+        what a body can have (hub.domain.plausibility) are applied here and nowhere else."""
+        # The natural key names the record as the device sent it, whatever the hub made of it.
+        key = natural_key(reading) if provenance is Provenance.DEVICE else None
+        judged = judge(reading)
+        if judged is not reading:
+            log.info("a %s reading is beyond what a body can have or usually has: kept as no value or questionable", reading.kind.value)
+            reading = judged
         offset = reading.device_clock_offset
         if offset is None and reading.device is not None:
             offset = self._clock_offsets.get(reading.device.stable_id)
-        when, time_flags = effective_time(reading, local_zone=self.local_zone, device_clock_offset=offset)
+        trusted = self.hub_clock is None or self.hub_clock.is_trusted()
+        when, time_flags = effective_time(reading, local_zone=self.local_zone, device_clock_offset=offset, hub_clock_trusted=trusted)
         anchor = None
-        if self.hub_clock is not None and not self.hub_clock.is_trusted():
+        if not trusted:
+            assert self.hub_clock is not None
             # Held back (not sent) until the hub's clock is trusted, then placed exactly.
             time_flags |= {QualityFlag.HUB_CLOCK_UNTRUSTED}
             anchor = self.hub_clock.anchor()
@@ -91,7 +102,7 @@ class MeasurementService:
             reading=reading,
             provenance=provenance,
             effective_time=when.astimezone(UTC),
-            natural_key=natural_key(reading) if provenance is Provenance.DEVICE else None,
+            natural_key=key,
         )
 
     async def record_reading(

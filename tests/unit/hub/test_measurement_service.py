@@ -121,3 +121,35 @@ async def test_the_technician_sees_why_a_measurement_could_not_be_sent(store):
     [item] = await api.could_not_be_sent()
     assert (item.measurement_id, item.destination, item.kind) == (str(outcome.measurement.id), "centre", "oxygen-saturation")
     assert "422" in item.reason
+
+
+async def test_a_value_no_body_can_have_is_stored_and_queued_as_no_value_and_the_patient_asked_again(store):
+    from hub.api import HubApi, MeasurementView
+    from hub.domain.readings import AbsentReason
+    from hub.services.events import EventBus
+    from ui.i18n import Translator
+    from ui.kinds import quality_text
+
+    svc = service(store)
+    outcome = await svc.record_reading(spo2(127.0))  # an oximeter's "missing" marker sent as a number
+    [kept] = await store.measurements()
+    assert (kept.reading.value, kept.reading.absent_reason) == (None, AbsentReason.IMPLAUSIBLE)
+    assert [s.destination for s in await store.delivery_states(str(outcome.measurement.id))] == ["centre", "usb"]
+    [shown] = await HubApi(measurements=svc, queries=store, events=EventBus()).recent()
+    assert isinstance(shown, MeasurementView) and shown.value is None
+    text, again = quality_text(Translator("en"), shown)
+    assert again and "measure again" in text
+
+
+async def test_a_manual_value_no_body_can_have_never_becomes_a_value(store):
+    from hub.domain.readings import AbsentReason, MeasurementKind
+
+    outcome = await service(store).record_manual(MeasurementKind.BODY_WEIGHT, 0.0, "kg")
+    assert (outcome.measurement.reading.value, outcome.measurement.reading.absent_reason) == (None, AbsentReason.IMPLAUSIBLE)
+
+
+async def test_a_device_that_resends_an_impossible_record_is_still_one_measurement(store):
+    svc = service(store)
+    first = await svc.record_reading(spo2(127.0, stored_at=datetime(2026, 11, 20, 8, 0)))
+    again = await svc.record_reading(spo2(127.0, stored_at=datetime(2026, 11, 20, 8, 0)))
+    assert not again.created and again.measurement.id == first.measurement.id
