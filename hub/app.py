@@ -22,6 +22,7 @@ from hub.domain.oximetry import OximetryPoint, StreamEnded
 from hub.domain.readings import MeasurementKind, Reading
 from hub.services.events import EventBus
 from hub.platform.clock import SystemClock
+from hub.platform.private_files import private_folder
 from hub.services.consent import ConsentService
 from hub.services.measurements import MeasurementService
 from hub.services.oximetry import ContinuousOximetryService
@@ -288,7 +289,7 @@ async def start_hub(
     `pairing`: the passkey provider the link was given (the touch app attaches its dialog to it);
     `families`: what the patient measures (default: what the link's drivers can read).
     """
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(config.data_dir)  # patient data and bonds: the hub user's alone
     store = await Store.open(config.database_path)
     events = events or EventBus()
     ctx = fhir_context(config)
@@ -380,7 +381,7 @@ async def run_demo(config: HubConfig, say: Transcript = print, *, timeout: float
     from drivers.link import LinkManager
     from drivers.pairing import FixedPasskeyProvider
 
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(config.data_dir)  # patient data and bonds: the hub user's alone
     passkey = 246810
     say(f"Heima demo — data in {config.data_dir}")
     async with VirtualRadio(keystore_path=config.data_dir / "bonds.json", passkey_provider=FixedPasskeyProvider(passkey)) as radio:
@@ -624,7 +625,7 @@ async def run_app(
 
             radio_cm = VirtualRadio(keystore_path=config.data_dir / "bonds.json")
             options = {"settle": 1.0, "cooldown": 5.0, "readvertise_gap": 0.5, "min_reconnect_interval": 0.0, "connect_timeout": 15.0}
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(config.data_dir)  # patient data and bonds: the hub user's alone
     async with radio_cm as radio:
         if link is None:
             if radio is not None:

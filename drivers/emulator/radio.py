@@ -33,11 +33,12 @@ from bumble import hci
 from bumble.controller import Controller
 from bumble.device import Connection, Device, DeviceConfiguration
 from bumble.host import Host
-from bumble.keys import JsonKeyStore, KeyStore, MemoryKeyStore
+from bumble.keys import KeyStore, MemoryKeyStore
 from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
 
+from drivers.emulator.keystore import PrivateJsonKeyStore
 from drivers.pairing import PasskeyProvider
 from hub.domain.readings import DeviceIdentity
 
@@ -251,7 +252,9 @@ class VirtualRadio:
         if self.keystore_path is None:
             return MemoryKeyStore()
         self.keystore_path.parent.mkdir(parents=True, exist_ok=True)
-        return JsonKeyStore(namespace=self.hub_address, filename=str(self.keystore_path))
+        if self.keystore_path.exists():
+            self.keystore_path.chmod(0o600)  # a bonds file from before may be readable by others
+        return PrivateJsonKeyStore(namespace=self.hub_address, filename=str(self.keystore_path))
 
     # -- what the backend and the peripherals use ----------------------------------------------
 

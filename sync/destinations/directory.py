@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hub.domain.measurements import Measurement
@@ -27,6 +27,15 @@ from sync.fhir.context import FhirContext
 
 PREFIX = "heima-"
 SUFFIX = ".fhir.json"
+PRIVATE_DIR = 0o700  # bundles hold patient data: the hub's user alone, whatever the umask
+PRIVATE_FILE = 0o600
+# A hub with no patient configured still writes its bundles (a folder needs none), but says so:
+# whoever receives the file must not take its Observations for anyone's.
+NO_PATIENT_TAG = {
+    "system": "urn:heima:bundle-tag",
+    "code": "no-patient",
+    "display": "No patient configured on the hub: the Observations have no subject",
+}
 
 
 def bundle_file_name(measurements: Sequence[Measurement]) -> str:
@@ -53,6 +62,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     tmp = Path(name)
     try:
         try:
+            _private(lambda: os.fchmod(fd, PRIVATE_FILE))  # mkstemp's 0600 already; say it, not rely on it
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
@@ -67,6 +77,21 @@ def write_atomically(path: Path, data: bytes) -> None:
     _fsync_dir(folder)
 
 
+def _private(chmod: Callable[[], None]) -> None:
+    """Narrow a mode; a file system without modes (a FAT USB stick) cannot, and need not."""
+    try:
+        chmod()
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EINVAL):
+            raise
+
+
+def _mark_without_patient(bundle: dict, ctx: FhirContext) -> dict:
+    if not ctx.patient.identifier and not ctx.patient.reference:
+        bundle.setdefault("meta", {}).setdefault("tag", []).append(NO_PATIENT_TAG)
+    return bundle
+
+
 class DirectoryDestination:
     kind = "directory"
 
@@ -76,11 +101,12 @@ class DirectoryDestination:
         self.ctx = ctx
 
     def _write(self, measurements: Sequence[Measurement]) -> Path:
-        bundle = transaction_bundle(measurements, self.ctx)
+        bundle = _mark_without_patient(transaction_bundle(measurements, self.ctx), self.ctx)
         data = json.dumps(bundle, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
         # Create the folder itself, never its parents: a missing parent is a missing USB stick.
         if not self.path.is_dir():
-            self.path.mkdir(exist_ok=True)
+            self.path.mkdir(exist_ok=True, mode=PRIVATE_DIR)
+            _private(lambda: self.path.chmod(PRIVATE_DIR))  # mkdir's mode is cut by the umask
         target = self.path / bundle_file_name(measurements)
         write_atomically(target, data)
         return target
