@@ -12,6 +12,8 @@ Device time rules (`time_fields`), never guessing:
 * a timestamp the device sent as "unknown" (all zero), a device clock that reads "unknown" or a
   time before 2020, or a record stamped before 2020: DEVICE_CLOCK_NOT_SET and TIME_QUESTIONABLE
   (the hub then places the reading at its reception and says the time is uncertain);
+* a reading whose time, corrected by the offset, lies after its reception by more than
+  hub.domain.plausibility.DEVICE_TIME_AHEAD_LIMIT: TIME_QUESTIONABLE (placed at its reception);
 * otherwise a reading whose time, corrected by the offset, lies more than two minutes before its
   reception came out of the device's memory (FROM_STORAGE): the hub places it at its corrected
   device time. These profiles have no "from storage" bit; this is the substitute.
@@ -36,6 +38,7 @@ from drivers.gatt.blood_pressure import UNKNOWN_USER
 from drivers.gatt.current_time import CURRENT_TIME_UUID, CurrentTime, encode_current_time, parse_current_time
 from drivers.gatt.datetime import encode_date_time, parse_date_time
 from drivers.gatt.ieee11073 import Number, SpecialValue
+from hub.domain.plausibility import DEVICE_TIME_AHEAD_LIMIT
 from hub.domain.readings import AbsentReason, DeviceIdentity, QualityFlag
 
 if TYPE_CHECKING:
@@ -128,6 +131,10 @@ def time_fields(
     if timestamp < CLOCK_PLAUSIBLE_FROM or (clock is not None and not clock.is_set):
         return timestamp, _NOT_SET, offset
     placed = timestamp.replace(tzinfo=local_zone) + (offset or timedelta(0))
+    if placed > received_at + DEVICE_TIME_AHEAD_LIMIT:
+        # Stamped after it reached the hub: the stamp is wrong, so the reading is placed at its
+        # reception, as a live one, and its time said to be uncertain.
+        return timestamp, frozenset({QualityFlag.TIME_QUESTIONABLE}), offset
     if placed < received_at - STORED_AFTER:
         return timestamp, frozenset({QualityFlag.FROM_STORAGE}), offset
     return timestamp, frozenset(), offset
