@@ -118,7 +118,18 @@ QUALITY: tuple[tuple[QualityFlag, str, bool], ...] = (
     (QualityFlag.BATTERY_LOW, N_("The battery in the device is low. Ask for a new one."), False),
 )
 
+# How to measure again after a flag: the guide step (by its pictogram) of the value's family that
+# puts the problem right. A flag without one shows the request alone.
+HOW_AGAIN: dict[QualityFlag, str] = {
+    QualityFlag.CUFF_LOOSE: "cuff",
+    QualityFlag.IMPROPER_POSITION: "cuff",
+    QualityFlag.BODY_MOVEMENT: "keep-still",
+    QualityFlag.SAMPLE_TOO_SMALL: "drop",
+    QualityFlag.STRIP_ERROR: "strip",
+}
+
 VALUE = N_("Value")
+UNCERTAIN_VALUE = N_("Uncertain value: {value}")
 NO_VALUE = N_("Please measure again: the device could not give a value.")
 MANUAL_MARK = N_("typed in by hand")
 
@@ -181,6 +192,14 @@ def quality_text(tr: Translator, view: MeasurementView) -> tuple[str, bool]:
         if flag in view.flags:
             return tr._(msgid), again
     return "", False
+
+
+def how_again(view: MeasurementView, family: DeviceFamily) -> GuideStep | None:
+    """The step of `family`'s guide that shows how to measure again, for the first flag that has one."""
+    for flag, _msgid, again in QUALITY:
+        if again and flag in view.flags and flag in HOW_AGAIN:
+            return next((s for s in GUIDES.get(family, ()) if s.pictogram == HOW_AGAIN[flag]), None)
+    return None
 
 
 def provenance_text(tr: Translator, view: MeasurementView) -> str:

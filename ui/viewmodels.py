@@ -311,7 +311,7 @@ class MeasureModel(EventDispatcher):
     live_text = StringProperty("")
     progress = NumericProperty(-1.0)  # memory download 0..1; -1: none
     progress_text = StringProperty("")
-    results = ListProperty([])  # dicts: name, value, quality, again, manual
+    results = ListProperty([])  # dicts: name, value, quality, manual, again (+ how_picture, how_text)
     again = BooleanProperty(False)  # any result asks to measure again
     send_text = StringProperty("")
     send_role = StringProperty("body")
@@ -511,15 +511,20 @@ class MeasureModel(EventDispatcher):
         for view in sorted(self._views.values(), key=lambda v: order.index(v.kind) if v.kind in order else 99):
             quality, asks_again = kinds.quality_text(tr, view)
             again |= asks_again
-            rows.append(
-                {
-                    "name": tr._(kinds.KIND_NAME.get(view.kind, kinds.VALUE)),
-                    "value": kinds.value_text(tr, view),
-                    "quality": quality,
-                    "quality_role": "fail" if asks_again else "card",
-                    "manual": kinds.provenance_text(tr, view),
-                }
-            )
+            row = {
+                "name": tr._(kinds.KIND_NAME.get(view.kind, kinds.VALUE)),
+                "value": kinds.value_text(tr, view),
+                "quality": quality,
+                "manual": kinds.provenance_text(tr, view),
+                "again": asks_again,
+            }
+            if asks_again:  # the request and how come first; the doubtful value is small, below
+                how = kinds.how_again(view, family)
+                row["how_picture"] = how.pictogram if how else ""
+                row["how_text"] = tr._(how.text) if how else ""
+                has_value = row["value"] != "—"
+                row["value"] = tr.f(kinds.UNCERTAIN_VALUE, value=row["value"]) if has_value else ""
+            rows.append(row)
         self.results = rows
         self.again = again
         if self._views:
@@ -528,6 +533,10 @@ class MeasureModel(EventDispatcher):
     def spoken_result(self) -> str:
         parts = []
         for row in self.results:
+            if row["again"]:  # as shown: the request, how, then the doubtful value
+                parts.append(f"{row['name']}. {row['quality']}")
+                parts.extend(f"{x}." for x in (row["how_text"].rstrip("."), row["value"]) if x)
+                continue
             parts.append(f"{row['name']}: {row['value']}.")
             if row["quality"]:
                 parts.append(row["quality"])

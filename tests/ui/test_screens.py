@@ -268,9 +268,42 @@ async def test_a_missing_and_a_questionable_value_say_to_measure_again(run_app, 
             await app.measure_model.show_measurement(str(outcome.measurement.id), outcome.measurement.reading.kind.value)
         await settle(app)
         shown = texts(app.root)
-        assert "Mål på nytt: apparatet kunne ikke gi en verdi." in shown and "—" in shown
-        assert "212 /min" in shown and "Mål på nytt: apparatet er usikkert på denne verdien." in shown
+        assert "Mål på nytt: apparatet kunne ikke gi en verdi." in shown
+        assert "Usikker måling: 212 /min" in shown and "Mål på nytt: apparatet er usikkert på denne verdien." in shown
         assert find(app.root, action="measure-again").role == "primary"  # measuring again comes first
+
+    await run_app(work)
+
+
+async def test_a_flagged_value_asks_to_measure_again_first_with_how_and_does_not_look_like_a_result(run_app, example):
+    """171/99 with a loose cuff: the request to measure again, large and first, with the cuff
+    picture and how to put it on; the doubtful value only after it, in small muted type."""
+    from kivy.metrics import sp
+
+    from ui import theme
+    from ui.pictograms import Pictogram
+
+    hub, ids = example
+
+    async def work(app):
+        await settle(app)
+        app.measure("blood-pressure")
+        for mid, kind in ids["blood-pressure-loose"]:
+            await app.measure_model.show_measurement(mid, kind)
+        await settle(app)
+        request = find(app.root, text="Mål på nytt: mansjetten satt for løst.")
+        how = find(app.root, text="Sett mansjetten på bar overarm, i høyde med hjertet.")
+        value = find(app.root, text="171/99\u00a0mmHg")
+        assert value.text == "Usikker måling: 171/99\u00a0mmHg"
+        # read top to bottom: the request, then how, then the value
+        top = lambda w: w.to_window(w.x, w.top)[1]  # noqa: E731
+        assert top(request) > top(how) > top(value)
+        assert request.font_size > value.font_size and value.font_size < sp(40)  # not the 72 sp of a result
+        assert tuple(value.color[:3]) == theme.rgba(theme.INK_MUTED)[:3]
+        cuff = [w for w in app.root.walk() if isinstance(w, Pictogram) and w.name == "cuff" and w.width > 0]
+        assert cuff and cuff[0].get_root_window() is not None
+        assert find(app.root, text="74\u00a0/min")  # the pulse, not flagged, is shown as it is
+        assert find(app.root, action="measure-again").role == "primary"
 
     await run_app(work)
 

@@ -89,10 +89,14 @@ class MeasureScreen(HeimaScreen):
     def _build_results(self) -> None:
         box = self.ids.results
         box.clear_widgets()
+        again = any(row["again"] for row in self.model.results)
         for row in self.model.results:
-            w = Factory.ResultCard()
+            w = Factory.AgainCard() if row["again"] else Factory.ResultCard()
+            if not row["again"]:
+                w.big = not again
             for key, value in row.items():
-                setattr(w, key, value)
+                if key != "again":
+                    setattr(w, key, value)
             box.add_widget(w)
 
     def _pulse(self, on: bool) -> None:
