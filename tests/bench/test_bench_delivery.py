@@ -110,7 +110,8 @@ def test_peak_memory_of_the_headless_hub_while_draining(tmp_path, fhir_server, r
     asyncio.run(fill())
     config = tmp_path / "heima.toml"
     config.write_text(
-        f'[hub]\ndata_dir = "{data_dir}"\n[[destinations]]\nname = "centre"\nkind = "fhir"\n'
+        f'[hub]\ndata_dir = "{data_dir}"\n[patient]\nidentifier = "13116900216"\n'
+        f'[[destinations]]\nname = "centre"\nkind = "fhir"\n'
         f'url = "{fhir_server.base_url}"\nbatch_size = {BATCH}\n'
     )
     peak_mb, output = heima_peak_rss("--config", str(config), "sync")

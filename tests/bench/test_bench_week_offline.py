@@ -173,7 +173,8 @@ def drain_in_own_process(tmp_path: Path, server_url: str, samples: int) -> tuple
     asyncio.run(fill())
     config = tmp_path / f"heima-{samples}.toml"
     config.write_text(
-        f'[hub]\ndata_dir = "{data_dir}"\n[[destinations]]\nname = "centre"\nkind = "fhir"\n'
+        f'[hub]\ndata_dir = "{data_dir}"\n[patient]\nidentifier = "13116900216"\n'
+        f'[[destinations]]\nname = "centre"\nkind = "fhir"\n'
         f'url = "{server_url}"\nbatch_size = 100\n'
     )
     return heima_peak_rss("--config", str(config), "sync")
