@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-# A sample no body can have (SpO2 over 100 %, a pulse over 300 /min, 0 and non-finite values,
+# A sample no body can have (SpO2 over 100 %, a pulse over 350 /min, 0 and non-finite values,
 # which devices send for none) is an empty slot, never a sample: the limits are the one table's.
 from hub.domain.plausibility import possible
 from hub.domain.readings import AbsentReason, Component, DeviceIdentity, MeasurementKind, Reading

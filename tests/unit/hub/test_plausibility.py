@@ -56,7 +56,7 @@ def test_the_values_of_the_issue_are_no_values():
         (K.OXYGEN_SATURATION, 127.0, "%"),  # a device's "missing" marker sent as a number
         (K.OXYGEN_SATURATION, -1.0, "%"),
         (K.PULSE_RATE, 511.0, "/min"),
-        (K.CUFF_PULSE_RATE, 301.0, "/min"),
+        (K.CUFF_PULSE_RATE, 351.0, "/min"),
         (K.BODY_TEMPERATURE, 24.9, "Cel"),
         (K.BODY_TEMPERATURE, 45.1, "Cel"),
         (K.BODY_TEMPERATURE, 120.0, "[degF]"),  # 48.9 °C
@@ -72,7 +72,7 @@ def test_the_values_of_the_issue_are_no_values():
 def test_a_value_a_device_may_be_right_about_is_kept_and_questioned():
     for kind, value, unit in [
         (K.OXYGEN_SATURATION, 65.0, "%"),
-        (K.PULSE_RATE, 280.0, "/min"),
+        (K.PULSE_RATE, 321.0, "/min"),  # a Nonin 3230 measures up to 321
         (K.BODY_TEMPERATURE, 33.0, "Cel"),
         (K.BLOOD_GLUCOSE, 700.0, "mg/dL"),
     ]:
