@@ -18,7 +18,9 @@ DPoP (HelseID style), mutual TLS with a per-hub certificate, TLS verification al
    a `401 invalid_token` (expired, revoked) once with a new token.
 
 Failures raise `AuthError` with a reason a technician can act on. Keys come from files (PEM or
-JWK); neither keys, assertions, proofs nor tokens are ever logged or put in a reason.
+JWK); neither keys, assertions, proofs nor tokens are ever logged or put in a reason, nor is the
+token endpoint's own text (`error_description`, a reason phrase, an `error` that is not one of
+the OAuth codes in sync.server_text).
 """
 
 from __future__ import annotations
@@ -43,11 +45,13 @@ import certifi
 import httpx
 
 from hub.domain.endpoints import is_loopback_host, url_problem
+from sync.server_text import OAUTH_ERRORS, coded, quiet_http_logs, seconds_text
 
 if TYPE_CHECKING:
     from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 log = logging.getLogger(__name__)
+quiet_http_logs()  # httpx/httpcore would log the token endpoint's reason phrase and headers
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 30  # seconds; HelseID wants at most 60
@@ -397,9 +401,10 @@ class PrivateKeyJwtAuth(httpx.Auth):
         offset = server - self.clock()
         if abs(offset - self.clock_offset) > SKEW_LEARN_THRESHOLD:
             log.warning(
-                "the token endpoint's clock differs from the hub's by %.0f s; dating credentials on its time "
+                "the token endpoint's clock is %s %s the hub's; dating credentials on its time "
                 "(check the hub's time synchronisation)",
-                offset,
+                seconds_text(abs(offset)),  # a number the server chose: repeated only while small
+                "ahead of" if offset > 0 else "behind",
             )
             self.clock_offset = offset
             return True
@@ -449,8 +454,8 @@ class PrivateKeyJwtAuth(httpx.Auth):
             body = response.json()
         except ValueError:
             return None
-        code = body.get("error") if isinstance(body, dict) else None
-        return code if isinstance(code, str) and re.fullmatch(r"[a-z_]{1,40}", code) else None
+        # Only an OAuth error code from the fixed lists: anything else is the server's own text.
+        return coded(body.get("error"), OAUTH_ERRORS) if isinstance(body, dict) else None
 
     def _explain(self, response: httpx.Response, error: str | None) -> str:
         status = response.status_code
@@ -473,8 +478,9 @@ class PrivateKeyJwtAuth(httpx.Auth):
             raise AuthError("the token endpoint's answer has no access_token; will retry")
         expected = "dpop" if self.dpop else "bearer"
         if token_type.lower() != expected:
+            got = f"a {token_type}" if token_type.lower() in ("bearer", "dpop") else "another kind of"
             raise AuthError(
-                f"the token endpoint issued a {token_type[:20] or 'typeless'} token where a {expected} token was "
+                f"the token endpoint issued {got} token where a {expected} token was "
                 "asked (check the client's DPoP setting at the centre); will retry"
             )
         lifetime = body.get("expires_in", DEFAULT_TOKEN_LIFETIME)
@@ -484,7 +490,7 @@ class PrivateKeyJwtAuth(httpx.Auth):
         margin = min(self.refresh_margin, lifetime / 5)
         self._token = (token, token_type, self.monotonic() + lifetime - margin)
         self.tokens_fetched += 1
-        log.info("access token obtained for client %s (valid %.0f s)", self.client_id, lifetime)
+        log.info("access token obtained for client %s (valid %s)", self.client_id, seconds_text(lifetime))
         return token, token_type
 
     # -- the API request --------------------------------------------------------------------------

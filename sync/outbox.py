@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -80,6 +82,14 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _stack(exc: BaseException) -> str:
+    """Where `exc` came from, frame by frame, without its message: an exception raised while
+    reading a server's reply may quote that reply, and what a server says is never logged. The
+    hub's own database and disk (sqlite3, OSError) speak for themselves."""
+    local = isinstance(exc, (sqlite3.Error, OSError))
+    return "".join(traceback.format_tb(exc.__traceback__)) + (f"{type(exc).__name__}: {exc}" if local else type(exc).__name__)
+
+
 class OutboxWorker:
     def __init__(
         self,
@@ -124,8 +134,10 @@ class OutboxWorker:
                 report = await self.drain()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bug or a broken database: keep the worker alive, say so
-                log.exception("outbox %s: delivery pass failed; retrying in %.0f s", self.name, self.policy.base)
+            except Exception as exc:  # a bug or a broken database: keep the worker alive, say so
+                log.error(
+                    "outbox %s: delivery pass failed; retrying in %.0f s\n%s", self.name, self.policy.base, _stack(exc)
+                )
                 report = DrainReport()
                 await asyncio.sleep(self.policy.base)
                 continue
@@ -195,7 +207,7 @@ class OutboxWorker:
             return False
         except Exception as exc:  # a destination bug must not lose rows: treat as transient
             reason = f"unexpected {type(exc).__name__} in destination"
-            log.exception("outbox %s: %s", self.name, reason)
+            log.error("outbox %s: %s\n%s", self.name, reason, _stack(exc))
             await self._back_off(batch, reason, None, report)
             return False
 

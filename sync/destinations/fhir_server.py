@@ -10,8 +10,9 @@ Only a parsed transaction-/batch-response counts as success. Everything that mig
 the network's passing trouble is a transient DeliveryError (the batch is retried as it is, which is
 safe: every entry is a conditional create). Only answers that blame the content of the batch are
 permanent (the worker then sends entries one by one, and a single entry rejected is dead-lettered).
-Reasons name what happened and what happens next; they never quote the bundle or the server's
-diagnostics, which may echo patient data.
+Reasons name what happened and what happens next; they never quote the bundle, nor anything the
+server said beyond a status number and coded values from fixed lists (sync.server_text): its
+diagnostics, reason phrase and headers may echo patient data.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import ssl
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -43,8 +43,10 @@ from sync.fhir.bundles import (
     transaction_bundle,
 )
 from sync.fhir.context import FhirContext
+from sync.server_text import quiet_http_logs, seconds_text, status_text
 
 log = logging.getLogger(__name__)
+quiet_http_logs()  # httpx/httpcore would log the server's reason phrase and headers
 
 FHIR_JSON = "application/fhir+json"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -87,11 +89,7 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def _status_text(status: int) -> str:
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return str(status)
+_status_text = status_text
 
 
 def _issue_codes(body: bytes) -> str:
@@ -268,7 +266,7 @@ class FhirServerDestination:
                 404: "; check the destination's base URL",
                 405: "; check the destination's base URL",
             }.get(status, "")
-            wait = f" (server asked to wait {retry_after:g} s)" if retry_after is not None else ""
+            wait = f" (server asked to wait {seconds_text(retry_after)})" if retry_after is not None else ""
             raise DeliveryError(
                 f"{said}{_issue_codes(response.content)}{hint}; will retry{wait}", retry_after=retry_after
             )

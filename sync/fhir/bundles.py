@@ -43,13 +43,13 @@ from sync.fhir.devices import (
     identifier_query,
 )
 from sync.fhir.observations import observation_for
+from sync.server_text import ISSUE_SEVERITIES, ISSUE_TYPES, coded
 
 BundleType = Literal["batch", "transaction"]
 BUNDLE_TYPES: tuple[BundleType, ...] = ("batch", "transaction")
 
 _UUID_URN = re.compile(r"^urn:uuid:([0-9a-fA-F-]{36})$")
 _STATUS = re.compile(r"^\s*([1-5][0-9]{2})(\s|$)")
-_CODE = re.compile(r"^[a-z][a-z-]{0,39}$")  # an OperationOutcome severity or IssueType code
 
 
 def _urn(name: str) -> str:
@@ -204,17 +204,17 @@ def measurement_id_of(resource: dict[str, Any]) -> uuid.UUID | None:
 
 
 def issue_codes(outcome: Any) -> tuple[str, ...]:
-    """An OperationOutcome's distinct `severity/code` pairs, sorted, at most five. Only coded
-    values: anything that does not look like a code is shown as `?`, so free text (which may echo
-    patient data) never gets through."""
+    """An OperationOutcome's distinct `severity/code` pairs, sorted, at most five. Only codes from
+    FHIR's fixed IssueSeverity and IssueType lists: anything else is shown as `?`, so free text
+    (which may echo patient data) never gets through."""
     issues = outcome.get("issue") if isinstance(outcome, dict) else None
     if not isinstance(issues, list):
         return ()
     found = set()
     for issue in issues:
         if isinstance(issue, dict):
-            severity, code = (str(issue.get(k, "")) for k in ("severity", "code"))
-            found.add(f"{severity if _CODE.match(severity) else '?'}/{code if _CODE.match(code) else '?'}")
+            severity, code = coded(issue.get("severity"), ISSUE_SEVERITIES), coded(issue.get("code"), ISSUE_TYPES)
+            found.add(f"{severity or '?'}/{code or '?'}")
     return tuple(sorted(found)[:5])
 
 
@@ -259,9 +259,9 @@ def _parse_response(reply: Any, request_bundle: dict[str, Any], bundle_type: Bun
     if kind == "OperationOutcome":
         raise BundleResponseError(f"the reply is an OperationOutcome (issues: {', '.join(issue_codes(reply)) or 'none'})")
     if kind != "Bundle":
-        raise BundleResponseError(f"the reply is a {str(kind)[:40]!r} resource, not a Bundle")
+        raise BundleResponseError("the reply is another kind of resource, not a Bundle")  # never quote it
     if reply.get("type") != expected:
-        raise BundleResponseError(f"the reply is a Bundle of type {str(reply.get('type'))[:40]!r}, not {expected}")
+        raise BundleResponseError(f"the reply is a Bundle of another type, not {expected}")
 
     requested = request_bundle.get("entry") or []
     answered = reply.get("entry")
