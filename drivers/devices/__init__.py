@@ -27,6 +27,8 @@ from drivers.devices.scales import (
     WeightScaleDriver,
 )
 from drivers.devices.thermometer import ThermometerDriver
+from hub.domain.plausibility import possible
+from hub.domain.readings import MeasurementKind
 
 
 LIVE_READING_EVENT = "live-reading"
@@ -34,16 +36,16 @@ LIVE_READING_EVENT = "live-reading"
 
 def live_reading_events(on_event: EventCallback) -> LiveCallback:
     """A streaming oximeter's live values as the screen's events: one `("live-reading", {"address",
-    "kind", "value", "unit"})` per value the frame has (SpO2 in %, pulse rate in /min), as often
+    "kind", "value", "unit"})` per possible value the frame has (SpO2 in %, pulse rate in /min), as often
     as the driver passes them on (it throttles). A frame without a finger or without values gives
     none. These events are for the screen only: never stored, never logged."""
 
     def on_live(live: LiveOximetry) -> None:
         if live.finger is False:
             return
-        for kind, value, unit in (("oxygen-saturation", live.spo2, "%"), ("pulse-rate", live.pulse_rate, "/min")):
-            if value is not None:
-                on_event(LIVE_READING_EVENT, {"address": live.address, "kind": kind, "value": value, "unit": unit})
+        for kind, value, unit in ((MeasurementKind.OXYGEN_SATURATION, live.spo2, "%"), (MeasurementKind.PULSE_RATE, live.pulse_rate, "/min")):
+            if possible(kind, value) is not None:  # a number no body can have is not shown either
+                on_event(LIVE_READING_EVENT, {"address": live.address, "kind": kind.value, "value": value, "unit": unit})
 
     return on_live
 

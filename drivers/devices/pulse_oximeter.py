@@ -62,6 +62,7 @@ from drivers.gatt.plx import (
 )
 from drivers.gatt.racp import RacpGeneralResponse, RacpResponse, RacpResponseCode, abort, parse_response, report_all_records
 from hub.domain.oximetry import OximetryPoint
+from hub.domain.plausibility import possible
 from hub.domain.readings import AbsentReason, DeviceIdentity, MeasurementKind, QualityFlag, Reading
 
 if TYPE_CHECKING:
@@ -260,7 +261,7 @@ class PulseOximeterDriver(Driver):
             if self.on_event is not None and now - last_live[0] >= self.live_interval:
                 last_live[0] = now
                 for kind, value, unit in ((MeasurementKind.OXYGEN_SATURATION, spo2, SPO2_UNIT), (MeasurementKind.PULSE_RATE, pulse, PULSE_RATE_UNIT)):
-                    if value is not None:
+                    if possible(kind, value) is not None:  # a number no body can have is not shown
                         self._emit("live-reading", {"address": identity.address, "kind": kind.value, "value": value, "unit": unit})
 
         try:

@@ -136,3 +136,13 @@ def test_a_stored_record_is_never_placed_more_than_the_limit_after_its_reception
     when, flags = effective_time(stored, local_zone=OSLO, device_clock_offset=timedelta(0))
     assert when <= T0 + DEVICE_TIME_AHEAD_LIMIT
     assert (QualityFlag.TIME_QUESTIONABLE in flags) == (timedelta(seconds=ahead) > DEVICE_TIME_AHEAD_LIMIT)
+
+
+def test_the_live_values_a_streaming_oximeter_shows_are_only_possible_ones():
+    from drivers.devices import live_reading_events
+    from drivers.devices.proprietary_oximeters import LiveOximetry
+
+    shown: list[tuple[str, dict]] = []
+    on_live = live_reading_events(lambda name, details: shown.append((name, details)))
+    on_live(LiveOximetry("AA:BB:CC:DD:EE:01", spo2=127, pulse_rate=64, finger=True, signal_ok=True, progress=0.5))
+    assert [(d["kind"], d["value"]) for _, d in shown] == [("pulse-rate", 64)]
