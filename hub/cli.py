@@ -68,7 +68,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from hub import app  # the composition root; imported only here
+    from hub.store import StoreError
 
+    try:
+        return _dispatch(parser, args, app, config)
+    except StoreError as exc:  # the data folder in use, a damaged database, a full disk: one line
+        print(f"heima: {exc}", file=sys.stderr)
+        return 3
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, app, config: HubConfig) -> int:  # noqa: ANN001
     if args.command == "gallery":
         written = asyncio.run(app.run_gallery(args.out.resolve()))
         print(f"{len(written)} PNGs in {args.out}")

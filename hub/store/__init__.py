@@ -1,6 +1,7 @@
 """SQLite persistence: schema, migrations, the measurement store and its outbox."""
 
-from hub.store.schema import SCHEMA_VERSION, StoreError, connect
+from hub.store.lock import DataFolderInUse
+from hub.store.schema import SCHEMA_VERSION, StoreDamaged, StoreError, StoreFull, connect
 from hub.store.store import DeliveryState, Recorded, SetAside, Store
 
-__all__ = ["SCHEMA_VERSION", "DeliveryState", "Recorded", "SetAside", "Store", "StoreError", "connect"]
+__all__ = ["SCHEMA_VERSION", "DataFolderInUse", "DeliveryState", "Recorded", "SetAside", "Store", "StoreDamaged", "StoreError", "StoreFull", "connect"]

@@ -24,7 +24,9 @@ from hub.domain.clock import place_after_trust
 from hub.domain.measurements import Measurement, MonotonicAnchor
 from hub.domain.readings import DeviceIdentity, MeasurementKind
 from hub.store.rows import MEASUREMENT_COLUMNS, SAMPLE_COLUMNS, measurement_from_row, measurement_to_row, samples_to_row
+from hub.store.lock import DataFolderLock
 from hub.store.schema import connect
+from hub.store.transactions import write_transaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,7 +97,12 @@ def wall_clock() -> datetime:
 
 
 class Store:
-    """Open with `await Store.open(path)`; close with `await store.close()`."""
+    """Open with `await Store.open(path)`; close with `await store.close()`.
+
+    `owner=True` (every command that records or delivers): this process owns the data folder —
+    the folder's lock is taken before the database is opened and held until `close`; a second
+    owner fails with DataFolderInUse. A reader (`heima status`) opens without it.
+    """
 
     def __init__(
         self, path: Path | str, *, group_commit: bool = True, clock: Callable[[], datetime] = wall_clock
@@ -109,13 +116,31 @@ class Store:
         self._db: sqlite_utils.Database | None = None
         self._pending: list[tuple[Measurement, tuple[str, ...], asyncio.Future[Recorded]]] = []
         self._flushing = False
+        self._lock: DataFolderLock | None = None
 
     @classmethod
     async def open(
-        cls, path: Path | str, *, group_commit: bool = True, clock: Callable[[], datetime] = wall_clock
+        cls,
+        path: Path | str,
+        *,
+        group_commit: bool = True,
+        clock: Callable[[], datetime] = wall_clock,
+        owner: bool = False,
     ) -> Store:
         store = cls(path, group_commit=group_commit, clock=clock)
-        store._db = await store._run(connect, path)
+        check_files = True
+        if isinstance(store.path, Path):
+            if owner:
+                store._lock = DataFolderLock.acquire(store.path.parent)
+            else:  # a reader beside a running hub: its WAL is being written this moment
+                check_files = not DataFolderLock.in_use(store.path.parent)
+        try:
+            store._db = await store._run(lambda: connect(path, check_files=check_files))
+        except BaseException:
+            store._executor.shutdown(wait=False)
+            if store._lock is not None:
+                store._lock.release()
+            raise
         return store
 
     async def close(self) -> None:
@@ -125,6 +150,8 @@ class Store:
             db, self._db = self._db, None
             await self._run(db.conn.close)
         self._executor.shutdown(wait=True)
+        if self._lock is not None:  # after the close: the next owner finds the WAL checkpointed
+            self._lock.release()
 
     def _now(self) -> str:
         return self.clock().astimezone(UTC).isoformat()
@@ -174,15 +201,14 @@ class Store:
             self._flushing = False
 
     def _write_batch(self, batch: Sequence[tuple[Measurement, tuple[str, ...]]]) -> list[Recorded]:
-        conn = self.db.conn
-        results: list[Recorded] = []
         columns = [c.strip() for c in MEASUREMENT_COLUMNS.split(",")]
         insert = (
             f"INSERT INTO measurements ({MEASUREMENT_COLUMNS}) VALUES ({', '.join('?' * len(columns))}) "
             "ON CONFLICT DO NOTHING"
         )
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+
+        def write(conn: Any) -> list[Recorded]:
+            results: list[Recorded] = []
             for measurement, destinations in batch:
                 row = measurement_to_row(measurement)
                 cursor = conn.execute(insert, [row[c] for c in columns])
@@ -208,11 +234,9 @@ class Store:
                         (row["natural_key"], row["id"]),
                     ).fetchone()
                     results.append(Recorded(existing[0], created=False))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return results
+            return results
+
+        return write_transaction(self.db.conn, write, self.path)
 
     # --- reading measurements ------------------------------------------------------------
 
@@ -253,29 +277,22 @@ class Store:
     async def place_held_times(self, *, now: datetime, now_anchor: MonotonicAnchor) -> int:
         """The hub clock is trusted now: place every reading held for it, release it to the outbox."""
 
-        def write() -> int:
-            conn = self.db.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                rows = conn.execute(f"SELECT {MEASUREMENT_COLUMNS} FROM measurements WHERE time_pending = 1").fetchall()
-                for row in rows:
-                    held = measurement_from_row(row)
-                    anchor = held.received_anchor or MonotonicAnchor("unknown", 0.0)
-                    placed = place_after_trust(held, anchor, now=now, now_anchor=now_anchor)
-                    new = measurement_to_row(placed)
-                    conn.execute(
-                        "UPDATE measurements SET received_at = ?, effective_time = ?, flags = ?, time_pending = 0 WHERE id = ?",
-                        [new["received_at"], new["effective_time"], new["flags"], new["id"]],
-                    )
-                    # a chunk's slot 0 is its reception time: it moves with it
-                    conn.execute("UPDATE samples SET start = ? WHERE measurement_id = ?", [new["received_at"], new["id"]])
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        def write(conn: Any) -> int:
+            rows = conn.execute(f"SELECT {MEASUREMENT_COLUMNS} FROM measurements WHERE time_pending = 1").fetchall()
+            for row in rows:
+                held = measurement_from_row(row)
+                anchor = held.received_anchor or MonotonicAnchor("unknown", 0.0)
+                placed = place_after_trust(held, anchor, now=now, now_anchor=now_anchor)
+                new = measurement_to_row(placed)
+                conn.execute(
+                    "UPDATE measurements SET received_at = ?, effective_time = ?, flags = ?, time_pending = 0 WHERE id = ?",
+                    [new["received_at"], new["effective_time"], new["flags"], new["id"]],
+                )
+                # a chunk's slot 0 is its reception time: it moves with it
+                conn.execute("UPDATE samples SET start = ? WHERE measurement_id = ?", [new["received_at"], new["id"]])
             return len(rows)
 
-        return await self._run(write)
+        return await self._transaction(write)
 
     async def delivery_states(self, measurement_id: str) -> list[DeliveryState]:
         def query() -> list[DeliveryState]:
@@ -380,33 +397,12 @@ class Store:
         )
 
     async def _update_outbox(self, sql: str, params: list[tuple]) -> None:
-        def write() -> None:
-            conn = self.db.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(sql, params)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-
-        await self._run(write)
+        await self._transaction(lambda conn: conn.executemany(sql, params))
 
     async def _transaction(self, fn: Callable[[Any], T]) -> T:
         """Run `fn(conn)` in one write transaction on the writer thread."""
 
-        def write() -> T:
-            conn = self.db.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return result
-
-        return await self._run(write)
+        return await self._run(lambda: write_transaction(self.db.conn, fn, self.path))
 
     # --- consent (hub.services.consent.ConsentStore) --------------------------------------------
 
