@@ -506,8 +506,19 @@ def _kivy_environment() -> None:
 
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
-    if not log.isEnabledFor(logging.INFO):
-        os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
+    # Kivy's own mode lowers the root logger to NOTSET, which let every library's DEBUG lines
+    # (thousands a minute from Bumble's radio) flood the terminal. In Python mode the level
+    # `heima` chose stands: quiet by default, `-v` for more.
+    os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        os.environ.setdefault("KCFG_KIVY_LOG_LEVEL", "warning")  # Kivy's start-up banner too
+
+
+def passkey_banner(passkey: int) -> str:
+    """The line the README tells a new user to read, framed so it stands out in the terminal."""
+    text = f"Pairing: the pulse oximeter asks once; type the passkey {passkey:06d} on the screen"
+    rule = "=" * (len(text) + 4)
+    return f"\n  {rule}\n  | {text} |\n  {rule}\n"
 
 
 # The emulated devices `heima demo` puts on the virtual radio, one per family that has an
@@ -631,7 +642,7 @@ async def run_app(
             if radio is not None:
                 say(f"Heima demo with the touch app — data in {config.data_dir}")
                 devices, demo_tasks = await _attach_demo_devices(radio, events, say)
-                say(f"  The pulse oximeter asks to be paired the first time: its passkey is {DEMO_PASSKEY}.")
+                say(passkey_banner(DEMO_PASSKEY))
                 options |= {"scanner_backend": radio.scanner_backend, "client_backend": radio.client_backend}
             else:
                 # On BlueZ a D-Bus agent asks for passkeys: it asks the touch app's dialog.
