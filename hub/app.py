@@ -29,7 +29,7 @@ from hub.services.oximetry import ContinuousOximetryService
 from hub.store import Store
 from sync.delivery import Destination
 from sync.destinations.directory import DirectoryDestination
-from sync.fhir.context import FhirContext, HubIdentity, OrganisationRef, PatientRef
+from sync.fhir.context import SYNTHETIC_TEST_PATIENT, FhirContext, HubIdentity, OrganisationRef, PatientRef
 from sync.outbox import DrainReport, OutboxWorker
 
 if TYPE_CHECKING:  # HTTP destinations (httpx, TLS, keys) are loaded when one is configured
@@ -70,12 +70,15 @@ def hub_registry(config: HubConfig, *, on_event: Callable[[str, dict[str, Any]],
 
 
 def fhir_context(config: HubConfig) -> FhirContext:
+    # A hub with no patient configured (the embedded defaults) sends as the synthetic test
+    # patient: what it sends is labelled test data (HTEST), never an Observation about nobody.
+    patient = PatientRef(
+        identifier=config.patient.identifier,
+        identifier_system=config.patient.identifier_system,
+        display=config.patient.display,
+    )
     return FhirContext(
-        patient=PatientRef(
-            identifier=config.patient.identifier,
-            identifier_system=config.patient.identifier_system,
-            display=config.patient.display,
-        ),
+        patient=patient if config.patient.identifier else SYNTHETIC_TEST_PATIENT,
         hub=HubIdentity(serial=config.serial, name=config.name, manufacturer="Heima", model="Heima hub"),
         organisation=_organisation_ref(config.organisation),
     )
@@ -375,8 +378,16 @@ def _describe(reading: Reading) -> str:
     return f"{label} {reading.value:g} {reading.unit}"
 
 
+def demo_config(config: HubConfig) -> HubConfig:
+    """The demo's data is about the synthetic test patient (and so HTEST), whoever is configured."""
+    test = SYNTHETIC_TEST_PATIENT
+    patient = replace(config.patient, identifier=test.identifier, identifier_system=test.identifier_system, display=test.display)
+    return replace(config, patient=patient)
+
+
 async def run_demo(config: HubConfig, say: Transcript = print, *, timeout: float = 30.0) -> int:
     """Find an emulated oximeter, take a reading, store it, deliver it. Returns an exit status."""
+    config = demo_config(config)
     from drivers.emulator import BumbleClient, BumbleScanner, EmulatedPulseOximeter, VirtualRadio
     from drivers.link import LinkManager
     from drivers.pairing import FixedPasskeyProvider
@@ -612,6 +623,9 @@ async def run_app(
     Bluetooth (BlueZ). `ready(app, hub)` is called once the app is built (tests, benchmarks)."""
     _kivy_environment()
     from ui.app import HeimaApp
+
+    if emulated:
+        config = demo_config(config)
 
     pairing = Pairing()
     events = EventBus()

@@ -74,7 +74,10 @@ class KindCodes:
     codings: tuple[Coding, ...]
     ucum: str | None  # the UCUM code of valueQuantity; None for a panel (it has no value)
     unit: str | None  # the human-readable unit of valueQuantity
-    category: str = "vital-signs"
+    # The observation-category code; None: the PHD category only. A chunk of samples and a
+    # recording's summary are no vital sign in R4's sense (a vital-signs category or LOINC code
+    # would bring the R4 vital-signs profiles, which allow neither; docs/fhir-conformance.md).
+    category: str | None = "vital-signs"
 
     def code(self, codings: tuple[Coding, ...] | None = None, text: str | None = None) -> dict[str, Any]:
         """Observation.code; `codings`/`text` replace the table's (a glucose specimen's own MDC
@@ -209,26 +212,22 @@ CODES: Mapping[MeasurementKind, KindCodes] = MappingProxyType(
         ),
         # The MDC term is MDC_TEMP_BODY ("unspecified site"); a known site replaces it with the
         # site's own term (MDC_TEMP_ORAL, ...), see TEMPERATURE_SITES.
-        # Continuous oximetry: a chunk is coded as the value it samples (valueSampledData)
+        # Continuous oximetry: a chunk is coded as the PHD IG codes sampled data, by its MDC term
+        # and a text only. LOINC 59408-5 / 8867-4 would make it an R4 oxygen-saturation / heart-
+        # rate vital sign, and those profiles forbid valueSampledData.
         MeasurementKind.OXYGEN_SATURATION_SERIES: KindCodes(
             text="Oxygen saturation (SpO2), continuous",
-            codings=(
-                Coding(LOINC, "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
-                Coding(SNOMED_CT, "431314004", "Peripheral oxygen saturation"),
-                Coding(MDC, "150456", "MDC_PULS_OXIM_SAT_O2"),
-            ),
+            codings=(Coding(MDC, "150456", "MDC_PULS_OXIM_SAT_O2"),),
             ucum="%",
             unit="%",
+            category=None,
         ),
         MeasurementKind.PULSE_RATE_SERIES: KindCodes(
             text="Pulse rate, continuous",
-            codings=(
-                Coding(LOINC, "8867-4", "Heart rate"),
-                Coding(SNOMED_CT, "364075005", "Heart rate"),
-                Coding(MDC, "149530", "MDC_PULS_OXIM_PULS_RATE"),
-            ),
+            codings=(Coding(MDC, "149530", "MDC_PULS_OXIM_PULS_RATE"),),
             ucum="/min",
             unit="beats/minute",
+            category=None,
         ),
         MeasurementKind.OXIMETRY_SUMMARY: KindCodes(
             text="Continuous pulse oximetry, summary of the recording",
@@ -237,6 +236,7 @@ CODES: Mapping[MeasurementKind, KindCodes] = MappingProxyType(
             ),
             ucum=None,
             unit=None,
+            category=None,
         ),
         MeasurementKind.OXYGEN_SATURATION_LOWEST: KindCodes(
             text="Lowest SpO2 during the recording",
@@ -301,6 +301,13 @@ PANEL_COMPONENTS: Mapping[MeasurementKind, frozenset[MeasurementKind]] = Mapping
             }
         ),
     }
+)
+
+
+# The components a panel always carries, as a value or with a dataAbsentReason: R4's blood-pressure
+# profile (and VKP's on it) requires systolic and diastolic, even when the cuff failed.
+PANEL_REQUIRED: Mapping[MeasurementKind, tuple[MeasurementKind, ...]] = MappingProxyType(
+    {MeasurementKind.BLOOD_PRESSURE: (MeasurementKind.SYSTOLIC_PRESSURE, MeasurementKind.DIASTOLIC_PRESSURE)}
 )
 
 

@@ -12,6 +12,12 @@ from sync.fhir.codes import FNR, ORGANISATION_NUMBER
 DEFAULT_HUB_SERIAL_SYSTEM = "urn:heima:hub-serial"  # our own namespace for hub serial numbers
 
 
+def is_synthetic_fnr(value: str | None) -> bool:
+    """A synthetic fødselsnummer (Skatteetaten's test numbers, as Tenor issues them): the month
+    has 80 added (81-92). No real person has one, so data about it is test data."""
+    return bool(value) and len(value) == 11 and value.isdigit() and 81 <= int(value[2:4]) <= 92
+
+
 @dataclass(frozen=True, slots=True)
 class PatientRef:
     """The patient, as VKP wants it: a logical reference by national identifier (FNR or
@@ -32,6 +38,16 @@ class PatientRef:
         if self.display:
             ref["display"] = self.display
         return ref or None
+
+    @property
+    def synthetic(self) -> bool:
+        """A synthetic test person: everything about them is test data (HTEST)."""
+        return self.identifier_system == FNR and is_synthetic_fnr(self.identifier)
+
+
+# The demo's patient, and the patient of a hub with none configured: a synthetic fødselsnummer
+# (15 May 1945, month + 80; valid mod 11) that can never name a real person.
+SYNTHETIC_TEST_PATIENT = PatientRef(identifier="15854540030", display="Testpasient (syntetisk)")
 
 
 @dataclass(frozen=True, slots=True)

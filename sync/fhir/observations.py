@@ -5,6 +5,7 @@ Rules that matter for patient safety:
   number, becomes `dataAbsentReason` — never a number; the same holds for every component;
 - a panel (blood pressure) never has a value of its own: one Observation, coded as the panel,
   with one `component` per value, each with its own `valueQuantity` or `dataAbsentReason`;
+  systolic and diastolic are always there (absent when the cuff did not give them);
 - every number travels in its kind's UCUM unit: a kPa cuff's values are converted to mm[Hg], a
   height in m to cm, ...; a unit the code table cannot convert is refused (`UnsupportedUnit`),
   never sent under the wrong unit;
@@ -22,7 +23,9 @@ Rules that matter for patient safety:
   it (`NotForDestination`); the hub keeps it locally, marked, and never queues it;
 - a chunk of a continuous recording is one Observation with `valueSampledData` (origin 0 in the
   kind's unit, the period in ms, one value per slot, "E" where no valid value came) over an
-  `effectivePeriod`; never thousands of Observations, never an empty slot filled in.
+  `effectivePeriod`; never thousands of Observations, never an empty slot filled in. It is coded
+  by MDC and text only, with no vital-signs category, so no R4 vital-signs profile claims it;
+- data about a synthetic test person (the demo's patient) is test data: HTEST as well.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from sync.fhir.codes import (
     OFF_SCALE_HIGH,
     OFF_SCALE_LOW,
     PANEL_COMPONENTS,
+    PANEL_REQUIRED,
     PHD_CATEGORY,
     QUESTIONABLE,
     SPECIMEN_SYNONYMS,
@@ -329,6 +333,21 @@ def _component(component: Component, flags: frozenset[QualityFlag]) -> dict[str,
     return entry
 
 
+def _panel_components(reading: Reading, flags: frozenset[QualityFlag]) -> list[dict[str, Any]]:
+    """A panel's components: each one the device sent, then each required one it did not send,
+    absent for the panel's own reason when the whole measurement failed, else "unknown"."""
+    entries = [_component(c, flags) for c in reading.components]
+    sent = {c.kind for c in reading.components}
+    if reading.components:
+        missing = ABSENT_UNKNOWN
+    else:
+        missing = _missing(None, reading.absent_reason or AbsentReason.ERROR, flags) or ABSENT_ERROR
+    for kind in PANEL_REQUIRED.get(reading.kind, ()):
+        if kind not in sent:
+            entries.append({"code": codes_for(kind).code(), "dataAbsentReason": {"coding": [missing.to_fhir()]}})
+    return entries
+
+
 def _duration(reading: Reading) -> timedelta | None:
     """How long a reading over a period lasted (a chunk: its slots; a summary: its recording)."""
     if reading.samples is not None:
@@ -374,14 +393,14 @@ def observation_for(
     flags = reading.flags
 
     obs: dict[str, Any] = {"resourceType": "Observation"}
-    if flags & _TEST_DATA:
+    if flags & _TEST_DATA or ctx.patient.synthetic:
         obs["meta"] = {"security": [HTEST.to_fhir()]}
     obs["extension"] = [
         {"url": GATEWAY_DEVICE_EXTENSION, "valueReference": gateway_reference or hub_reference(ctx.hub)}
     ]
     obs["identifier"] = [{"system": URI_IDENTIFIER, "value": measurement.urn}]
     obs["status"] = "preliminary" if flags & _PRELIMINARY else "final"
-    obs["category"] = [category(codes.category), PHD_CATEGORY]
+    obs["category"] = [category(codes.category), PHD_CATEGORY] if codes.category else [PHD_CATEGORY]
     obs["code"] = _code(reading)
     subject = ctx.patient.to_reference()
     if subject:
@@ -400,9 +419,10 @@ def observation_for(
     components: list[dict[str, Any]] = []
     if reading.kind in PANEL_COMPONENTS:
         # A panel never has a value of its own; with no components at all (the whole
-        # measurement failed) the reading's absent reason is the panel's.
-        components = [_component(c, flags) for c in reading.components]
-        if not components:
+        # measurement failed) the reading's absent reason is the panel's, and its required
+        # components carry it too.
+        components = _panel_components(reading, flags)
+        if not reading.components:
             obs.update(_value(reading.kind, None, reading.unit, reading.absent_reason or AbsentReason.ERROR, flags, limit=False))
     elif reading.samples is not None:
         obs.update(sampled_data(reading.kind, reading.samples, reading.unit))

@@ -198,10 +198,20 @@ def test_cuff_without_mean_pressure_sends_two_components():
     assert len(obs["component"]) == 2
 
 
-def test_failed_blood_pressure_without_components_is_absent_at_the_top():
-    obs = obs_of(reading(K.BLOOD_PRESSURE, None, "mm[Hg]", absent=AbsentReason.ERROR))
-    assert "component" not in obs and "valueQuantity" not in obs
-    assert obs["dataAbsentReason"]["coding"][0]["code"] == "error"
+@pytest.mark.parametrize(("reason", "code"), [(AbsentReason.ERROR, "error"), (AbsentReason.NOT_A_NUMBER, "not-a-number")])
+def test_failed_blood_pressure_is_absent_at_the_top_and_in_systolic_and_diastolic(reason, code):
+    # R4's bp profile (and VKP's) needs systolic and diastolic components even when the cuff failed
+    obs = obs_of(reading(K.BLOOD_PRESSURE, None, "mm[Hg]", absent=reason))
+    assert "valueQuantity" not in obs and obs["dataAbsentReason"]["coding"][0]["code"] == code
+    assert [codes(c["code"], LOINC) for c in obs["component"]] == [["8480-6"], ["8462-4"]]
+    assert all(c["dataAbsentReason"]["coding"][0]["code"] == code and "valueQuantity" not in c for c in obs["component"])
+
+
+def test_a_panel_without_diastolic_says_it_is_unknown_never_leaves_it_out():
+    obs = obs_of(bp(diastolic=None, mean=None))
+    assert [codes(c["code"], LOINC) for c in obs["component"]] == [["8480-6"], ["8462-4"]]
+    assert obs["component"][0]["valueQuantity"]["value"] == 120
+    assert obs["component"][1]["dataAbsentReason"]["coding"][0]["code"] == "unknown"
 
 
 def test_invalid_panel_drops_every_component_number():
@@ -523,10 +533,15 @@ def test_panel_invariants(comps, flags, panel_absent):
     r = reading(K.BLOOD_PRESSURE, components=comps, flags=flags, absent=None if comps else panel_absent)
     obs = obs_of(r)
     assert "valueQuantity" not in obs  # a panel never has a top-level value
-    assert len(obs.get("component", [])) == len(comps)
+    sent = {c.kind for c in comps}
+    required = [k for k in (K.SYSTOLIC_PRESSURE, K.DIASTOLIC_PRESSURE) if k not in sent]
+    assert len(obs["component"]) == len(comps) + len(required)  # systolic and diastolic always there
+    for kind, entry in zip(required, obs["component"][len(comps) :], strict=True):
+        assert codes(entry["code"], LOINC) == codes(CODES[kind].code(), LOINC) and "valueQuantity" not in entry
+        assert "dataAbsentReason" in entry
     if not comps:
         assert "dataAbsentReason" in obs
-    for comp, entry in zip(comps, obs.get("component", []), strict=True):
+    for comp, entry in zip(comps, obs["component"][: len(comps)], strict=True):
         has_value = "valueQuantity" in entry
         assert has_value != ("dataAbsentReason" in entry)
         if comp.absent_reason is not None or flags & {F.INVALID, F.UNAVAILABLE}:

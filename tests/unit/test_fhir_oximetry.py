@@ -11,7 +11,7 @@ from fhir.resources.R4B.observation import Observation
 from hub.domain.measurements import Measurement
 from hub.domain.oximetry import OximetryPoint, OximetryRecorder, SampledSeries, series_readings, summary_reading
 from hub.domain.readings import Provenance
-from sync.fhir.codes import HEIMA_OXIMETRY, LOINC
+from sync.fhir.codes import HEIMA_OXIMETRY, MDC
 from sync.fhir.observations import observation_for
 from tests.servers.samples import CTX, OXIMETER
 
@@ -29,7 +29,11 @@ def test_a_chunk_is_one_observation_with_sampled_data_and_empty_slots_marked_E()
     spo2 = SampledSeries(NIGHT, 1.0, (97.0, 96.5, None, 88.0))
     pulse = SampledSeries(NIGHT, 1.0, (61.0, 62.0, None, 70.0))
     s, p = (accepted(r) for r in series_readings(spo2, pulse, device=OXIMETER))
-    assert "59408-5" in [c["code"] for c in s["code"]["coding"] if c["system"] == LOINC]
+    # coded as the PHD IG codes sampled data (MDC + text), never as an R4 vital sign: the
+    # oxygen-saturation and heart-rate profiles forbid valueSampledData
+    assert s["code"] == {"coding": [{"system": MDC, "code": "150456", "display": "MDC_PULS_OXIM_SAT_O2"}], "text": "Oxygen saturation (SpO2), continuous"}
+    assert p["code"]["coding"] == [{"system": MDC, "code": "149530", "display": "MDC_PULS_OXIM_PULS_RATE"}]
+    assert [cat["coding"][0]["code"] for cat in s["category"]] == ["phd"] and [cat["coding"][0]["code"] for cat in p["category"]] == ["phd"]
     assert s["valueSampledData"] == {
         "origin": {"value": 0, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"},
         "period": 1000,
@@ -54,6 +58,7 @@ def test_the_summary_is_one_panel_over_the_recording_with_its_figures():
     _, summary = recorder.close()
     obs = accepted(summary_reading(summary, device=OXIMETER))
     assert obs["effectivePeriod"] == {"start": "2026-11-21T23:00:00+00:00", "end": "2026-11-21T23:20:00+00:00"}
+    assert [cat["coding"][0]["code"] for cat in obs["category"]] == ["phd"]  # no vital sign in R4's sense
     figures = {c["code"]["coding"][0]["code"]: c["valueQuantity"] for c in obs["component"]}
     assert all(c["code"]["coding"][0]["system"] == HEIMA_OXIMETRY for c in obs["component"])
     assert figures["spo2-lowest"]["value"] == 85 and figures["spo2-mean"]["value"] == 94
