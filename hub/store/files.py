@@ -92,18 +92,21 @@ def wal_problem(data: bytes) -> str | None:
         return None
     # After the break: frames that chain from each other's stored checksums were written in one
     # run with the broken one. Two commits among them mean a whole committed transaction was
-    # synced after the broken frame, which was therefore synced too: damaged, not torn.
+    # synced after the broken frame, which was therefore synced too: damaged, not torn. (The
+    # frame right after the break is skipped when it does not chain: the broken frame's own
+    # stored checksum may be what was garbled.)
     commits = 0
     previous = at(broken)[1]
     for i in range(broken + 1, frames):
         body, fields = at(i)
-        if not ours(fields) or not ours(previous):
-            break
-        if _checksum(body[:8] + body[FRAME_HEADER:], (previous[4], previous[5]), big_endian) != (fields[4], fields[5]):
-            break
-        commits += fields[1] != 0
-        if commits >= 2:
-            return f"is garbled at frame {broken + 1} with committed transactions after it"
+        chained = _checksum(body[:8] + body[FRAME_HEADER:], (previous[4], previous[5]), big_endian) == (fields[4], fields[5])
+        if not (ours(fields) and chained):
+            if i > broken + 1 or not ours(fields):
+                break
+        else:
+            commits += fields[1] != 0
+            if commits >= 2:
+                return f"is garbled at frame {broken + 1} with committed transactions after it"
         previous = fields
     return None
 

@@ -18,9 +18,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hub.store import Store, StoreDamaged
-WAL_HEADER = 32  # bytes (https://www.sqlite.org/fileformat2.html#walformat)
+from hub.store.files import WAL_HEADER, wal_problem
+from hub.store.schema import connect
 
 from .factories import measurement
 
@@ -140,3 +143,56 @@ def test_heima_refuses_a_damaged_store_with_one_line_and_no_traceback(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("heima: ") and "damaged" in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert (tmp_path / "heima.db").read_bytes() == before
+
+
+# --- the WAL reader, byte by byte (Hypothesis) ------------------------------------------------
+
+def _real_wal(commits: int) -> tuple[bytes, list[int]]:
+    """A WAL SQLite wrote through Heima's connect(): `commits` transactions, none checkpointed.
+    Returns its bytes and the index of each commit frame."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        db = connect(Path(folder) / "heima.db")
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+        for i in range(commits):
+            db.execute("INSERT INTO consent_events (destination, state, source, at) VALUES (?, 'given', 'config', ?)", [f"d{i}", str(i)])
+        data = (Path(folder) / "heima.db-wal").read_bytes()
+        db.conn.close()
+    page_size = int.from_bytes(data[8:12], "big")
+    frame = 24 + page_size
+    marks = [i for i in range((len(data) - WAL_HEADER) // frame) if int.from_bytes(data[WAL_HEADER + i * frame + 4 : WAL_HEADER + i * frame + 8], "big")]
+    return data, marks
+
+
+WAL, COMMIT_FRAMES = _real_wal(12)
+FRAME = 24 + int.from_bytes(WAL[8:12], "big")
+
+
+@given(st.binary(min_size=WAL_HEADER, max_size=3 * FRAME))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_any_bytes_are_read_without_an_exception(data):
+    problem = wal_problem(data)
+    assert problem is None or isinstance(problem, str)
+
+
+@given(st.integers(min_value=WAL_HEADER, max_value=len(WAL)))
+def test_a_wal_cut_anywhere_is_not_damage(length):
+    """A crash or power cut leaves the log cut short: never called damaged."""
+    assert wal_problem(WAL[:length]) is None
+
+
+@given(st.integers(min_value=0, max_value=WAL_HEADER - 1), st.integers(min_value=1, max_value=255))
+def test_any_garbled_header_byte_is_damage(offset, flip):
+    data = bytearray(WAL)
+    data[offset] ^= flip
+    assert wal_problem(bytes(data)) is not None
+
+
+@given(st.data(), st.integers(min_value=1, max_value=255))
+def test_any_garbled_byte_before_the_last_three_commits_is_damage(draw, flip):
+    last = COMMIT_FRAMES[-3]  # frames up to this one have three committed transactions after them
+    offset = draw.draw(st.integers(min_value=WAL_HEADER, max_value=WAL_HEADER + last * FRAME - 1))
+    data = bytearray(WAL)
+    data[offset] ^= flip
+    assert wal_problem(bytes(data)) is not None
