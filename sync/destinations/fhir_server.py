@@ -17,6 +17,7 @@ diagnostics, reason phrase and headers may echo patient data.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -60,6 +61,15 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 MEDPLUM_MAX_TRANSACTION_ENTRIES = 8
 # The smallest bundle that can carry a measurement: the hub's Device, the sensor's, the Observation.
 MIN_ENTRIES = 3
+
+
+def whole_request_seconds(timeout: httpx.Timeout) -> float | None:
+    """The bound on a whole request: the longest of httpx's per-operation limits. httpx applies
+    each to one connect, one read, one write — a server that sends a byte a second never trips a
+    read limit — so the destination bounds the whole exchange (token, request, answer) too."""
+    limits = [t for t in (timeout.connect, timeout.read, timeout.write, timeout.pool) if t is not None]
+    return max(limits) if limits else None
+
 
 # 4xx answers that blame the batch itself: sending entries one by one finds the culprit.
 PERMANENT_STATUSES = frozenset({400, 412, 413, 414, 422})
@@ -182,6 +192,7 @@ class FhirServerDestination:
         self.bundle_type: BundleType = bundle_type
         self.max_entries = max_entries
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.deadline = whole_request_seconds(self.timeout)
         self._owns_client = client is None
         if verify is not None and client is not None:
             raise ValueError("give TLS settings (verify) or a client, not both")
@@ -193,8 +204,7 @@ class FhirServerDestination:
         self._headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, **(headers or {})}
 
     def _timeout_text(self) -> str:
-        seconds = self.timeout.read or self.timeout.connect
-        return f"{seconds:g} s" if seconds else "the time limit"
+        return f"{self.deadline:g} s" if self.deadline else "the time limit"
 
     async def send(self, measurements: Sequence[Measurement]) -> list[EntryResult]:
         """Deliver the measurements in as many requests as `max_entries` demands, in order.
@@ -232,10 +242,21 @@ class FhirServerDestination:
         """POST a bundle to the base URL; a failure to get any answer is a transient DeliveryError."""
         body = json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         extra: dict[str, Any] = {"auth": self._auth} if self._auth is not None else {}
+        deadline = asyncio.timeout(self.deadline)
         try:
-            return await self._client.post(
-                self.base_url, content=body, headers=self._headers, timeout=self.timeout, **extra
-            )
+            async with deadline:
+                return await self._client.post(
+                    self.base_url, content=body, headers=self._headers, timeout=self.timeout, **extra
+                )
+        except TimeoutError:
+            if not deadline.expired():  # pragma: no cover - an OS-level timeout, not ours
+                raise DeliveryError(f"no answer from the FHIR server within {self._timeout_text()}; will retry") from None
+            # Given up on as a whole (a server that answers a byte at a time, a token endpoint
+            # that hangs): the worker is free for the next try and the rows stay pending.
+            raise DeliveryError(
+                f"the FHIR server did not finish answering within {self._timeout_text()} (the destination's timeout "
+                f"bounds the whole request); will retry{self.resend_note}"
+            ) from None
         except AuthError as exc:
             raise DeliveryError(exc.reason, retry_after=exc.retry_after) from None
         except httpx.HTTPError as exc:
