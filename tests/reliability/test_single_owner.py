@@ -138,7 +138,8 @@ async def test_two_heima_sync_at_once_deliver_each_reading_once(tmp_path, fhir_s
 
 def test_an_owner_killed_with_kill_9_leaves_the_folder_free(tmp_path, fhir_server):
     """`heima run` (the hub's start_hub, recording and delivering) owns the folder; `heima sync`
-    beside it is refused with the owner's pid; after kill -9 of the owner it runs at once."""
+    beside it is refused with the owner's pid (`heima status` reads beside it); after kill -9 of
+    the owner `heima sync` runs at once."""
     data = tmp_path / "data"
     launcher = Launcher(data, fhir_server.base_url, tmp_path / "logs")
     try:
@@ -149,6 +150,9 @@ def test_an_owner_killed_with_kill_9_leaves_the_folder_free(tmp_path, fhir_serve
         assert code != 0
         _says_already_running(err, owner_pid=hub.pid)
         assert f"(pid {hub.pid})" in err  # READY is said after the store (and its lock) is open
+        status = _heima("status", "--data-dir", str(data))  # a reader needs no lock
+        code, out, err = status.wait(60), *status.communicate()
+        assert code == 0 and "measurement(s)" in out, out + err
         hub.kill()
         after = _heima("sync", "--data-dir", str(data))
         code, out, err = after.wait(60), *after.communicate()
