@@ -100,9 +100,12 @@ class DirectoryDestination:
         self.path = Path(path)
         self.ctx = ctx
 
+    def bundle(self, measurements: Sequence[Measurement]) -> dict:
+        """The transaction bundle this folder gets for a batch (tagged when no patient is set)."""
+        return _mark_without_patient(transaction_bundle(measurements, self.ctx), self.ctx)
+
     def _write(self, measurements: Sequence[Measurement]) -> Path:
-        bundle = _mark_without_patient(transaction_bundle(measurements, self.ctx), self.ctx)
-        data = json.dumps(bundle, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+        data = json.dumps(self.bundle(measurements), ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
         # Create the folder itself, never its parents: a missing parent is a missing USB stick.
         if not self.path.is_dir():
             self.path.mkdir(exist_ok=True, mode=PRIVATE_DIR)

@@ -7,15 +7,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hub.domain.identifiers import InvalidNationalId, parse_national_id
 from sync.fhir.codes import FNR, ORGANISATION_NUMBER
 
 DEFAULT_HUB_SERIAL_SYSTEM = "urn:heima:hub-serial"  # our own namespace for hub serial numbers
 
 
 def is_synthetic_fnr(value: str | None) -> bool:
-    """A synthetic fødselsnummer (Skatteetaten's test numbers, as Tenor issues them): the month
-    has 80 added (81-92). No real person has one, so data about it is test data."""
-    return bool(value) and len(value) == 11 and value.isdigit() and 81 <= int(value[2:4]) <= 92
+    """A synthetic test number (Skatteetaten's Tenor: month + 80; NAV's Dolly: month + 40), valid
+    mod 11. No real person has one, so data about it is test data."""
+    if not value:
+        return False
+    try:
+        return parse_national_id(value).synthetic
+    except InvalidNationalId:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +51,7 @@ class PatientRef:
         return self.identifier_system == FNR and is_synthetic_fnr(self.identifier)
 
 
-# The demo's patient, and the patient of a hub with none configured: a synthetic fødselsnummer
+# The demo's patient (its data is emulated, whoever is configured): a synthetic fødselsnummer
 # (15 May 1945, month + 80; valid mod 11) that can never name a real person.
 SYNTHETIC_TEST_PATIENT = PatientRef(identifier="15854540030", display="Testpasient (syntetisk)")
 

@@ -1,5 +1,6 @@
-"""Who the data is about when no real patient is: the demo and a hub with no patient configured
-send as a synthetic test person, and everything about a synthetic person is labelled HTEST."""
+"""Who the data is about when no real patient is: the demo sends as a synthetic test person and
+everything about a synthetic person is labelled HTEST; a hub with no patient configured invents
+nobody, and its folder bundles say that no patient is set."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from hub.app import demo_config, fhir_context
 from hub.config import HubConfig, PatientConfig
+from sync.destinations.directory import NO_PATIENT_TAG, DirectoryDestination
 from sync.fhir.context import SYNTHETIC_TEST_PATIENT, FhirContext, PatientRef, is_synthetic_fnr
 from sync.fhir.observations import observation_for
 from tests.servers.samples import CTX, measurement
@@ -46,11 +48,12 @@ def test_data_about_a_synthetic_person_is_htest_a_real_patients_is_not():
     assert "meta" not in observation_for(measurement(), CTX)
 
 
-def test_a_hub_with_no_patient_configured_sends_as_the_test_patient():
-    ctx = fhir_context(HubConfig())  # the embedded defaults
+def test_a_hub_with_no_patient_configured_never_puts_real_readings_on_the_test_person():
+    ctx = fhir_context(HubConfig())  # the embedded defaults: a folder, no patient
     obs = observation_for(measurement(), ctx)
-    assert obs["subject"]["identifier"] == {"system": FNR, "value": SYNTHETIC_TEST_PATIENT.identifier}
-    assert obs["meta"]["security"] == [HTEST]
+    assert "subject" not in obs and "meta" not in obs  # no subject invented, not labelled test data
+    folder = DirectoryDestination("local-folder", "/nonexistent", ctx=ctx)
+    assert NO_PATIENT_TAG in folder.bundle([measurement()])["meta"]["tag"]  # the bundle says so
 
 
 def test_the_demo_is_about_the_test_patient_even_when_a_real_one_is_configured():
