@@ -70,15 +70,15 @@ def hub_registry(config: HubConfig, *, on_event: Callable[[str, dict[str, Any]],
 
 
 def fhir_context(config: HubConfig) -> FhirContext:
-    # A hub with no patient configured (the embedded defaults) sends as the synthetic test
-    # patient: what it sends is labelled test data (HTEST), never an Observation about nobody.
-    patient = PatientRef(
-        identifier=config.patient.identifier,
-        identifier_system=config.patient.identifier_system,
-        display=config.patient.display,
-    )
+    # No patient configured: only a folder can be the destination (config refuses a care
+    # provider's server without one), and its bundles say "no-patient" — real readings are never
+    # put on the synthetic test person. The demo sets that person itself (demo_config).
     return FhirContext(
-        patient=patient if config.patient.identifier else SYNTHETIC_TEST_PATIENT,
+        patient=PatientRef(
+            identifier=config.patient.identifier,
+            identifier_system=config.patient.identifier_system,
+            display=config.patient.display,
+        ),
         hub=HubIdentity(serial=config.serial, name=config.name, manufacturer="Heima", model="Heima hub"),
         organisation=_organisation_ref(config.organisation),
     )
@@ -293,7 +293,7 @@ async def start_hub(
     `families`: what the patient measures (default: what the link's drivers can read).
     """
     private_folder(config.data_dir)  # patient data and bonds: the hub user's alone
-    store = await Store.open(config.database_path)
+    store = await Store.open(config.database_path, owner=True)  # one process owns the data folder
     events = events or EventBus()
     ctx = fhir_context(config)
     dest_configs = config.effective_destinations()
