@@ -2,6 +2,6 @@
 
 from hub.store.lock import DataFolderInUse
 from hub.store.schema import SCHEMA_VERSION, StoreDamaged, StoreError, StoreFull, connect
-from hub.store.store import DeliveryState, Recorded, SetAside, Store
+from hub.store.store import DeliveryState, Recorded, Requeued, SetAside, Store, Waiting
 
-__all__ = ["SCHEMA_VERSION", "DataFolderInUse", "DeliveryState", "Recorded", "SetAside", "Store", "StoreDamaged", "StoreError", "StoreFull", "connect"]
+__all__ = ["SCHEMA_VERSION", "DataFolderInUse", "DeliveryState", "Recorded", "Requeued", "SetAside", "Store", "StoreDamaged", "StoreError", "StoreFull", "Waiting", "connect"]

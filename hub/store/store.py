@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -89,6 +89,26 @@ class SetAside:
     kind: str
     taken_at: datetime
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """What waits for one destination, why, and when it is tried next (`heima sync`, `status`)."""
+
+    destination: str
+    count: int  # rows still to be sent
+    held: int  # of them: held until the hub's clock is trusted (not due before that)
+    next_attempt_at: datetime | None  # the earliest try of the others; None when all are held
+    last_error: str | None  # the newest reason a try failed: the hub's own words, never a server's
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    """What `requeue` did with a removed destination's waiting rows."""
+
+    queued: int  # new rows for the target destination
+    already: int  # the target had a row for the measurement already (queued, sent, set aside)
+    left: int  # still waiting for the source: kinds the target does not take, or no consent
 
 
 def wall_clock() -> datetime:
@@ -526,3 +546,93 @@ class Store:
             "UPDATE sent_batches SET state = 'superseded' WHERE destination = ? AND bundle_identifier = ? AND state = 'open'",
             [(destination, bundle_identifier)],
         )
+
+    # --- for the operator: what waits, export, a removed destination's rows ----------------
+
+    async def waiting(self) -> list[Waiting]:
+        """Per destination with rows still to be sent: how many, why the last try failed, and
+        when the next is due (the newest reason is on the rows scheduled last)."""
+
+        def query() -> list[Waiting]:
+            rows = self.db.execute(
+                "SELECT o.destination, count(*), sum(m.time_pending), "
+                "min(CASE WHEN m.time_pending = 0 THEN o.next_attempt_at END), "
+                "(SELECT e.last_error FROM outbox e WHERE e.destination = o.destination AND e.state = 'pending' "
+                "AND e.last_error IS NOT NULL ORDER BY e.next_attempt_at DESC, e.id DESC LIMIT 1) "
+                "FROM outbox o JOIN measurements m ON m.id = o.measurement_id WHERE o.state = 'pending' "
+                "GROUP BY o.destination ORDER BY o.destination"
+            ).fetchall()
+            return [Waiting(r[0], r[1], r[2] or 0, datetime.fromisoformat(r[3]) if r[3] else None, r[4]) for r in rows]
+
+        return await self._run(query)
+
+    async def measurement_times(self, *, destination: str | None = None) -> list[tuple[str, datetime, bool]]:
+        """(id, effective time, held for the hub's clock) of every measurement, series chunks
+        included; with `destination`, only those it has not taken: waiting for it or set aside
+        by it (not those sent, nor those the patient withdrew from it)."""
+
+        def query() -> list[tuple[str, datetime, bool]]:
+            sql = "SELECT m.id, m.effective_time, m.time_pending FROM measurements m"
+            params: list[Any] = []
+            if destination is not None:
+                sql += (
+                    " WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.measurement_id = m.id AND o.destination = ? "
+                    "AND o.state IN ('pending', 'dead'))"
+                )
+                params.append(destination)
+            return [(r[0], datetime.fromisoformat(r[1]), bool(r[2])) for r in self.db.execute(sql, params)]
+
+        return await self._run(query)
+
+    async def measurements_by_id(self, ids: Sequence[str]) -> list[Measurement]:
+        """These measurements with their samples, in no particular order."""
+
+        def query() -> list[Measurement]:
+            found: list[Measurement] = []
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                found.extend(
+                    measurement_from_row(r)
+                    for r in self.db.execute(
+                        f"SELECT {_MEASUREMENT_SELECT} FROM measurements m LEFT JOIN samples s ON s.measurement_id = m.id "
+                        f"WHERE m.id IN ({', '.join('?' * len(chunk))})",
+                        chunk,
+                    )
+                )
+            return found
+
+        return await self._run(query)
+
+    async def requeue(self, source: str, target: str, *, kinds: Collection[str]) -> Requeued:
+        """Hand the rows still waiting for `source` (a destination no longer configured) to
+        `target`, in one transaction: a new row for `target` where it has none (with the patient's
+        consent for it, checked here as when recording), and the source's row removed wherever the
+        target now has one — so each measurement is queued once, never twice, and never lost.
+        Only measurements of `kinds` (what the target takes) move; the others stay waiting."""
+        if source == target:
+            raise ValueError("source and target are the same destination")
+        kind_list = sorted(kinds)
+        in_kinds = f"m.kind IN ({', '.join('?' * len(kind_list))})" if kind_list else "0"
+
+        def write(conn: Any) -> Requeued:
+            waiting_for_source = (
+                "SELECT o.measurement_id FROM outbox o JOIN measurements m ON m.id = o.measurement_id "
+                f"WHERE o.destination = ? AND o.state = 'pending' AND {in_kinds}"
+            )
+            queued = conn.execute(
+                "INSERT INTO outbox (measurement_id, destination, next_attempt_at) "
+                f"SELECT measurement_id, ?, ? FROM ({waiting_for_source}) WHERE {CONSENT_GIVEN_SQL} "
+                "ON CONFLICT (measurement_id, destination) DO NOTHING",
+                [target, self._now(), source, *kind_list, target],
+            ).rowcount
+            covered = conn.execute(
+                "DELETE FROM outbox WHERE destination = ? AND state = 'pending' AND measurement_id IN "
+                "(SELECT measurement_id FROM outbox WHERE destination = ?)",
+                [source, target],
+            ).rowcount
+            left = conn.execute(
+                "SELECT count(*) FROM outbox WHERE destination = ? AND state = 'pending'", [source]
+            ).fetchone()[0]
+            return Requeued(queued=queued, already=covered - queued, left=left)
+
+        return await self._transaction(write)
