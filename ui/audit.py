@@ -6,6 +6,8 @@ screen, checked on the live widget tree (tests walk every screen × language × 
 - text contrast at least 7:1 against what it is drawn on;
 - nothing clipped or overflowing: a text fits its box, no word is broken across lines, and
   nothing outside a scrolling list lies off the screen;
+- charts are read whole: every text a chart draws (axis labels, dates, a value) lies inside the
+  chart, and the chart lies whole inside the part of its scrolling list that is shown;
 - buttons act on release only (pressing changes nothing);
 - nothing on screen is waiting to act by itself later (no screen times out on the patient).
 """
@@ -22,6 +24,7 @@ from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.label import Label
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
+from kivy_garden.graph import Graph
 
 from ui import theme
 
@@ -49,7 +52,7 @@ def _visible(w: Widget) -> bool:
 
 def _name(w: Widget) -> str:
     label = getattr(w, "action", "") or str(getattr(w, "text", ""))[:40].replace("\n", " ")
-    return f"{type(w).__name__}({label!r})"
+    return f"{w.__class__.__name__}({label!r})"  # __class__: the widget behind an ids proxy
 
 
 def _in_scroll(w: Widget) -> ScrollView | None:
@@ -90,6 +93,41 @@ def _words_fit(label: Label) -> str | None:
     return None
 
 
+def _window_box(w: Widget) -> tuple[float, float, float, float]:
+    x0, y0 = w.to_window(w.x, w.y)
+    x1, y1 = w.to_window(w.right, w.top)
+    return x0, y0, x1, y1
+
+
+def _inside(inner: tuple[float, ...], outer: tuple[float, ...]) -> bool:
+    return (
+        inner[0] >= outer[0] - TOLERANCE and inner[1] >= outer[1] - TOLERANCE
+        and inner[2] <= outer[2] + TOLERANCE and inner[3] <= outer[3] + TOLERANCE
+    )
+
+
+def _box_text(box: tuple[float, ...]) -> str:
+    return "({:.0f},{:.0f})-({:.0f},{:.0f})".format(*box)
+
+
+def chart_problems(chart: Widget) -> list[Problem]:
+    """A chart's texts are children it places itself (no layout keeps them in): each must lie
+    inside the chart; and the chart must be seen whole where its list shows it."""
+    problems = []
+    box = _window_box(chart)
+    for label in chart.children:
+        if isinstance(label, Label) and str(label.text).strip() and _visible(label):
+            where = _window_box(label)
+            if not _inside(where, box):
+                problems.append(Problem("chart-text-cut", _name(label), f"{_box_text(where)} outside the chart {_box_text(box)}"))
+    scroll = _in_scroll(chart)
+    if scroll is not None:
+        shown = _window_box(scroll)
+        if not _inside(box, shown):
+            problems.append(Problem("chart-cut", _name(chart), f"{_box_text(box)} not all within the list's view {_box_text(shown)}"))
+    return problems
+
+
 def audit(widgets: list[Widget]) -> list[Problem]:
     problems: list[Problem] = []
     min_touch = dp(theme.MIN_TOUCH_DP)
@@ -105,6 +143,8 @@ def audit(widgets: list[Widget]) -> list[Problem]:
                     problems.append(Problem("touch-target", _name(w), f"{w.width:.0f}×{w.height:.0f} px < {min_touch:.0f} px"))
                 if getattr(w, "primary", False) and (w.width + TOLERANCE < min_primary or w.height + TOLERANCE < min_primary):
                     problems.append(Problem("primary-size", _name(w), f"{w.width:.0f}×{w.height:.0f} px < 16 mm = {min_primary:.0f} px"))
+            if isinstance(w, Graph):
+                problems.extend(chart_problems(w))
             if isinstance(w, Label) and str(w.text).strip():
                 if w.font_size + 0.01 < min_text:
                     problems.append(Problem("text-size", _name(w), f"{w.font_size:.1f} px < 20 sp = {min_text:.1f} px"))

@@ -136,6 +136,13 @@ async def history_blood_pressure(app, ctx):
     app.go("history")
 
 
+async def history_temperature(app, ctx):
+    """A kind with one value this week: the point drawn whole, its value written beside it."""
+    app.history_model.kind = "body-temperature"
+    app.history_model.days = 7
+    app.go("history")
+
+
 async def settings(app, ctx):
     app.go("settings")
 
@@ -180,6 +187,7 @@ SCENES: tuple[Scene, ...] = tuple(
         ("manual_blood_pressure", manual_blood_pressure),
         ("history_oxygen", history_oxygen),
         ("history_blood_pressure", history_blood_pressure),
+        ("history_temperature", history_temperature),
         ("settings", settings),
         ("passkey", passkey),
         ("confirm", confirm),

@@ -558,6 +558,7 @@ class HistoryModel(EventDispatcher):
     kinds = ListProperty([])  # [(kind value, name)]
     series = ListProperty([])  # [[(x days from today, y), ...] per line]
     rows = ListProperty([])  # dicts: when, value, note
+    legend = ListProperty([])  # the name of each line of the chart
     y_range = ListProperty([0, 100])
     empty_text = StringProperty("")
     unit = StringProperty("")
@@ -611,6 +612,8 @@ class HistoryModel(EventDispatcher):
                 if value is not None:
                     pts.append(((v.taken_at - now).total_seconds() / 86400.0, float(value)))
             lines.append(pts)
+        self.decimals = kinds.DECIMALS.get(kind, 0)
+        self.legend = [tr._(kinds.KIND_NAME[k]) for k in kinds.chart_series(kind)]
         self.series = lines
         ys = [y for line in lines for _, y in line]
         self.y_range = [min(ys), max(ys)] if ys else [0, 1]
@@ -621,7 +624,6 @@ class HistoryModel(EventDispatcher):
             note = ", ".join(x for x in (kinds.provenance_text(tr, v), quality) if x)
             rows.append({"when": f"{tr.short_day(local.date())} {tr.time(local)}", "value": kinds.value_text(tr, v), "note": note})
         self.rows = rows
-        self.decimals = kinds.DECIMALS.get(kind, 0)
         self.empty_text = "" if self._views else tr.f(N_("No values in the last {days} days."), days=int(self.days))
 
     def on_event(self, event: Event) -> None:

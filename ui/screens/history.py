@@ -8,7 +8,8 @@ from kivy.clock import Clock
 from kivy.factory import Factory
 from kivy.properties import ObjectProperty, StringProperty
 
-from ui.chart import HistoryChart  # noqa: F401  (used in history.kv)
+from ui import theme
+from ui.chart import LINE_COLOURS, HistoryChart  # noqa: F401  (HistoryChart: used in history.kv)
 from ui.i18n import tr
 from ui.widgets import HeimaScreen, fill, load_kv
 
@@ -47,12 +48,23 @@ class HistoryScreen(HeimaScreen):
         for b, (value, _name) in zip(reversed(box.children), m.kinds):
             b.role = "selected" if value == m.kind else "secondary"
         start = m.api.clock().astimezone(m.api.local_zone).date() - timedelta(days=int(m.days))
-        self.start_text = tr.short_day(start)
-        chart = (list(m.series), int(m.days), tuple(m.y_range), tr.lang)
+        self.start_text = self.ids.chart.start_text = tr.short_day(start)
+        chart = (list(m.series), int(m.days), tuple(m.y_range), int(m.decimals), tr.lang)
         if chart != self._shown_chart:  # the same chart is not plotted again
             self._shown_chart = chart
-            self.ids.chart.show(m.series, days=int(m.days), y_range=tuple(m.y_range))
+            self.ids.chart.show(m.series, days=int(m.days), y_range=tuple(m.y_range), decimals=int(m.decimals))
+            self._legend(m.legend if len(m.series) > 1 else [])
         fill(self.ids.rows, m.rows[:30], Factory.HistoryRow)  # the newest 30; the chart shows the rest
+
+    def _legend(self, names: list[str]) -> None:
+        """Which line is which, in the lines' own colours (a chart of two lines: blood pressure)."""
+        box = self.ids.legend
+        box.clear_widgets()
+        for n, name in enumerate(names):
+            colour = theme.rgba(LINE_COLOURS[n % len(LINE_COLOURS)])
+            entry = Factory.LegendEntry()
+            entry.text, entry.colour = name, colour
+            box.add_widget(entry)
 
     def on_pre_enter(self, *_args) -> None:
         if self._stale and self.model is not None:
