@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from hub.store.errors import StoreError
@@ -45,7 +46,7 @@ class DataFolderLock:
             with contextlib.suppress(PermissionError):  # made by another user: its mode is theirs to set
                 if os.fstat(fd).st_mode & 0o777 != 0o600:
                     os.fchmod(fd, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _take(fd)
         except BlockingIOError:
             owner = _pid_in(fd)
             os.close(fd)
@@ -88,6 +89,20 @@ class DataFolderLock:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
             os.close(fd)
+
+
+def _take(fd: int, *, tries: int = 5, pause_s: float = 0.02) -> None:
+    """An exclusive lock, or BlockingIOError. A reader's probe (`in_use`, from `heima status`)
+    holds a shared lock for microseconds: a hub starting in that instant tries again a few times
+    within ~0.1 s instead of refusing to start; a real owner holds it for good and is still refused."""
+    for attempt in range(tries):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(pause_s)
 
 
 def _pid_in(fd: int) -> int | None:
