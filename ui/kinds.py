@@ -39,6 +39,8 @@ FAMILY_DEVICE = {  # what the patient calls the device ("switch on the {device}"
     F.THERMOMETER: N_("the thermometer"),
 }
 
+FETCHED_FAMILIES = frozenset({F.GLUCOSE})  # measured on the device; the hub fetches its memory
+
 GUIDES: dict[DeviceFamily, tuple[GuideStep, ...]] = {
     F.PULSE_OXIMETER: (
         GuideStep("sit", N_("Sit down and rest for a minute.")),
@@ -139,7 +141,8 @@ SEND_TEXT = {
     SendState.FAILED: N_("Could not be sent — your nurse knows"),
     SendState.NOT_SHARED: N_("Not shared with {destination} — you withdrew your consent"),
 }
-SEND_COLOUR = {SendState.SENT: "ok", SendState.WAITING: "wait", SendState.FAILED: "fail", SendState.NOT_SHARED: "body"}
+# Red is for what the patient must act on; a value that could not be sent is the nurse's to see.
+SEND_COLOUR = {SendState.SENT: "ok", SendState.WAITING: "wait", SendState.FAILED: "body", SendState.NOT_SHARED: "body"}
 
 
 def unit_text(tr: Translator, unit: str) -> str:

@@ -274,7 +274,9 @@ class TodayModel(EventDispatcher):
             self.send_text = tr.n("{count} value is waiting to send", "{count} values are waiting to send", view.waiting)
             self.send_role = "wait-bg"
         else:
-            self.send_text, self.send_role = tr._(N_("Some values could not be sent — your nurse knows")), "fail-bg"
+            # Calm, not alarm red: the patient can do nothing about it, and is told so.
+            self.send_text = tr._(N_("Some values could not be sent. Your nurse knows, and you need not do anything."))
+            self.send_role = "body"
         self.connection_text = (
             tr._(N_("There is no connection to the centre just now. Your values are kept safe here and sent later."))
             if view.connection is Connection.TRYING

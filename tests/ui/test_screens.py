@@ -17,7 +17,13 @@ async def test_today_says_what_is_done_and_where_it_was_sent(run_app):
         assert "I dag" in shown and "Lørdag 21. november 2026" in shown
         assert "Gjort klokka 10.30: 96 % · 68 /min" in shown  # a time as Språkrådet writes it; Norwegian spacing
         assert "Sendt ✓" in shown and "Venter på å bli sendt" in shown
-        assert "Noen målinger kunne ikke sendes — sykepleieren din vet om det" in shown
+        calm = "Noen målinger kunne ikke sendes. Sykepleieren din vet om det, og du trenger ikke gjøre noe."
+        assert calm in shown
+        from ui import theme
+
+        assert tuple(find(app.root, text=calm).color[:3]) == theme.rgba(theme.INK)[:3]  # calm, not alarm red
+        row = find(app.root, text="Kunne ikke sendes — sykepleieren din vet om det")
+        assert tuple(row.color[:3]) == theme.rgba(theme.INK)[:3]
         assert "Batteriet i Heima BP 1 er nesten tomt" in shown
         assert "Ikke gjort ennå i dag" in shown  # weight
 
@@ -54,6 +60,16 @@ async def test_language_and_text_size_change_at_once_and_are_kept(run_app, tmp_p
         await tap(find(app.root, action="size-larger"), app)
         await settle(app)  # sizes follow Metrics.fontscale on the next frame
         assert title.font_size == before * 1.5
+        # the voice note is seen at the largest text, not cut behind the navigation bar
+        note = find(app.root, text="Det finst inga nynorskstemme")
+        from kivy.uix.scrollview import ScrollView
+
+        view = note.parent
+        while not isinstance(view, ScrollView):
+            view = view.parent
+        nx0, ny0 = note.to_window(note.x, note.y)
+        vx0, vy0 = view.to_window(view.x, view.y)
+        assert ny0 >= vy0 and note.to_window(note.right, note.top)[1] <= view.to_window(view.right, view.top)[1]
         await tap(find(app.root, action="language-en"), app)
         assert "Text size" in texts(app.root) and "nynorsk voice" not in texts(app.root)
         await tap(find(app.root, action="go-today"), app)
@@ -434,5 +450,25 @@ async def test_history_shows_each_nights_oximetry_as_its_lowest_value_and_time_u
         chart = app.root.get_screen("history").ids.chart
         assert len(chart.plots) == 4  # lowest and average: a line and points each
         assert len(chart.plots[0].points) == 7
+
+    await run_app(work)
+
+
+async def test_a_meters_memory_download_says_it_fetches_values_with_a_bar_that_can_be_seen(run_app):
+    """Nothing is measured while a glucose meter hands over its memory: the screen says it is
+    fetching values (not "Måler nå — hold deg i ro"), with a bar of at least 3:1 contrast."""
+    from ui import theme
+    from ui.scenes import SCENES
+    from ui.widgets import Meter
+
+    async def work(app):
+        await next(s for s in SCENES if s.name == "download").enter(app, {})
+        await settle(app)
+        shown = texts(app.root)
+        assert "Henter målingene fra blodsukkermåleren" in shown and "Måler nå" not in shown
+        bar = next(w for w in app.root.walk() if isinstance(w, Meter) and w.opacity == 1)
+        assert abs(bar.value - 12 / 40) < 1e-9 and bar.height >= 24
+        assert theme.contrast(tuple(bar.fill_colour), tuple(bar.track_colour)) >= 3
+        assert theme.contrast(tuple(bar.outline_colour), theme.BACKGROUND) >= 3  # the track's edge is seen
 
     await run_app(work)

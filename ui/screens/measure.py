@@ -35,6 +35,9 @@ STATUS = {
     "live": N_("Measuring — keep still."),
 }
 
+# A meter whose values are fetched from its memory: nothing is measured while it talks.
+FETCHING = N_("Connected. Fetching the values from {device} …")
+
 PROBLEM = {
     "no-device": N_("No device answered. Check that {device} is switched on and close to this screen. Then try again."),
     "lost": N_("The device stopped before a value arrived. Please measure again."),
@@ -54,6 +57,7 @@ class MeasureScreen(HeimaScreen):
         later = Clock.create_trigger(self.update)  # several changes in one frame: one rebuild
         for name in ("state", "family", "results", "message"):
             model.fbind(name, later)
+        model.fbind("progress", self._restatus)  # a download begins: say so (no rebuild per record)
         self.update()
 
     def _texts(self) -> tuple[str, str, str]:
@@ -62,9 +66,14 @@ class MeasureScreen(HeimaScreen):
         family = DeviceFamily(m.family)
         device = tr._(kinds.FAMILY_DEVICE[family])
         status = tr.f(STATUS[m.state], device=device) if m.state in STATUS else ""
+        if m.state in ("connected", "live") and (m.progress >= 0 or family in kinds.FETCHED_FAMILIES):
+            status = tr.f(FETCHING, device=device)
         said = m.state == "unavailable" or (m.state == "lost" and m.message)  # the model knows why
         problem = m.message if said else (tr.f(PROBLEM[m.state], device=device) if m.state in PROBLEM else "")
         return tr._(kinds.FAMILY_TITLE[family]), status, problem
+
+    def _restatus(self, *_args) -> None:
+        self.status_text = self._texts()[1]
 
     def update(self, *_args) -> None:
         m = self.model
