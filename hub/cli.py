@@ -1,22 +1,48 @@
-"""The `heima` command: the touch app (no command, `app`, `run`), demo, gallery, run --headless, sync, status."""
+"""The `heima` command: the touch app (no command, `app`, `run`), demo, gallery, run --headless,
+sync, status, export, outbox. Every command that uses the data folder finds it by one rule
+(DATA_RULE) and prints it first."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
+from datetime import UTC, date, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from hub.config import ConfigError, HubConfig, load_config
+from hub.config import DEFAULT_DATA_DIR, ConfigError, HubConfig, load_config
+
+DATA_RULE = (
+    "where the data lives: --data-dir, else [hub] data_dir in the --config file, "
+    f"else {DEFAULT_DATA_DIR} in the current folder (the same for every command)"
+)
+
+
+def _version() -> str:
+    try:
+        return version("heima")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("give a date as YYYY-MM-DD, e.g. 2026-11-01") from None
 
 
 def _config(args: argparse.Namespace) -> HubConfig:
-    config = load_config(args.config)
-    if getattr(args, "data_dir", None):
-        config = dataclasses.replace(config, data_dir=args.data_dir.resolve())
+    config = load_config(getattr(args, "config", None))
+    data_dir = getattr(args, "data_dir", None)
+    if args.command == "demo" and data_dir is None and config.patient.identifier:
+        # The demo's readings are about the synthetic test person: never in a real patient's store.
+        raise ConfigError("demo: the --config file names a patient; give the demo a folder of its own with --data-dir")
+    config = dataclasses.replace(config, data_dir=(data_dir or config.data_dir).absolute())
     if getattr(args, "centre", None):
         config = config.with_centre(args.centre)
         if args.command != "demo":  # the demo's readings are emulated and carry its own test subject
@@ -24,43 +50,99 @@ def _config(args: argparse.Namespace) -> HubConfig:
     return config
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="heima", description="Heima: the patient's hub for digital home follow-up.")
-    parser.add_argument("--config", type=Path, help="TOML configuration (default: embedded defaults)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what the hub does (never patient data)")
-    sub = parser.add_subparsers(dest="command")
+def _options() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """Options taken before the command or after it (`heima --config x status` and `heima status
+    --config x`). SUPPRESS: an option left out after the command does not undo one given before."""
+    quiet = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    quiet.add_argument("-v", "--verbose", action="store_true", help="log what the hub does (never patient data)")
+    data = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    data.add_argument("--config", type=Path, metavar="FILE", help="the hub's TOML configuration (default: embedded defaults)")
+    data.add_argument("--data-dir", type=Path, metavar="DIR", help=DATA_RULE)
+    return quiet, data
+
+
+def _centre(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--centre",
+        metavar="URL",
+        help=f"a FHIR server's base URL (https://…) to deliver to, {what}; needs the patient in the --config file",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    quiet, data = _options()
+    both = [quiet, data]
+    parser = argparse.ArgumentParser(
+        prog="heima", description="Heima: the patient's hub for digital home follow-up.", parents=both, epilog=DATA_RULE
+    )
+    parser.add_argument("--version", action="version", version=f"heima {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser(
         "demo",
+        parents=both,
         help="emulated devices: the touch app when there is a display, else one reading walked through headless",
     )
-    demo.add_argument("--centre", help="a FHIR server base URL to deliver to (default: a local folder)")
-    demo.add_argument("--data-dir", type=Path, default=Path("heima-data"), help="where the demo keeps its data")
+    demo.add_argument("--centre", metavar="URL", help="a FHIR server's base URL to deliver to (default: a local folder)")
     shown = demo.add_mutually_exclusive_group()
     shown.add_argument("--ui", action="store_true", help="open the touch app even without DISPLAY/WAYLAND_DISPLAY")
     shown.add_argument("--headless", action="store_true", help="no touch app: print the walk of one reading")
 
-    appcmd = sub.add_parser("app", help="the touch app with the hub (what `heima` alone does)")
-    appcmd.add_argument("--centre", help="a FHIR server base URL to deliver to")
-    appcmd.add_argument("--data-dir", type=Path)
+    appcmd = sub.add_parser("app", parents=both, help="the touch app with the hub (what `heima` alone does)")
+    _centre(appcmd, "beside the configured destinations")
 
-    gallery = sub.add_parser("gallery", help="render every screen × language × text size to PNGs")
-    gallery.add_argument("--out", type=Path, default=Path("build/gallery"))
+    gallery = sub.add_parser("gallery", parents=[quiet], help="render every screen × language × text size to PNGs")
+    gallery.add_argument("--out", type=Path, default=Path("build/gallery"), metavar="DIR", help="where the PNGs go (default: build/gallery)")
 
-    run = sub.add_parser("run", help="run the hub: the touch app, or with --headless the hub alone")
+    run = sub.add_parser("run", parents=both, help="run the hub: the touch app, or with --headless the hub alone")
     run.add_argument("--headless", action="store_true", help="no touch app: the hub alone")
-    run.add_argument("--centre", help="a FHIR server base URL to deliver to")
-    run.add_argument("--data-dir", type=Path)
+    _centre(run, "beside the configured destinations")
 
-    sync = sub.add_parser("sync", help="deliver everything queued now, then exit")
-    sync.add_argument("--centre")
-    sync.add_argument("--data-dir", type=Path)
+    sync = sub.add_parser(
+        "sync",
+        parents=both,
+        help="deliver everything due now, then say what still waits, why and when it is tried next",
+        description="Deliver everything due now to every destination, once, then exit. Exit status 0: nothing "
+        "waits; 1: readings wait (for a destination that is backing off, or one no longer configured).",
+    )
+    _centre(sync, "beside the configured destinations")
 
-    status = sub.add_parser("status", help="what is stored and where it stands per destination")
-    status.add_argument("--data-dir", type=Path)
+    sub.add_parser("status", parents=both, help="what is stored, and what waits per destination and why")
 
+    export = sub.add_parser(
+        "export",
+        parents=both,
+        help="write stored measurements as FHIR bundles into a folder (a USB stick, a hand-over)",
+        description="Write every stored measurement as FHIR transaction bundles, one file a day, into a folder. "
+        "Nothing in the outbox changes; exporting the same data again writes the same files.",
+    )
+    export.add_argument("--to", type=Path, required=True, metavar="DIR", help="the folder to write into (created 0700 if missing; its parent must exist)")
+    export.add_argument("--since", type=_date, metavar="DATE", help="only days from this date on (YYYY-MM-DD, the hub's local days)")
+    export.add_argument(
+        "--destination", metavar="NAME", help="only what this destination has not taken (waiting for it, or set aside by it)"
+    )
+
+    outbox = sub.add_parser(
+        "outbox",
+        parents=both,
+        help="rows per destination; those of destinations no longer configured, and what to do with them",
+    )
+    what = outbox.add_subparsers(dest="outbox_command", metavar="ACTION")
+    move = what.add_parser(
+        "move",
+        parents=both,
+        help="queue the waiting rows of a destination no longer configured for a configured one (once each)",
+    )
+    move.add_argument("--from", dest="source", required=True, metavar="OLD", help="the destination no longer configured")
+    move.add_argument("--to", dest="target", required=True, metavar="NEW", help="a configured destination")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = _config(args)
     except ConfigError as exc:
@@ -82,10 +164,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, app, co
         written = asyncio.run(app.run_gallery(args.out.resolve()))
         print(f"{len(written)} PNGs in {args.out}")
         return 0
-    if args.command == "demo":
+    if args.command == "demo":  # the demo says where its data is in its own first line
         if args.ui or (not args.headless and has_display()):
             return _run_app(app, config, emulated=True)
         return asyncio.run(app.run_demo(config))
+    print(f"data in {config.data_dir}", flush=True)
     if args.command in (None, "app") or (args.command == "run" and not args.headless):
         return _run_app(app, config, emulated=False)
     if args.command == "run":
@@ -95,12 +178,13 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, app, co
             pass
         return 0
     if args.command == "sync":
-        reports = asyncio.run(app.sync_once(config))
-        for name, r in reports.items():
-            print(f"{name}: delivered {r.delivered}, retry later {r.retried}, could not be sent {r.dead}")
-        return 0 if all(not r.retried for r in reports.values()) else 1
+        return _sync(app, config)
     if args.command == "status":
         return asyncio.run(_status(config))
+    if args.command == "export":
+        return _export(args, config)
+    if args.command == "outbox":
+        return _move(args, config) if args.outbox_command == "move" else _outbox(config)
     parser.print_help()
     return 0
 
@@ -117,18 +201,50 @@ def _run_app(app, config: HubConfig, *, emulated: bool) -> int:  # noqa: ANN001
         return 0
 
 
+def _sync(app, config: HubConfig) -> int:  # noqa: ANN001
+    """Deliver what is due, then say per destination what still waits, why, and when it is
+    tried next. Exit 1 while anything waits, so a timer or a technician sees it."""
+    from hub import outbox_admin
+
+    reports = asyncio.run(app.sync_once(config))
+    snap = asyncio.run(outbox_admin.snapshot(config))
+    assert snap is not None  # sync_once opened (and so created) the database
+    now = datetime.now(UTC)
+    for name, report in reports.items():
+        waiting = snap.waiting.get(name)
+        count = waiting.count if waiting else 0
+        print(f"{name}: delivered {report.delivered}, could not be sent {report.dead}, waiting {count}")
+        if waiting:
+            for line in outbox_admin.waiting_lines(waiting, now=now, zone=config.zone):
+                print(line)
+    stranded = [n for n in snap.stranded if snap.counts[n].get("pending", 0)]
+    for name in stranded:
+        print(outbox_admin.stranded_text(name, snap.counts[name]))
+    return 1 if snap.waiting_total() else 0
+
+
 async def _status(config: HubConfig) -> int:
+    from hub import outbox_admin
     from hub.store import Store
 
     if not config.database_path.exists():
         print(f"no data yet at {config.database_path}")
         return 0
+    snap = await outbox_admin.snapshot(config)
+    assert snap is not None
     store = await Store.open(config.database_path)
     try:
-        counts = await store.outbox_counts()
         print(f"{await store.count_measurements()} measurement(s) in {config.database_path}")
-        for dest, c in sorted(counts.items()):
-            print(f"  {dest}: sent {c.get('delivered', 0)}, waiting {c.get('pending', 0)}, could not be sent {c.get('dead', 0)}")
+        now = datetime.now(UTC)
+        for dest in snap.configured_names + snap.stranded:
+            counts = snap.counts.get(dest, {})
+            if dest in snap.stranded:
+                print(f"  {outbox_admin.stranded_text(dest, counts)}")
+                continue
+            print(f"  {dest}: {outbox_admin.counts_text(counts)}")
+            if dest in snap.waiting:
+                for line in outbox_admin.waiting_lines(snap.waiting[dest], now=now, zone=config.zone):
+                    print(f"  {line}")
         set_aside = await store.set_aside()
         if set_aside:
             print("Could not be sent (kept on the hub; the reason is the destination's answer):")
@@ -136,6 +252,71 @@ async def _status(config: HubConfig) -> int:
             print(f"  {item.destination}: {item.kind} measured {item.taken_at:%Y-%m-%d %H:%M} UTC, id {item.measurement_id}: {item.reason}")
     finally:
         await store.close()
+    return 0
+
+
+def _export(args: argparse.Namespace, config: HubConfig) -> int:
+    from hub.export import export
+
+    to = args.to.absolute()
+    if not to.parent.is_dir():
+        print(f"heima: export: the folder above {to} does not exist (is the USB stick mounted?)", file=sys.stderr)
+        return 2
+    result = asyncio.run(export(config, to, since=args.since, destination=args.destination))
+    which = f" that {args.destination!r} has not taken" if args.destination else ""
+    if not result.files:
+        print(f"Nothing to export{which}" + (f" since {args.since}" if args.since else "") + "; nothing written.")
+    else:
+        written = sum(f.written for f in result.files)
+        print(f"Exported {result.measurements} measurement(s){which} to {to}: {len(result.files)} file(s), {written} written, {len(result.files) - written} unchanged")
+        for f in result.files:
+            print(f"  {f.path.name}: {f.measurements} measurement(s), {'written' if f.written else 'unchanged'}")
+    if result.held:
+        print(f"Not exported: {result.held} reading(s) held until the hub's clock is set (their day is not known yet)")
+    if result.not_expressible:
+        print(f"Not exported: {len(result.not_expressible)} measurement(s) FHIR cannot express (ids: {', '.join(result.not_expressible)})")
+    return 0
+
+
+def _outbox(config: HubConfig) -> int:
+    from hub import outbox_admin
+
+    snap = asyncio.run(outbox_admin.snapshot(config))
+    if snap is None:
+        print(f"no data yet at {config.database_path}")
+        return 0
+    print("Configured destinations:")
+    for dest in snap.configured:
+        print(f"  {dest.name} ({dest.kind}): {outbox_admin.counts_text(snap.counts.get(dest.name, {}))}")
+    if not snap.stranded:
+        print("No rows for destinations not in the configuration.")
+        return 0
+    print("Not in the configuration (their rows are kept; nothing is sent there until you act):")
+    target = snap.configured_names[0]
+    for name in snap.stranded:
+        print(f"  {name}: {outbox_admin.counts_text(snap.counts[name])}")
+        print(f"    send what waits to a configured destination:  heima outbox move --from {name} --to {target}")
+        print(f"    or copy what it has not taken into a folder:  heima export --destination {name} --to DIR")
+    return 0
+
+
+def _move(args: argparse.Namespace, config: HubConfig) -> int:
+    from hub import outbox_admin
+
+    try:
+        done = asyncio.run(outbox_admin.move(config, args.source, args.target))
+    except outbox_admin.OutboxCommandError as exc:
+        print(f"heima: outbox move: {exc}", file=sys.stderr)
+        return 2
+    print(f"Queued {done.queued} measurement(s) for {args.target} that waited for {args.source}")
+    if done.already:
+        print(f"  {done.already} were already queued, sent or set aside for {args.target}: not queued again")
+    if done.left:
+        print(
+            f"  {done.left} still wait for {args.source}: {args.target} does not take them, or the patient has not "
+            f"given consent for it (copy them with `heima export --destination {args.source} --to DIR`)"
+        )
+        return 1
     return 0
 
 

@@ -17,7 +17,9 @@ from hub.domain.identifiers import InvalidNationalId, NationalIdKind, parse_nati
 
 DESTINATION_KINDS = ("fhir", "nhn-pmd", "directory")
 CARE_PROVIDER_KINDS = ("fhir", "nhn-pmd")  # destinations that file the data under a patient
-DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "heima"
+# Where the data lives when neither --data-dir nor [hub] data_dir says: `heima-data` in the folder
+# heima is started from — the same for every command, so `make demo` then `heima status` agree.
+DEFAULT_DATA_DIR = Path("heima-data")
 FNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.1"
 DNR_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.2"
 ORGANISATION_NUMBER_SYSTEM = "urn:oid:2.16.578.1.12.4.1.4.101"
@@ -370,10 +372,11 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
         )
     hub = _get(data, "hub", dict, "config", {})
     _known_keys(hub, {"data_dir", "timezone", "serial", "name", "clock"}, "hub")
-    raw_data_dir = _get(hub, "data_dir", str, "hub", str(DEFAULT_DATA_DIR))
-    if not raw_data_dir:
+    raw_data_dir = _get(hub, "data_dir", str, "hub")
+    if raw_data_dir == "":
         raise ConfigError("hub.data_dir: must not be empty (the folder for the database and bonds)")
-    data_dir = Path(raw_data_dir).expanduser()
+    # Given: relative to the file, like every path in it; not given: the default every command uses.
+    data_dir = Path(raw_data_dir).expanduser() if raw_data_dir is not None else DEFAULT_DATA_DIR.absolute()
     if not data_dir.is_absolute():
         data_dir = base_dir / data_dir
     timezone = _get(hub, "timezone", str, "hub", "Europe/Oslo")

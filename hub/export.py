@@ -1,0 +1,127 @@
+"""`heima export`: every stored measurement as FHIR transaction bundles in a folder — for a USB
+stick or a hand-over — without configuring a destination and without touching the outbox.
+
+One file a day (the hub's local day): `heima-<hub serial>-<YYYY-MM-DD>.fhir.json`, built by the
+directory destination's bundle builder and written with its atomic writer (temporary file, fsync,
+rename): 0600, in a folder created 0700. Bundles are deterministic, so exporting the same data
+again gives the same files byte for byte; a file whose bytes are already there is left alone.
+Readings held until the hub's clock is set are not exported yet: their day is not known.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import stat
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from hub.config import HubConfig
+from hub.domain.measurements import Measurement
+from hub.store import Store
+from sync.destinations.directory import PRIVATE_DIR, PRIVATE_FILE, DirectoryDestination, write_atomically
+from sync.fhir.codes import MappingError
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedFile:
+    path: Path
+    day: date
+    measurements: int
+    written: bool  # False: the same bytes were there already
+
+
+@dataclass(slots=True)
+class ExportResult:
+    files: list[ExportedFile] = field(default_factory=list)
+    held: int = 0  # held until the hub's clock is set: not exported yet
+    not_expressible: list[str] = field(default_factory=list)  # measurement ids FHIR cannot express
+
+    @property
+    def measurements(self) -> int:
+        return sum(f.measurements for f in self.files)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def file_name(serial: str, day: date, destination: str | None) -> str:
+    middle = f"{_safe(serial)}-{_safe(destination)}" if destination else _safe(serial)
+    return f"heima-{middle}-{day.isoformat()}.fhir.json"
+
+
+def _private_folder(path: Path) -> None:
+    """The folder itself is created (0700, whatever the umask), never its parents: a missing
+    parent is a USB stick not mounted. A folder that exists keeps its mode (it may be the stick)."""
+    if path.is_dir():
+        return
+    path.mkdir(mode=PRIVATE_DIR)
+    with contextlib.suppress(PermissionError, NotImplementedError):
+        os.chmod(path, PRIVATE_DIR)
+
+
+def _unchanged(path: Path, data: bytes) -> bool:
+    try:
+        return stat.S_IMODE(path.stat().st_mode) == PRIVATE_FILE and path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def _bundle_bytes(folder: DirectoryDestination, measurements: list[Measurement], skipped: list[str]) -> bytes | None:
+    try:
+        bundle = folder.bundle(measurements)
+    except MappingError:  # one that FHIR cannot express: leave it out, say which, export the rest
+        keep = []
+        for m in measurements:
+            try:
+                folder.bundle([m])
+                keep.append(m)
+            except MappingError:
+                skipped.append(str(m.id))
+        if not keep:
+            return None
+        bundle = folder.bundle(keep)
+    return json.dumps(bundle, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+
+
+async def export(config: HubConfig, to: Path, *, since: date | None = None, destination: str | None = None) -> ExportResult:
+    """Write the bundles into `to`. `since`: only days from then on (the hub's local days);
+    `destination`: only what that destination has not taken (waiting for it or set aside by it)."""
+    from hub.app import fhir_context  # the composition root decides the patient and the hub's identity
+
+    result = ExportResult()
+    if not config.database_path.exists():
+        return result
+    store = await Store.open(config.database_path)  # a reader: nothing in the outbox changes
+    try:
+        days: dict[date, list[str]] = defaultdict(list)
+        for mid, effective, held in await store.measurement_times(destination=destination):
+            if held:
+                result.held += 1
+                continue
+            day = effective.astimezone(config.zone).date()
+            if since is None or day >= since:
+                days[day].append(mid)
+        if not days:
+            return result
+        _private_folder(to)
+        folder = DirectoryDestination("export", to, ctx=fhir_context(config))
+        for day in sorted(days):
+            measurements = sorted(await store.measurements_by_id(days[day]), key=lambda m: (m.effective_time, str(m.id)))
+            data = _bundle_bytes(folder, measurements, result.not_expressible)
+            if data is None:
+                continue
+            path = to / file_name(config.serial, day, destination)
+            written = not _unchanged(path, data)
+            if written:
+                write_atomically(path, data)
+            count = len(measurements) - sum(1 for m in measurements if str(m.id) in result.not_expressible)
+            result.files.append(ExportedFile(path, day, count, written))
+    finally:
+        await store.close()
+    return result
