@@ -19,7 +19,7 @@ from datetime import datetime
 
 from drivers.gatt.datetime import DATE_TIME_SIZE, encode_date_time
 from drivers.gatt.ieee11073 import Number, encode_sfloat
-from drivers.gatt.plx import _check_consistent, _check_uint, _flags_of, _open, _raw_of, _size
+from drivers.gatt.reader import check_consistent, check_uint, flags_of, open_frame, optional_size, raw_of
 
 BLOOD_PRESSURE_SERVICE_UUID = "00001810-0000-1000-8000-00805f9b34fb"
 BLOOD_PRESSURE_MEASUREMENT_UUID = "00002a35-0000-1000-8000-00805f9b34fb"
@@ -88,7 +88,7 @@ class BloodPressureMeasurementStatus:
     improper_measurement_position: bool
 
     def __post_init__(self) -> None:
-        _check_consistent(self, _STATUS_BITS, 16, "Blood pressure measurement status")
+        check_consistent(self, _STATUS_BITS, 16, "Blood pressure measurement status")
         if self.pulse_rate_range != (self.raw & _PULSE_RANGE_MASK) >> _PULSE_RANGE_SHIFT:
             raise ValueError("Blood pressure measurement status: pulse_rate_range disagrees with raw")
 
@@ -101,11 +101,11 @@ class BloodPressureMeasurementStatus:
 
     @classmethod
     def from_raw(cls, raw: int) -> BloodPressureMeasurementStatus:
-        _check_uint(raw, 16, "Blood pressure measurement status")
+        check_uint(raw, 16, "Blood pressure measurement status")
         return cls(
             raw,
             pulse_rate_range=PulseRateRange((raw & _PULSE_RANGE_MASK) >> _PULSE_RANGE_SHIFT),
-            **_flags_of(raw, _STATUS_BITS),
+            **flags_of(raw, _STATUS_BITS),
         )
 
     @classmethod
@@ -113,7 +113,7 @@ class BloodPressureMeasurementStatus:
         cls, pulse_rate_range: PulseRateRange = PulseRateRange.WITHIN_RANGE, **flags: bool
     ) -> BloodPressureMeasurementStatus:
         """E.g. `BloodPressureMeasurementStatus.from_flags(cuff_too_loose=True)`."""
-        raw = _raw_of(flags, _STATUS_BITS, "Blood pressure measurement status")
+        raw = raw_of(flags, _STATUS_BITS, "Blood pressure measurement status")
         return cls.from_raw(raw | PulseRateRange(pulse_rate_range) << _PULSE_RANGE_SHIFT)
 
 
@@ -166,14 +166,14 @@ class BloodPressureFeature:
 
 
 def _parse(data: bytes, characteristic: str) -> BloodPressureMeasurement:
-    reader, flags = _open(data, characteristic, _FLAGS)
+    reader, flags = open_frame(data, characteristic, _FLAGS)
     reader.expect_length(
         _FLAGS
         + 3 * _SFLOAT
-        + _size(flags, _TIMESTAMP, DATE_TIME_SIZE)
-        + _size(flags, _PULSE_RATE, _SFLOAT)
-        + _size(flags, _USER_ID, _USER)
-        + _size(flags, _MEASUREMENT_STATUS, _STATUS)
+        + optional_size(flags, _TIMESTAMP, DATE_TIME_SIZE)
+        + optional_size(flags, _PULSE_RATE, _SFLOAT)
+        + optional_size(flags, _USER_ID, _USER)
+        + optional_size(flags, _MEASUREMENT_STATUS, _STATUS)
     )
     systolic, diastolic, mean = reader.sfloat(), reader.sfloat(), reader.sfloat()
     timestamp = reader.date_time() if flags & _TIMESTAMP else None
@@ -205,7 +205,7 @@ def parse_intermediate_cuff_pressure(data: bytes) -> BloodPressureMeasurement:
 
 def parse_bp_feature(data: bytes) -> BloodPressureFeature:
     """Decode the Blood Pressure Feature value (u16; bits 6–15 are reserved and ignored)."""
-    reader, bits = _open(data, _FEATURE, _FEATURE_BITS)
+    reader, bits = open_frame(data, _FEATURE, _FEATURE_BITS)
     reader.expect_length(_FEATURE_BITS)
     return BloodPressureFeature(**{name: bool(bits >> bit & 1) for bit, name in enumerate(_FEATURE_FIELDS)})
 
@@ -230,7 +230,7 @@ def encode_bp_measurement(measurement: BloodPressureMeasurement) -> bytes:
         flags |= _PULSE_RATE
         body += _sfloat_bytes(measurement.pulse_rate)
     if measurement.user_id is not None:
-        _check_uint(measurement.user_id, 8, "Blood Pressure Measurement user_id")
+        check_uint(measurement.user_id, 8, "Blood Pressure Measurement user_id")
         flags |= _USER_ID
         body += bytes([measurement.user_id])
     if measurement.measurement_status is not None:

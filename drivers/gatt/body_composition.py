@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from drivers.gatt import MalformedPacket
 from drivers.gatt.datetime import DATE_TIME_SIZE, encode_date_time
-from drivers.gatt.plx import _check_uint, _open
+from drivers.gatt.reader import check_uint, open_frame
 from drivers.gatt.weight import HEIGHT_STEP, INCH_IN_M, MASS_STEP, POUND_IN_KG, UNKNOWN_USER, scaled, unscaled
 
 BODY_COMPOSITION_SERVICE_UUID = "0000181b-0000-1000-8000-00805f9b34fb"
@@ -143,7 +143,7 @@ def _field_bits(measurement: BodyCompositionMeasurement) -> int:
 
 def parse_body_composition_measurement(data: bytes) -> BodyCompositionMeasurement:
     """Decode one Body Composition Measurement indication (a whole record or one half)."""
-    reader, flags = _open(data, _MEASUREMENT, _FLAGS)
+    reader, flags = open_frame(data, _MEASUREMENT, _FLAGS)
     reader.expect_length(_HEADER + sum(size for bit, _, size in _OPTIONAL_FIELDS if flags & bit))
     imperial = bool(flags & _IMPERIAL)
     raw_fat = reader.uint(_U16)
@@ -236,10 +236,10 @@ def _encoded_fields(measurement: BodyCompositionMeasurement) -> list[tuple[int, 
         if name == "timestamp":
             encoded = encode_date_time(value)
         elif name == "user_id":
-            _check_uint(value, 8, "Body Composition Measurement user_id")
+            check_uint(value, 8, "Body Composition Measurement user_id")
             encoded = bytes([value])
         elif name == "basal_metabolism":
-            _check_uint(value, 16, "Body Composition Measurement basal_metabolism")
+            check_uint(value, 16, "Body Composition Measurement basal_metabolism")
             encoded = value.to_bytes(size, "little")
         else:
             encoded = unscaled(value, _step(name, imperial), f"Body Composition Measurement {name}").to_bytes(

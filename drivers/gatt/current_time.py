@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from drivers.gatt import MalformedPacket
 from drivers.gatt.datetime import DATE_TIME_SIZE, encode_date_time
-from drivers.gatt.plx import _check_uint, _Reader
+from drivers.gatt.reader import Reader, check_uint
 
 CURRENT_TIME_SERVICE_UUID = "00001805-0000-1000-8000-00805f9b34fb"
 CURRENT_TIME_UUID = "00002a2b-0000-1000-8000-00805f9b34fb"
@@ -79,7 +79,7 @@ class CurrentTime:
     dst_change: bool = False
 
     def __post_init__(self) -> None:
-        _check_uint(self.fractions256, 8, "Current Time fractions256")
+        check_uint(self.fractions256, 8, "Current Time fractions256")
         day = self.day_of_week
         if isinstance(day, bool) or not isinstance(day, int) or not 0 <= day <= 7:
             raise ValueError("Current Time day_of_week must be 0 (unknown) or 1 (Monday) .. 7 (Sunday)")
@@ -143,12 +143,12 @@ class LocalTimeInformation:
 # --- reading ------------------------------------------------------------------------------------
 
 
-def _reader(data: bytes, characteristic: str, size: int) -> _Reader:
+def _reader(data: bytes, characteristic: str, size: int) -> Reader:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"{characteristic}: expected bytes")
     if len(data) != size:
         raise MalformedPacket(characteristic, f"needs {size} bytes, got {len(data)}")
-    return _Reader(bytes(data), characteristic)
+    return Reader(bytes(data), characteristic)
 
 
 def parse_current_time(data: bytes) -> CurrentTime:

@@ -29,7 +29,7 @@ from typing import TypeVar
 
 from drivers.gatt.datetime import DATE_TIME_SIZE, encode_date_time
 from drivers.gatt.ieee11073 import Number, SpecialValue, encode_sfloat
-from drivers.gatt.plx import _check_consistent, _check_uint, _flags_of, _open, _raw_of, _size
+from drivers.gatt.reader import check_consistent, check_uint, flags_of, open_frame, optional_size, raw_of
 
 GLUCOSE_SERVICE_UUID = "00001808-0000-1000-8000-00805f9b34fb"
 GLUCOSE_MEASUREMENT_UUID = "00002a18-0000-1000-8000-00805f9b34fb"
@@ -214,17 +214,17 @@ class GlucoseSensorStatus:
     time_fault: bool
 
     def __post_init__(self) -> None:
-        _check_consistent(self, _SENSOR_STATUS_BITS, 16, "Glucose sensor status")
+        check_consistent(self, _SENSOR_STATUS_BITS, 16, "Glucose sensor status")
 
     @classmethod
     def from_raw(cls, raw: int) -> GlucoseSensorStatus:
-        _check_uint(raw, 16, "Glucose sensor status")
-        return cls(raw, **_flags_of(raw, _SENSOR_STATUS_BITS))
+        check_uint(raw, 16, "Glucose sensor status")
+        return cls(raw, **flags_of(raw, _SENSOR_STATUS_BITS))
 
     @classmethod
     def from_flags(cls, **flags: bool) -> GlucoseSensorStatus:
         """E.g. `GlucoseSensorStatus.from_flags(result_too_high=True)`."""
-        return cls.from_raw(_raw_of(flags, _SENSOR_STATUS_BITS, "Glucose sensor status"))
+        return cls.from_raw(raw_of(flags, _SENSOR_STATUS_BITS, "Glucose sensor status"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,14 +363,14 @@ class GlucoseFeature:
 
 def parse_glucose_measurement(data: bytes) -> GlucoseMeasurement:
     """Decode a Glucose Measurement notification."""
-    reader, flags = _open(data, _MEASUREMENT, _FLAGS)
+    reader, flags = open_frame(data, _MEASUREMENT, _FLAGS)
     reader.expect_length(
         _FLAGS
         + _SEQUENCE
         + DATE_TIME_SIZE
-        + _size(flags, _TIME_OFFSET_PRESENT, _TIME_OFFSET)
-        + _size(flags, _CONCENTRATION_PRESENT, _SFLOAT + _NIBBLES)
-        + _size(flags, _STATUS_PRESENT, _STATUS)
+        + optional_size(flags, _TIME_OFFSET_PRESENT, _TIME_OFFSET)
+        + optional_size(flags, _CONCENTRATION_PRESENT, _SFLOAT + _NIBBLES)
+        + optional_size(flags, _STATUS_PRESENT, _STATUS)
     )
     sequence_number = reader.uint(_SEQUENCE)
     base_time = reader.date_time()
@@ -401,17 +401,17 @@ def parse_glucose_measurement(data: bytes) -> GlucoseMeasurement:
 
 def parse_glucose_context(data: bytes) -> GlucoseMeasurementContext:
     """Decode a Glucose Measurement Context notification."""
-    reader, flags = _open(data, _CONTEXT, _FLAGS)
+    reader, flags = open_frame(data, _CONTEXT, _FLAGS)
     reader.expect_length(
         _FLAGS
         + _SEQUENCE
-        + _size(flags, _EXTENDED_FLAGS_PRESENT, 1)
-        + _size(flags, _CARBOHYDRATE_PRESENT, 1 + _SFLOAT)
-        + _size(flags, _MEAL_PRESENT, 1)
-        + _size(flags, _TESTER_HEALTH_PRESENT, _NIBBLES)
-        + _size(flags, _EXERCISE_PRESENT, 2 + 1)
-        + _size(flags, _MEDICATION_PRESENT, 1 + _SFLOAT)
-        + _size(flags, _HBA1C_PRESENT, _SFLOAT)
+        + optional_size(flags, _EXTENDED_FLAGS_PRESENT, 1)
+        + optional_size(flags, _CARBOHYDRATE_PRESENT, 1 + _SFLOAT)
+        + optional_size(flags, _MEAL_PRESENT, 1)
+        + optional_size(flags, _TESTER_HEALTH_PRESENT, _NIBBLES)
+        + optional_size(flags, _EXERCISE_PRESENT, 2 + 1)
+        + optional_size(flags, _MEDICATION_PRESENT, 1 + _SFLOAT)
+        + optional_size(flags, _HBA1C_PRESENT, _SFLOAT)
     )
     sequence_number = reader.uint(_SEQUENCE)
     extended_flags = reader.uint(1) if flags & _EXTENDED_FLAGS_PRESENT else None
@@ -447,7 +447,7 @@ def parse_glucose_context(data: bytes) -> GlucoseMeasurementContext:
 
 def parse_glucose_feature(data: bytes) -> GlucoseFeature:
     """Decode the Glucose Feature value (u16; bits 11–15 are reserved and ignored)."""
-    reader, bits = _open(data, _FEATURE, _FEATURE_BITS)
+    reader, bits = open_frame(data, _FEATURE, _FEATURE_BITS)
     reader.expect_length(_FEATURE_BITS)
     return GlucoseFeature(**{name: bool(bits >> bit & 1) for bit, name in enumerate(_FEATURE_FIELDS)})
 
@@ -460,14 +460,14 @@ def _sfloat_bytes(value: Number) -> bytes:
 
 
 def _nibbles(low: int, high: int, what: str) -> bytes:
-    _check_uint(low, 4, f"{what} low nibble")
-    _check_uint(high, 4, f"{what} high nibble")
+    check_uint(low, 4, f"{what} low nibble")
+    check_uint(high, 4, f"{what} high nibble")
     return bytes([int(high) << 4 | int(low)])
 
 
 def encode_glucose_measurement(measurement: GlucoseMeasurement) -> bytes:
     """The bytes a standard meter would notify for this record; flags follow the fields."""
-    _check_uint(measurement.sequence_number, 16, "Glucose Measurement sequence_number")
+    check_uint(measurement.sequence_number, 16, "Glucose Measurement sequence_number")
     flags = _UNIT_MOL_PER_L if measurement.concentration_unit is GlucoseConcentrationUnit.MOL_PER_L else 0
     body = measurement.sequence_number.to_bytes(_SEQUENCE, "little") + encode_date_time(measurement.base_time)
     if measurement.time_offset is not None:
@@ -493,31 +493,31 @@ def encode_glucose_measurement(measurement: GlucoseMeasurement) -> bytes:
 
 def encode_glucose_context(context: GlucoseMeasurementContext) -> bytes:
     """The bytes a standard meter would notify as the context of one record."""
-    _check_uint(context.sequence_number, 16, "Glucose Measurement Context sequence_number")
+    check_uint(context.sequence_number, 16, "Glucose Measurement Context sequence_number")
     flags = _MEDICATION_LITRES if context.medication_unit is MedicationUnit.LITRES else 0
     body = context.sequence_number.to_bytes(_SEQUENCE, "little")
     if context.extended_flags is not None:
-        _check_uint(context.extended_flags, 8, "Glucose Measurement Context extended_flags")
+        check_uint(context.extended_flags, 8, "Glucose Measurement Context extended_flags")
         flags |= _EXTENDED_FLAGS_PRESENT
         body += bytes([context.extended_flags])
     if context.carbohydrate_id is not None and context.carbohydrate is not None:
-        _check_uint(context.carbohydrate_id, 8, "Glucose Measurement Context carbohydrate_id")
+        check_uint(context.carbohydrate_id, 8, "Glucose Measurement Context carbohydrate_id")
         flags |= _CARBOHYDRATE_PRESENT
         body += bytes([context.carbohydrate_id]) + _sfloat_bytes(context.carbohydrate)
     if context.meal is not None:
-        _check_uint(context.meal, 8, "Glucose Measurement Context meal")
+        check_uint(context.meal, 8, "Glucose Measurement Context meal")
         flags |= _MEAL_PRESENT
         body += bytes([context.meal])
     if context.tester is not None and context.health is not None:
         flags |= _TESTER_HEALTH_PRESENT
         body += _nibbles(context.tester, context.health, "Glucose Measurement Context tester-health")
     if context.exercise_duration is not None and context.exercise_intensity is not None:
-        _check_uint(context.exercise_duration, 16, "Glucose Measurement Context exercise_duration")
-        _check_uint(context.exercise_intensity, 8, "Glucose Measurement Context exercise_intensity")
+        check_uint(context.exercise_duration, 16, "Glucose Measurement Context exercise_duration")
+        check_uint(context.exercise_intensity, 8, "Glucose Measurement Context exercise_intensity")
         flags |= _EXERCISE_PRESENT
         body += context.exercise_duration.to_bytes(2, "little") + bytes([context.exercise_intensity])
     if context.medication_id is not None and context.medication is not None:
-        _check_uint(context.medication_id, 8, "Glucose Measurement Context medication_id")
+        check_uint(context.medication_id, 8, "Glucose Measurement Context medication_id")
         flags |= _MEDICATION_PRESENT
         body += bytes([context.medication_id]) + _sfloat_bytes(context.medication)
     if context.hba1c is not None:

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from drivers.gatt import MalformedPacket
-from drivers.gatt.datetime import DATE_TIME_SIZE, encode_date_time, parse_date_time
-from drivers.gatt.ieee11073 import Number, decode_sfloat, encode_sfloat
+from drivers.gatt.datetime import DATE_TIME_SIZE, encode_date_time
+from drivers.gatt.ieee11073 import Number, encode_sfloat
+from drivers.gatt.reader import check_consistent, check_uint, flags_of, open_frame, optional_size, raw_of
 
 PLX_SERVICE_UUID = "00001822-0000-1000-8000-00805f9b34fb"
 PLX_SPOT_CHECK_UUID = "00002a5e-0000-1000-8000-00805f9b34fb"
@@ -101,33 +100,6 @@ _DEVICE_STATUS_BITS = (
 _DEVICE_FAULT_MASK = 0xFFFF & ~((1 << 0) | (1 << 9))
 
 
-# --- bit-field helpers --------------------------------------------------------------------------
-
-
-def _check_uint(value: int, bits: int, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < (1 << bits):
-        raise ValueError(f"{what} must be an int in 0..0x{(1 << bits) - 1:X}")
-
-
-def _flags_of(raw: int, table: tuple[tuple[str, int], ...]) -> dict[str, bool]:
-    return {name: bool(raw >> bit & 1) for name, bit in table}
-
-
-def _raw_of(flags: dict[str, bool], table: tuple[tuple[str, int], ...], what: str) -> int:
-    known = {name for name, _ in table}
-    unknown = sorted(set(flags) - known)
-    if unknown:
-        raise TypeError(f"{what}: unknown flag(s) {', '.join(unknown)}")
-    return sum(1 << bit for name, bit in table if flags.get(name))
-
-
-def _check_consistent(status: Any, table: tuple[tuple[str, int], ...], bits: int, what: str) -> None:
-    """The bools are a view of `raw`; refuse a hand-built status where they disagree."""
-    _check_uint(status.raw, bits, f"{what} raw")
-    if any(getattr(status, name) != bool(status.raw >> bit & 1) for name, bit in table):
-        raise ValueError(f"{what}: flag fields disagree with raw; build it with from_raw or from_flags")
-
-
 # --- value types --------------------------------------------------------------------------------
 
 
@@ -153,17 +125,17 @@ class PlxMeasurementStatus:
     invalid: bool
 
     def __post_init__(self) -> None:
-        _check_consistent(self, _MEASUREMENT_STATUS_BITS, 16, "PLX measurement status")
+        check_consistent(self, _MEASUREMENT_STATUS_BITS, 16, "PLX measurement status")
 
     @classmethod
     def from_raw(cls, raw: int) -> PlxMeasurementStatus:
-        _check_uint(raw, 16, "PLX measurement status")
-        return cls(raw, **_flags_of(raw, _MEASUREMENT_STATUS_BITS))
+        check_uint(raw, 16, "PLX measurement status")
+        return cls(raw, **flags_of(raw, _MEASUREMENT_STATUS_BITS))
 
     @classmethod
     def from_flags(cls, **flags: bool) -> PlxMeasurementStatus:
         """E.g. `PlxMeasurementStatus.from_flags(from_storage=True, validated=True)`."""
-        return cls.from_raw(_raw_of(flags, _MEASUREMENT_STATUS_BITS, "PLX measurement status"))
+        return cls.from_raw(raw_of(flags, _MEASUREMENT_STATUS_BITS, "PLX measurement status"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +164,7 @@ class PlxDeviceSensorStatus:
     sensor_disconnected: bool
 
     def __post_init__(self) -> None:
-        _check_consistent(self, _DEVICE_STATUS_BITS, 24, "PLX device and sensor status")
+        check_consistent(self, _DEVICE_STATUS_BITS, 24, "PLX device and sensor status")
 
     @property
     def any_fault(self) -> bool:
@@ -201,13 +173,13 @@ class PlxDeviceSensorStatus:
 
     @classmethod
     def from_raw(cls, raw: int) -> PlxDeviceSensorStatus:
-        _check_uint(raw, 24, "PLX device and sensor status")
-        return cls(raw, **_flags_of(raw, _DEVICE_STATUS_BITS))
+        check_uint(raw, 24, "PLX device and sensor status")
+        return cls(raw, **flags_of(raw, _DEVICE_STATUS_BITS))
 
     @classmethod
     def from_flags(cls, **flags: bool) -> PlxDeviceSensorStatus:
         """E.g. `PlxDeviceSensorStatus.from_flags(low_perfusion=True)`."""
-        return cls.from_raw(_raw_of(flags, _DEVICE_STATUS_BITS, "PLX device and sensor status"))
+        return cls.from_raw(raw_of(flags, _DEVICE_STATUS_BITS, "PLX device and sensor status"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,69 +264,16 @@ class PlxFeatures:
 # --- reading ------------------------------------------------------------------------------------
 
 
-class _Reader:
-    """Sequential little-endian reads over one packet.
-
-    `expect_length` checks the whole length against what the flags promise before any field is
-    read, so the reads after it can never run off the end.
-    """
-
-    __slots__ = ("_data", "_offset", "_characteristic")
-
-    def __init__(self, data: bytes, characteristic: str) -> None:
-        self._data = data
-        self._offset = 0
-        self._characteristic = characteristic
-
-    def expect_length(self, needed: int) -> None:
-        got = len(self._data)
-        if got < needed:
-            raise MalformedPacket(
-                self._characteristic, f"too short for the fields its flags promise (needs {needed} bytes, got {got})"
-            )
-        if got > needed:
-            raise MalformedPacket(
-                self._characteristic, f"{got - needed} trailing byte(s) after the fields its flags promise"
-            )
-
-    def uint(self, size: int) -> int:
-        chunk = self._data[self._offset : self._offset + size]
-        self._offset += size
-        return int.from_bytes(chunk, "little")
-
-    def sfloat(self) -> Number:
-        return decode_sfloat(self.uint(_SFLOAT))
-
-    def date_time(self) -> datetime | None:
-        chunk = self._data[self._offset : self._offset + DATE_TIME_SIZE]
-        self._offset += DATE_TIME_SIZE
-        return parse_date_time(chunk, self._characteristic)
-
-
-def _open(data: bytes, characteristic: str, flags_size: int) -> tuple[_Reader, int]:
-    """Check the input type and read the leading flags field (1 or 2 bytes)."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"{characteristic}: expected bytes")
-    if len(data) < flags_size:
-        raise MalformedPacket(characteristic, "too short for its flags field")
-    reader = _Reader(bytes(data), characteristic)
-    return reader, reader.uint(flags_size)
-
-
-def _size(flags: int, bit: int, size: int) -> int:
-    return size if flags & bit else 0
-
-
 def parse_spot_check(data: bytes) -> PlxSpotCheck:
     """Decode a PLX Spot-check Measurement indication (live or from storage via RACP)."""
-    reader, flags = _open(data, _SPOT_CHECK, _FLAGS)
+    reader, flags = open_frame(data, _SPOT_CHECK, _FLAGS)
     reader.expect_length(
         _FLAGS
         + 2 * _SFLOAT
-        + _size(flags, _SPOT_TIMESTAMP, DATE_TIME_SIZE)
-        + _size(flags, _SPOT_MEASUREMENT_STATUS, _MEASUREMENT_STATUS)
-        + _size(flags, _SPOT_DEVICE_STATUS, _DEVICE_STATUS)
-        + _size(flags, _SPOT_PAI, _SFLOAT)
+        + optional_size(flags, _SPOT_TIMESTAMP, DATE_TIME_SIZE)
+        + optional_size(flags, _SPOT_MEASUREMENT_STATUS, _MEASUREMENT_STATUS)
+        + optional_size(flags, _SPOT_DEVICE_STATUS, _DEVICE_STATUS)
+        + optional_size(flags, _SPOT_PAI, _SFLOAT)
     )
     spo2 = reader.sfloat()
     pulse_rate = reader.sfloat()
@@ -376,15 +295,15 @@ def parse_spot_check(data: bytes) -> PlxSpotCheck:
 
 def parse_continuous(data: bytes) -> PlxContinuous:
     """Decode a PLX Continuous Measurement notification."""
-    reader, flags = _open(data, _CONTINUOUS, _FLAGS)
+    reader, flags = open_frame(data, _CONTINUOUS, _FLAGS)
     reader.expect_length(
         _FLAGS
         + 2 * _SFLOAT
-        + _size(flags, _CONT_FAST, 2 * _SFLOAT)
-        + _size(flags, _CONT_SLOW, 2 * _SFLOAT)
-        + _size(flags, _CONT_MEASUREMENT_STATUS, _MEASUREMENT_STATUS)
-        + _size(flags, _CONT_DEVICE_STATUS, _DEVICE_STATUS)
-        + _size(flags, _CONT_PAI, _SFLOAT)
+        + optional_size(flags, _CONT_FAST, 2 * _SFLOAT)
+        + optional_size(flags, _CONT_SLOW, 2 * _SFLOAT)
+        + optional_size(flags, _CONT_MEASUREMENT_STATUS, _MEASUREMENT_STATUS)
+        + optional_size(flags, _CONT_DEVICE_STATUS, _DEVICE_STATUS)
+        + optional_size(flags, _CONT_PAI, _SFLOAT)
     )
     spo2 = reader.sfloat()
     pulse_rate = reader.sfloat()
@@ -408,9 +327,9 @@ def parse_continuous(data: bytes) -> PlxContinuous:
 
 def parse_features(data: bytes) -> PlxFeatures:
     """Decode the PLX Features value read from the oximeter."""
-    reader, bits = _open(data, _FEATURES, _FEATURE_BITS)
+    reader, bits = open_frame(data, _FEATURES, _FEATURE_BITS)
     reader.expect_length(
-        _FEATURE_BITS + _size(bits, 1 << 0, _MEASUREMENT_STATUS) + _size(bits, 1 << 1, _DEVICE_STATUS)
+        _FEATURE_BITS + optional_size(bits, 1 << 0, _MEASUREMENT_STATUS) + optional_size(bits, 1 << 1, _DEVICE_STATUS)
     )
     supported_status = reader.uint(_MEASUREMENT_STATUS) if bits & (1 << 0) else None
     supported_device_status = reader.uint(_DEVICE_STATUS) if bits & (1 << 1) else None
@@ -480,10 +399,10 @@ def encode_features(features: PlxFeatures) -> bytes:
     bits = sum(1 << bit for bit, name in enumerate(_FEATURE_FIELDS) if getattr(features, name))
     body = b""
     if features.supported_measurement_status is not None:
-        _check_uint(features.supported_measurement_status, 16, "PLX features supported_measurement_status")
+        check_uint(features.supported_measurement_status, 16, "PLX features supported_measurement_status")
         body += features.supported_measurement_status.to_bytes(_MEASUREMENT_STATUS, "little")
     if features.supported_device_status is not None:
-        _check_uint(features.supported_device_status, 24, "PLX features supported_device_status")
+        check_uint(features.supported_device_status, 24, "PLX features supported_device_status")
         body += features.supported_device_status.to_bytes(_DEVICE_STATUS, "little")
     return bits.to_bytes(_FEATURE_BITS, "little") + body
 

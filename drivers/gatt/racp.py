@@ -19,7 +19,7 @@ from datetime import datetime
 
 from drivers.gatt import MalformedPacket
 from drivers.gatt.datetime import DATE_TIME_SIZE, encode_date_time, parse_date_time
-from drivers.gatt.plx import _check_uint
+from drivers.gatt.reader import check_uint
 
 RACP_UUID = "00002a52-0000-1000-8000-00805f9b34fb"
 
@@ -136,7 +136,7 @@ def encode_request(
 
 
 def _u16(value: int, what: str) -> bytes:
-    _check_uint(value, 16, what)
+    check_uint(value, 16, what)
     return value.to_bytes(2, "little")
 
 
@@ -276,7 +276,7 @@ def encode_response(response: RacpResponse) -> bytes:
             response.count, "RACP number of records"
         )
     if isinstance(response, RacpGeneralResponse):
-        _check_uint(response.request_op_code, 8, "RACP request op code")
+        check_uint(response.request_op_code, 8, "RACP request op code")
         return bytes(
             [RacpOpCode.RESPONSE_CODE, RacpOperator.NULL, response.request_op_code, response.response_code]
         )

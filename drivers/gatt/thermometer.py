@@ -20,7 +20,7 @@ from decimal import Decimal
 from drivers.gatt import MalformedPacket
 from drivers.gatt.datetime import DATE_TIME_SIZE, encode_date_time
 from drivers.gatt.ieee11073 import Number, SpecialValue, decode_float, encode_float
-from drivers.gatt.plx import _check_uint, _open, _size
+from drivers.gatt.reader import check_uint, open_frame, optional_size
 
 HEALTH_THERMOMETER_SERVICE_UUID = "00001809-0000-1000-8000-00805f9b34fb"
 TEMPERATURE_MEASUREMENT_UUID = "00002a1c-0000-1000-8000-00805f9b34fb"
@@ -93,9 +93,9 @@ class TemperatureMeasurement:
 
 
 def _parse(data: bytes, characteristic: str) -> TemperatureMeasurement:
-    reader, flags = _open(data, characteristic, _FLAGS)
+    reader, flags = open_frame(data, characteristic, _FLAGS)
     reader.expect_length(
-        _FLAGS + _FLOAT + _size(flags, _TIMESTAMP, DATE_TIME_SIZE) + _size(flags, _TYPE_PRESENT, _TYPE_SIZE)
+        _FLAGS + _FLOAT + optional_size(flags, _TIMESTAMP, DATE_TIME_SIZE) + optional_size(flags, _TYPE_PRESENT, _TYPE_SIZE)
     )
     value = decode_float(reader.uint(_FLOAT))
     timestamp = reader.date_time() if flags & _TIMESTAMP else None
@@ -139,14 +139,14 @@ def encode_temperature_measurement(measurement: TemperatureMeasurement) -> bytes
         flags |= _TIMESTAMP
         body += encode_date_time(measurement.timestamp)
     if measurement.temperature_type is not None:
-        _check_uint(measurement.temperature_type, 8, "Temperature Measurement temperature_type")
+        check_uint(measurement.temperature_type, 8, "Temperature Measurement temperature_type")
         flags |= _TYPE_PRESENT
         body += bytes([measurement.temperature_type])
     return bytes([flags]) + body
 
 
 def encode_temperature_type(temperature_type: TemperatureType | int) -> bytes:
-    _check_uint(temperature_type, 8, "Temperature Type")
+    check_uint(temperature_type, 8, "Temperature Type")
     return bytes([temperature_type])
 
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from drivers.gatt.datetime import DATE_TIME_SIZE, encode_date_time
-from drivers.gatt.plx import _check_uint, _open, _size
+from drivers.gatt.reader import check_uint, open_frame, optional_size
 
 WEIGHT_SCALE_SERVICE_UUID = "0000181d-0000-1000-8000-00805f9b34fb"
 WEIGHT_MEASUREMENT_UUID = "00002a9d-0000-1000-8000-00805f9b34fb"
@@ -159,8 +159,8 @@ class WeightScaleFeature:
     height_resolution: int = 0
 
     def __post_init__(self) -> None:
-        _check_uint(self.weight_resolution, 4, "Weight Scale Feature weight_resolution")
-        _check_uint(self.height_resolution, 3, "Weight Scale Feature height_resolution")
+        check_uint(self.weight_resolution, 4, "Weight Scale Feature weight_resolution")
+        check_uint(self.height_resolution, 3, "Weight Scale Feature height_resolution")
 
     def _step(self, table: dict[int, tuple[Decimal, Decimal]], code: int, imperial: bool) -> float | None:
         steps = table.get(code)
@@ -188,13 +188,13 @@ class WeightScaleFeature:
 
 def parse_weight_measurement(data: bytes) -> WeightMeasurement:
     """Decode a Weight Measurement indication."""
-    reader, flags = _open(data, _MEASUREMENT, _FLAGS)
+    reader, flags = open_frame(data, _MEASUREMENT, _FLAGS)
     reader.expect_length(
         _FLAGS
         + _WEIGHT
-        + _size(flags, _TIMESTAMP, DATE_TIME_SIZE)
-        + _size(flags, _USER_ID, _USER)
-        + _size(flags, _BMI_AND_HEIGHT, _BMI_HEIGHT)
+        + optional_size(flags, _TIMESTAMP, DATE_TIME_SIZE)
+        + optional_size(flags, _USER_ID, _USER)
+        + optional_size(flags, _BMI_AND_HEIGHT, _BMI_HEIGHT)
     )
     imperial = bool(flags & _IMPERIAL)
     raw_weight = reader.uint(_WEIGHT)
@@ -217,7 +217,7 @@ def parse_weight_measurement(data: bytes) -> WeightMeasurement:
 
 def parse_weight_scale_feature(data: bytes) -> WeightScaleFeature:
     """Decode the Weight Scale Feature value (u32; bits 10–31 are reserved and ignored)."""
-    reader, bits = _open(data, _FEATURE, _FEATURE_BITS)
+    reader, bits = open_frame(data, _FEATURE, _FEATURE_BITS)
     reader.expect_length(_FEATURE_BITS)
     return WeightScaleFeature(
         timestamp_supported=bool(bits & 1 << 0),
@@ -244,7 +244,7 @@ def encode_weight_measurement(measurement: WeightMeasurement) -> bytes:
         flags |= _TIMESTAMP
         body += encode_date_time(measurement.timestamp)
     if measurement.user_id is not None:
-        _check_uint(measurement.user_id, 8, "Weight Measurement user_id")
+        check_uint(measurement.user_id, 8, "Weight Measurement user_id")
         flags |= _USER_ID
         body += bytes([measurement.user_id])
     if measurement.bmi is not None and measurement.height is not None:
