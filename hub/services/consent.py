@@ -14,8 +14,9 @@ alerts) and starts with the consent the configuration gives it (given, unless `c
 Every change is kept as an event (who: the configuration or the patient; when) for the record.
 
 A destination that disappears from the configuration while rows are queued for it keeps those
-rows: they are reported ("destination no longer configured"), never sent elsewhere, and sent if
-the destination is configured again.
+rows: they are reported ("destination no longer configured"), never sent elsewhere by themselves
+(the operator may: `heima outbox move`, hub.outbox_admin), and sent if the destination is
+configured again.
 """
 
 from __future__ import annotations
@@ -131,7 +132,10 @@ class ConsentService:
         for name, counts in (await self.store.outbox_counts()).items():
             if name not in self.configured and counts.get("pending", 0):
                 log.warning(
-                    "outbox %s: %s (%d waiting)", name, NOT_CONFIGURED, counts.get("pending", 0)
+                    "outbox %s: %s (%d waiting); `heima outbox` shows how to move or export them",
+                    name,
+                    NOT_CONFIGURED,
+                    counts.get("pending", 0),
                 )
 
     # -- routing ---------------------------------------------------------------------------
