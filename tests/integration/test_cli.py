@@ -242,3 +242,18 @@ def test_move_refuses_a_configured_source_and_an_unknown_target(tmp_path, capsys
     assert code == 2 and "'local-folder' is configured" in out
     code, out = heima(capsys, "outbox", "move", "--from", "centre", "--to", "kommune", "--data-dir", data)
     assert code == 2 and "'kommune' is not a configured destination" in out
+
+
+def test_move_is_refused_while_a_running_hub_owns_the_folder(tmp_path, capsys):
+    from hub.store.lock import DataFolderLock
+
+    data = tmp_path / "d"
+    record(data, batch(2), ["centre"])
+    running_hub = DataFolderLock.acquire(data)  # what `heima run` holds while it runs
+    try:
+        code, out = heima(capsys, "outbox", "move", "--from", "centre", "--to", "local-folder", "--data-dir", data)
+    finally:
+        running_hub.release()
+    assert code == 3 and "Traceback" not in out
+    _, status = heima(capsys, "status", "--data-dir", data)
+    assert "centre: not in the configuration — sent 0, waiting 2" in status  # nothing moved
