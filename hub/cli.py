@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import errno
 import logging
 import os
 import sys
@@ -262,7 +263,12 @@ def _export(args: argparse.Namespace, config: HubConfig) -> int:
     if not to.parent.is_dir():
         print(f"heima: export: the folder above {to} does not exist (is the USB stick mounted?)", file=sys.stderr)
         return 2
-    result = asyncio.run(export(config, to, since=args.since, destination=args.destination))
+    try:
+        result = asyncio.run(export(config, to, since=args.since, destination=args.destination))
+    except OSError as exc:  # a read-only or full stick, a file where the folder should be
+        what = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+        print(f"heima: export: could not write into {to} ({what}); nothing in the hub changed", file=sys.stderr)
+        return 2
     which = f" that {args.destination!r} has not taken" if args.destination else ""
     if not result.files:
         print(f"Nothing to export{which}" + (f" since {args.since}" if args.since else "") + "; nothing written.")

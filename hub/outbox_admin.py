@@ -9,6 +9,7 @@ store (`Store.requeue`): a measurement is queued for the new destination once, n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -107,7 +108,11 @@ def kinds_taken(dest: DestinationConfig) -> list[str]:
     ]
 
 
-async def move(config: HubConfig, source: str, target: str, *, clock=lambda: datetime.now(UTC)) -> Requeued:  # noqa: ANN001
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+async def move(config: HubConfig, source: str, target: str, *, clock: Callable[[], datetime] = _wall_clock) -> Requeued:
     """Queue the rows still waiting for `source` (no longer configured) for `target` (configured).
     Takes the data folder like any command that writes (a running hub refuses it)."""
     configured = {d.name: d for d in config.effective_destinations()}

@@ -257,3 +257,12 @@ def test_move_is_refused_while_a_running_hub_owns_the_folder(tmp_path, capsys):
     assert code == 3 and "Traceback" not in out
     _, status = heima(capsys, "status", "--data-dir", data)
     assert "centre: not in the configuration — sent 0, waiting 2" in status  # nothing moved
+
+
+def test_export_that_cannot_write_is_one_clear_line(tmp_path, capsys):
+    record(tmp_path / "d", batch(1), ["kommune"])
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    (stick / "heima").write_text("a file where the folder should be")
+    code, out = heima(capsys, "export", "--to", stick / "heima", "--data-dir", tmp_path / "d")
+    assert code == 2 and "could not write into" in out and "Traceback" not in out
