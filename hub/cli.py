@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     quiet, data = _options()
     both = [quiet, data]
     parser = argparse.ArgumentParser(
-        prog="heima", description="Heima: the patient's hub for digital home follow-up.", parents=both, epilog=DATA_RULE
+        prog="heima", description="Heima: the patient's hub for digital home follow-up.", parents=both
     )
     parser.add_argument("--version", action="version", version=f"heima {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
