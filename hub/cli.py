@@ -170,6 +170,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, app, co
             return _run_app(app, config, emulated=True)
         return asyncio.run(app.run_demo(config))
     print(f"data in {config.data_dir}", flush=True)
+    _note_earlier_default(config)
     if args.command in (None, "app") or (args.command == "run" and not args.headless):
         return _run_app(app, config, emulated=False)
     if args.command == "run":
@@ -188,6 +189,18 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, app, co
         return _move(args, config) if args.outbox_command == "move" else _outbox(config)
     parser.print_help()
     return 0
+
+
+def _note_earlier_default(config: HubConfig) -> None:
+    """Before the one rule, a hub without a data folder named kept its data in
+    ~/.local/share/heima. Found there and not here: say so, so nobody thinks it lost."""
+    earlier = Path.home() / ".local" / "share" / "heima"
+    if not config.database_path.exists() and (earlier / "heima.db").exists() and config.data_dir != earlier:
+        print(
+            f"heima: note: there is data in {earlier} (where earlier versions kept it by default); "
+            f"to use it, give --data-dir {earlier} or set [hub] data_dir",
+            file=sys.stderr,
+        )
 
 
 def has_display() -> bool:

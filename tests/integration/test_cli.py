@@ -266,3 +266,12 @@ def test_export_that_cannot_write_is_one_clear_line(tmp_path, capsys):
     (stick / "heima").write_text("a file where the folder should be")
     code, out = heima(capsys, "export", "--to", stick / "heima", "--data-dir", tmp_path / "d")
     assert code == 2 and "could not write into" in out and "Traceback" not in out
+
+
+def test_data_in_the_earlier_default_folder_is_pointed_to_not_taken_for_lost(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    record(home / ".local" / "share" / "heima", batch(1), ["local-folder"])
+    code, out = heima(capsys, "status")
+    assert code == 0 and f"--data-dir {home / '.local' / 'share' / 'heima'}" in out
