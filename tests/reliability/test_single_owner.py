@@ -154,7 +154,9 @@ def test_an_owner_killed_with_kill_9_leaves_the_folder_free(tmp_path, fhir_serve
         code, out, err = status.wait(60), *status.communicate()
         assert code == 0 and "measurement(s)" in out, out + err
         hub.kill()
-        after = _heima("sync", "--data-dir", str(data))
+        config = tmp_path / "after.toml"  # the hub's centre again: its rows are not stranded
+        config.write_text(f'[patient]\nidentifier = "{FNR}"\n')
+        after = _heima("--config", str(config), "sync", "--data-dir", str(data), "--centre", fhir_server.base_url)
         code, out, err = after.wait(60), *after.communicate()
         assert code == 0 and "already running" not in err, out + err
     finally:
