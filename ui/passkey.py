@@ -12,10 +12,15 @@ from __future__ import annotations
 import asyncio
 
 from kivy.properties import BooleanProperty, StringProperty
+from kivy.uix.label import Label
 
 from hub.api import device_label
 from ui.i18n import N_, tr
 from ui.widgets import Dialog, load_kv, typed
+
+
+class DigitSlot(Label):
+    current = BooleanProperty(False)  # the next digit goes here
 
 
 class PasskeyDialog(Dialog):
@@ -29,6 +34,24 @@ class PasskeyDialog(Dialog):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self._answer: asyncio.Future | None = None
+        self.fbind("digits", self._fill_slots)
+        self.fbind("mode", self._fill_slots)
+        self._fill_slots()
+
+    def _fill_slots(self, *_args) -> None:
+        """A box per digit wanted (none when comparing a number), filled as the patient types."""
+        box = self.ids.slots
+        wanted = 0 if self.mode == "confirm" else self.length
+        while len(box.children) < wanted:
+            box.add_widget(DigitSlot())
+        while len(box.children) > wanted:
+            box.remove_widget(box.children[0])
+        for n, slot in enumerate(self.slots()):
+            slot.text = self.digits[n] if n < len(self.digits) else ""
+            slot.current = n == len(self.digits)
+
+    def slots(self) -> list[DigitSlot]:
+        return list(reversed(self.ids.slots.children))
 
     def _ask(self, mode: str, device) -> asyncio.Future:
         if self._answer is not None and not self._answer.done():
@@ -88,13 +111,6 @@ class PasskeyDialog(Dialog):
 
 def consent_question(device: str, user: str) -> str:
     return tr.f(N_("Type the 4-number code for user {user} on {device}."), device=device, user=user)
-
-
-def entered(mode: str, digits: str, number: str) -> str:
-    """What the big line shows: the number to compare, or what is typed so far and the places left."""
-    if mode == "confirm":
-        return number
-    return digits + "_" * ((4 if mode == "consent" else 6) - len(digits))
 
 
 load_kv(__file__)

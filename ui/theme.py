@@ -76,6 +76,7 @@ FONT_BUTTON = "26sp"
 FONT_TITLE = "34sp"
 FONT_VALUE = "72sp"  # a result, as large as a sticky note
 FONT_LIVE = "56sp"
+FONT_SLOT = "48sp"  # a typed digit in its box (a passkey's six fit beside the number pad)
 
 MIN_BODY_SP = 20  # audit: no text below this
 MIN_TOUCH_DP = 48  # audit: every target at least this in both directions

@@ -343,24 +343,23 @@ async def test_a_shared_scale_asks_for_the_patients_4_digit_code_in_large_type(r
         shown = texts(app.passkey)
         assert "Koden din på vekta" in shown
         assert "Skriv inn koden for bruker 2 på Heima Scale 1 (4 tall)." in shown
-        assert "____" in shown and "______" not in shown  # four places, not a 6-digit passkey
+        assert [s.text for s in app.passkey.slots()] == ["", "", "", ""]  # four boxes, not a passkey's six
         for key in "907":
             await tap(find(app.passkey, action=f"key-{key}"), app)
         await tap(find(app.passkey, action="pairing-ok"), app)  # three digits: not yet
-        assert not answer.done() and "907_" in texts(app.passkey)
+        assert not answer.done() and [s.text for s in app.passkey.slots()] == ["9", "0", "7", ""]
         for key in "35":  # a fifth digit does not fit
             await tap(find(app.passkey, action=f"key-{key}"), app)
-        code_line = find(app.passkey, text="9073")
-        assert code_line.text == "9073"
+        assert [s.text for s in app.passkey.slots()] == ["9", "0", "7", "3"]
         from kivy.metrics import sp
 
-        assert code_line.font_size == sp(int(theme.FONT_LIVE.removesuffix("sp")))  # large type
+        assert app.passkey.slots()[0].font_size == sp(int(theme.FONT_SLOT.removesuffix("sp")))  # large type
         await tap(find(app.passkey, action="pairing-ok"), app)
         assert await asyncio.wait_for(answer, 2) == 9073
         again = asyncio.ensure_future(hub.api.pairing.consent_code_for("Heima Scale 1", 2))
         await wait_for(lambda: app.passkey.waiting)
         await settle(app)
-        assert "____" in texts(app.passkey)  # a fresh question starts empty
+        assert [s.text for s in app.passkey.slots()] == ["", "", "", ""]  # a fresh question starts empty
         await tap(find(app.passkey, action="pairing-cancel"), app)
         assert await asyncio.wait_for(again, 2) is None
 
@@ -470,5 +469,41 @@ async def test_a_meters_memory_download_says_it_fetches_values_with_a_bar_that_c
         assert abs(bar.value - 12 / 40) < 1e-9 and bar.height >= 24
         assert theme.contrast(tuple(bar.fill_colour), tuple(bar.track_colour)) >= 3
         assert theme.contrast(tuple(bar.outline_colour), theme.BACKGROUND) >= 3  # the track's edge is seen
+
+    await run_app(work)
+
+
+async def test_the_passkey_shows_six_boxes_that_fill_with_keys_as_large_as_each_other(run_app):
+    """The six digits a device shows are typed into six boxes (the next one marked); Erase is as
+    large as the digits; at the largest text the dialog's title keeps its margin from the edge."""
+    import asyncio
+
+    from ui.scenes import set_look
+
+    async def work(app):
+        try:
+            await set_look(app, "nb", "larger")
+            pending = asyncio.ensure_future(app.passkey.passkey_for("Heima PLX 1"))
+            await wait_for(lambda: app.passkey.waiting)
+            await settle(app)
+            slots = app.passkey.slots()
+            assert len(slots) == 6 and all(s.text == "" for s in slots) and slots[0].current
+            for key in "246":
+                await tap(find(app.passkey, action=f"key-{key}"), app)
+            assert [s.text for s in slots] == ["2", "4", "6", "", "", ""] and slots[3].current
+            erase, zero = find(app.passkey, action="key-erase"), find(app.passkey, action="key-0")
+            assert erase.height == zero.height and erase.width == zero.width
+            title = app.passkey.ids.title
+            dialog_top = app.passkey.top
+            assert dialog_top - title.to_window(title.x, title.top)[1] >= 16  # not against the edge
+            await tap(erase, app)
+            assert [s.text for s in slots][:3] == ["2", "4", ""] and slots[2].current
+            app.passkey.finish(None)
+            assert await asyncio.wait_for(pending, 2) is None
+        finally:
+            await set_look(app, "nb", "normal")
+            from kivy.metrics import Metrics
+
+            Metrics.fontscale = 1.0
 
     await run_app(work)
