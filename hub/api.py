@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Protocol
 
+from hub.domain.devices import DeviceFamily  # re-exported: the UI names families through hub.api
 from hub.domain.measurements import Measurement
 from hub.domain.readings import (
     AbsentReason,
@@ -107,16 +108,6 @@ def view_of(m: Measurement) -> MeasurementView:
         device_name=r.device.name if r.device else None,
         components=tuple(ComponentView(c.kind, c.value, c.unit, c.absent_reason) for c in r.components),
     )
-
-
-class DeviceFamily(enum.StrEnum):
-    """A kind of device the patient measures with; each has its own measuring screen."""
-
-    PULSE_OXIMETER = "pulse-oximeter"
-    BLOOD_PRESSURE = "blood-pressure"
-    WEIGHT = "weight"
-    GLUCOSE = "glucose"
-    THERMOMETER = "thermometer"
 
 
 K = MeasurementKind

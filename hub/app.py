@@ -225,28 +225,11 @@ class Hub:
         await self.store.close()
 
 
-# Which device family a driver reads, from what the driver says of itself (a `family` or `kinds`
-# attribute) or else its name; new drivers need no change here when they declare `family`.
-_FAMILY_WORDS = (
-    (("plx", "oximeter", "spo2"), DeviceFamily.PULSE_OXIMETER),
-    (("blood-pressure", "bpm", "cuff"), DeviceFamily.BLOOD_PRESSURE),
-    (("weight", "scale", "body-composition"), DeviceFamily.WEIGHT),
-    (("glucose", "glucometer"), DeviceFamily.GLUCOSE),
-    (("thermo", "temperature"), DeviceFamily.THERMOMETER),
-)
-
-
 def driver_family(driver: Any) -> DeviceFamily | None:
-    """The device family one driver reads (its declared `family`, else its name), or None."""
+    """The device family one driver declares (`Driver.family`), or None when it declares none.
+    Never guessed from the driver's name: a new driver says what it reads."""
     family = getattr(driver, "family", None)
-    try:
-        family = DeviceFamily(str(family)) if family is not None else None
-    except ValueError:
-        family = None
-    if family is None:
-        name = str(getattr(driver, "name", "")).lower()
-        family = next((f for words, f in _FAMILY_WORDS if any(w in name for w in words)), None)
-    return family
+    return family if isinstance(family, DeviceFamily) else None
 
 
 def device_families(link: Link | None) -> list[DeviceFamily]:

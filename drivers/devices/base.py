@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from bleak.uuids import normalize_uuid_str
 
+from hub.domain.devices import DeviceFamily
 from hub.domain.oximetry import OximetryPoint
 from hub.domain.readings import DeviceIdentity, Reading
 
@@ -196,9 +197,14 @@ class Session:
 
 
 class Driver(abc.ABC):
-    """One device family. Subclasses set `name` and `matcher` and implement `start`."""
+    """One kind of device. Subclasses set `name`, `family` and `matcher` and implement `start`.
+
+    `family` is what the patient measures with (its measuring screen): declared by the driver,
+    so nothing guesses it from the driver's name.
+    """
 
     name: ClassVar[str]
+    family: ClassVar[DeviceFamily]
     matcher: ClassVar[Matcher]
 
     def matches(self, advertisement: Advertisement) -> bool:

@@ -63,6 +63,7 @@ from drivers.gatt.blood_pressure import (
 )
 from drivers.gatt.current_time import CURRENT_TIME_UUID
 from drivers.gatt.ieee11073 import Number
+from hub.domain.devices import DeviceFamily
 from hub.domain.readings import Component, DeviceIdentity, MeasurementKind, QualityFlag, Reading
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ class BloodPressureDriver(StandardHealthDriver):
     """Any monitor with the standard Blood Pressure Service."""
 
     name: ClassVar[str] = "bp-standard"
-    family: ClassVar[str] = "blood-pressure"  # the device family the patient measures with (hub.api.DeviceFamily)
+    family: ClassVar[DeviceFamily] = DeviceFamily.BLOOD_PRESSURE
     matcher: ClassVar[Matcher] = Matcher(service_uuids=frozenset({BLOOD_PRESSURE_SERVICE_UUID}))
 
     def __init__(self, **options: Any) -> None:

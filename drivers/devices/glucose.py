@@ -32,21 +32,14 @@ meter's last (the probe's), or, when everything is requested, from the first rec
 to the meter's last; no extra RACP request is made. A meter that cannot tell its last record gets
 no progress.
 
-Values: mmol/L, unrounded (see `drivers.gatt.glucose` for the kg/L conversion). A status that
-makes the number meaningless (sample too small, strip insertion or strip type error, sensor
-malfunction, device fault) or a "result too high/low" without a number gives no value with
-`AbsentReason.ERROR`; special SFLOAT values give their own reason. A control-solution test
-keeps its value, flagged `CONTROL_SOLUTION` (the hub keeps it and never sends it as the
-patient's). A record with an unknown time or one before 2020, or from a meter whose clock is
-not set (unknown, or before 2020), is flagged `DEVICE_CLOCK_NOT_SET` + `TIME_QUESTIONABLE` and
-gets no offset; a time fault `DEVICE_TIME_FAULT` +
-`TIME_QUESTIONABLE`. Nothing is guessed.
+Values, quality flags and what to request are decided by the pure `drivers.protocol.glucose`
+(record -> `Reading`, `plan_download`, `RecordAssembler`); the clocks and the offset by the pure
+`drivers.protocol.glucose_clock`. This module is the I/O around them.
 
 A malformed packet is logged (the defect, never a value) and skipped. Measurements a meter
 notifies on its own outside a RACP procedure are not read: the next session fetches them.
 
-The pure parts (`glucose_reading`, `plan_download`, `RecordAssembler`) are tested without a
-radio in tests/unit/test_glucose_driver.py.
+The pure parts are tested without a radio in tests/unit/test_glucose_driver.py.
 """
 
 from __future__ import annotations
@@ -57,7 +50,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -66,26 +58,14 @@ from bleak.exc import BleakError, BleakGATTProtocolError
 from drivers.devices.base import Advertisement, Driver, Matcher, Session
 from drivers.devices.pulse_oximeter import read_device_identity
 from drivers.gatt import MalformedPacket
-from drivers.gatt.current_time import CURRENT_TIME_UUID, CurrentTime, encode_current_time, parse_current_time
-from drivers.gatt.datetime import encode_date_time, parse_date_time
 from drivers.gatt.glucose import (
     GLUCOSE_FEATURE_UUID,
     GLUCOSE_MEASUREMENT_CONTEXT_UUID,
     GLUCOSE_MEASUREMENT_UUID,
     GLUCOSE_SERVICE_UUID,
     GlucoseFeature,
-    GlucoseHealth,
-    GlucoseMeasurement,
-    GlucoseMeasurementContext,
-    GlucoseSampleLocation,
-    GlucoseSampleType,
-    GlucoseTester,
-    Meal,
-    parse_glucose_context,
     parse_glucose_feature,
-    parse_glucose_measurement,
 )
-from drivers.gatt.ieee11073 import SpecialValue
 from drivers.gatt.racp import (
     ATT_ERROR_CCCD_IMPROPERLY_CONFIGURED,
     ATT_ERROR_PROCEDURE_ALREADY_IN_PROGRESS,
@@ -100,10 +80,26 @@ from drivers.gatt.racp import (
     encode_request,
     parse_response,
     report_all_records,
-    report_records_from_sequence,
 )
-from hub.domain.devices import DeviceHistory
-from hub.domain.readings import AbsentReason, DeviceIdentity, MeasurementKind, QualityFlag, Reading
+from drivers.protocol.glucose import (
+    LAST_UNKNOWN,
+    Assembled,
+    DownloadPlan,
+    GlucoseRecord,
+    RecordAssembler,
+    glucose_reading,
+    plan_download,
+)
+from drivers.protocol.glucose_clock import (
+    CONTOUR_CLOCK,
+    CURRENT_TIME_CLOCK,
+    DATE_TIME_CLOCK,
+    ClockCharacteristic,
+    ClockReading,
+    clock_offset,
+)
+from hub.domain.devices import DeviceFamily, DeviceHistory
+from hub.domain.readings import DeviceIdentity, MeasurementKind
 
 if TYPE_CHECKING:
     from bleak import BleakClient
@@ -111,281 +107,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-GLUCOSE_UNIT = "mmol/L"
-CLOCK_PLAUSIBLE_FROM = datetime(2020, 1, 1)
-"""A meter clock (or a record's stamp) before this was never set, or was reset: not a time
-(the same rule as the blood pressure, scale and thermometer drivers)."""
-DATE_TIME_UUID = "00002a08-0000-1000-8000-00805f9b34fb"
 CONTOUR_SERVICE_UUID = "00000000-0002-11e2-9e96-0800200c9a66"
-CONTOUR_CLOCK_UUID = "00001026-0002-11e2-9e96-0800200c9a66"  # GUESSED: see EmulatedContourNextOne
 DOWNLOAD_PROGRESS_EVENT = "download-progress"
-
-# --- readings (pure) ----------------------------------------------------------------------------
-
-_STATUS_FLAGS = (
-    ("battery_low", QualityFlag.BATTERY_LOW),
-    ("sensor_malfunction", QualityFlag.DEVICE_FAULT),
-    ("sample_size_insufficient", QualityFlag.SAMPLE_TOO_SMALL),
-    ("strip_insertion_error", QualityFlag.STRIP_ERROR),
-    ("strip_type_incorrect", QualityFlag.STRIP_ERROR),
-    ("result_too_high", QualityFlag.RESULT_TOO_HIGH),
-    ("result_too_low", QualityFlag.RESULT_TOO_LOW),
-    ("temperature_too_high", QualityFlag.TEMPERATURE_OUT_OF_RANGE),
-    ("temperature_too_low", QualityFlag.TEMPERATURE_OUT_OF_RANGE),
-    ("read_interrupted", QualityFlag.READ_INTERRUPTED),
-    ("general_device_fault", QualityFlag.DEVICE_FAULT),
-    ("time_fault", QualityFlag.DEVICE_TIME_FAULT),
-)
-_VALUE_MEANINGLESS = (
-    "sample_size_insufficient",
-    "strip_insertion_error",
-    "strip_type_incorrect",
-    "sensor_malfunction",
-    "general_device_fault",
-)
-_ABSENT_REASONS = {
-    SpecialValue.NAN: AbsentReason.NOT_A_NUMBER,
-    SpecialValue.NRES: AbsentReason.NOT_AT_THIS_RESOLUTION,
-    SpecialValue.POSITIVE_INFINITY: AbsentReason.POSITIVE_INFINITY,
-    SpecialValue.NEGATIVE_INFINITY: AbsentReason.NEGATIVE_INFINITY,
-    SpecialValue.RESERVED: AbsentReason.RESERVED,
-}
-_BODY_SITES = {
-    GlucoseSampleLocation.FINGER: "finger",
-    GlucoseSampleLocation.ALTERNATE_SITE_TEST: "alternate-site",
-    GlucoseSampleLocation.EARLOBE: "earlobe",
-}
-
-
-def _term(member: object) -> str:
-    """An enum member as a context term: CAPILLARY_WHOLE_BLOOD -> 'capillary-whole-blood'."""
-    return str(getattr(member, "name", member)).lower().replace("_", "-")
-
-
-def quality_flags(measurement: GlucoseMeasurement, *, clock_not_set: bool = False, from_storage: bool = True) -> frozenset[QualityFlag]:
-    """What the record's status, sample and time say about how far to trust it."""
-    flags: set[QualityFlag] = {QualityFlag.FROM_STORAGE} if from_storage else set()
-    status = measurement.sensor_status
-    if status is not None:
-        flags.update(flag for name, flag in _STATUS_FLAGS if getattr(status, name))
-        if status.time_fault:
-            flags.add(QualityFlag.TIME_QUESTIONABLE)
-    if measurement.is_control_solution:
-        flags.add(QualityFlag.CONTROL_SOLUTION)
-    time = measurement.time
-    if clock_not_set or time is None or time < CLOCK_PLAUSIBLE_FROM:
-        flags |= {QualityFlag.DEVICE_CLOCK_NOT_SET, QualityFlag.TIME_QUESTIONABLE}
-    return frozenset(flags)
-
-
-def glucose_value(measurement: GlucoseMeasurement) -> tuple[float | None, AbsentReason | None]:
-    """mmol/L, or no value with the reason (see the module docstring for which statuses)."""
-    status = measurement.sensor_status
-    value = measurement.mmol_per_l
-    if status is not None and any(getattr(status, name) for name in _VALUE_MEANINGLESS):
-        return None, AbsentReason.ERROR
-    if value is None:
-        return None, AbsentReason.ERROR  # no concentration field: the record is an error only
-    if isinstance(value, SpecialValue):
-        if status is not None and (status.result_too_high or status.result_too_low):
-            return None, AbsentReason.ERROR
-        return None, _ABSENT_REASONS[value]
-    return float(value), None
-
-
-def glucose_context(measurement: GlucoseMeasurement, context: GlucoseMeasurementContext | None) -> tuple[tuple[str, str], ...]:
-    """Specimen, meal, tester and health as (key, term) pairs; reserved values are left out."""
-    pairs: list[tuple[str, str]] = []
-    if isinstance(measurement.sample_type, GlucoseSampleType):
-        pairs.append(("specimen", _term(measurement.sample_type)))
-    if context is not None:
-        if isinstance(context.meal, Meal):
-            pairs.append(("meal", _term(context.meal)))
-        if isinstance(context.tester, GlucoseTester) and context.tester is not GlucoseTester.NOT_AVAILABLE:
-            pairs.append(("tester", _term(context.tester)))
-        if isinstance(context.health, GlucoseHealth) and context.health is not GlucoseHealth.NOT_AVAILABLE:
-            pairs.append(("health", _term(context.health)))
-    return tuple(pairs)
-
-
-def glucose_reading(
-    measurement: GlucoseMeasurement,
-    context: GlucoseMeasurementContext | None = None,
-    *,
-    device: DeviceIdentity | None,
-    received_at: datetime,
-    clock_offset: timedelta | None = None,
-    clock_not_set: bool = False,
-    from_storage: bool = True,
-) -> Reading:
-    """One glucose record (and its context) as a Reading. Pure."""
-    value, absent = glucose_value(measurement)
-    location = measurement.sample_location
-    return Reading(
-        kind=MeasurementKind.BLOOD_GLUCOSE,
-        value=value,
-        unit=GLUCOSE_UNIT,
-        received_at=received_at,
-        absent_reason=absent,
-        device=device,
-        device_time=measurement.time,
-        flags=quality_flags(measurement, clock_not_set=clock_not_set, from_storage=from_storage),
-        record_id=str(measurement.sequence_number),
-        body_site=_BODY_SITES.get(location) if isinstance(location, GlucoseSampleLocation) else None,
-        context=glucose_context(measurement, context),
-        device_clock_offset=clock_offset,
-    )
-
-
-# --- what to ask for (pure) ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadPlan:
-    """Which records to request: all (`first_sequence` None) or those with sequence ≥ it."""
-
-    first_sequence: int | None
-    reason: str
-
-    def request(self) -> bytes:
-        if self.first_sequence is None:
-            return report_all_records()
-        return report_records_from_sequence(self.first_sequence)
-
-
-LAST_UNKNOWN = -1
-"""`meter_last` when the meter could not say (operator "last" unsupported, a malformed reply)."""
-
-
-def plan_download(known: int | None, meter_last: int | None) -> DownloadPlan | None:
-    """What to request, from the hub's highest stored sequence (`known`, None: nothing stored)
-    and the sequence of the meter's last record (None: the meter has no records;
-    `LAST_UNKNOWN`: it could not say). None: nothing to request."""
-    if meter_last is None:
-        return None
-    if known is None:
-        return DownloadPlan(None, "nothing stored from this meter yet")
-    if meter_last == LAST_UNKNOWN:
-        if known >= 0xFFFF:
-            return DownloadPlan(None, "the meter cannot tell its last record")
-        return DownloadPlan(known + 1, "the meter cannot tell its last record")
-    if meter_last < known:
-        return DownloadPlan(None, "the meter's numbering is behind the hub's: memory cleared or restarted")
-    if meter_last == known:
-        return None
-    return DownloadPlan(known + 1, "new records")
-
-
-# --- pairing measurements with their contexts (pure) --------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class GlucoseRecord:
-    measurement: GlucoseMeasurement
-    context: GlucoseMeasurementContext | None = None
-
-
-Assembled = GlucoseRecord | MalformedPacket
-
-
-class RecordAssembler:
-    """Pairs each measurement with the context that follows it, in arrival order.
-
-    Each method returns what is complete, in order: records to deliver and `MalformedPacket`s
-    to log and skip. A measurement whose flag says a context follows is held (`pending`) until
-    that context, the next measurement, the end of the procedure or `expire()`.
-    """
-
-    def __init__(self) -> None:
-        self.pending: GlucoseMeasurement | None = None
-
-    def _flush(self) -> list[Assembled]:
-        held, self.pending = self.pending, None
-        return [] if held is None else [GlucoseRecord(held)]
-
-    def measurement(self, data: bytes) -> list[Assembled]:
-        out = self._flush()
-        try:
-            measurement = parse_glucose_measurement(data)
-        except MalformedPacket as error:
-            return [*out, error]
-        if measurement.context_follows:
-            self.pending = measurement
-        else:
-            out.append(GlucoseRecord(measurement))
-        return out
-
-    def context(self, data: bytes) -> list[Assembled]:
-        try:
-            context = parse_glucose_context(data)
-        except MalformedPacket as error:
-            return [*self._flush(), error]
-        held = self.pending
-        if held is not None and held.sequence_number == context.sequence_number:
-            self.pending = None
-            return [GlucoseRecord(held, context)]
-        orphan = MalformedPacket("Glucose Measurement Context", "no measurement with its sequence number waits for it")
-        return [*self._flush(), orphan]
-
-    def end(self) -> list[Assembled]:
-        """The procedure ended (its response came): a held measurement goes without context."""
-        return self._flush()
-
-    expire = end  # the context did not come in time
-
-    def drop(self) -> bool:
-        """The link is gone: forget a held measurement (fetched again next time). True if one was."""
-        held, self.pending = self.pending, None
-        return held is not None
-
-
-# --- the meter's clock --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClockCharacteristic:
-    """Where a model keeps its clock, and how to read and write it."""
-
-    uuid: str
-    label: str
-    parse: Callable[[bytes], datetime | None]  # None: "not set"; MalformedPacket if not this layout
-    encode: Callable[[datetime], bytes]
-
-
-CURRENT_TIME_CLOCK = ClockCharacteristic(
-    CURRENT_TIME_UUID,
-    "Current Time",
-    lambda data: parse_current_time(data).time,
-    lambda moment: encode_current_time(CurrentTime.from_datetime(moment, external_reference_time_update=True)),
-)
-DATE_TIME_CLOCK = ClockCharacteristic(
-    DATE_TIME_UUID, "Date Time", lambda data: parse_date_time(data, "Date Time"), encode_date_time
-)
-CONTOUR_CLOCK = ClockCharacteristic(  # GUESSED layout: a 7-byte Date Time (see the emulator)
-    CONTOUR_CLOCK_UUID, "Contour clock", lambda data: parse_date_time(data, "Contour clock"), encode_date_time
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ClockReading:
-    clock: ClockCharacteristic
-    device_time: datetime | None  # None: the meter says its clock is not set
-    offset: timedelta | None  # hub clock − device clock, whole seconds; None: not set
-
-    @property
-    def is_set(self) -> bool:
-        return self.device_time is not None and self.device_time >= CLOCK_PLAUSIBLE_FROM
-
-
-def clock_offset(hub_now: datetime, device_time: datetime | None, local_zone: tzinfo | None = None) -> timedelta | None:
-    """hub clock − the device's clock, a naive wall-clock time in `local_zone` (default the
-    system's), in whole seconds: the device shows whole seconds, cut, so the fraction is the
-    hub's. None when the device clock is unknown or implausible (never set, or reset)."""
-    if device_time is None or device_time < CLOCK_PLAUSIBLE_FROM:
-        return None
-    shown = device_time.replace(tzinfo=local_zone or hub_now.astimezone().tzinfo)
-    return timedelta(seconds=math.floor((hub_now - shown).total_seconds()))
-
 
 # --- the session --------------------------------------------------------------------------------
 
@@ -607,7 +330,7 @@ class GlucoseMeterDriver(Driver):
     """Any meter with the standard Glucose service and its RACP (see the module docstring)."""
 
     name: ClassVar[str] = "glucose-standard"
-    family: ClassVar[str] = "glucose"  # the device family the patient measures with (hub.api.DeviceFamily)
+    family: ClassVar[DeviceFamily] = DeviceFamily.GLUCOSE
     matcher: ClassVar[Matcher] = Matcher(service_uuids=frozenset({GLUCOSE_SERVICE_UUID}))
     read_clocks: ClassVar[tuple[ClockCharacteristic, ...]] = (CURRENT_TIME_CLOCK, DATE_TIME_CLOCK)
     write_clocks: ClassVar[tuple[ClockCharacteristic, ...]] = (CURRENT_TIME_CLOCK, DATE_TIME_CLOCK)
@@ -774,25 +497,9 @@ class AccuChekGuideDriver(GlucoseMeterDriver):
 
 
 __all__ = [
-    "CLOCK_PLAUSIBLE_FROM",
-    "CONTOUR_CLOCK",
-    "CURRENT_TIME_CLOCK",
-    "DATE_TIME_CLOCK",
+    "CONTOUR_SERVICE_UUID",
     "DOWNLOAD_PROGRESS_EVENT",
-    "GLUCOSE_UNIT",
-    "LAST_UNKNOWN",
     "AccuChekGuideDriver",
-    "ClockCharacteristic",
-    "ClockReading",
     "ContourNextOneDriver",
-    "DownloadPlan",
     "GlucoseMeterDriver",
-    "GlucoseRecord",
-    "RecordAssembler",
-    "clock_offset",
-    "glucose_context",
-    "glucose_reading",
-    "glucose_value",
-    "plan_download",
-    "quality_flags",
 ]

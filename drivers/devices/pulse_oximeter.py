@@ -61,6 +61,7 @@ from drivers.gatt.plx import (
     parse_spot_check,
 )
 from drivers.gatt.racp import RacpGeneralResponse, RacpResponse, RacpResponseCode, abort, parse_response, report_all_records
+from hub.domain.devices import DeviceFamily
 from hub.domain.oximetry import OximetryPoint
 from hub.domain.plausibility import possible
 from hub.domain.readings import AbsentReason, DeviceIdentity, MeasurementKind, QualityFlag, Reading
@@ -202,6 +203,7 @@ class PulseOximeterDriver(Driver):
     """Any oximeter that exposes the standard PLX service with spot-check indications."""
 
     name: ClassVar[str] = "plx-standard"
+    family: ClassVar[DeviceFamily] = DeviceFamily.PULSE_OXIMETER
     matcher: ClassVar[Matcher] = Matcher(service_uuids=frozenset({PLX_SERVICE_UUID}))
 
     def __init__(

@@ -76,6 +76,7 @@ from drivers.gatt.weight import (
     parse_weight_scale_feature,
 )
 from drivers.pairing import ConsentRefused
+from hub.domain.devices import DeviceFamily
 from hub.domain.readings import AbsentReason, DeviceIdentity, MeasurementKind, QualityFlag, Reading
 
 if TYPE_CHECKING:
@@ -226,7 +227,7 @@ class WeightScaleDriver(StandardHealthDriver):
     """Any scale with the standard Weight Scale and/or Body Composition service."""
 
     name: ClassVar[str] = "scale-standard"
-    family: ClassVar[str] = "weight"  # the device family the patient measures with (hub.api.DeviceFamily)
+    family: ClassVar[DeviceFamily] = DeviceFamily.WEIGHT
     matcher: ClassVar[Matcher] = Matcher(
         service_uuids=frozenset({WEIGHT_SCALE_SERVICE_UUID, BODY_COMPOSITION_SERVICE_UUID})
     )
@@ -488,6 +489,7 @@ def mi_weighing_readings(weighing: MiWeighing, *, device: DeviceIdentity | None,
 class _XiaomiBroadcastScale(Driver):
     """Reads weighings from advertisements; one reading per weighing."""
 
+    family: ClassVar[DeviceFamily] = DeviceFamily.WEIGHT
     service_data_uuid: ClassVar[str]
     size: ClassVar[int]
     model: ClassVar[str]

@@ -30,6 +30,7 @@ from drivers.gatt.thermometer import (
     parse_temperature_measurement,
     parse_temperature_type,
 )
+from hub.domain.devices import DeviceFamily
 from hub.domain.readings import DeviceIdentity, MeasurementKind, Reading
 
 if TYPE_CHECKING:
@@ -133,7 +134,7 @@ class ThermometerDriver(StandardHealthDriver):
     """Any thermometer with the standard Health Thermometer Service."""
 
     name: ClassVar[str] = "thermometer-standard"
-    family: ClassVar[str] = "thermometer"  # the device family the patient measures with (hub.api.DeviceFamily)
+    family: ClassVar[DeviceFamily] = DeviceFamily.THERMOMETER
     matcher: ClassVar[Matcher] = Matcher(service_uuids=frozenset({HEALTH_THERMOMETER_SERVICE_UUID}))
 
     def __init__(self, **options: Any) -> None:

@@ -6,8 +6,8 @@ raw `bytes` items (sent as they are: malformed frames, garbage). The script star
 on every subscription; after its end the last phase repeats (`repeat_last=True`) as a device with
 a finger in keeps streaming. Rates are parameters, so tests can run a 1 Hz device at 20 Hz.
 
-Frame bytes come from the encoders in `drivers.devices.proprietary_oximeters`, never by hand.
-The layouts are what public decoders describe; what is guessed is listed there.
+Frame bytes come from the pure encoders in `drivers.frames` (the same codecs the drivers parse
+with), never by hand. The layouts are what public decoders describe; what is guessed is listed there.
 
 * `EmulatedNonin3230`: an `EmulatedPulseOximeter` (PLX + Device Information, bonding by default:
   passkey pairing before anything secured can be read or subscribed) plus the Nonin oximetry
@@ -33,22 +33,26 @@ from bumble import att, gatt
 from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 
-from drivers.devices.proprietary_oximeters import (
+from drivers.frames.berrymed import (
     BERRYMED_NOTIFY_UUID,
     BERRYMED_SERVICE_UUID,
     BERRYMED_WRITE_UUID,
+    BerryMedFrame,
+    encode_berrymed_frame,
+)
+from drivers.frames.jumper import (
     JUMPER_NOTIFY_UUID,
     JUMPER_SERVICE_UUID,
-    NONIN_CONTINUOUS_OXIMETRY_UUID,
-    NONIN_OXIMETRY_SERVICE_UUID,
-    BerryMedFrame,
     JumperPleth,
     JumperValues,
-    NoninFrame,
-    NoninStatus,
-    encode_berrymed_frame,
     encode_jumper_pleth,
     encode_jumper_values,
+)
+from drivers.frames.nonin import (
+    NONIN_CONTINUOUS_OXIMETRY_UUID,
+    NONIN_OXIMETRY_SERVICE_UUID,
+    NoninFrame,
+    NoninStatus,
     encode_nonin_frame,
 )
 from drivers.emulator.peripheral import SECURE_READ, SECURE_WRITE, EmulatedPeripheral

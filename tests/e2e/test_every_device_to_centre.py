@@ -28,7 +28,8 @@ from typing import Any
 import pytest
 
 from drivers.devices import default_registry
-from drivers.devices.proprietary_oximeters import Nonin3230Driver, StabilityRule, StreamingOximeterDriver
+from drivers.protocol.oximeter_stability import StabilityRule
+from drivers.devices.proprietary_oximeters import Nonin3230Driver, StreamingOximeterDriver
 from drivers.emulator import EmulatedPulseOximeter, VirtualRadio
 from drivers.emulator.blood_pressure_monitor import EmulatedAndUA651, EmulatedBloodPressureMonitor, EmulatedOmronBP
 from drivers.emulator.glucose_meter import EmulatedAccuChekGuide, EmulatedContourNextOne, EmulatedGlucoseMeter

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drivers.devices import default_registry
-from drivers.devices.glucose import glucose_value
+from drivers.protocol.glucose import glucose_value
 from drivers.emulator import VirtualRadio
 from drivers.emulator.glucose_meter import EmulatedGlucoseMeter
 from drivers.gatt import MalformedPacket

@@ -16,12 +16,12 @@ import pytest
 from bleak import BleakScanner
 
 from drivers.devices import Advertisement, Registry, default_registry
+from drivers.protocol.oximeter_stability import StabilityRule
 from drivers.devices.proprietary_oximeters import (
     BerryMedOximeterDriver,
     JumperOximeterDriver,
     LiveOximetry,
     Nonin3230Driver,
-    StabilityRule,
 )
 from drivers.devices.pulse_oximeter import PulseOximeterDriver
 from drivers.emulator import EmulatedPeripheral, VirtualRadio

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.devices.glucose import (
+from drivers.protocol.glucose_clock import clock_offset
+from drivers.protocol.glucose import (
     LAST_UNKNOWN,
     DownloadPlan,
     GlucoseRecord,
     RecordAssembler,
-    clock_offset,
     glucose_reading,
     plan_download,
 )

@@ -1,5 +1,6 @@
-"""Proprietary oximeter frames (Nonin 3230, Jumper JPD-500F, BerryMed BM1000), the BerryMed stream
-reassembler and the stability rule: pure functions, byte fixtures and hypothesis."""
+"""Proprietary oximeter frames (Nonin 3230, Jumper JPD-500F, BerryMed BM1000; drivers.frames), the
+BerryMed stream reassembler and the stability rule: pure functions, byte fixtures and hypothesis.
+The laws every frame codec shares are in test_vendor_frames_laws.py."""
 
 from __future__ import annotations
 
@@ -10,33 +11,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.devices import Advertisement, default_registry
+from drivers.protocol.oximeter_stability import OximetrySample, StabilityRule, StabilityTracker
 from drivers.devices.proprietary_oximeters import (
-    BerryMedFrame,
     BerryMedOximeterDriver,
-    BerryMedStream,
     JumperOximeterDriver,
-    JumperPleth,
-    JumperValues,
     LiveOximetry,
-    MalformedFrame,
     Nonin3230Driver,
-    NoninFrame,
-    NoninStatus,
-    OximetrySample,
-    StabilityRule,
-    StabilityTracker,
     berrymed_sample,
-    encode_berrymed_frame,
-    encode_jumper_pleth,
-    encode_jumper_values,
-    encode_nonin_frame,
     jumper_sample,
     nonin_sample,
-    parse_berrymed_frame,
-    parse_jumper_frame,
-    parse_nonin_frame,
     stable_readings,
 )
+from drivers.frames import MalformedFrame
+from drivers.frames.berrymed import BerryMedFrame, BerryMedStream, encode_berrymed_frame, parse_berrymed_frame
+from drivers.frames.jumper import JumperPleth, JumperValues, encode_jumper_pleth, encode_jumper_values, parse_jumper_frame
+from drivers.frames.nonin import NoninFrame, NoninStatus, encode_nonin_frame, parse_nonin_frame
 from drivers.gatt import MalformedPacket
 from drivers.gatt.plx import PLX_SERVICE_UUID
 from hub.domain.readings import DeviceIdentity, MeasurementKind, QualityFlag

@@ -11,7 +11,7 @@ import drivers.gatt
 from drivers.gatt import MalformedPacket
 from drivers.gatt.reader import Reader, open_frame
 
-CODEC_DIRS = [Path(drivers.gatt.__file__).parent, Path(drivers.gatt.__file__).parent.parent / "frames"]
+CODEC_DIRS = [Path(drivers.gatt.__file__).parent.parent / name for name in ("gatt", "frames", "protocol")]
 
 
 def _private_imports(path: Path) -> list[str]:

@@ -159,11 +159,33 @@ async def test_measure_now_hands_the_chosen_family_to_a_measure_command_that_tak
     assert asked == [DeviceFamily.GLUCOSE, None, "any"]
 
 
-def test_every_shipped_driver_has_a_family():
+# What each shipped driver reads: a new driver must be added here with its family.
+SHIPPED_DRIVER_FAMILIES = {
+    "nonin-3230": DeviceFamily.PULSE_OXIMETER,
+    "jumper-jpd-500f": DeviceFamily.PULSE_OXIMETER,
+    "berrymed-bm1000": DeviceFamily.PULSE_OXIMETER,
+    "plx-standard": DeviceFamily.PULSE_OXIMETER,
+    "and-ua-651ble": DeviceFamily.BLOOD_PRESSURE,
+    "omron-blesmart": DeviceFamily.BLOOD_PRESSURE,
+    "bp-standard": DeviceFamily.BLOOD_PRESSURE,
+    "and-uc-352ble": DeviceFamily.WEIGHT,
+    "xiaomi-mi-scale": DeviceFamily.WEIGHT,
+    "xiaomi-mi-body-composition-scale": DeviceFamily.WEIGHT,
+    "scale-standard": DeviceFamily.WEIGHT,
+    "thermometer-standard": DeviceFamily.THERMOMETER,
+    "glucose-contour-next-one": DeviceFamily.GLUCOSE,
+    "glucose-accu-chek-guide": DeviceFamily.GLUCOSE,
+    "glucose-standard": DeviceFamily.GLUCOSE,
+}
+
+
+def test_every_shipped_driver_declares_the_family_it_reads():
     from drivers.devices import default_registry
     from hub.app import driver_family
 
-    assert all(driver_family(d) is not None for d in default_registry())
+    drivers = list(default_registry())
+    assert {d.name: driver_family(d) for d in drivers} == SHIPPED_DRIVER_FAMILIES
+    assert all(isinstance(type(d).family, DeviceFamily) for d in drivers)  # declared on the class, typed
 
 
 async def test_pairing_asks_the_attached_prompt_and_refuses_without_one():
@@ -209,6 +231,14 @@ def test_the_composition_root_names_the_families_its_drivers_read():
             if family:
                 self.family = family
 
-    link = SimpleNamespace(registry=[Driver("plx-standard"), Driver("omron-bpm"), Driver("x", "thermometer"), Driver("unknown")])
-    assert device_families(link) == [DeviceFamily.PULSE_OXIMETER, DeviceFamily.BLOOD_PRESSURE, DeviceFamily.THERMOMETER]
+    link = SimpleNamespace(
+        registry=[
+            Driver("a", DeviceFamily.GLUCOSE),
+            Driver("omron-bpm"),  # a name that sounds like a family is not a family: nothing guessed
+            Driver("b", DeviceFamily.THERMOMETER),
+            Driver("c", DeviceFamily.GLUCOSE),
+            Driver("d", "weight"),  # a bare string is not a declared DeviceFamily
+        ]
+    )
+    assert device_families(link) == [DeviceFamily.GLUCOSE, DeviceFamily.THERMOMETER]
     assert device_families(None) == []
