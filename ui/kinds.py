@@ -48,7 +48,7 @@ GUIDES: dict[DeviceFamily, tuple[GuideStep, ...]] = {
         GuideStep("keep-still", N_("Keep your hand still until the numbers show.")),
     ),
     F.BLOOD_PRESSURE: (
-        GuideStep("sit", N_("Sit with your back against the chair, feet on the floor.")),
+        GuideStep("sit", N_("Sit with your back against the chair, feet on the floor, and rest for 5 minutes.")),
         GuideStep("cuff", N_("Put the cuff on your bare upper arm, at heart height.")),
         GuideStep("keep-still", N_("Press start. Keep still and do not talk.")),
     ),
@@ -59,6 +59,7 @@ GUIDES: dict[DeviceFamily, tuple[GuideStep, ...]] = {
     F.GLUCOSE: (
         GuideStep("wash-hands", N_("Wash and dry your hands.")),
         GuideStep("strip", N_("Put a new strip in the meter.")),
+        GuideStep("prick", N_("Prick the side of a fingertip with the lancet.")),
         GuideStep("drop", N_("Put a drop of blood on the strip.")),
     ),
     F.THERMOMETER: (

@@ -82,6 +82,13 @@ PICTOGRAMS: dict[str, list[tuple]] = {
         ("rect", 0.44, 0.66, 0.12, 0.26, "surface"),  # strip going in
         ("line", [0.44, 0.66, 0.44, 0.92, 0.56, 0.92, 0.56, 0.66], 0.012, "ink"),
     ],
+    "prick": [
+        ("rrect", 0.10, 0.30, 0.56, 0.20, 0.10, "skin"),  # finger
+        ("ellipse", 0.56, 0.30, 0.10, 0.20, "skin"),  # its tip
+        ("line", [0.84, 0.86, 0.66, 0.52], 0.09, "primary"),  # the lancet pen, aimed at the side
+        ("line", [0.66, 0.52, 0.63, 0.47], 0.02, "ink"),  # its needle
+        ("ellipse", 0.60, 0.46, 0.05, 0.05, "blood"),  # the little prick
+    ],
     "drop": [
         ("rrect", 0.10, 0.20, 0.56, 0.20, 0.10, "skin"),  # finger
         ("triangle", [0.56, 0.74, 0.66, 0.54, 0.46, 0.54], "blood"),  # drop

@@ -88,7 +88,8 @@ PRIMARY_WIDTH = "60mm"
 PADDING = "24dp"
 SPACING = "16dp"
 RADIUS = "14dp"
-PICTOGRAM = "150dp"
+PICTOGRAM = "220dp"  # a guide's picture: as large as its column allows, up to this
+PICTOGRAM_SMALL = "140dp"  # beside a request to measure again
 
 # --- fonts ------------------------------------------------------------------------------------
 

@@ -507,3 +507,29 @@ async def test_the_passkey_shows_six_boxes_that_fill_with_keys_as_large_as_each_
             Metrics.fontscale = 1.0
 
     await run_app(work)
+
+
+async def test_guides_show_the_steps_that_matter_with_large_pictures(run_app):
+    """Blood sugar: prick the finger before the drop; blood pressure: rest first, as the oximeter
+    guide does; every picture at least 200 dp and the whole guide seen without scrolling."""
+    from kivy.metrics import dp
+
+    from ui.pictograms import Pictogram
+
+    async def work(app):
+        app.measure("glucose")
+        await settle(app)
+        shown = texts(app.root)
+        prick, drop = shown.find("3. Stikk i siden av en fingertupp"), shown.find("4. Sett en bloddråpe på strimmelen.")
+        assert 0 <= prick < drop
+        pictures = [w for w in app.root.walk() if isinstance(w, Pictogram) and w.get_root_window() and w.height > 0]
+        assert len(pictures) == 4 and all(p.height >= dp(200) for p in pictures)
+        steps = app.root.get_screen("measure").ids.steps
+        view = steps.parent.parent  # the guide's scrolling list
+        assert steps.to_window(steps.x, steps.y)[1] >= view.to_window(view.x, view.y)[1]  # nothing below the fold
+        app.go("today")
+        app.measure("blood-pressure")
+        await settle(app)
+        assert "hvil i 5 minutter" in texts(app.root)
+
+    await run_app(work)

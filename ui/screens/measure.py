@@ -89,6 +89,7 @@ class MeasureScreen(HeimaScreen):
     def _build_guide(self, family: DeviceFamily) -> None:
         box = self.ids.steps
         box.clear_widgets()
+        box.cols = max(1, min(4, len(kinds.GUIDES[family])))  # the steps side by side, in one row
         for n, step in enumerate(kinds.GUIDES[family], start=1):
             w = Factory.GuideStep()
             w.pictogram = step.pictogram
