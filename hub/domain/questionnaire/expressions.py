@@ -18,7 +18,7 @@ from antlr4.error.ErrorListener import ErrorListener
 from antlr4.tree.Tree import ParseTreeWalker
 from fhirpathpy import apply_parsed_path
 from fhirpathpy.engine.invocations.constants import constants
-from fhirpathpy.engine.nodes import FP_DateTime, FP_Time
+from fhirpathpy.engine.nodes import FP_DateTime, FP_Time, ResourceNode
 from fhirpathpy.models import models
 from fhirpathpy.parser.ASTPathListener import ASTPathListener
 from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
@@ -96,8 +96,13 @@ def compile_expression(raw: Any, link_id: str | None, what: str) -> Expression:
     return Expression(text, name, language, ast, literals, names, everything)
 
 
-def evaluate(expr: Expression, resource: dict, env: dict[str, Any], now: datetime) -> list[Any]:
-    """The expression's result list; `now()`/`today()` are `now` (the engine's clock)."""
+def response_item(node: dict) -> Any:
+    """A QuestionnaireResponse item typed for the R4 model (else `answer.value` reads as empty)."""
+    return ResourceNode.create_node(node, "QuestionnaireResponse.item")
+
+
+def evaluate(expr: Expression, focus: dict, env: dict[str, Any], now: datetime) -> list[Any]:
+    """The expression's result list at `focus`; `now()`/`today()` are `now` (the engine's clock)."""
     constants.reset()
     constants.now = str(FP_DateTime(now.isoformat()))
     constants.today = str(FP_DateTime(now.date().isoformat()))
@@ -106,6 +111,6 @@ def evaluate(expr: Expression, resource: dict, env: dict[str, Any], now: datetim
     reset = constants.reset
     constants.reset = lambda: None  # type: ignore[method-assign]
     try:
-        return apply_parsed_path(resource, expr.ast, env, R4)
+        return apply_parsed_path(focus, expr.ast, env, R4)
     finally:
         constants.reset = reset  # type: ignore[method-assign]

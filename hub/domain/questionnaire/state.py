@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 from hub.domain.questionnaire.errors import (
     NotAnOption, ReadOnlyItem, ResponseMismatch, UnknownItem, UnsupportedItem, WrongAnswerType,
 )
-from hub.domain.questionnaire.expressions import Expression, evaluate
+from hub.domain.questionnaire.expressions import Expression, evaluate, response_item
 from hub.domain.questionnaire.model import EnableWhen, Item, Questionnaire
 from hub.domain.questionnaire.plan import ROOT, Node
 from hub.domain.questionnaire.scoring import Score, Scores, answer_score, as_number, option_for
@@ -435,7 +435,7 @@ class FormState:
         env: dict[str, Any] = {
             "resource": qr,
             "rootResource": qr,
-            "context": index.get(p, {"linkId": p[-1][0]} if p else qr),
+            "context": response_item(index.get(p, {"linkId": p[-1][0]})) if p else qr,
             "questionnaire": self.q.raw,
             "qitem": item.raw if item is not None else {},
             "patient": self.patient if self.patient is not None else [],
@@ -454,8 +454,12 @@ class FormState:
                     if seg[0] == owner:
                         sp = p[: n + 1]
             env[name] = self._vars.get((key, sp), [])
+        # The focus: a variable's own item, an item expression's enclosing item (so a form's
+        # relative `item.where(linkId='sibling')` finds its siblings), the response at the top.
+        focus_path = p if expr in (item.variables if item is not None else ()) else p[:-1]
+        focus = response_item(index.get(focus_path, {"linkId": focus_path[-1][0]})) if focus_path else qr
         try:
-            return evaluate(expr, qr, env, self.now)
+            return evaluate(expr, focus, env, self.now)
         except Exception:  # noqa: BLE001 — a form's expression failing on some answers is no answer, not a crash
             return []
 
