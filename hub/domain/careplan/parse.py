@@ -17,7 +17,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import fhirpathpy
+from antlr4 import CommonTokenStream, InputStream, Token
+from antlr4.error.ErrorListener import ErrorListener
 from fhirpathpy.models import models as fhirpath_models
+from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from hub.domain.careplan import codes
 from hub.domain.careplan.model import (
@@ -254,9 +258,31 @@ def _limit(ext: Mapping[str, Any], name: str, target: MeasurementKind, unit: str
     return float(converted)
 
 
+class _Strict(ErrorListener):
+    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):  # noqa: N802 (ANTLR's name)
+        raise ValueError("syntax")
+
+
+def _well_formed(expression: str) -> bool:
+    """fhirpathpy's own parser recovers from syntax errors silently ("%value < < 2" runs and is
+    true): a plan's rule is parsed strictly first, to the last token."""
+    lexer = FHIRPathLexer(InputStream(expression))
+    parser = FHIRPathParser(CommonTokenStream(lexer))
+    for part in (lexer, parser):
+        part.removeErrorListeners()
+        part.addErrorListener(_Strict())
+    try:
+        parser.expression()
+        return parser.getTokenStream().LA(1) == Token.EOF
+    except Exception:
+        return False
+
+
 def _compile_rule(expression: Any, where: str, zone_id: str) -> Any:
     if not isinstance(expression, str) or not expression.strip():
         raise PlanError(f"zone '{zone_id}': rule needs a FHIRPath expression", where)
+    if not _well_formed(expression):
+        raise PlanError(f"zone '{zone_id}': the rule is not valid FHIRPath", where)
     try:
         compiled = fhirpathpy.compile(expression, model=FHIRPATH_R4)
     except Exception:  # the parser raises its own types; any failure is a bad expression
