@@ -56,6 +56,22 @@ class CollectingSink:
         return self.readings
 
 
+async def until(condition: Callable[[], object], *, timeout: float = 5.0, what: str = "the condition") -> None:
+    """Wait for a state (not for an amount of time): re-checked every few milliseconds, failing
+    with `what` if it does not hold within `timeout`. The timeout only bounds a broken run."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.005)
+    except TimeoutError:
+        raise AssertionError(f"{what} did not happen within {timeout} s") from None
+
+
+async def scanning(radio: VirtualRadio, timeout: float = 5.0) -> None:
+    """Until the hub's side of the radio is scanning: advertisements from now on are seen."""
+    await until(lambda: radio.running and radio.central.is_scanning, timeout=timeout, what="scanning")
+
+
 @dataclass
 class EventLog:
     """An `on_event` callback that records (name, details)."""
@@ -67,6 +83,14 @@ class EventLog:
 
     def names(self) -> list[str]:
         return [name for name, _ in self.events]
+
+    def count(self, name: str, **details: Any) -> int:
+        """How many `name` events so far whose details include `details`."""
+        return sum(1 for n, d in self.events if n == name and all(d.get(k) == v for k, v in details.items()))
+
+    async def wait_for(self, name: str, count: int = 1, *, timeout: float = 5.0, **details: Any) -> None:
+        """Until `count` `name` events (with these details) have been recorded."""
+        await until(lambda: self.count(name, **details) >= count, timeout=timeout, what=f"{count} {name!r} event(s)")
 
 
 @dataclass

@@ -240,6 +240,11 @@ class EmulatedPulseOximeter(EmulatedPeripheral):
         """Store bytes that are sent as a spot-check indication as they are (malformed input)."""
         self.records.append(_RawRecord(bytes(data)))
 
+    @property
+    def spot_check_indicating(self) -> bool:
+        """A central has spot-check indications on: a live spot-check now reaches it at once."""
+        return bool(self._indicating)
+
     async def take_live_spot_check(
         self,
         spo2: Number,

@@ -32,8 +32,7 @@ async def indication_latencies(hub: Hub, destinations: list[str], n: int = READI
         async with emulated_oximeter() as rig:
             link = rig.link_manager(settle=600.0, max_session=600.0)  # one session for every reading
             session = asyncio.create_task(link.read_once(hub.record, timeout=10))
-            await rig.oximeter.wait_until(lambda: rig.oximeter.is_connected)
-            await asyncio.sleep(0.5)  # discovery and subscription done
+            await rig.oximeter.wait_until(lambda: rig.oximeter.spot_check_indicating)  # discovery and subscription done
             for i in range(n):
                 delivered.clear()
                 waiting = set(destinations)

@@ -27,7 +27,7 @@ from drivers.link import LinkManager
 from drivers.pairing import FixedPasskeyProvider
 from hub.app import start_hub
 from hub.config import DestinationConfig, HubConfig
-from tests.emulated import FAST_LINK
+from tests.emulated import FAST_LINK, scanning, until
 
 LOINC = "http://loinc.org"
 SYSTOLIC, DIASTOLIC, MEAN, BP_PANEL, PULSE = "8480-6", "8462-4", "8478-0", "85354-9", "8867-4"
@@ -102,9 +102,9 @@ async def test_blood_pressure_weight_and_temperature_reach_the_centre(tmp_path, 
                 await device.detach()
             await radio.add(mi_scale)
             listening = asyncio.create_task(link.run(hub.record))
-            await asyncio.sleep(0.05)
+            await scanning(radio)
             await mi_scale.weigh(74.8, step=0.05, hold=0.25)
-            await asyncio.sleep(0.2)
+            await until(lambda: ("reading", {"address": mi_scale.address, "kind": "body-weight"}) in events, what="the weighing")
             listening.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listening

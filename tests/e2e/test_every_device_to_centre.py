@@ -48,7 +48,7 @@ from drivers.link import LinkManager
 from drivers.pairing import FixedPasskeyProvider
 from hub.app import start_hub
 from hub.config import DestinationConfig, HubConfig
-from tests.emulated import FAST_LINK
+from tests.emulated import FAST_LINK, scanning, until
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -354,12 +354,15 @@ async def wait_until_sent(hub, timeout: float = 15.0) -> dict:
             await asyncio.sleep(0.05)
 
 
-async def listen_while(link: LinkManager, sink, weighing: Callable[[], Awaitable[None]]) -> None:
+async def listen_while(
+    link: LinkManager, radio: VirtualRadio, sink, weighing: Callable[[], Awaitable[None]], *, done: Callable[[], bool]
+) -> None:
+    """The hub listening while a broadcast scale weighs, until `done()` (its readings are in)."""
     listening = asyncio.create_task(link.run(sink))
     try:
-        await asyncio.sleep(0.05)
+        await scanning(radio)
         await weighing()
-        await asyncio.sleep(0.2)
+        await until(done, what="the weighing's readings")
     finally:
         listening.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -425,7 +428,10 @@ async def test_every_device_reaches_the_centre_once(case: Case, tmp_path, fhir_s
                 **FAST_LINK,
             )
             if scripted.weighing is not None:
-                await listen_while(link, hub.record, scripted.weighing)
+                expected = len(scripted.expected)
+                await listen_while(
+                    link, radio, hub.record, scripted.weighing, done=lambda: [n for n, _ in events].count("reading") >= expected
+                )
             else:
                 identity = await link.read_once(hub.record, timeout=10)
                 assert identity.address == device.address

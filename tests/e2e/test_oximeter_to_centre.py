@@ -53,8 +53,8 @@ async def test_a_live_reading_arrives_at_the_centre_once_with_the_right_codes(tm
         async with emulated_oximeter() as rig:
 
             async def patient_measures():
-                await rig.oximeter.wait_until(lambda: rig.oximeter.is_connected)
-                await asyncio.sleep(0.1)
+                # the hub is listening for spot-checks: the patient's measurement reaches it live
+                await rig.oximeter.wait_until(lambda: rig.oximeter.spot_check_indicating)
                 await rig.oximeter.take_live_spot_check(96, 71)
 
             asyncio.get_running_loop().create_task(patient_measures())
@@ -180,6 +180,15 @@ def _sync(data_dir, centre: str) -> str:
     return result.stdout
 
 
+def _until(condition, *, timeout: float = 15.0, what: str) -> None:
+    """Wait for a state of the server (not for an amount of time); the timeout bounds a broken run."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.02)
+
+
 def _committed_ids(data_dir) -> set[str]:
     with sqlite3.connect(data_dir / "heima.db") as conn:
         return {f"urn:uuid:{r[0]}" for r in conn.execute("SELECT id FROM measurements")}
@@ -203,10 +212,11 @@ def test_killed_after_commit_before_the_server_heard_anything(tmp_path, fhir_ser
 def test_killed_while_the_server_is_committing_what_it_sent(tmp_path, fhir_server):
     fhir_server.fault("delay", ms=1500, count=1)
     proc = _run_demo_until_committed(tmp_path, fhir_server.base_url)
-    time.sleep(0.5)  # the request is at the server, which holds it before committing
+    # the request is at the server, which holds it (the scripted delay) before committing
+    _until(lambda: fhir_server.stats()["faults"] >= 1, what="the hub's request reaching the server")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    time.sleep(1.5)  # the server commits for a hub that is gone
+    _until(fhir_server.observations, what="the server committing for a hub that is gone")
     committed = _committed_ids(tmp_path)
     _sync(tmp_path, fhir_server.base_url)
     observations = fhir_server.observations()

@@ -44,7 +44,7 @@ from drivers.pairing import FixedPasskeyProvider
 from hub.domain.readings import MeasurementKind, QualityFlag
 from hub.services.measurements import MeasurementService
 from hub.store import Store
-from tests.emulated import CollectingSink, emulated_oximeter
+from tests.emulated import CollectingSink, emulated_oximeter, until
 
 OK = RacpResponseCode.SUCCESS
 
@@ -169,7 +169,7 @@ async def test_a_meter_without_the_last_operator_or_delete_says_so() -> None:
 async def test_a_second_request_during_a_report_is_refused_with_0x80_and_abort_stops_it() -> None:
     async with connected(meter_with(40, record_interval=0.02), subscribe=GLUCOSE_SUBSCRIPTIONS) as racp:
         await racp.client.write_gatt_char(RACP_UUID, report_all_records(), response=True)
-        await asyncio.sleep(0.1)
+        await until(racp.sequences, what="the first record of the report")  # the report is under way
         with pytest.raises(AttError) as refused:
             await racp.client.write_gatt_char(RACP_UUID, report_number_of_all_records(), response=True)
         assert int(refused.value.args[0]) == 0x80
@@ -208,9 +208,10 @@ async def test_the_oximeter_keeps_stored_spot_checks_until_asked_through_racp() 
     plx = (("spot", PLX_SPOT_CHECK_UUID), ("racp", RACP_UUID))
     async with connected(oximeter, subscribe=plx) as racp:
         assert parse_features(bytes(await racp.client.read_gatt_char(PLX_FEATURES_UUID))).spot_check_storage
-        await asyncio.sleep(0.1)
-        assert racp.packets == []  # nothing on subscription: records wait for a request
         assert await racp.ask(report_number_of_all_records()) == RacpNumberOfRecords(3)
+        # nothing on subscription: records wait for a request (one sent on subscription would have
+        # arrived before this answer, which the device sent after it over the same link)
+        assert racp.packets == []
         assert await racp.ask(report(RacpOperator.LAST_RECORD)) == RacpGeneralResponse(RacpOpCode.REPORT_STORED_RECORDS, OK)
         assert [parse_spot_check(d).spo2 for _, d in racp.packets] == [93]
         racp.packets.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import time
@@ -10,10 +11,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from drivers.devices import Advertisement, Driver, Registry, default_registry
 from drivers.gatt.ieee11073 import SpecialValue
 from drivers.gatt.plx import PLX_FEATURES_UUID, PlxMeasurementStatus
 from hub.domain.readings import AbsentReason, MeasurementKind, QualityFlag
-from tests.emulated import CollectingSink, EventLog, emulated_oximeter
+from tests.emulated import CollectingSink, EventLog, emulated_oximeter, until
 
 FIXED_NOW = datetime(2025, 3, 4, 9, 30, tzinfo=UTC)
 
@@ -188,15 +190,31 @@ async def test_features_att_error_is_tolerated() -> None:
     assert len(sink.readings) == 2
 
 
+class SeeingRegistry(Registry):
+    """The shipped drivers, counting per address the advertisements the link asks them about."""
+
+    def __init__(self) -> None:
+        super().__init__(default_registry())
+        self.seen: collections.Counter[str] = collections.Counter()
+
+    def match(self, advertisement: Advertisement) -> Driver | None:
+        self.seen[advertisement.address] += 1
+        return super().match(advertisement)
+
+
 async def test_run_reads_devices_as_they_appear_and_respects_the_cool_down() -> None:
     async with emulated_oximeter(records=[(97, 64)], readvertise_after_disconnect=True) as rig:
-        sink, events = CollectingSink(), EventLog()
-        link = rig.link_manager(on_event=events, readvertise_gap=5.0)
+        sink, events, registry = CollectingSink(), EventLog(), SeeingRegistry()
+        link = rig.link_manager(registry, on_event=events, readvertise_gap=5.0)
         running = asyncio.create_task(link.run(sink))
         try:
             await sink.wait_for(2)
-            # the hub hung up (settle); the device keeps advertising: no reconnect loop
-            await asyncio.sleep(0.6)
+            # the hub hung up (settle); the device keeps advertising: the hub sees it again, and
+            # again, and does not connect (no reconnect loop)
+            await events.wait_for("disconnected")
+            address = rig.oximeter.address
+            seen = registry.seen[address]
+            await until(lambda: registry.seen[address] >= seen + 3, what="the hub seeing the device advertise again")
             assert events.names().count("connected") == 1
             assert rig.oximeter.connection_count == 1
         finally:
@@ -235,18 +253,17 @@ async def test_sessions_are_serialised() -> None:
             await link.read_once(second, timeout=15)
 
         most = 0
+        device_connected = rig.oximeter.on_connected
 
-        async def watch() -> None:
+        def on_connected(connection) -> None:  # every connection, as it is made: none missed
             nonlocal most
-            while True:
-                most = max(most, len(rig.oximeter.connections))
-                await asyncio.sleep(0.001)
+            most = max(most, len(rig.oximeter.connections))
+            device_connected(connection)
 
-        watcher = asyncio.create_task(watch())
+        rig.oximeter.on_connected = on_connected  # type: ignore[method-assign]
         other = asyncio.create_task(second_reader())
         await link.read_once(first, timeout=15)
         await other
-        watcher.cancel()
         assert rig.oximeter.connection_count == 2 and most == 1  # never two connections at once
     assert len(first.readings) == 2 and len(second.readings) == 2
 

@@ -35,7 +35,7 @@ from drivers.gatt.body_composition import (
 from drivers.link import LinkManager
 from drivers.pairing import FixedPasskeyProvider
 from hub.domain.readings import AbsentReason, MeasurementKind, QualityFlag
-from tests.emulated import FAST_LINK, CollectingSink, EventLog
+from tests.emulated import FAST_LINK, CollectingSink, EventLog, scanning
 
 SECOND = timedelta(seconds=1)
 QUICK: dict[str, float] = {"step": 0.05, "hold": 0.25}  # a brisk weighing
@@ -180,7 +180,7 @@ async def listening(radio: VirtualRadio, **options: Any) -> AsyncIterator[Collec
     """The hub's link running (scanning forever) while the block runs."""
     sink = CollectingSink()
     task = asyncio.create_task(link_for(radio, **options).run(sink))
-    await asyncio.sleep(0.05)
+    await scanning(radio)  # weighings from now on are seen
     try:
         yield sink
     finally:
@@ -195,7 +195,7 @@ async def test_mi_scale_gives_one_reading_per_weighing_and_never_a_moving_weight
         await scale.weigh(70.4, moving=[28.1, 55.0, 71.3, 70.2], **QUICK)
         await scale.weigh(70.4, moving=[35.5, 69.0], timestamp=scale._clock() + timedelta(minutes=1), **QUICK)
         await scale.weigh(69.9, **QUICK)
-        await asyncio.sleep(0.1)
+        await sink.wait_for(3)  # in order: a moving weight turned into a reading would be among them
     assert [r.value for r in sink.readings] == [70.4, 70.4, 69.9]
     assert all(r.kind is MeasurementKind.BODY_WEIGHT and r.unit == "kg" for r in sink.readings)
     assert all(r.device is not None and r.device.address == scale.address for r in sink.readings)
@@ -207,27 +207,30 @@ async def test_mi_body_composition_scale_stores_the_weight_and_computes_nothing(
     scale = EmulatedMiBodyCompositionScale()
     async with on_radio(scale) as radio, listening(radio) as sink:
         await scale.weigh(82.6, impedance=487, **QUICK)
-        await asyncio.sleep(0.1)
+        await sink.wait_for(1)
     assert [(r.kind, r.value) for r in sink.readings] == [(MeasurementKind.BODY_WEIGHT, 82.6)]
 
 
 async def test_a_scale_in_pounds_is_converted_and_one_in_catty_is_not_stored() -> None:
     pounds, catty = EmulatedMiScale(unit="lb"), EmulatedMiScale(address="F0:C8:0F:00:10:02", unit="catty")
-    async with on_radio(pounds, catty) as radio, listening(radio) as sink:
-        await pounds.weigh(155.2, **QUICK)
+    events = EventLog()
+    async with on_radio(pounds, catty) as radio, listening(radio, on_event=events) as sink:
         await catty.weigh(140.8, **QUICK)
-        await asyncio.sleep(0.1)
+        await events.wait_for("device-found", address=catty.address)  # the hub saw it (and stored nothing)
+        await pounds.weigh(155.2, **QUICK)
+        await sink.wait_for(1)  # broadcasts are handled in order: a catty reading would come first
     assert [(r.device.address, r.value) for r in sink.readings if r.device] == [(pounds.address, 70.398)]
 
 
 async def test_garbage_service_data_from_a_mi_scale_is_ignored() -> None:
     scale = EmulatedMiScale()
-    async with on_radio(scale) as radio, listening(radio) as sink:
-        for payload in (b"\x22", b"\x22\x00\x37\xff\xff\x13\x40\x40\x40\x40", bytes(10)):
+    events = EventLog()
+    async with on_radio(scale) as radio, listening(radio, on_event=events) as sink:
+        for seen, payload in enumerate((b"\x22", b"\x22\x00\x37\xff\xff\x13\x40\x40\x40\x40", bytes(10)), start=1):
             await scale.show_payload(payload)
-            await asyncio.sleep(0.1)
+            await events.wait_for("device-found", seen)  # the hub has taken this payload in
         await scale.weigh(64.0, **QUICK)
-        await asyncio.sleep(0.1)
+        await sink.wait_for(1)  # handled in order: a reading from garbage would come first
     assert [r.value for r in sink.readings] == [64.0]
 
 
