@@ -10,7 +10,7 @@ A cycle is refused here, naming an item on it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from hub.domain.questionnaire.errors import EnableWhenCycle, InvalidExpression
@@ -37,6 +37,7 @@ class Plan:
     # (scope linkId or ROOT, %name) -> the variable node's key, for every name an expression reads
     variables: dict[tuple[str, str], str]
     launch: frozenset[str]
+    keep: dict = field(default_factory=dict)  # (item, expression) -> the linkIds its response needs; filled on use
 
 
 def build_plan(q) -> Plan:

@@ -80,7 +80,7 @@ class FormState:
         self._calc: dict[Path, tuple[Value, ...]] = {}
         self._vars: dict[tuple[str, Path], list] = {}
         self._effective: dict[Path, tuple[Value, ...]] = {}
-        self._qr: tuple[dict, dict] | None = None
+        self._qr: dict | None = None  # keep-set -> (response, index), dropped on any change
 
     # ----- starting ---------------------------------------------------------------------------
 
@@ -431,7 +431,9 @@ class FormState:
         return _coerce_result(item, [total])
 
     def _eval(self, expr: Expression, item: Item | None, p: Path) -> list:
-        qr, index = self._build_qr()
+        # An expression that names the items it reads runs on a response cut down to those items
+        # (and their ancestors): fhirpathpy walks a whole 500-item response slowly.
+        qr, index = self._build_qr(None if expr.reads_everything else self._keep(expr, item))
         env: dict[str, Any] = {
             "resource": qr,
             "rootResource": qr,
@@ -463,20 +465,38 @@ class FormState:
         except Exception:  # noqa: BLE001 — a form's expression failing on some answers is no answer, not a crash
             return []
 
-    def _build_qr(self) -> tuple[dict, dict]:
+    def _keep(self, expr: Expression, item: Item | None) -> frozenset[str]:
+        cache = self.q.plan.keep
+        key = (item.link_id if item is not None else None, expr)
+        found = cache.get(key)
+        if found is None:
+            named = set(expr.link_ids) & self.q.by_link_id.keys()
+            for lid in list(named):
+                named |= {i.link_id for i in _subtree(self.q.by_link_id[lid])}
+            if item is not None:
+                named.add(item.link_id)
+            for lid in list(named):
+                named |= set(self.q.ancestors(lid))
+            found = cache[key] = frozenset(named)
+        return found
+
+    def _build_qr(self, keep: frozenset[str] | None = None) -> tuple[dict, dict]:
         if self._qr is None:
+            self._qr = {}  # type: ignore[assignment]
+        built = self._qr.get(keep)  # type: ignore[union-attr]
+        if built is None:
             index: dict[Path, dict] = {}
             root = {"resourceType": "QuestionnaireResponse", "status": "in-progress"}
-            items = self._qr_items(self.q.items, (), index)
+            items = self._qr_items(self.q.items, (), index, keep)
             if items:
                 root["item"] = items
-            self._qr = (root, index)
-        return self._qr
+            built = self._qr[keep] = (root, index)  # type: ignore[index]
+        return built
 
-    def _qr_items(self, items: tuple[Item, ...], parent: Path, index: dict) -> list[dict]:
+    def _qr_items(self, items: tuple[Item, ...], parent: Path, index: dict, keep: frozenset[str] | None = None) -> list[dict]:
         out: list[dict] = []
         for item in items:
-            if item.type == "display":
+            if item.type == "display" or (keep is not None and item.link_id not in keep):
                 continue
             for p in self._children(parent, item):
                 if not self._enabled.get(p):
@@ -484,7 +504,7 @@ class FormState:
                 node: dict[str, Any] = {"linkId": item.link_id}
                 if item.text:
                     node["text"] = item.text
-                children = self._qr_items(item.items, p, index)
+                children = self._qr_items(item.items, p, index, keep)
                 if item.type == "group":
                     if not children:
                         continue
