@@ -1,7 +1,8 @@
 """The contract between the outbox worker and a destination (a FHIR server, a folder, ...).
 
-A destination takes a batch of measurements and says, per measurement, whether it was delivered
-or permanently rejected. A failure of the whole exchange (network, 5xx, 429, a reply that cannot
+A destination takes a batch of outgoing resources (hub.domain.outgoing: measurements, Devices of
+the inventory, ...) and says, per resource, whether it was delivered or permanently rejected; a
+kind its destination kind does not take is rejected, never sent (routing never queues one). A failure of the whole exchange (network, 5xx, 429, a reply that cannot
 be parsed) raises `DeliveryError`; the worker then retries the batch later. Reasons are written
 for logs and for the technician: they never contain patient data.
 """
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from hub.domain.measurements import Measurement
+from hub.domain.outgoing import Outgoing
 
 
 class Outcome(enum.StrEnum):
@@ -24,9 +25,14 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class EntryResult:
-    measurement_id: uuid.UUID
+    resource_id: uuid.UUID  # the outgoing resource's identifier (a measurement's own UUID)
     outcome: Outcome
     reason: str | None = None
+
+    @property
+    def measurement_id(self) -> uuid.UUID:
+        """The older name: a measurement's outgoing resource is named by the measurement's id."""
+        return self.resource_id
 
 
 class DeliveryError(Exception):
@@ -45,11 +51,11 @@ class DeliveryError(Exception):
 
 
 class Destination(Protocol):
-    """Where measurements go. One instance per configured destination."""
+    """Where outgoing resources go. One instance per configured destination."""
 
     name: str
     kind: str
 
-    async def send(self, measurements: Sequence[Measurement]) -> list[EntryResult]: ...
+    async def send(self, resources: Sequence[Outgoing]) -> list[EntryResult]: ...
 
     async def aclose(self) -> None: ...

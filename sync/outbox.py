@@ -1,5 +1,8 @@
 """The delivery worker: one per destination, draining that destination's outbox rows.
 
+A row is an outgoing resource of any kind (hub.domain.outgoing: a measurement, a Device of the
+inventory, ...): the worker never looks inside one; the destination maps it by kind.
+
 Rows are marked delivered only on a parsed success from the destination. A batch that fails as a
 whole is retried with exponential backoff and jitter (or after the server's Retry-After); a batch
 the destination rejects permanently is split and sent one by one, so one poisoned measurement is
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from hub.domain.measurements import Measurement
+from hub.domain.outgoing import Outgoing, as_outgoings
 from sync.delivery import DeliveryError, Destination, Outcome
 from sync.fhir.codes import MappingError
 
@@ -36,17 +39,17 @@ class OutboxQueue(Protocol):
 
     async def due(
         self, destination: str, *, limit: int, now: datetime, max_samples: int | None = None
-    ) -> list[Measurement]: ...
+    ) -> list[Outgoing]: ...
 
     async def next_attempt_at(self, destination: str) -> datetime | None: ...
 
-    async def mark_delivered(self, destination: str, measurement_ids: Sequence[str]) -> None: ...
+    async def mark_delivered(self, destination: str, resource_ids: Sequence[str]) -> None: ...
 
     async def schedule_retry(
-        self, destination: str, measurement_ids: Sequence[str], *, not_before: datetime, reason: str
+        self, destination: str, resource_ids: Sequence[str], *, not_before: datetime, reason: str
     ) -> None: ...
 
-    async def dead_letter(self, destination: str, measurement_id: str, *, reason: str) -> None: ...
+    async def dead_letter(self, destination: str, resource_id: str, *, reason: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +106,8 @@ class OutboxWorker:
         on_change: Callable[[], None] | None = None,
         max_samples: int = MAX_SAMPLES_PER_BATCH,
     ) -> None:
-        """`batch_size`: measurements per request; `max_samples`: continuous-oximetry samples per
-        request (a batch is cut before it would carry more, never below one measurement)."""
+        """`batch_size`: resources per request; `max_samples`: continuous-oximetry samples per
+        request (a batch is cut before it would carry more, never below one resource)."""
         if batch_size < 1 or max_samples < 1:
             raise ValueError("batch_size and max_samples must be at least 1")
         self.queue = queue
@@ -170,7 +173,7 @@ class OutboxWorker:
             now = self.clock()
             if self._blocked_until is not None and self._blocked_until > now:
                 return report
-            batch = await self.queue.due(self.name, limit=self.batch_size, now=now, max_samples=self.max_samples)
+            batch = as_outgoings(await self.queue.due(self.name, limit=self.batch_size, now=now, max_samples=self.max_samples))
             if not batch:
                 return report
             ok = await self._send(batch, report)
@@ -179,13 +182,13 @@ class OutboxWorker:
             if not ok:
                 return report
 
-    async def _send(self, batch: list[Measurement], report: DrainReport) -> bool:
+    async def _send(self, batch: list[Outgoing], report: DrainReport) -> bool:
         """Send one batch; True when the destination answered (whatever it said per entry)."""
         report.batches += 1
         try:
             try:
                 results = await self.destination.send(batch)
-            except MappingError as exc:  # one measurement FHIR cannot express: same as a refusal
+            except MappingError as exc:  # one resource FHIR cannot express: same as a refusal
                 raise DeliveryError(
                     f"cannot be expressed in FHIR ({type(exc).__name__}); kept on the hub", permanent=True
                 ) from exc
@@ -195,12 +198,12 @@ class OutboxWorker:
                     reason = f"{exc.reason}; set aside, not retried"
                     await self.queue.dead_letter(self.name, str(batch[0].id), reason=reason)
                     report.dead += 1
-                    log.warning("outbox %s: one measurement rejected for good: %s", self.name, reason)
+                    log.warning("outbox %s: one %s rejected for good: %s", self.name, batch[0].kind.value, reason)
                     return True
                 # Find the poisoned entry: send each alone; the good ones go through.
                 log.info("outbox %s: %s; sending the %d entries one by one", self.name, exc.reason, len(batch))
-                for measurement in batch:
-                    if not await self._send([measurement], report):
+                for item in batch:
+                    if not await self._send([item], report):
                         return False
                 return True
             await self._back_off(batch, exc.reason, exc.retry_after, report)
@@ -211,7 +214,7 @@ class OutboxWorker:
             await self._back_off(batch, reason, None, report)
             return False
 
-        by_id = {str(r.measurement_id): r for r in results}
+        by_id = {str(r.resource_id): r for r in results}
         delivered = [str(m.id) for m in batch if by_id.get(str(m.id)) and by_id[str(m.id)].outcome is Outcome.DELIVERED]
         await self.queue.mark_delivered(self.name, delivered)
         report.delivered += len(delivered)
@@ -227,7 +230,7 @@ class OutboxWorker:
         self._blocked_until = None
         return True
 
-    async def _back_off(self, batch: list[Measurement], reason: str, retry_after: float | None, report: DrainReport) -> None:
+    async def _back_off(self, batch: list[Outgoing], reason: str, retry_after: float | None, report: DrainReport) -> None:
         await self._back_off_rows([str(m.id) for m in batch], reason, retry_after, report)
 
     async def _back_off_rows(self, ids: list[str], reason: str, retry_after: float | None, report: DrainReport) -> None:

@@ -26,10 +26,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from hub.config import DestinationConfig
+from hub.domain.outgoing import OutgoingKind, takes
 from hub.domain.readings import MeasurementKind
 from hub.services.events import EventBus
 
@@ -47,6 +48,13 @@ NOT_FOR_PMD = frozenset(
 def data_category(kind: MeasurementKind) -> str:
     """Which `receives` category a measurement belongs to (every measurement kind today is a
     vital sign; questionnaire responses and alerts are routed by their own categories)."""
+    del kind
+    return VITAL_SIGNS
+
+
+def resource_category(kind: OutgoingKind) -> str:
+    """Which `receives` category an outgoing resource other than a measurement belongs to: the
+    device inventory travels with the vital signs its devices measure."""
     del kind
     return VITAL_SIGNS
 
@@ -97,6 +105,26 @@ class DestinationView:
 
 class UnknownDestination(KeyError):
     """No destination of that name is configured or holds any of the patient's data."""
+
+
+class DestinationConfig(Protocol):
+    """What consent needs of a configured destination (hub.config's DestinationConfig has it):
+    services name what they need instead of importing the configuration."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def consent(self) -> str: ...
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def path(self) -> Path | None: ...
+    @property
+    def receives(self) -> tuple[str, ...]: ...
+
+    def receives_category(self, category: str) -> bool: ...
 
 
 def _where(dest: DestinationConfig) -> str:
@@ -151,6 +179,17 @@ class ConsentService:
             name
             for name, d in self.configured.items()
             if d.receives_category(category) and self.allows(name) and not (d.kind == "nhn-pmd" and kind in NOT_FOR_PMD)
+        )
+
+    def destinations_for_resource(self, kind: OutgoingKind) -> tuple[str, ...]:
+        """The destinations a new outgoing resource of this kind is queued for: configured,
+        receiving its category, of a kind that takes it (hub.domain.outgoing.TAKEN_BY: never a
+        Device for Pasientens måledata), and with the patient's consent."""
+        category = resource_category(kind)
+        return tuple(
+            name
+            for name, d in self.configured.items()
+            if d.receives_category(category) and takes(d.kind, kind) and self.allows(name)
         )
 
     # -- the patient's view and choices ----------------------------------------------------

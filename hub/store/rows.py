@@ -1,13 +1,15 @@
-"""Measurement <-> database row. Kept apart so the mapping is written once."""
+"""Measurement (and other outgoing resources) <-> database row. Kept apart so the mapping is written once."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from hub.domain.measurements import Measurement, MonotonicAnchor
+from hub.domain.outgoing import Outgoing, OutgoingKind
 from hub.domain.oximetry import SampledSeries, decode_values, encode_values
 from hub.domain.readings import AbsentReason, Component, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
 
@@ -127,3 +129,34 @@ def measurement_from_row(row: tuple | dict) -> Measurement:
             MonotonicAnchor(row["received_boot_id"], row["received_boottime"]) if row["received_boot_id"] is not None else None
         ),
     )
+
+
+# -- outgoing resources other than measurements: their payload as JSON, per kind -------------------
+
+_DEVICE_FIELDS = ("address", "name", "manufacturer", "model", "serial", "firmware", "system_id")
+
+
+def _device_to_json(device: DeviceIdentity) -> str:
+    return json.dumps({f: getattr(device, f) for f in _DEVICE_FIELDS}, sort_keys=True)
+
+
+def _device_from_json(text: str) -> DeviceIdentity:
+    data = json.loads(text)
+    return DeviceIdentity(**{f: data.get(f) for f in _DEVICE_FIELDS})
+
+
+# A new kind adds its codec here (and its mapper in sync.fhir.resources); nothing else in the store changes.
+PAYLOAD_CODECS: dict[OutgoingKind, tuple[Callable[[Any], str], Callable[[str], Any]]] = {
+    OutgoingKind.DEVICE: (_device_to_json, _device_from_json),
+}
+
+
+def payload_to_json(item: Outgoing) -> str:
+    encode, _ = PAYLOAD_CODECS[item.kind]
+    return encode(item.payload)
+
+
+def outgoing_from_payload(id: str, kind: str, payload: str) -> Outgoing:
+    kind_ = OutgoingKind(kind)
+    _, decode = PAYLOAD_CODECS[kind_]
+    return Outgoing(kind_, uuid.UUID(id), decode(payload))

@@ -143,7 +143,59 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """An outbox of outgoing resources of any kind, not of measurements alone.
+
+    `outgoing`: one row per thing to send, named by the identifier fixed at capture (a
+    measurement's own UUID); a measurement is referenced, other kinds carry their payload. The
+    outbox's rows point at it. An existing hub's queue is kept row for row (same ids, states,
+    attempts, times); every measurement becomes an outgoing resource."""
+    db.execute(
+        """
+        CREATE TABLE outgoing (
+            id TEXT PRIMARY KEY,              -- fixed at capture: the identifier every destination sees
+            kind TEXT NOT NULL,               -- hub.domain.outgoing.OutgoingKind
+            measurement_id TEXT UNIQUE REFERENCES measurements(id),  -- kind 'measurement': its row
+            payload TEXT,                     -- every other kind: the domain payload, JSON
+            created_at TEXT NOT NULL,
+            CHECK ((measurement_id IS NULL) <> (payload IS NULL)),
+            CHECK (measurement_id IS NULL OR measurement_id = id)
+        )
+        """
+    )
+    db.execute(
+        "INSERT INTO outgoing (id, kind, measurement_id, created_at) "
+        "SELECT id, 'measurement', id, received_at FROM measurements"
+    )
+    db.execute(
+        """
+        CREATE TABLE outbox_v3 (
+            id INTEGER PRIMARY KEY,
+            resource_id TEXT NOT NULL REFERENCES outgoing(id),
+            destination TEXT NOT NULL,
+            -- withdrawn: queued, then the patient withdrew consent for this destination; never sent
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead', 'withdrawn')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            delivered_at TEXT,
+            UNIQUE (resource_id, destination)
+        )
+        """
+    )
+    db.execute(
+        "INSERT INTO outbox_v3 (id, resource_id, destination, state, attempts, next_attempt_at, last_error, delivered_at) "
+        "SELECT id, measurement_id, destination, state, attempts, next_attempt_at, last_error, delivered_at FROM outbox"
+    )
+    db.execute("DROP TABLE outbox")
+    db.execute("ALTER TABLE outbox_v3 RENAME TO outbox")
+    db.execute("CREATE INDEX outbox_due ON outbox (destination, state, next_attempt_at, id)")
+    # The ledger of a destination without conditional create names resources, whatever their kind.
+    db.execute("ALTER TABLE ack_ledger RENAME COLUMN measurement_id TO resource_id")
+    db.execute("ALTER TABLE sent_batches RENAME COLUMN measurement_ids TO resource_ids")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

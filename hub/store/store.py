@@ -1,4 +1,5 @@
-"""The hub's durable memory: measurements and their outbox, behind one writer thread.
+"""The hub's durable memory: measurements, the outgoing resources and their outbox, behind one
+writer thread.
 
 Every database call runs on one dedicated thread, so a slow fsync never stalls the asyncio loop
 (and with it the UI and the Bluetooth link). Measurements that arrive while a commit is in
@@ -22,8 +23,17 @@ import sqlite_utils
 
 from hub.domain.clock import place_after_trust
 from hub.domain.measurements import Measurement, MonotonicAnchor
+from hub.domain.outgoing import Outgoing, OutgoingKind, of_measurement
 from hub.domain.readings import DeviceIdentity, MeasurementKind
-from hub.store.rows import MEASUREMENT_COLUMNS, SAMPLE_COLUMNS, measurement_from_row, measurement_to_row, samples_to_row
+from hub.store.rows import (
+    MEASUREMENT_COLUMNS,
+    SAMPLE_COLUMNS,
+    measurement_from_row,
+    measurement_to_row,
+    outgoing_from_payload,
+    payload_to_json,
+    samples_to_row,
+)
 from hub.store.lock import DataFolderLock
 from hub.store.schema import connect
 from hub.store.transactions import write_transaction
@@ -38,6 +48,8 @@ SERIES_KINDS = (MeasurementKind.OXYGEN_SATURATION_SERIES.value, MeasurementKind.
 _MEASUREMENT_SELECT = (
     ", ".join(f"m.{c.strip()}" for c in MEASUREMENT_COLUMNS.split(",")) + f", {SAMPLE_COLUMNS}"
 )
+# An outbox row with its outgoing resource and, for a measurement, the measurement (o, g, m).
+_OUTBOX_JOIN = "outbox o JOIN outgoing g ON g.id = o.resource_id LEFT JOIN measurements m ON m.id = g.measurement_id"
 # The consent in force for destination `?`: its newest event; none yet means given.
 CONSENT_GIVEN_SQL = (
     "coalesce((SELECT state FROM consent_events WHERE destination = ? ORDER BY id DESC LIMIT 1), 'given') = 'given'"
@@ -67,7 +79,7 @@ class OpenBatch:
     """A batch sent to a destination without conditional create whose answer never came."""
 
     bundle_identifier: str
-    measurement_ids: tuple[str, ...]  # in the order they were sent
+    resource_ids: tuple[str, ...]  # in the order they were sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +94,13 @@ class DeliveryState:
 
 @dataclass(frozen=True, slots=True)
 class SetAside:
-    """A measurement a destination will never take as it is: "could not be sent", and why."""
+    """A resource (a measurement, mostly) a destination will never take as it is: "could not be
+    sent", and why."""
 
-    measurement_id: str
+    measurement_id: str  # the outgoing resource's id (a measurement's own)
     destination: str
-    kind: str
-    taken_at: datetime
+    kind: str  # the measurement's kind; for another resource, its outgoing kind
+    taken_at: datetime  # when it was measured; for another resource, when it was captured
     reason: str
 
 
@@ -188,7 +201,8 @@ class Store:
     # --- writing measurements ------------------------------------------------------------
 
     async def record(self, measurement: Measurement, destinations: Iterable[str]) -> Recorded:
-        """Write the measurement and one outbox row per destination in one transaction.
+        """Write the measurement, its outgoing resource and one outbox row per destination in one
+        transaction.
 
         Returns after the COMMIT is durable. A measurement whose natural key is already stored
         writes nothing and returns the earlier measurement's id with `created=False`.
@@ -240,13 +254,11 @@ class Store:
                             [samples["measurement_id"], samples["start"], samples["period_s"], samples["count"], samples["data"]],
                         )
                     now = self._now()
-                    # Consent is checked again inside this transaction: a row is never queued for a
-                    # destination whose consent was withdrawn before this COMMIT.
-                    conn.executemany(
-                        "INSERT INTO outbox (measurement_id, destination, next_attempt_at) SELECT ?, ?, ? "
-                        f"WHERE {CONSENT_GIVEN_SQL}",
-                        [(row["id"], name, now, name) for name in destinations],
+                    conn.execute(
+                        "INSERT INTO outgoing (id, kind, measurement_id, created_at) VALUES (?, ?, ?, ?)",
+                        [row["id"], OutgoingKind.MEASUREMENT.value, row["id"], now],
                     )
+                    _queue(conn, row["id"], destinations, now)
                     results.append(Recorded(row["id"], created=True))
                 else:
                     existing = conn.execute(
@@ -257,6 +269,27 @@ class Store:
             return results
 
         return write_transaction(self.db.conn, write, self.path)
+
+    async def enqueue(self, item: Outgoing, destinations: Iterable[str]) -> bool:
+        """Write an outgoing resource other than a measurement (those come through `record`) and
+        one outbox row per destination, in one transaction; True when it was new. The same id
+        again writes nothing: what was captured once is queued once."""
+        if item.kind is OutgoingKind.MEASUREMENT:
+            raise ValueError("a measurement is queued by record(), with the measurement itself")
+        destinations = tuple(destinations)
+        payload = payload_to_json(item)
+
+        def write(conn: Any) -> bool:
+            now = self._now()
+            created = conn.execute(
+                "INSERT INTO outgoing (id, kind, payload, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [str(item.id), item.kind.value, payload, now],
+            ).rowcount
+            if created:
+                _queue(conn, str(item.id), destinations, now)
+            return bool(created)
+
+        return await self._transaction(write)
 
     # --- reading measurements ------------------------------------------------------------
 
@@ -317,7 +350,7 @@ class Store:
     async def delivery_states(self, measurement_id: str) -> list[DeliveryState]:
         def query() -> list[DeliveryState]:
             rows = self.db.execute(
-                "SELECT destination, state, attempts, last_error FROM outbox WHERE measurement_id = ? ORDER BY destination",
+                "SELECT destination, state, attempts, last_error FROM outbox WHERE resource_id = ? ORDER BY destination",
                 [measurement_id],
             ).fetchall()
             return [DeliveryState(*r) for r in rows]
@@ -328,12 +361,12 @@ class Store:
         return await self._run(lambda: self.db.execute("SELECT count(*) FROM measurements").fetchone()[0])
 
     async def set_aside(self) -> list[SetAside]:
-        """Every measurement a destination refused for good, with the reason (oldest first)."""
+        """Every resource a destination refused for good, with the reason (oldest first)."""
 
         def query() -> list[SetAside]:
             rows = self.db.execute(
-                "SELECT o.measurement_id, o.destination, m.kind, m.effective_time, o.last_error "
-                "FROM outbox o JOIN measurements m ON m.id = o.measurement_id WHERE o.state = 'dead' ORDER BY o.id"
+                "SELECT o.resource_id, o.destination, coalesce(m.kind, g.kind), coalesce(m.effective_time, g.created_at), "
+                f"o.last_error FROM {_OUTBOX_JOIN} WHERE o.state = 'dead' ORDER BY o.id"
             ).fetchall()
             return [SetAside(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4] or "") for r in rows]
 
@@ -356,27 +389,31 @@ class Store:
 
     async def due(
         self, destination: str, *, limit: int, now: datetime, max_samples: int | None = None
-    ) -> list[Measurement]:
-        """The oldest rows due for `destination`: at most `limit` measurements, and — with
-        `max_samples` — no more continuous-oximetry samples than that in all (always at least one
-        measurement), so one request's memory does not grow with how long a recording was."""
+    ) -> list[Outgoing]:
+        """The oldest rows due for `destination`, whatever their kind: at most `limit` resources,
+        and — with `max_samples` — no more continuous-oximetry samples than that in all (always at
+        least one resource), so one request's memory does not grow with how long a recording was.
+        A measurement held for the hub's clock is not due."""
 
-        def query() -> list[Measurement]:
+        def query() -> list[Outgoing]:
             rows = self.db.execute(
-                f"SELECT {_MEASUREMENT_SELECT} FROM outbox o JOIN measurements m ON m.id = o.measurement_id "
+                f"SELECT g.id, g.kind, g.payload, {_MEASUREMENT_SELECT} FROM {_OUTBOX_JOIN} "
                 "LEFT JOIN samples s ON s.measurement_id = m.id "
-                "WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? AND m.time_pending = 0 "
-                "ORDER BY o.id LIMIT ?",
+                "WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? "
+                "AND coalesce(m.time_pending, 0) = 0 ORDER BY o.id LIMIT ?",
                 [destination, now.astimezone(UTC).isoformat(), limit],
             ).fetchall()
-            batch: list[Measurement] = []
+            batch: list[Outgoing] = []
             samples = 0
             for row in rows:
+                if row[2] is not None:  # a resource that carries its own payload
+                    batch.append(outgoing_from_payload(row[0], row[1], row[2]))
+                    continue
                 blob = row[-1]
                 samples += len(blob) // 2 if blob is not None else 0
                 if batch and max_samples is not None and samples > max_samples:
                     break
-                batch.append(measurement_from_row(row))
+                batch.append(of_measurement(measurement_from_row(row[3:])))
             return batch
 
         return await self._run(query)
@@ -391,29 +428,29 @@ class Store:
 
         return await self._run(query)
 
-    async def mark_delivered(self, destination: str, measurement_ids: Sequence[str]) -> None:
+    async def mark_delivered(self, destination: str, resource_ids: Sequence[str]) -> None:
         # 'withdrawn' too: a batch already on its way when the patient withdrew did arrive, and
         # the record must say so (what was sent stays sent, and is shown as sent).
         await self._update_outbox(
             "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL "
-            "WHERE destination = ? AND measurement_id = ? AND state IN ('pending', 'withdrawn')",
-            [(self._now(), destination, mid) for mid in measurement_ids],
+            "WHERE destination = ? AND resource_id = ? AND state IN ('pending', 'withdrawn')",
+            [(self._now(), destination, rid) for rid in resource_ids],
         )
 
     async def schedule_retry(
-        self, destination: str, measurement_ids: Sequence[str], *, not_before: datetime, reason: str
+        self, destination: str, resource_ids: Sequence[str], *, not_before: datetime, reason: str
     ) -> None:
         await self._update_outbox(
             "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
-            "WHERE destination = ? AND measurement_id = ? AND state = 'pending'",
-            [(not_before.astimezone(UTC).isoformat(), reason[:MAX_ERROR_LENGTH], destination, mid) for mid in measurement_ids],
+            "WHERE destination = ? AND resource_id = ? AND state = 'pending'",
+            [(not_before.astimezone(UTC).isoformat(), reason[:MAX_ERROR_LENGTH], destination, rid) for rid in resource_ids],
         )
 
-    async def dead_letter(self, destination: str, measurement_id: str, *, reason: str) -> None:
+    async def dead_letter(self, destination: str, resource_id: str, *, reason: str) -> None:
         await self._update_outbox(
             "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ? "
-            "WHERE destination = ? AND measurement_id = ? AND state = 'pending'",
-            [(reason[:MAX_ERROR_LENGTH], destination, measurement_id)],
+            "WHERE destination = ? AND resource_id = ? AND state = 'pending'",
+            [(reason[:MAX_ERROR_LENGTH], destination, resource_id)],
         )
 
     async def _update_outbox(self, sql: str, params: list[tuple]) -> None:
@@ -477,19 +514,19 @@ class Store:
 
     # --- the ack ledger (sync.destinations.nhn_pmd.AckLedger) -----------------------------------
 
-    async def acknowledged(self, destination: str, measurement_ids: Sequence[str]) -> set[str]:
+    async def acknowledged(self, destination: str, resource_ids: Sequence[str]) -> set[str]:
         """Which of these the destination has already acknowledged (never to be sent again)."""
 
         def query() -> set[str]:
             found: set[str] = set()
-            ids = list(measurement_ids)
+            ids = list(resource_ids)
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 found.update(
                     r[0]
                     for r in self.db.execute(
-                        f"SELECT measurement_id FROM ack_ledger WHERE destination = ? "
-                        f"AND measurement_id IN ({', '.join('?' * len(chunk))})",
+                        f"SELECT resource_id FROM ack_ledger WHERE destination = ? "
+                        f"AND resource_id IN ({', '.join('?' * len(chunk))})",
                         [destination, *chunk],
                     )
                 )
@@ -502,7 +539,7 @@ class Store:
 
         def query() -> list[OpenBatch]:
             rows = self.db.execute(
-                "SELECT bundle_identifier, measurement_ids FROM sent_batches WHERE destination = ? AND state = 'open' "
+                "SELECT bundle_identifier, resource_ids FROM sent_batches WHERE destination = ? AND state = 'open' "
                 "ORDER BY first_sent_at, rowid",
                 [destination],
             ).fetchall()
@@ -510,11 +547,11 @@ class Store:
 
         return await self._run(query)
 
-    async def batch_sending(self, destination: str, bundle_identifier: str, measurement_ids: Sequence[str]) -> None:
+    async def batch_sending(self, destination: str, bundle_identifier: str, resource_ids: Sequence[str]) -> None:
         """Written before the request: this batch is on its way (again)."""
-        ids = json.dumps(list(measurement_ids))  # in the order sent: a repeat is the same bundle
+        ids = json.dumps(list(resource_ids))  # in the order sent: a repeat is the same bundle
         await self._update_outbox(
-            "INSERT INTO sent_batches (destination, bundle_identifier, measurement_ids, sends, first_sent_at) "
+            "INSERT INTO sent_batches (destination, bundle_identifier, resource_ids, sends, first_sent_at) "
             "VALUES (?, ?, ?, 1, ?) ON CONFLICT (destination, bundle_identifier) DO UPDATE SET "
             "sends = sends + 1, state = CASE WHEN state = 'superseded' THEN 'open' ELSE state END",
             [(destination, bundle_identifier, ids, self._now())],
@@ -523,13 +560,13 @@ class Store:
     async def batch_answered(
         self, destination: str, bundle_identifier: str, acks: Sequence[tuple[str, int, str | None]]
     ) -> None:
-        """The destination answered this batch: its acknowledged entries (measurement id, status,
+        """The destination answered this batch: its acknowledged entries (resource id, status,
         location) go into the ledger, in one transaction with closing the batch."""
 
         def write(conn: Any) -> None:
             now = self._now()
             conn.executemany(
-                "INSERT INTO ack_ledger (destination, measurement_id, bundle_identifier, status, location, "
+                "INSERT INTO ack_ledger (destination, resource_id, bundle_identifier, status, location, "
                 "acknowledged_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(destination, mid, bundle_identifier, status, location, now) for mid, status, location in acks],
             )
@@ -555,11 +592,11 @@ class Store:
 
         def query() -> list[Waiting]:
             rows = self.db.execute(
-                "SELECT o.destination, count(*), sum(m.time_pending), "
-                "min(CASE WHEN m.time_pending = 0 THEN o.next_attempt_at END), "
+                "SELECT o.destination, count(*), sum(coalesce(m.time_pending, 0)), "
+                "min(CASE WHEN coalesce(m.time_pending, 0) = 0 THEN o.next_attempt_at END), "
                 "(SELECT e.last_error FROM outbox e WHERE e.destination = o.destination AND e.state = 'pending' "
                 "AND e.last_error IS NOT NULL ORDER BY e.next_attempt_at DESC, e.id DESC LIMIT 1) "
-                "FROM outbox o JOIN measurements m ON m.id = o.measurement_id WHERE o.state = 'pending' "
+                f"FROM {_OUTBOX_JOIN} WHERE o.state = 'pending' "
                 "GROUP BY o.destination ORDER BY o.destination"
             ).fetchall()
             return [Waiting(r[0], r[1], r[2] or 0, datetime.fromisoformat(r[3]) if r[3] else None, r[4]) for r in rows]
@@ -576,7 +613,7 @@ class Store:
             params: list[Any] = []
             if destination is not None:
                 sql += (
-                    " WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.measurement_id = m.id AND o.destination = ? "
+                    " WHERE EXISTS (SELECT 1 FROM outbox o WHERE o.resource_id = m.id AND o.destination = ? "
                     "AND o.state IN ('pending', 'dead'))"
                 )
                 params.append(destination)
@@ -603,31 +640,37 @@ class Store:
 
         return await self._run(query)
 
-    async def requeue(self, source: str, target: str, *, kinds: Collection[str]) -> Requeued:
+    async def requeue(
+        self, source: str, target: str, *, kinds: Collection[str], resource_kinds: Collection[str] = ()
+    ) -> Requeued:
         """Hand the rows still waiting for `source` (a destination no longer configured) to
         `target`, in one transaction: a new row for `target` where it has none (with the patient's
         consent for it, checked here as when recording), and the source's row removed wherever the
-        target now has one — so each measurement is queued once, never twice, and never lost.
-        Only measurements of `kinds` (what the target takes) move; the others stay waiting."""
+        target now has one — so each resource is queued once, never twice, and never lost.
+        Only measurements of `kinds` and other resources of `resource_kinds` (what the target
+        takes) move; the others stay waiting."""
         if source == target:
             raise ValueError("source and target are the same destination")
         kind_list = sorted(kinds)
+        other_list = sorted(str(k) for k in resource_kinds if k != OutgoingKind.MEASUREMENT.value)
         in_kinds = f"m.kind IN ({', '.join('?' * len(kind_list))})" if kind_list else "0"
+        in_others = f"g.kind IN ({', '.join('?' * len(other_list))})" if other_list else "0"
 
         def write(conn: Any) -> Requeued:
             waiting_for_source = (
-                "SELECT o.measurement_id FROM outbox o JOIN measurements m ON m.id = o.measurement_id "
-                f"WHERE o.destination = ? AND o.state = 'pending' AND {in_kinds}"
+                f"SELECT o.resource_id FROM {_OUTBOX_JOIN} "
+                f"WHERE o.destination = ? AND o.state = 'pending' AND (({in_kinds}) OR "
+                f"(g.kind <> '{OutgoingKind.MEASUREMENT.value}' AND {in_others}))"
             )
             queued = conn.execute(
-                "INSERT INTO outbox (measurement_id, destination, next_attempt_at) "
-                f"SELECT measurement_id, ?, ? FROM ({waiting_for_source}) WHERE {CONSENT_GIVEN_SQL} "
-                "ON CONFLICT (measurement_id, destination) DO NOTHING",
-                [target, self._now(), source, *kind_list, target],
+                "INSERT INTO outbox (resource_id, destination, next_attempt_at) "
+                f"SELECT resource_id, ?, ? FROM ({waiting_for_source}) WHERE {CONSENT_GIVEN_SQL} "
+                "ON CONFLICT (resource_id, destination) DO NOTHING",
+                [target, self._now(), source, *kind_list, *other_list, target],
             ).rowcount
             covered = conn.execute(
-                "DELETE FROM outbox WHERE destination = ? AND state = 'pending' AND measurement_id IN "
-                "(SELECT measurement_id FROM outbox WHERE destination = ?)",
+                "DELETE FROM outbox WHERE destination = ? AND state = 'pending' AND resource_id IN "
+                "(SELECT resource_id FROM outbox WHERE destination = ?)",
                 [source, target],
             ).rowcount
             left = conn.execute(
@@ -636,3 +679,12 @@ class Store:
             return Requeued(queued=queued, already=covered - queued, left=left)
 
         return await self._transaction(write)
+
+
+def _queue(conn: Any, resource_id: str, destinations: Sequence[str], now: str) -> None:
+    """One outbox row per destination. Consent is checked again inside the caller's transaction:
+    a row is never queued for a destination whose consent was withdrawn before its COMMIT."""
+    conn.executemany(
+        f"INSERT INTO outbox (resource_id, destination, next_attempt_at) SELECT ?, ?, ? WHERE {CONSENT_GIVEN_SQL}",
+        [(resource_id, name, now, name) for name in destinations],
+    )

@@ -3,7 +3,7 @@ way to hand data over by hand (a USB stick).
 
 Each batch becomes one file, written atomically: a hidden temp file in the same folder, fsync,
 rename over the final name, fsync of the folder. A reader therefore sees either the whole bundle
-or nothing. The name is a hash of the batch's measurement ids (order ignored), so sending the same
+or nothing. The name is a hash of the batch's resource ids (order ignored), so sending the same
 batch again overwrites its file instead of adding a duplicate; and since bundles are built
 deterministically, the content is the same too. Each file can be POSTed to any FHIR server as is.
 """
@@ -21,9 +21,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hub.domain.measurements import Measurement
+from hub.domain.outgoing import Outgoing, as_outgoings
 from sync.delivery import DeliveryError, EntryResult, Outcome
 from sync.fhir.bundles import transaction_bundle
 from sync.fhir.context import FhirContext
+from sync.fhir.resources import PROFILE_OF, not_taken
 
 PREFIX = "heima-"
 SUFFIX = ".fhir.json"
@@ -38,9 +40,9 @@ NO_PATIENT_TAG = {
 }
 
 
-def bundle_file_name(measurements: Sequence[Measurement]) -> str:
+def bundle_file_name(items: Sequence[Outgoing | Measurement]) -> str:
     """The stable file name for a batch: the same ids, in any order, give the same name."""
-    digest = hashlib.sha256("\n".join(sorted(str(m.id) for m in measurements)).encode()).hexdigest()
+    digest = hashlib.sha256("\n".join(sorted(str(i.id) for i in items)).encode()).hexdigest()
     return f"{PREFIX}{digest[:32]}{SUFFIX}"
 
 
@@ -100,25 +102,26 @@ class DirectoryDestination:
         self.path = Path(path)
         self.ctx = ctx
 
-    def bundle(self, measurements: Sequence[Measurement]) -> dict:
+    def bundle(self, items: Sequence[Outgoing | Measurement]) -> dict:
         """The transaction bundle this folder gets for a batch (tagged when no patient is set)."""
-        return _mark_without_patient(transaction_bundle(measurements, self.ctx), self.ctx)
+        return _mark_without_patient(transaction_bundle(items, self.ctx), self.ctx)
 
-    def _write(self, measurements: Sequence[Measurement]) -> Path:
-        data = json.dumps(self.bundle(measurements), ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+    def _write(self, items: Sequence[Outgoing]) -> Path:
+        data = json.dumps(self.bundle(items), ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
         # Create the folder itself, never its parents: a missing parent is a missing USB stick.
         if not self.path.is_dir():
             self.path.mkdir(exist_ok=True, mode=PRIVATE_DIR)
             _private(lambda: self.path.chmod(PRIVATE_DIR))  # mkdir's mode is cut by the umask
-        target = self.path / bundle_file_name(measurements)
+        target = self.path / bundle_file_name(items)
         write_atomically(target, data)
         return target
 
-    async def send(self, measurements: Sequence[Measurement]) -> list[EntryResult]:
-        if not measurements:
-            return []
+    async def send(self, resources: Sequence[Outgoing | Measurement]) -> list[EntryResult]:
+        refused, items = not_taken(PROFILE_OF[self.kind], as_outgoings(resources))
+        if not items:
+            return refused
         try:
-            await asyncio.to_thread(self._write, measurements)
+            await asyncio.to_thread(self._write, items)
         except FileNotFoundError:
             raise DeliveryError(
                 f"the folder above {self.path.name!r} does not exist (is the USB stick or disk mounted?); will retry"
@@ -128,7 +131,7 @@ class DirectoryDestination:
             raise DeliveryError(
                 f"could not write the bundle file into folder {self.path.name!r} ({what}); will retry"
             ) from None
-        return [EntryResult(m.id, Outcome.DELIVERED) for m in measurements]
+        return refused + [EntryResult(i.id, Outcome.DELIVERED) for i in items]
 
     async def aclose(self) -> None:
         return None

@@ -1,8 +1,9 @@
 """A standard FHIR R4 server: Bundles of conditional creates (ifNoneExist on the identifier).
 
 Two modes:
-- `batch` (the default): one `batch` Bundle per batch of measurements; the server answers each
-  entry on its own, so one bad Observation is rejected alone and the rest are delivered.
+- `batch` (the default): one `batch` Bundle per batch of outgoing resources (Observations, the
+  inventory's Devices, ...: sync.fhir.resources maps each by kind); the server answers each entry
+  on its own, so one bad entry is rejected alone and the rest are delivered.
 - `transaction`: all or nothing, cut into transactions of at most `max_entries` entries (see
   MEDPLUM_MAX_TRANSACTION_ENTRIES for why the limit is small).
 
@@ -22,6 +23,7 @@ import json
 import logging
 import math
 import ssl
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -29,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from hub.domain.measurements import Measurement
+from hub.domain.outgoing import Outgoing, as_outgoings
 from sync.auth import AuthError, describe_tls_error
 from sync.delivery import DeliveryError, EntryResult, Outcome
 from sync.fhir.bundles import (
@@ -37,13 +39,13 @@ from sync.fhir.bundles import (
     BundleResponseError,
     BundleType,
     EntryOutcome,
-    batch_bundle,
+    build,
     issue_codes,
     parse_response,
     split_batch,
-    transaction_bundle,
 )
 from sync.fhir.context import FhirContext
+from sync.fhir.resources import PROFILE_OF, not_taken
 from sync.server_text import quiet_http_logs, seconds_text, status_text
 
 log = logging.getLogger(__name__)
@@ -206,15 +208,17 @@ class FhirServerDestination:
     def _timeout_text(self) -> str:
         return f"{self.deadline:g} s" if self.deadline else "the time limit"
 
-    async def send(self, measurements: Sequence[Measurement]) -> list[EntryResult]:
-        """Deliver the measurements in as many requests as `max_entries` demands, in order.
+    async def send(self, resources: Sequence[Outgoing]) -> list[EntryResult]:
+        """Deliver the resources in as many requests as `max_entries` demands, in order.
 
         If the first request fails, its DeliveryError is raised (nothing was delivered). If a later
         one fails, the results of the requests that got through are returned — those rows ARE
         delivered and must be marked so — and the rest are left out, so the worker retries them.
+        A kind this destination does not take is rejected without being sent.
         """
-        results: list[EntryResult] = []
-        runs = split_batch(measurements, self.max_entries)
+        items = as_outgoings(resources)
+        results, items = not_taken(PROFILE_OF[self.kind], items)
+        runs = split_batch(items, self.max_entries)
         for number, run in enumerate(runs):
             try:
                 results.extend(await self._send_one(run))
@@ -223,7 +227,7 @@ class FhirServerDestination:
                     raise
                 left = sum(len(r) for r in runs[number:])
                 log.info(
-                    "FHIR destination %s: request %d of %d failed (%s); %d measurements left for a retry",
+                    "FHIR destination %s: request %d of %d failed (%s); %d resources left for a retry",
                     self.name,
                     number + 1,
                     len(runs),
@@ -233,10 +237,9 @@ class FhirServerDestination:
                 break
         return results
 
-    async def _send_one(self, measurements: Sequence[Measurement]) -> list[EntryResult]:
-        build = batch_bundle if self.bundle_type == "batch" else transaction_bundle
-        bundle = build(measurements, self.ctx)
-        return self._read(await self._post(bundle), bundle)
+    async def _send_one(self, resources: Sequence[Outgoing]) -> list[EntryResult]:
+        built = build(resources, self.ctx, self.bundle_type)
+        return self._results(self._outcomes(await self._post(built.bundle), built.bundle), built.owners)
 
     async def _post(self, bundle: dict[str, Any]) -> httpx.Response:
         """POST a bundle to the base URL; a failure to get any answer is a transient DeliveryError."""
@@ -266,9 +269,6 @@ class FhirServerDestination:
             # come through httpx unwrapped.
             reason = describe_tls_error(exc, "the FHIR server") or f"the connection to the FHIR server failed ({type(exc).__name__})"
             raise DeliveryError(reason if reason.endswith("will retry") else f"{reason}; will retry") from None
-
-    def _read(self, response: httpx.Response, bundle: dict[str, Any]) -> list[EntryResult]:
-        return self._results(self._outcomes(response, bundle))
 
     def _outcomes(self, response: httpx.Response, bundle: dict[str, Any]) -> list[EntryOutcome]:
         """The parsed answer, one outcome per request entry; DeliveryError when there is none."""
@@ -300,24 +300,26 @@ class FhirServerDestination:
         except BundleResponseError as exc:
             raise DeliveryError(f"{said} but {exc}; will retry{self.resend_note}") from None
 
-    def _results(self, outcomes: Sequence[EntryOutcome]) -> list[EntryResult]:
+    def _results(
+        self, outcomes: Sequence[EntryOutcome], owners: Sequence[tuple[str, ...]] | None = None
+    ) -> list[EntryResult]:
+        """One result per outgoing resource an entry delivers (`owners`, per entry, as the bundle
+        was built; without them, an Observation delivers its measurement). An entry that
+        delivers none — the hub's Device, a sensor's — only travels with the others."""
         results: list[EntryResult] = []
         for outcome in outcomes:
-            if outcome.resource_type != "Observation":
+            if owners is not None:
+                ids = tuple(uuid.UUID(i) for i in owners[outcome.index])
+            else:
+                ids = (outcome.measurement_id,) if outcome.measurement_id is not None else ()
+            if not ids:
                 self._device_outcome(outcome)
                 continue
-            if outcome.measurement_id is None:  # pragma: no cover - we built the bundle
-                continue
             if outcome.ok:
-                results.append(EntryResult(outcome.measurement_id, Outcome.DELIVERED))
+                results.extend(EntryResult(i, Outcome.DELIVERED) for i in ids)
             elif outcome.problem is None and outcome.status in PERMANENT_STATUSES:
-                results.append(
-                    EntryResult(
-                        outcome.measurement_id,
-                        Outcome.REJECTED,
-                        f"FHIR server rejected this entry ({_status_text(outcome.status)}{_issues_text(outcome.issues)})",
-                    )
-                )
+                reason = f"FHIR server rejected this entry ({_status_text(outcome.status)}{_issues_text(outcome.issues)})"
+                results.extend(EntryResult(i, Outcome.REJECTED, reason) for i in ids)
             # any other status (429, 5xx, 409, 404, an unreadable entry answer, ...): not reported,
             # so the worker tries that entry again later
         return results

@@ -28,10 +28,11 @@ from typing import Any, Protocol
 
 import httpx
 
-from hub.domain.measurements import Measurement
+from hub.domain.outgoing import Outgoing, as_outgoings
 from sync.delivery import DeliveryError, EntryResult, Outcome
 from sync.destinations.fhir_server import FhirServerDestination
-from sync.fhir.pmd import PmdMappingError, ZoneHook, identifier_of, pmd_bundle
+from sync.fhir.pmd import PROFILE, PmdMappingError, ZoneHook, identifier_of, pmd_build
+from sync.fhir.resources import not_taken
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +41,17 @@ DEFAULT_MAX_ENTRIES = 50  # keep bundles small: a 10 MB bundle was refused at a 
 
 class OpenBatchLike(Protocol):
     bundle_identifier: str
-    measurement_ids: tuple[str, ...]
+    resource_ids: tuple[str, ...]
 
 
 class AckLedger(Protocol):
     """What the destination keeps in the hub's database (hub.store.Store implements it)."""
 
-    async def acknowledged(self, destination: str, measurement_ids: Sequence[str]) -> set[str]: ...
+    async def acknowledged(self, destination: str, resource_ids: Sequence[str]) -> set[str]: ...
 
     async def open_batches(self, destination: str) -> Sequence[OpenBatchLike]: ...
 
-    async def batch_sending(self, destination: str, bundle_identifier: str, measurement_ids: Sequence[str]) -> None: ...
+    async def batch_sending(self, destination: str, bundle_identifier: str, resource_ids: Sequence[str]) -> None: ...
 
     async def batch_answered(
         self, destination: str, bundle_identifier: str, acks: Sequence[tuple[str, int, str | None]]
@@ -88,19 +89,20 @@ class NhnPmdDestination(FhirServerDestination):
         self.kommunenummer = kommunenummer
         self.zones = zones
 
-    async def send(self, measurements: Sequence[Measurement]) -> list[EntryResult]:
+    async def send(self, resources: Sequence[Outgoing]) -> list[EntryResult]:
         """Deliver in batches of at most `max_entries` Observations.
 
         Entries the ledger says PMD already acknowledged are reported delivered without being
-        sent. A later batch failing returns the results of the earlier ones; the first failing
-        raises."""
+        sent. A kind PMD does not take (anything but a measurement) is rejected, never sent. A
+        later batch failing returns the results of the earlier ones; the first failing raises."""
+        refused, measurements = not_taken(PROFILE, as_outgoings(resources))
         by_id = {str(m.id): m for m in measurements}
         done = await self.ledger.acknowledged(self.name, list(by_id))
         if done:
             log.info("PMD destination %s: %d entries were acknowledged before; not sent again", self.name, len(done))
         # If the first batch then fails, the error is raised and these are reported next time
         # (from the ledger again, still without sending them).
-        results = [EntryResult(by_id[i].id, Outcome.DELIVERED) for i in by_id if i in done]
+        results = refused + [EntryResult(by_id[i].id, Outcome.DELIVERED) for i in by_id if i in done]
         runs = await self._plan([m for m in measurements if str(m.id) not in done])
         for number, run in enumerate(runs):
             try:
@@ -119,18 +121,18 @@ class NhnPmdDestination(FhirServerDestination):
                 break
         return results
 
-    async def _plan(self, measurements: Sequence[Measurement]) -> list[list[Measurement]]:
+    async def _plan(self, measurements: Sequence[Outgoing]) -> list[list[Outgoing]]:
         """Batches to send: first every earlier unanswered batch that can be sent again exactly
         as it was, then the rest in new batches, in the order given."""
         by_id = {str(m.id): m for m in measurements}
-        runs: list[list[Measurement]] = []
+        runs: list[list[Outgoing]] = []
         taken: set[str] = set()
         for batch in await self.ledger.open_batches(self.name):
-            members = set(batch.measurement_ids)
+            members = set(batch.resource_ids)
             if not members & by_id.keys():
                 continue
             if members <= by_id.keys() - taken and len(members) <= self.max_entries:
-                runs.append([by_id[i] for i in batch.measurement_ids])
+                runs.append([by_id[i] for i in batch.resource_ids])
                 taken |= members
             else:
                 await self.ledger.batch_superseded(self.name, batch.bundle_identifier)
@@ -143,14 +145,15 @@ class NhnPmdDestination(FhirServerDestination):
         runs.extend(rest[i : i + self.max_entries] for i in range(0, len(rest), self.max_entries))
         return runs
 
-    async def _send_batch(self, run: Sequence[Measurement]) -> list[EntryResult]:
+    async def _send_batch(self, run: Sequence[Outgoing]) -> list[EntryResult]:
         try:
-            bundle = pmd_bundle(run, self.ctx, kommunenummer=self.kommunenummer, zones=self.zones)
+            built = pmd_build(run, self.ctx, kommunenummer=self.kommunenummer, zones=self.zones)
         except PmdMappingError as exc:  # configuration, not data: never dead-letter for it
             raise DeliveryError(f"cannot build the PMD bundle: {exc}; check the configuration; will retry") from None
+        bundle = built.bundle
         identifier = identifier_of(bundle)
         await self.ledger.batch_sending(self.name, identifier, [str(m.id) for m in run])
         outcomes = self._outcomes(await self._post(bundle), bundle)
-        acks = [(str(o.measurement_id), o.status, o.location) for o in outcomes if o.ok and o.measurement_id]
+        acks = [(rid, o.status, o.location) for o in outcomes if o.ok for rid in built.owners[o.index]]
         await self.ledger.batch_answered(self.name, identifier, acks)
-        return self._results(outcomes)
+        return self._results(outcomes, built.owners)

@@ -10,8 +10,10 @@ Two kinds, built from the same parts:
   logically, by identifier, and the Devices are conditionally created as entries beside them so
   the server holds them.
 
-A bundle holds, in this order: the hub's Device, one Device per distinct sensor, one Observation
-per measurement. Every entry is a conditional create (`ifNoneExist` on its identifier), so sending
+A bundle holds, in this order: the hub's Device, one Device per distinct device (the sensors the
+Observations name, and Devices of the inventory sent in their own right — one entry per device),
+then every other outgoing resource (an Observation per measurement), each mapped by its kind
+through sync.fhir.resources. Every entry is a conditional create (`ifNoneExist` on its identifier), so sending
 the same bundle twice — after a lost answer, a crash, a retry — changes nothing the second time.
 fullUrls are derived from the identifiers, so the same batch always yields the same bundle, byte
 for byte.
@@ -28,40 +30,37 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from hub.domain.measurements import Measurement
-from hub.domain.readings import DeviceIdentity, Provenance
-from sync.fhir.codes import URI_IDENTIFIER
+from hub.domain.outgoing import Outgoing, as_outgoing
+from hub.domain.readings import DeviceIdentity
 from sync.fhir.context import FhirContext
-from sync.fhir.devices import (
-    HEIMA_NAMESPACE,
-    device_for,
-    device_key,
-    hub_device_for,
-    hub_key,
-    identifier_query,
+from sync.fhir.devices import device_for, device_key, hub_device_for, hub_key, identifier_query
+from sync.fhir.resources import (
+    Mapped,
+    device_full_url,
+    mapper_for,
+    observation_full_url,
 )
-from sync.fhir.observations import observation_for
+from sync.fhir.codes import URI_IDENTIFIER
 from sync.server_text import ISSUE_SEVERITIES, ISSUE_TYPES, coded
+
+__all__ = [
+    "BUNDLE_TYPES", "Built", "BundleResponseError", "BundleType", "EntryOutcome", "batch_bundle", "build",
+    "device_full_url", "entry_count", "issue_codes", "measurement_id_of", "observation_full_url",
+    "parse_batch_response", "parse_response", "parse_transaction_response", "split_batch", "transaction_bundle",
+]
 
 BundleType = Literal["batch", "transaction"]
 BUNDLE_TYPES: tuple[BundleType, ...] = ("batch", "transaction")
+PROFILE = "fhir"  # the mapping profile of a standard FHIR server and of the folder
+
+Item = Outgoing | Measurement  # a measurement alone is accepted as the outgoing it is
+T = TypeVar("T", Outgoing, Measurement, Item)
 
 _UUID_URN = re.compile(r"^urn:uuid:([0-9a-fA-F-]{36})$")
 _STATUS = re.compile(r"^\s*([1-5][0-9]{2})(\s|$)")
-
-
-def _urn(name: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(HEIMA_NAMESPACE, name)}"
-
-
-def observation_full_url(measurement: Measurement) -> str:
-    return _urn(f"observation-entry:{measurement.id}")
-
-
-def device_full_url(system: str, value: str) -> str:
-    return _urn(f"device-entry:{system}|{value}")
 
 
 def _entry(full_url: str, resource: dict[str, Any], system: str, value: str) -> dict[str, Any]:
@@ -79,90 +78,108 @@ def _richest(identities: list[DeviceIdentity]) -> DeviceIdentity:
     return max(identities, key=known)
 
 
-def _sensor(measurement: Measurement) -> DeviceIdentity | None:
-    """The sensor that measured it, when it came from one (a manual entry has none)."""
-    if measurement.reading.device is not None and measurement.provenance is Provenance.DEVICE:
-        return measurement.reading.device
-    return None
+def _is_device(item: Outgoing) -> bool:
+    return mapper_for(PROFILE, item.kind).resource_type == "Device"
 
 
-def _sensor_keys(measurements: Sequence[Measurement]) -> dict[tuple[str, str], list[DeviceIdentity]]:
-    sensors: dict[tuple[str, str], list[DeviceIdentity]] = {}
-    for m in measurements:
-        device = _sensor(m)
-        if device is not None:
-            sensors.setdefault(device_key(device), []).append(device)
-    return sensors
+def _device_keys(items: Sequence[Outgoing]) -> dict[tuple[str, str], list[DeviceIdentity]]:
+    """Every device the bundle carries (sensors named, and Devices sent in their own right),
+    by key, in the order first seen."""
+    devices: dict[tuple[str, str], list[DeviceIdentity]] = {}
+    for item in items:
+        for identity in mapper_for(PROFILE, item.kind).sensors(item):
+            devices.setdefault(device_key(identity), []).append(identity)
+    return devices
 
 
-def entry_count(measurements: Sequence[Measurement]) -> int:
-    """How many entries the bundle for these measurements has: the hub, each distinct sensor,
-    each measurement."""
-    return 1 + len(_sensor_keys(measurements)) + len(measurements)
+def entry_count(items: Sequence[Item]) -> int:
+    """How many entries the bundle for these resources has: the hub, each distinct device, each
+    resource that is not itself one of those devices."""
+    outgoing = [as_outgoing(i) for i in items]
+    return 1 + len(_device_keys(outgoing)) + sum(not _is_device(i) for i in outgoing)
 
 
-def split_batch(measurements: Sequence[Measurement], max_entries: int | None) -> list[list[Measurement]]:
-    """The measurements in order, cut into runs whose bundles have at most `max_entries` entries
-    (Device entries included: every bundle repeats the hub and the sensors its Observations
-    name). `None` means no limit: one run."""
+def split_batch(items: Sequence[T], max_entries: int | None) -> list[list[T]]:
+    """The resources in order, cut into runs whose bundles have at most `max_entries` entries
+    (Device entries included: every bundle repeats the hub and the devices its resources name).
+    `None` means no limit: one run."""
     if max_entries is None:
-        return [list(measurements)] if measurements else []
-    runs: list[list[Measurement]] = []
-    run: list[Measurement] = []
-    keys: set[tuple[str, str]] = set()  # the sensors the current run names
-    for m in measurements:
-        device = _sensor(m)
-        key = device_key(device) if device is not None else None
-        if 2 + (key is not None) > max_entries:  # the hub, its sensor, itself
-            raise ValueError(f"max_entries={max_entries} cannot hold even one measurement with its Devices")
-        needed = 1 + (key is not None and key not in keys)
-        if run and 1 + len(keys) + len(run) + needed > max_entries:
+        return [list(items)] if items else []
+    runs: list[list[T]] = []
+    run: list[T] = []
+    keys: set[tuple[str, str]] = set()  # the devices the current run carries
+    others = 0  # its entries that are not devices
+    for original in items:
+        item = as_outgoing(original)
+        mapper = mapper_for(PROFILE, item.kind)
+        own = {device_key(d) for d in mapper.sensors(item)}
+        entry = 0 if mapper.resource_type == "Device" else 1
+        if 1 + len(own) + entry > max_entries:  # the hub, its devices, itself
+            raise ValueError(f"max_entries={max_entries} cannot hold even one resource with its Devices")
+        if run and 1 + len(keys | own) + others + entry > max_entries:
             runs.append(run)
-            run, keys = [], set()
-        run.append(m)
-        if key is not None:
-            keys.add(key)
+            run, keys, others = [], set(), 0
+        run.append(original)
+        keys |= own
+        others += entry
     if run:
         runs.append(run)
     return runs
 
 
-def _bundle(measurements: Sequence[Measurement], ctx: FhirContext, bundle_type: BundleType) -> dict[str, Any]:
-    if not measurements:
-        raise ValueError(f"a {bundle_type} bundle needs at least one measurement")
-    seen: set[uuid.UUID] = set()
-    for m in measurements:
-        if m.id in seen:
-            raise ValueError(f"measurement {m.id} appears twice in one batch")
-        seen.add(m.id)
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A bundle, and which outgoing resources each of its entries delivers (none: the hub's
+    Device or a sensor's, travelling with the resources that name them)."""
+
+    bundle: dict[str, Any]
+    owners: tuple[tuple[str, ...], ...]
+
+
+def build(items: Sequence[Item], ctx: FhirContext, bundle_type: BundleType) -> Built:
+    """The bundle for a batch: the hub's Device, one Device per distinct device (a Device sent in
+    its own right stands for its key), then every other resource in order."""
+    outgoing = [as_outgoing(i) for i in items]
+    if not outgoing:
+        raise ValueError(f"a {bundle_type} bundle needs at least one resource")
+    if len({i.id for i in outgoing}) != len(outgoing):
+        raise ValueError("a resource appears twice in one batch")
+    transaction = bundle_type == "transaction"
+    mapped: list[tuple[Outgoing, Mapped, bool]] = []
+    for item in outgoing:
+        mapper = mapper_for(PROFILE, item.kind)
+        mapped.append((item, mapper.map(item, ctx, transaction=transaction), mapper.resource_type == "Device"))
+    sent_devices: dict[tuple[str, str], list[tuple[Outgoing, Mapped]]] = {}
+    for item, m, is_device in mapped:
+        if is_device:
+            sent_devices.setdefault(m.key, []).append((item, m))
 
     hub_system, hub_value = hub_key(ctx.hub)
-    hub_url = device_full_url(hub_system, hub_value)
-    entries = [_entry(hub_url, hub_device_for(ctx.hub), hub_system, hub_value)]
-    for (system, value), identities in _sensor_keys(measurements).items():
-        entries.append(_entry(device_full_url(system, value), device_for(_richest(identities)), system, value))
-
-    # In a transaction, references point at the Devices' entries (the server resolves them to the
-    # stored Devices); in a batch they cannot, so observation_for's default — a logical reference
-    # by identifier — is used.
-    transaction = bundle_type == "transaction"
-    gateway = {"reference": hub_url} if transaction else None
-    for m in measurements:
-        device = _sensor(m)
-        device_ref = {"reference": device_full_url(*device_key(device))} if transaction and device else None
-        obs = observation_for(m, ctx, device_reference=device_ref, gateway_reference=gateway)
-        entries.append(_entry(observation_full_url(m), obs, URI_IDENTIFIER, m.urn))
-    return {"resourceType": "Bundle", "type": bundle_type, "entry": entries}
-
-
-def transaction_bundle(measurements: Sequence[Measurement], ctx: FhirContext) -> dict[str, Any]:
-    """One transaction Bundle for a batch of measurements (all or nothing)."""
-    return _bundle(measurements, ctx, "transaction")
+    entries = [_entry(device_full_url(hub_system, hub_value), hub_device_for(ctx.hub), hub_system, hub_value)]
+    owners: list[tuple[str, ...]] = [()]
+    for key, identities in _device_keys(outgoing).items():
+        own = sent_devices.get(key)
+        if own:  # the inventory's own Device for this key: one entry, delivering each of them
+            entries.append(_entry(own[0][1].full_url, own[0][1].resource, *key))
+            owners.append(tuple(str(i.id) for i, _ in own))
+        else:
+            entries.append(_entry(device_full_url(*key), device_for(_richest(identities)), *key))
+            owners.append(())
+    for item, m, is_device in mapped:
+        if not is_device:
+            entries.append(_entry(m.full_url, m.resource, *m.key))
+            owners.append((str(item.id),))
+    return Built({"resourceType": "Bundle", "type": bundle_type, "entry": entries}, tuple(owners))
 
 
-def batch_bundle(measurements: Sequence[Measurement], ctx: FhirContext) -> dict[str, Any]:
-    """One batch Bundle for a batch of measurements (each entry on its own)."""
-    return _bundle(measurements, ctx, "batch")
+def transaction_bundle(items: Sequence[Item], ctx: FhirContext) -> dict[str, Any]:
+    """One transaction Bundle for a batch (all or nothing)."""
+    return build(items, ctx, "transaction").bundle
+
+
+def batch_bundle(items: Sequence[Item], ctx: FhirContext) -> dict[str, Any]:
+    """One batch Bundle for a batch (each entry on its own)."""
+    return build(items, ctx, "batch").bundle
 
 
 # -- reading the answer ------------------------------------------------------------------------------------

@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.domain.measurements import Measurement
-from sync.fhir.bundles import EntryOutcome, BundleResponseError, observation_full_url, parse_batch_response
-from sync.fhir.codes import DNR, FNR, ORGANISATION_NUMBER, RESH_ID, UCUM
+from hub.domain.outgoing import Outgoing, OutgoingKind, as_outgoings
+from sync.fhir.bundles import Built, EntryOutcome, BundleResponseError, observation_full_url, parse_batch_response
+from sync.fhir.codes import DNR, FNR, ORGANISATION_NUMBER, RESH_ID, UCUM, URI_IDENTIFIER
 from sync.fhir.context import FhirContext
 from sync.fhir.devices import HEIMA_NAMESPACE
 from sync.fhir.observations import observation_for
+from sync.fhir.resources import Mapped, mapper_for, register
 
 BUNDLE_IDENTIFIER_SYSTEM = "https://www.nhn.no/komlink/bundle-identifier"
 KOMMUNENUMMER_SYSTEM = "https://register.geonorge.no/sosi-kodelister/inndelinger/inndelingsbase/kommunenummer"
@@ -64,9 +66,12 @@ class PmdMappingError(ValueError):
     """A measurement cannot be sent to PMD as configured (says which rule, never a value)."""
 
 
-def bundle_identifier(measurements: Sequence[Measurement]) -> str:
-    """The batch's identifier: the same measurement ids, in any order, give the same value."""
-    ids = sorted(str(m.id) for m in measurements)
+PROFILE = "nhn-pmd"
+
+
+def bundle_identifier(items: Sequence[Outgoing | Measurement]) -> str:
+    """The batch's identifier: the same resource ids, in any order, give the same value."""
+    ids = sorted(str(i.id) for i in items)
     return str(uuid.uuid5(HEIMA_NAMESPACE, "nhn-pmd-bundle:" + "\n".join(ids)))
 
 
@@ -113,31 +118,44 @@ def pmd_observation(measurement: Measurement, ctx: FhirContext, zones: ZoneHook 
     return obs
 
 
-def pmd_bundle(
-    measurements: Sequence[Measurement], ctx: FhirContext, *, kommunenummer: str, zones: ZoneHook | None = None
-) -> dict[str, Any]:
-    """One PMD batch Bundle: Observations only, each with its fullUrl, no conditional create."""
-    if not measurements:
+def pmd_build(
+    resources: Sequence[Outgoing | Measurement], ctx: FhirContext, *, kommunenummer: str, zones: ZoneHook | None = None
+) -> Built:
+    """One PMD batch Bundle: Observations only, each with its fullUrl, no conditional create;
+    entry i delivers resource i. A kind PMD does not take raises sync.fhir.resources.NotTaken."""
+    items = as_outgoings(resources)
+    if not items:
         raise ValueError("a PMD bundle needs at least one measurement")
-    if len({m.id for m in measurements}) != len(measurements):
+    if len({i.id for i in items}) != len(items):
         raise ValueError("a measurement appears twice in one batch")
     if len(kommunenummer) != 4 or not kommunenummer.isdigit():
         raise PmdMappingError("the kommunenummer must be four digits")
-    entries = [
-        {
-            "fullUrl": observation_full_url(m),
-            "resource": pmd_observation(m, ctx, zones),
-            "request": {"method": "POST", "url": "Observation"},
-        }
-        for m in measurements
-    ]
-    return {
+    entries = []
+    for item in items:
+        mapper_for(PROFILE, item.kind)  # NotTaken for anything but an Observation's measurement
+        m = item.measurement
+        assert m is not None
+        entries.append(
+            {
+                "fullUrl": observation_full_url(m),
+                "resource": pmd_observation(m, ctx, zones),
+                "request": {"method": "POST", "url": "Observation"},
+            }
+        )
+    bundle = {
         "resourceType": "Bundle",
         "meta": {"tag": [{"system": KOMMUNENUMMER_SYSTEM, "code": kommunenummer}]},
-        "identifier": {"system": BUNDLE_IDENTIFIER_SYSTEM, "value": bundle_identifier(measurements)},
+        "identifier": {"system": BUNDLE_IDENTIFIER_SYSTEM, "value": bundle_identifier(items)},
         "type": "batch",
         "entry": entries,
     }
+    return Built(bundle, tuple((str(i.id),) for i in items))
+
+
+def pmd_bundle(
+    resources: Sequence[Outgoing | Measurement], ctx: FhirContext, *, kommunenummer: str, zones: ZoneHook | None = None
+) -> dict[str, Any]:
+    return pmd_build(resources, ctx, kommunenummer=kommunenummer, zones=zones).bundle
 
 
 def identifier_of(bundle: dict[str, Any]) -> str:
@@ -151,3 +169,21 @@ def parse_pmd_response(reply: Any, request_bundle: dict[str, Any]) -> list[Entry
     if any(o.resource_type != "Observation" for o in outcomes):  # pragma: no cover - we send Observations only
         raise BundleResponseError("the request held something other than Observations")
     return outcomes
+
+
+class PmdObservationMapper:
+    """A measurement -> PMD's Observation (logical references only: PMD takes nothing else)."""
+
+    resource_type = "Observation"
+
+    def sensors(self, item: Outgoing) -> Sequence[Any]:
+        return ()
+
+    def map(self, item: Outgoing, ctx: FhirContext, *, transaction: bool) -> Mapped:
+        m = item.measurement
+        assert m is not None
+        return Mapped(pmd_observation(m, ctx), (URI_IDENTIFIER, m.urn), observation_full_url(m))
+
+
+# Pasientens måledata takes Observations only: a measurement, and no other kind.
+register(PROFILE, OutgoingKind.MEASUREMENT, PmdObservationMapper())

@@ -14,6 +14,7 @@ the same way); only the 0.5-1 s of imports is paid once, so 200 kill cycles fit 
 Stdout, one line per write(2) (whole lines even when killed mid-way):
     READY                the store is open, the delivery worker runs
     ACK <id>             record() returned: the measurement is committed, and only now said so
+    ACK-DEVICE <eui48>   a device of the inventory is committed to the outbox (the second kind)
     SEND <n> <k>         request n with k measurements goes to the server
     SENT <n>             the server's answer to request n was read
     MARKED <n>           the outbox rows of request n are marked delivered (committed)
@@ -38,7 +39,10 @@ from pathlib import Path
 from hub.app import start_hub
 from hub.config import DestinationConfig, HubConfig
 from hub.domain.readings import DeviceIdentity, MeasurementKind, Reading
+from hub.services.outgoing import OutgoingService
+from tests.reliability.support import inventory_device, mac_of
 
+DEVICE_EVERY = 5  # every 5th reading of a recorder is followed by a device of the inventory
 OXIMETER = DeviceIdentity(address="C0:FF:EE:00:00:09", name="Heima PLX 9", manufacturer="Heima Emulated", model="PLX-1", serial="SN-KILL9")
 
 
@@ -97,6 +101,11 @@ async def main(args: argparse.Namespace) -> None:
     say("READY")
     rng = random.Random(args.seed)
     run = uuid.uuid4().hex[:12]  # record numbers never repeat across restarts
+    inventory = OutgoingService(
+        hub.store,
+        destinations_for=hub.consent.destinations_for_resource,
+        on_queued=lambda: [w.wake() for w in hub.workers],
+    )
 
     async def recorder(k: int) -> None:
         n = 0
@@ -114,6 +123,10 @@ async def main(args: argparse.Namespace) -> None:
             assert outcome.created and outcome.measurement is not None
             switch.reached("commit")
             say(f"ACK {outcome.measurement.id}")
+            if n % DEVICE_EVERY == 0:
+                device = inventory_device(f"{run}-{k}", n)
+                await inventory.share_device(device)
+                say(f"ACK-DEVICE {mac_of(device.address)}")
             await asyncio.sleep(rng.uniform(0, 2 * args.interval))
 
     try:

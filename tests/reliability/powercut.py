@@ -242,7 +242,8 @@ class ApswConnection:
 
 def check_image(path: str) -> tuple[str, set[str], dict[tuple[str, str], str]]:
     """Open what is on disk with stock SQLite (apsw's, default VFS, no checkpoint on close, so the
-    image is left as it was): (integrity_check, measurement ids, {(measurement, destination): state})."""
+    image is left as it was): (integrity_check, ids of every measurement and outgoing resource,
+    {(resource, destination): state})."""
     conn = apsw.Connection(path)
     try:
         conn.config(apsw.SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1)
@@ -251,7 +252,10 @@ def check_image(path: str) -> tuple[str, set[str], dict[tuple[str, str], str]]:
         if "measurements" not in tables:  # cut before the first migration committed
             return integrity, set(), {}
         ids = {r[0] for r in conn.execute("SELECT id FROM measurements")}
-        outbox = {(m, d): s for m, d, s in conn.execute("SELECT measurement_id, destination, state FROM outbox")}
+        if "outgoing" in tables:  # not before the schema that has it
+            ids |= {r[0] for r in conn.execute("SELECT id FROM outgoing")}
+        column = "resource_id" if "outgoing" in tables else "measurement_id"
+        outbox = {(m, d): s for m, d, s in conn.execute(f"SELECT {column}, destination, state FROM outbox")}
         return integrity, ids, outbox
     finally:
         conn.close()

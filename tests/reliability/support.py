@@ -78,3 +78,46 @@ def exactly_once(recorded: set[str], on_server: Counter[str]) -> dict[str, int]:
         "lost": len(recorded - set(on_server)),
         "foreign (on server, never recorded)": len(set(on_server) - recorded),
     }
+
+
+# -- the second kind every proof runs with: Devices of the inventory, beside the measurements -----------------
+
+INVENTORY_PREFIX = "D0"  # the first octet of every inventory device's address in these proofs
+BLUETOOTH_SYSTEM = "http://hl7.org/fhir/sid/eui-48/bluetooth"
+
+
+def inventory_device(tag: str, n: int):
+    """A device of the inventory with an address of its own (one Device on the server per address)."""
+    import hashlib
+
+    from hub.domain.readings import DeviceIdentity
+
+    octets = hashlib.sha256(f"{tag}-{n}".encode()).digest()[:5]
+    address = ":".join([INVENTORY_PREFIX, *(f"{b:02X}" for b in octets)])
+    return DeviceIdentity(address=address, name=f"Heima inventory {n}", manufacturer="Heima Emulated", model="INV-1", serial=f"INV-{tag}-{n}")
+
+
+def mac_of(address: str) -> str:
+    return address.replace(":", "-").upper()
+
+
+def inventory_devices_on_server(server: ReferenceFhirServer) -> Counter[str]:
+    """How many Devices the server holds per inventory address (EUI-48 identifier, D0-...)."""
+    counts: Counter[str] = Counter()
+    for device in server.resources("Device"):
+        for identifier in device.get("identifier") or []:
+            value = str(identifier.get("value", ""))
+            if identifier.get("system") == BLUETOOTH_SYSTEM and value.startswith(INVENTORY_PREFIX + "-"):
+                counts[value] += 1
+    return counts
+
+
+def devices_exactly_once(shared: set[str], on_server: Counter[str]) -> dict[str, int]:
+    """duplicates / lost / foreign for inventory devices (by EUI-48 value) against the server's counts."""
+    return {
+        "devices shared": len(shared),
+        "devices on server": sum(on_server.values()),
+        "device duplicates": sum(n - 1 for n in on_server.values() if n > 1),
+        "devices lost": len(shared - set(on_server)),
+        "devices foreign": len(set(on_server) - shared),
+    }

@@ -1,6 +1,7 @@
 """Proof 1: the real OutboxWorker + FhirServerDestination through a proxy that breaks the network
 on purpose, against the reference FHIR server. However many deliveries meet a fault, the server
-ends with exactly one Observation per measurement.
+ends with exactly one Observation per measurement and one Device per device of the inventory: the
+outbox carries both kinds, mixed in the same batches.
 """
 
 from __future__ import annotations
@@ -12,17 +13,29 @@ from datetime import UTC, datetime
 
 import httpx
 
+from hub.domain.outgoing import of_device
 from hub.store import Store
 from sync.destinations import FhirServerDestination
 from sync.fhir.context import FhirContext, HubIdentity, PatientRef
 from sync.outbox import DrainReport, OutboxWorker, RetryPolicy
 from tests.reliability.fault_proxy import FaultPlan, FaultProxy
-from tests.reliability.support import SteppedClock, exactly_once, identifiers_on_server, scaled, seed
+from tests.reliability.support import (
+    SteppedClock,
+    devices_exactly_once,
+    exactly_once,
+    identifiers_on_server,
+    inventory_device,
+    inventory_devices_on_server,
+    mac_of,
+    scaled,
+    seed,
+)
 from tests.unit.hub.factories import measurement, spo2
 
 CTX = FhirContext(patient=PatientRef(identifier="13116900216"), hub=HubIdentity(serial="HUB-RELIABILITY-1"))
 BATCH = 2  # small batches: many deliveries, each meeting its own fault
 CHUNK = 20  # readings recorded at a time while faults are still wanted
+DEVICE_EVERY = 7  # one device of the inventory queued after every 7th reading
 
 
 def latest_retry(db_path) -> datetime:
@@ -40,6 +53,7 @@ async def test_a_thousand_faulted_deliveries_leave_exactly_one_observation_per_m
     store = await Store.open(db_path)
     clock = SteppedClock()
     recorded: set[str] = set()
+    shared: set[str] = set()  # inventory devices queued (EUI-48 values)
     total = DrainReport()
     started = time.monotonic()
 
@@ -49,6 +63,10 @@ async def test_a_thousand_faulted_deliveries_leave_exactly_one_observation_per_m
             m = measurement(spo2(85.0 + (len(recorded) + i) % 15))
             await store.record(m, ["centre"])
             recorded.add(m.urn)
+            if len(recorded) % DEVICE_EVERY == 0:
+                device = inventory_device("fault", len(shared))
+                await store.enqueue(of_device(device), ["centre"])
+                shared.add(mac_of(device.address))
 
     try:
         async with FaultProxy(fhir_server.port, FaultPlan(seed())) as proxy, httpx.AsyncClient(timeout=10.0) as http:
@@ -80,6 +98,7 @@ async def test_a_thousand_faulted_deliveries_leave_exactly_one_observation_per_m
 
     on_server = identifiers_on_server(fhir_server)
     verdict = exactly_once(recorded, on_server)
+    devices = devices_exactly_once(shared, inventory_devices_on_server(fhir_server))
     server_stats = fhir_server.stats()
     kinds = {k.removeprefix("fault:"): v for k, v in sorted(stats.items()) if k.startswith("fault:")}
     met = (
@@ -87,18 +106,21 @@ async def test_a_thousand_faulted_deliveries_leave_exactly_one_observation_per_m
         and verdict["duplicates"] == 0
         and verdict["lost"] == 0
         and verdict["foreign (on server, never recorded)"] == 0
-        and total.delivered == len(recorded)
+        and total.delivered == len(recorded) + len(shared)
         and total.dead == 0
+        and devices["device duplicates"] == devices["devices lost"] == devices["devices foreign"] == 0
     )
     record_result(
         "fault-injecting proxy",
         target=f">= {wanted_faults} faulted deliveries, 0 duplicates, 0 lost",
         result=(
-            f"{faults} faulted of {stats.get('requests', 0)} deliveries, {len(recorded)} measurements: "
-            f"{verdict['duplicates']} duplicates, {verdict['lost']} lost"
+            f"{faults} faulted of {stats.get('requests', 0)} deliveries, {len(recorded)} measurements + "
+            f"{len(shared)} devices: {verdict['duplicates'] + devices['device duplicates']} duplicates, "
+            f"{verdict['lost'] + devices['devices lost']} lost"
         ),
         met=met,
         **verdict,
+        **devices,
         **{
             "delivery attempts (requests)": stats.get("requests", 0),
             "faulted deliveries": faults,
@@ -115,5 +137,12 @@ async def test_a_thousand_faulted_deliveries_leave_exactly_one_observation_per_m
     assert verdict["lost"] == 0, f"{verdict['lost']} recorded measurements never reached the server"
     assert verdict["foreign (on server, never recorded)"] == 0
     assert verdict["observations on server"] == len(recorded)
-    assert total.dead == 0 and total.delivered == len(recorded)
+    assert total.dead == 0 and total.delivered == len(recorded) + len(shared)
+    assert len(shared) > 10 and devices == {
+        "devices shared": len(shared),
+        "devices on server": len(shared),
+        "device duplicates": 0,
+        "devices lost": 0,
+        "devices foreign": 0,
+    }
     assert server_stats["requests"] == stats.get("forwarded", 0)

@@ -4,7 +4,8 @@ A real hub process (tests/reliability/hub_process.py: hub.app.start_hub, recordi
 delivering to the reference FHIR server) is killed with SIGKILL at a random moment (seeded) and
 started again on the same data directory. At the end `heima sync` drains what is left. Every
 measurement the process acknowledged ("ACK <id>", said only after record() returned) is on the
-server exactly once; the server holds nothing the hub did not record.
+server exactly once; the server holds nothing the hub did not record. The hub also queues devices
+of its inventory between the readings ("ACK-DEVICE <eui48>"): each is on the server exactly once.
 
 (A kill -9 leaves the OS page cache intact, so this catches acknowledging before the commit and
 re-sending wrongly after a restart; losing power is the power-cut test's business.)
@@ -12,6 +13,7 @@ re-sending wrongly after a restart; losing power is the power-cut test's busines
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -23,10 +25,19 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.reliability.support import exactly_once, identifiers_on_server, scaled, seed
+from tests.reliability.support import (
+    devices_exactly_once,
+    exactly_once,
+    identifiers_on_server,
+    inventory_devices_on_server,
+    mac_of,
+    scaled,
+    seed,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ACK = re.compile(r"^ACK ([0-9a-f-]{36})$")
+ACK_DEVICE = re.compile(r"^ACK-DEVICE ([0-9A-F-]{17})$")
 MAX_RUN = 0.5  # seconds a cycle lives after READY, at most
 TARGETED = 0.2  # share of cycles where the process kills itself (SIGKILL) at a narrow window
 EARLY = 0.1  # share of cycles killed before READY (opening the store, starting the worker)
@@ -160,6 +171,7 @@ def test_kill_9_at_random_points_two_hundred_times_every_acknowledged_measuremen
     rng = random.Random(seed())
     data_dir = tmp_path / "hub"
     acked: list[str] = []
+    acked_devices: set[str] = set()
     phases: Counter[str] = Counter()
     lifetimes: list[float] = []
     sends = 0
@@ -189,6 +201,7 @@ def test_kill_9_at_random_points_two_hundred_times_every_acknowledged_measuremen
             phases[process.phase()] += 1
             sends += sum(line.startswith("SEND ") for line in lines)
             acked.extend(m.group(1) for line in lines if (m := ACK.match(line)))
+            acked_devices.update(m.group(1) for line in lines if (m := ACK_DEVICE.match(line)))
     finally:
         launcher.close()
 
@@ -200,10 +213,16 @@ def test_kill_9_at_random_points_two_hundred_times_every_acknowledged_measuremen
     with sqlite3.connect(data_dir / "heima.db") as conn:
         stored = {f"urn:uuid:{r[0]}" for r in conn.execute("SELECT id FROM measurements")}
         outbox = dict(conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
+        stored_devices = {
+            mac_of(json.loads(r[0])["address"]) for r in conn.execute("SELECT payload FROM outgoing WHERE kind = 'device'")
+        }
 
     on_server = identifiers_on_server(fhir_server)
     acked_urns = {f"urn:uuid:{i}" for i in acked}
     verdict = exactly_once(stored, on_server)
+    devices_on_server = inventory_devices_on_server(fhir_server)
+    devices = devices_exactly_once(stored_devices, devices_on_server)
+    acked_devices_not_once = {d for d in acked_devices if devices_on_server.get(d, 0) != 1}
     acked_not_stored = acked_urns - stored
     acked_not_once = {u for u in acked_urns if on_server.get(u, 0) != 1}
     met = (
@@ -214,13 +233,17 @@ def test_kill_9_at_random_points_two_hundred_times_every_acknowledged_measuremen
         and verdict["duplicates"] == 0
         and verdict["lost"] == 0
         and verdict["foreign (on server, never recorded)"] == 0
+        and acked_devices <= stored_devices
+        and not acked_devices_not_once
+        and devices["device duplicates"] == devices["devices lost"] == devices["devices foreign"] == 0
     )
     record_result(
         "kill -9, restarted",
         target=f"{cycles} kills; every acknowledged measurement on the server exactly once",
         result=(
             f"{len(lifetimes)} kills, {len(acked_urns)} acknowledged: {len(acked_not_once)} not exactly once, "
-            f"{verdict['duplicates']} duplicates"
+            f"{verdict['duplicates']} duplicates; {len(acked_devices)} devices acknowledged: "
+            f"{len(acked_devices_not_once)} not exactly once"
         ),
         met=met,
         **{
@@ -236,6 +259,9 @@ def test_kill_9_at_random_points_two_hundred_times_every_acknowledged_measuremen
             "acknowledged but not in the database": len(acked_not_stored),
             "acknowledged, not exactly once on the server": len(acked_not_once),
             **verdict,
+            "acknowledged devices (the second kind)": len(acked_devices),
+            "acknowledged devices not exactly once": len(acked_devices_not_once),
+            **devices,
             "outbox after the final `heima sync`": outbox,
             "heima status": " | ".join(line.strip() for line in status.stdout.splitlines()[1:]),
             "wall time (s)": round(time.monotonic() - started, 1),
@@ -248,4 +274,8 @@ def test_kill_9_at_random_points_two_hundred_times_every_acknowledged_measuremen
     assert not acked_not_once, f"{len(acked_not_once)} acknowledged measurements are not on the server exactly once"
     assert verdict["lost"] == 0 and outbox.get("pending", 0) == 0
     assert verdict["foreign (on server, never recorded)"] == 0
+    assert len(acked_devices) > cycles // 10, "too few devices among the kills to prove the second kind"
+    assert acked_devices <= stored_devices, "an acknowledged device is not in the database"
+    assert not acked_devices_not_once, f"{len(acked_devices_not_once)} acknowledged devices are not on the server exactly once"
+    assert devices["device duplicates"] == devices["devices lost"] == devices["devices foreign"] == 0, devices
     assert "waiting 0" in status.stdout and "could not be sent 0" in status.stdout

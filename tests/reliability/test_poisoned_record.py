@@ -3,6 +3,8 @@ it) — never blocks the ones behind it, and is shown as "could not be sent": to
 HubApi.send_state (SendState.FAILED), to the technician in `heima status`.
 
 The real hub (hub.app.start_hub) against the reference FHIR server; `heima status` is the real CLI.
+Devices of the inventory wait in the same outbox between the readings: they too get through,
+once each, whatever the poisoned record does.
 """
 
 from __future__ import annotations
@@ -18,10 +20,19 @@ from hub.api import SendState
 from hub.app import start_hub
 from hub.config import DestinationConfig, HubConfig
 from hub.domain.readings import MeasurementKind, Reading
-from tests.reliability.support import exactly_once, identifiers_on_server
+from hub.services.outgoing import OutgoingService
+from tests.reliability.support import (
+    devices_exactly_once,
+    exactly_once,
+    identifiers_on_server,
+    inventory_device,
+    inventory_devices_on_server,
+    mac_of,
+)
 from tests.unit.hub.factories import OXIMETER
 
 ROOT = Path(__file__).resolve().parents[2]
+DEVICES_AFTER = (5, 15, 25, 35)  # a device of the inventory queued after these readings
 
 
 def reading(n: int) -> Reading:
@@ -48,18 +59,31 @@ def heima_status(data_dir: Path) -> str:
 
 
 async def poisoned_hub(tmp_path, fhir_server):
-    """A hub with 30 readings queued, the 3rd poisoned; delivered, then 10 more recorded and delivered."""
+    """A hub with 30 readings (and 3 devices) queued, the 3rd reading poisoned; delivered, then 10
+    more readings (and a device) recorded and delivered."""
     config = HubConfig(
         data_dir=tmp_path / "hub",
         serial="HUB-POISON-1",
         destinations=(DestinationConfig(name="centre", kind="fhir", url=fhir_server.base_url, batch_size=10),),
     )
     hub = await start_hub(config, deliver=False)
-    ids = [str((await hub.service.record_reading(reading(n))).measurement.id) for n in range(30)]
+    inventory = OutgoingService(hub.store, destinations_for=hub.consent.destinations_for_resource)
+    hub.shared = []  # the inventory devices queued (EUI-48 values)
+
+    async def record(numbers) -> list[str]:
+        ids = []
+        for n in numbers:
+            ids.append(str((await hub.service.record_reading(reading(n))).measurement.id))
+            if n in DEVICES_AFTER:
+                device = await inventory.share_device(inventory_device("poison", n))
+                hub.shared.append(mac_of(device.payload.address))
+        return ids
+
+    ids = await record(range(30))
     poisoned = ids[2]
     fhir_server.fault("status", status=422, match=poisoned, count=10**6)
     first = (await hub.deliver_now())["centre"]
-    ids += [str((await hub.service.record_reading(reading(n))).measurement.id) for n in range(30, 40)]
+    ids += await record(range(30, 40))
     second = (await hub.deliver_now())["centre"]
     return config, hub, ids, poisoned, first, second
 
@@ -77,6 +101,7 @@ async def test_a_poisoned_record_never_blocks_the_rest_and_is_shown_as_could_not
 
     behind = set(ids) - {poisoned}
     verdict = exactly_once({f"urn:uuid:{i}" for i in behind}, identifiers_on_server(fhir_server))
+    devices = devices_exactly_once(set(hub.shared), inventory_devices_on_server(fhir_server))
     failed = [i for i, s in states.items() if s is SendState.FAILED]
     met = (
         failed == [poisoned]
@@ -85,6 +110,7 @@ async def test_a_poisoned_record_never_blocks_the_rest_and_is_shown_as_could_not
         and verdict["duplicates"] == 0
         and verdict["foreign (on server, never recorded)"] == 0
         and "could not be sent 1" in status
+        and devices["devices on server"] == len(hub.shared) and devices["device duplicates"] == 0
     )
     record_result(
         "poisoned record (422 for ever)",
@@ -101,6 +127,7 @@ async def test_a_poisoned_record_never_blocks_the_rest_and_is_shown_as_could_not
             "stored reason (technician)": delivery.last_error,
             "heima status": " | ".join(line.strip() for line in status.splitlines()[1:]),
             **{k: v for k, v in verdict.items() if k != "measurements"},
+            **devices,
         },
     )
     assert failed == [poisoned], "exactly the poisoned measurement is FAILED for the patient"
@@ -112,11 +139,12 @@ async def test_a_poisoned_record_never_blocks_the_rest_and_is_shown_as_could_not
         "lost": 0,
         "foreign (on server, never recorded)": 0,
     }
-    assert (first.delivered, first.dead) == (29, 1) and (second.delivered, second.dead) == (10, 0)
+    assert (first.delivered, first.dead) == (29 + 3, 1) and (second.delivered, second.dead) == (10 + 1, 0)
+    assert devices == {"devices shared": 4, "devices on server": 4, "device duplicates": 0, "devices lost": 0, "devices foreign": 0}
     assert delivery.state == "dead" and "422" in (delivery.last_error or "")
     assert poisoned not in (delivery.last_error or "")  # reasons carry no identifiers
     assert rejections_after_first == 2  # its batch, then itself alone; never again once set aside
-    assert [(d.name, d.delivered, d.waiting, d.failed) for d in destinations] == [("centre", 39, 0, 1)]
+    assert [(d.name, d.delivered, d.waiting, d.failed) for d in destinations] == [("centre", 39 + 4, 0, 1)]
     assert "could not be sent 1" in status and "waiting 0" in status
 
 

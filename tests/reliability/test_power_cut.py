@@ -5,8 +5,9 @@ MeasurementService) runs on apsw over a VFS that keeps only synced bytes on "dis
 sees only the platter. One database lives through every cut in turn, as a hub would.
 
 After each cut, stock SQLite opens the image: it must pass `PRAGMA integrity_check`, hold every
-measurement whose record() had returned before the cut, with its outbox row for every destination,
-and keep every outbox row marked delivered as delivered. The next boot must open it with Heima's
+measurement whose record() had returned before the cut — and every device of the inventory whose
+enqueue had returned (the outbox's second kind, mixed in) —, with its outbox row for every
+destination, and keep every outbox row marked delivered as delivered. The next boot must open it with Heima's
 code and go on.
 
 Harsher, same run: a random part of the writes not yet synced reaches the platter as well, in a
@@ -31,14 +32,16 @@ import pytest
 
 from hub.domain.readings import MeasurementKind, Reading
 from hub.services.measurements import MeasurementService
+from hub.services.outgoing import OutgoingService
 from hub.store import Store, schema
 from tests.reliability.powercut import ApswConnection, PowerCutVFS, check_image
-from tests.reliability.support import scaled, seed
+from tests.reliability.support import inventory_device, scaled, seed
 from tests.unit.hub.factories import OXIMETER
 
 DESTINATIONS = ("centre", "gp")
 MAX_CUT_AT = 300  # the cut falls on one of the first 300 writes/syncs after boot (~30 commits)
 RECORDERS = 3  # concurrent readings: the store's group commit is exercised
+DEVICE_EVERY = 4  # every 4th reading of a recorder is followed by a device of the inventory
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 
 
@@ -88,7 +91,8 @@ class Boot:
         try:
             store = await Store.open(path)
             service = MeasurementService(store, destinations_for=lambda kind: DESTINATIONS, local_zone=UTC)
-            await asyncio.gather(*(self._record(service, k) for k in range(RECORDERS)), self._deliver(store))
+            inventory = OutgoingService(store, destinations_for=lambda kind: DESTINATIONS)
+            await asyncio.gather(*(self._record(service, inventory, k) for k in range(RECORDERS)), self._deliver(store))
         except apsw.Error:
             if not self.vfs.cut:
                 raise
@@ -99,7 +103,7 @@ class Boot:
                 except apsw.Error:
                     pass
 
-    async def _record(self, service: MeasurementService, k: int) -> None:
+    async def _record(self, service: MeasurementService, inventory: OutgoingService, k: int) -> None:
         n = 0
         while not self.vfs.cut:
             n += 1
@@ -121,6 +125,17 @@ class Boot:
                 return  # the power went before anyone heard "stored": not acknowledged
             assert outcome.created and outcome.measurement is not None
             self.acked.add(str(outcome.measurement.id))
+            if n % DEVICE_EVERY == 0:
+                tag = f"{self.series.synchronous}-{self.series.torn}-{self.number}-{k}"
+                try:
+                    device = await inventory.share_device(inventory_device(tag, n))
+                except apsw.Error:
+                    if self.vfs.cut:
+                        return
+                    raise
+                if self.vfs.cut:
+                    return
+                self.acked.add(str(device.id))
 
     async def _deliver(self, store: Store) -> None:
         while not self.vfs.cut:
@@ -142,7 +157,7 @@ class Boot:
 async def run_series(directory: Path, vfs: PowerCutVFS, series: Series, cuts: int, rng: random.Random) -> None:
     directory.mkdir()
     path = directory / "heima.db"
-    acked: set[str] = set()  # acknowledged and not yet found lost
+    acked: set[str] = set()  # acknowledged (measurements and devices) and not yet found lost
     delivered: set[str] = set()
     for number in range(cuts):
         vfs.arm(cut_at=rng.randint(1, MAX_CUT_AT), torn=rng if series.torn else None)

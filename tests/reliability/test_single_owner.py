@@ -7,6 +7,10 @@ with 60 Observations. A gate in front of the server holds every request until ei
 processes have a request in flight or one of them has exited, so the overlap the old code
 needed is certain rather than lucky, and nothing here waits on a clock to decide the outcome.
 
+The outbox holds two kinds: beside the readings, devices of the inventory wait for a folder
+destination (Pasientens måledata takes Observations only: no Device is ever queued for it). The
+owner delivers both, once.
+
 And an owner killed with kill -9 leaves no stale lock: the kernel drops it with the process.
 """
 
@@ -26,6 +30,9 @@ import pytest
 
 from hub.app import start_hub
 from hub.config import load_config
+from hub.services.outgoing import OutgoingService
+from hub.store import Store
+from tests.reliability.support import inventory_device
 from tests.reliability.test_kill9 import Launcher
 from tests.servers.token_server import PlainProxy
 from tests.unit.hub.factories import spo2
@@ -33,6 +40,7 @@ from tests.unit.hub.factories import spo2
 ROOT = Path(__file__).resolve().parents[2]
 FNR = "13116900216"  # a synthetic test fødselsnummer: must never appear in what the hub prints
 READINGS = 30
+DEVICES = 3
 
 
 class GatedProxy(PlainProxy):
@@ -80,20 +88,33 @@ name = "pmd"
 kind = "nhn-pmd"
 url = "{url}"
 kommunenummer = "0301"
+
+[[destinations]]
+name = "usb"
+kind = "directory"
+path = "{tmp_path / 'usb'}"
 """
     )
     return path
 
 
-async def _queue_readings(config_path: Path) -> None:
+async def _queue_readings(config_path: Path) -> list[str]:
+    """The readings, and between them the devices of the inventory; the devices' ids."""
     hub = await start_hub(load_config(config_path), deliver=False)
+    inventory = OutgoingService(hub.store, destinations_for=hub.consent.destinations_for_resource)
+    devices = []
     try:
         start = datetime.now(UTC) - timedelta(hours=1)  # due now, whatever the date
         for i in range(READINGS):
             outcome = await hub.service.record_reading(spo2(90 + i % 10, received_at=start + timedelta(seconds=i)))
             assert outcome.created
+            if i % (READINGS // DEVICES) == 0:
+                devices.append(str((await inventory.share_device(inventory_device("owner", i))).id))
+        for device in devices:  # routing: the folder takes a Device, Pasientens måledata does not
+            assert [s.destination for s in await hub.store.delivery_states(device)] == ["usb"]
     finally:
         await hub.stop()
+    return devices
 
 
 def _heima(*args: str) -> subprocess.Popen:
@@ -114,7 +135,7 @@ def _says_already_running(stderr: str, *, owner_pid: int | None) -> None:
 
 async def test_two_heima_sync_at_once_deliver_each_reading_once(tmp_path, fhir_server, gate):
     config = _config_file(tmp_path, gate.fhir_base)
-    await _queue_readings(config)
+    devices = await _queue_readings(config)
 
     first, second = _heima("--config", str(config), "sync"), _heima("--config", str(config), "sync")
     deadline = time.monotonic() + 60
@@ -134,6 +155,14 @@ async def test_two_heima_sync_at_once_deliver_each_reading_once(tmp_path, fhir_s
     [(winner, _)] = [(pid, o) for pid, o in outcomes.items() if o[0] == 0]
     [loser] = [o for o in outcomes.values() if o[0] != 0]
     _says_already_running(loser[2], owner_pid=winner)
+    store = await Store.open(tmp_path / "data" / "heima.db")
+    try:  # both kinds delivered by the owner, each once, none waiting
+        assert {d: [(s.destination, s.state) for s in await store.delivery_states(d)] for d in devices} == {
+            d: [("usb", "delivered")] for d in devices
+        }
+        assert await store.outbox_counts() == {"pmd": {"delivered": READINGS}, "usb": {"delivered": READINGS + DEVICES}}
+    finally:
+        await store.close()
 
 
 def test_an_owner_killed_with_kill_9_leaves_the_folder_free(tmp_path, fhir_server):

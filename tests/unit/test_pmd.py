@@ -128,7 +128,7 @@ class MemoryLedger:
         @dataclass
         class Open:
             bundle_identifier: str
-            measurement_ids: tuple
+            resource_ids: tuple
 
         return [Open(k, tuple(v["ids"])) for k, v in self.batches.items() if v["state"] == "open"]
 

@@ -104,7 +104,8 @@ async def test_readings_before_the_hub_clock_is_trusted_wait_and_are_then_placed
     clock.trusted, clock.boot_seconds = True, 110.0  # NTP answered 60 s later
     clock.wall = datetime(2026, 11, 21, 9, 0).astimezone()
     assert await store.place_held_times(now=clock.now(), now_anchor=clock.anchor()) == 1
-    [due] = await store.due("centre", limit=10, now=far_future)
+    [queued] = await store.due("centre", limit=10, now=far_future)
+    due = queued.payload
     assert due.id == outcome.measurement.id
     assert due.effective_time == clock.wall - timedelta(seconds=60)
     assert QualityFlag.HUB_CLOCK_UNTRUSTED not in due.reading.flags

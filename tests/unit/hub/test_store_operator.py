@@ -44,7 +44,7 @@ async def test_requeue_moves_waiting_rows_once_and_keeps_what_the_target_already
     await store.record(measurement(minutes=9), ["kommune"])
     await store.mark_delivered("centre", [str(old_sent.id)])
     # sent_to_new reached the new destination already (e.g. by an earlier move)
-    store.db.execute("INSERT INTO outbox (measurement_id, destination, next_attempt_at, state) VALUES (?, 'kommune', ?, 'delivered')", [str(sent_to_new.id), T0.isoformat()])
+    store.db.execute("INSERT INTO outbox (resource_id, destination, next_attempt_at, state) VALUES (?, 'kommune', ?, 'delivered')", [str(sent_to_new.id), T0.isoformat()])
     store.db.conn.commit()
 
     result = await store.requeue("centre", "kommune", kinds=ALL_KINDS)

@@ -35,7 +35,7 @@ async def test_a_chunk_comes_back_from_the_outbox_with_every_sample(store):
     spo2, pulse = chunk()
     await store.record(spo2, ["centre"])
     await store.record(pulse, ["centre"])
-    due = await store.due("centre", limit=10, now=NIGHT + timedelta(days=1))
+    due = [o.payload for o in await store.due("centre", limit=10, now=NIGHT + timedelta(days=1))]
     assert due == [spo2, pulse]
     assert due[0].reading.samples.values[0] is None and due[0].reading.samples.values[1] == 91.0
 
