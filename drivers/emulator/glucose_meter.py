@@ -97,18 +97,19 @@ from drivers.gatt.racp import (
     parse_sequence_number_operand,
     parse_user_facing_time_operand,
 )
+from drivers.protocol.glucose_clock import CONTOUR_CLOCK_UUID, DATE_TIME_UUID
 
 logger = logging.getLogger(__name__)
 
 GLUCOSE_SERVICE_16 = 0x1808
-DATE_TIME_UUID = "00002a08-0000-1000-8000-00805f9b34fb"
 DEVICE_INFORMATION_SERVICE_UUID = "0000180a-0000-1000-8000-00805f9b34fb"
 
 # Contour Next One: the proprietary service is real (seen in open drivers, e.g. xDrip+); which
 # characteristic inside it holds the clock, and its layout, are GUESSED here: a 7-byte Date
 # Time, read and write. Only a real unit (or a Bluetooth log of the vendor's app) can confirm.
+# The clock characteristic's UUID is shared with the driver (drivers.protocol.glucose_clock), so
+# the guess is made in one place.
 CONTOUR_SERVICE_UUID = "00000000-0002-11e2-9e96-0800200c9a66"
-CONTOUR_CLOCK_UUID = "00001026-0002-11e2-9e96-0800200c9a66"  # GUESSED
 
 DEFAULT_GLUCOSE_FEATURE = GlucoseFeature(
     low_battery_detection=True,
