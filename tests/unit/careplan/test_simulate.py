@@ -67,3 +67,13 @@ def test_bad_values_are_refused_by_position(values, says):
     with pytest.raises(ValuesError, match=says) as caught:
         list(simulate(example("heart-failure"), values))
     assert "80" not in str(caught.value)
+
+
+def test_the_documented_simulation_is_what_simulate_says():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "care-plan-format.md").read_text()
+    section = doc.split("## Example: `heima plan simulate`")[1]
+    blocks = [b.split("```", 1)[0] for b in section.split("```json\n")[1:3]]
+    values, expected = json.loads(blocks[0]), [json.loads(line) for line in blocks[1].strip().splitlines()]
+    assert list(simulate(example("heart-failure"), values)) == expected
