@@ -101,3 +101,19 @@ def test_helsenorge_scoring_codes_and_sdf_calculated_expression_are_read():
     ))
     assert q.by_link_id["ts"].scoring == "TS"
     assert q.by_link_id["x"].calculated_expression.expression == "1 + 1"
+
+
+def test_the_engine_is_pure():
+    """No UI, no I/O, no clock reads, nothing of ours outside hub.domain (ARCHITECTURE.md's arrows)."""
+    import re
+    from pathlib import Path
+
+    import hub.domain.questionnaire as pkg
+
+    for f in Path(pkg.__file__).parent.glob("*.py"):
+        text = f.read_text()
+        imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", text, re.M)
+        ours = [m for m in imports if m.split(".")[0] in ("hub", "ui", "drivers", "sync")]
+        assert all(m.startswith("hub.domain") for m in ours), f.name
+        assert not {m.split(".")[0] for m in imports} & {"kivy", "sqlite3", "httpx", "os", "pathlib", "socket", "logging"}, f.name
+        assert not re.search(r"\b(datetime\.now|date\.today|time\.time|open)\(", text), f.name
