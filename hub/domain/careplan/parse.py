@@ -480,19 +480,47 @@ def _activity(activity: Mapping[str, Any], n: int, plan_zone: str | None) -> Act
     return _measurement(activity_id, detail, known[0], plan_zone, paused)
 
 
+_SHAPE = "its JSON is not shaped as FHIR R4 says (a list, object or value where another belongs): check it against the examples"
+
+
+def _safe_id(activity: Any, n: int) -> str:
+    if isinstance(activity, Mapping):
+        detail = activity.get("detail")
+        for candidate in (activity.get("id"), detail.get("id") if isinstance(detail, Mapping) else None):
+            if isinstance(candidate, str) and candidate:
+                return candidate
+    return f"activity {n}"
+
+
 def parse_plan(doc: Mapping[str, Any]) -> CarePlan:
     """The plan, or a PlanError naming the activity and what to change."""
+    # A wrong shape anywhere (a list where an object belongs, null for a value) is one clear
+    # refusal for the activity it is in, never a crash.
+    try:
+        return _parse_plan(doc)
+    except PlanError:
+        raise
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, ArithmeticError):
+        raise PlanError(f"the CarePlan: {_SHAPE}") from None
+
+
+def _parse_plan(doc: Mapping[str, Any]) -> CarePlan:
     if not isinstance(doc, Mapping) or doc.get("resourceType") != "CarePlan":
         raise PlanError("this is not a FHIR CarePlan (resourceType must be CarePlan)")
     if doc.get("status") != "active":
         raise PlanError("the CarePlan is not active (status must be active)")
-    categories = [c for cat in doc.get("category", []) for c in cat.get("coding", [])]
+    categories = [c for cat in doc.get("category") or [] for c in cat.get("coding") or []]
     if not any(c.get("system") == codes.VKP_CAREPLAN_CATEGORY and c.get("code") == codes.SELF_CARE_PLAN for c in categories):
         raise PlanError(f"the CarePlan is not a self-care plan: category must hold {codes.VKP_CAREPLAN_CATEGORY} code 2")
     plan_zone = _tz_of(doc)
     activities: list[Activity] = []
-    for n, a in enumerate(doc.get("activity", []), start=1):
-        got = _activity(a, n, plan_zone)
+    for n, a in enumerate(doc.get("activity") or [], start=1):
+        try:
+            got = _activity(a, n, plan_zone)
+        except PlanError:
+            raise
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError, ArithmeticError):
+            raise PlanError(_SHAPE, _safe_id(a, n)) from None
         if got is not None:
             activities.append(got)
     if not activities:
@@ -504,10 +532,11 @@ def parse_plan(doc: Mapping[str, Any]) -> CarePlan:
     if len(set(measured)) != len(measured):
         raise PlanError("two activities measure the same thing: one activity per measurement")
     meta = doc.get("meta") or {}
+    version = meta.get("versionId")
     return CarePlan(
         id=str(doc.get("id") or "careplan"),
-        version=meta.get("versionId"),
-        title=doc.get("title") or "egenbehandlingsplan",
+        version=None if version is None else str(version),
+        title=str(doc.get("title") or "egenbehandlingsplan"),
         activities=tuple(activities),
         pauses=_pauses(doc, plan_zone, None),
     )
