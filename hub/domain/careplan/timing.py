@@ -132,8 +132,10 @@ class Timing:
             day += timedelta(days=1)
         return out
 
-    def first_occurrence(self, horizon_days: int = 800) -> Occurrence | None:
-        """The first time this Timing fires (searching `horizon_days` from its start), or None."""
+    def first_occurrence(self) -> Occurrence | None:
+        """The first time this Timing fires (searched over two of its periods from its start), or None."""
+        per_period = {"d": 1, "wk": 7, "mo": 31, "a": 366}.get(self.unit, 1)
+        horizon_days = max(800, int(self.period) * per_period * 2 + 2)
         if self.events:
             found = sorted(e for e in self.events if self._in_bounds(e))
             return self._fixed(found[0]) if found and (self.count is None or self.count > 0) else None
