@@ -1,7 +1,7 @@
 """Judging one value against the patient's plan: its zone, the rule that decided it, the patient's
 own advice, whether to measure again first, and whether the centre is alerted.
 
-Pure: the value's own time is "now"; the history is passed in (oldest first, as stored) and read
+Pure: the value's own time is "now"; the history is passed in (in time order, either way) and read
 from its newest end, only as far back as a rule or a confirmation needs — a year of history costs
 no more than a week of it.
 
@@ -139,6 +139,15 @@ class Evaluation:
     interpretation: tuple[Code, ...] = ()  # zone (HL7 Norway) and VKP triage
     reference_ranges: tuple[ReferenceRange, ...] = ()
 
+    @property
+    def observation_interpretation(self) -> str | None:
+        """The ObservationInterpretation code of the decided zone: its range's type (N, L, H, LL,
+        HH, A, AA), or by level for a rule zone (N, A, AA)."""
+        for r in self.reference_ranges:
+            if r.zone == self.rule:
+                return r.type.code
+        return {"green": "N", "yellow": "A", "red": "AA"}.get(self.zone or "")
+
     def advice_in(self, language: str) -> str | None:
         picked = ActionText(self.advice_texts).pick(language)
         return picked[1] if picked else None
@@ -190,6 +199,10 @@ class PlanEvaluator:
     def __init__(self, plan: CarePlan, language: str = "nb") -> None:
         self.plan = plan
         self.language = language
+        # How many of the latest values of a kind a caller should pass: enough for every rule's
+        # history and a run of confirmations (the evaluation reads no further back than it needs).
+        counts = [z.history_count for a in plan.activities if isinstance(a, MeasurementActivity) for z in a.zones if z.rule]
+        self.history_limit = max(counts, default=0) + 20
 
     def evaluate(self, measurement: Measurement | Observed, history: Sequence[Measurement | Observed] = ()) -> Evaluation | None:
         return evaluate(self.plan, measurement, history, language=self.language)
@@ -251,9 +264,17 @@ def evaluate(
     )
 
 
+def _newest_first(history: Sequence[Measurement | Observed]) -> Iterator[Measurement | Observed]:
+    """The history from its newest end: stored lists come oldest first, a store's "latest N"
+    query newest first; either is read without sorting."""
+    if len(history) > 1 and observed(history[0]).time > observed(history[-1]).time:
+        return iter(history)
+    return reversed(history)
+
+
 def _history(activity: MeasurementActivity, current: Observed, history: Sequence[Measurement | Observed]) -> Iterator[Observed]:
     """This activity's earlier values, newest first (the value itself and later ones skipped)."""
-    for item in reversed(history):
+    for item in _newest_first(history):
         p = observed(item)
         if p.kind not in activity.kinds or (current.id is not None and p.id == current.id) or p.time > current.time:
             continue

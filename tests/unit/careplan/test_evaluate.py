@@ -193,3 +193,22 @@ def test_a_blood_pressure_measurement_reads_its_components():
 def test_a_pulse_from_the_cuff_is_judged_by_the_plans_pulse():
     p = parse_plan(plan(measurement("puls", "8867-4", [zone("g", "green", high=100, unit="/min"), zone("y", "yellow", low=100, unit="/min")], timing_=timing())))
     assert evaluate(p, Observed(kind=MeasurementKind.CUFF_PULSE_RATE, time=T0, value=120, unit="/min")).zone == "yellow"
+
+
+def test_history_newest_first_as_a_store_query_gives_it_is_read_the_same():
+    p = parse_plan(example("heart-failure"))
+    history = [obs(WEIGHT, 80.0, T0), obs(WEIGHT, 80.6, T0 + timedelta(days=1)), obs(WEIGHT, 82.0, T0 + timedelta(days=2))]
+    now = obs(WEIGHT, 82.1, T0 + timedelta(days=2, minutes=3))
+    oldest_first = evaluate(p, now, history)
+    newest_first = evaluate(p, now, list(reversed(history)))
+    assert oldest_first == newest_first and oldest_first.alert
+    assert PlanEvaluator(p).history_limit >= 50
+
+
+def test_the_decided_zones_observation_interpretation_code():
+    p = parse_plan(example("heart-failure"))
+    assert evaluate(p, bp(185, 90, T0)).observation_interpretation == "HH"
+    assert evaluate(p, bp(95, 70, T0)).observation_interpretation == "L"
+    assert evaluate(p, obs(WEIGHT, 80, T0)).observation_interpretation == "N"  # the default level
+    red_rule = evaluate(p, obs(WEIGHT, 83, T0), [obs(WEIGHT, 80, T0 - timedelta(days=1))])
+    assert red_rule.observation_interpretation == "AA"
