@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Protocol
 
 from hub.domain.devices import DeviceFamily  # re-exported: the UI names families through hub.api
+from hub.domain.evaluation import Evaluation
 from hub.domain.measurements import Measurement
 from hub.domain.readings import (
     AbsentReason,
@@ -52,6 +53,7 @@ class MeasurementView:
     taken_at: datetime
     device_name: str | None
     components: tuple[ComponentView, ...] = ()  # a panel's values (blood pressure)
+    evaluation: Evaluation | None = None  # the plan's zone and advice, decided when it was recorded
 
     def component(self, kind: MeasurementKind) -> ComponentView | None:
         return next((c for c in self.components if c.kind == kind), None)
@@ -107,6 +109,7 @@ def view_of(m: Measurement) -> MeasurementView:
         taken_at=m.effective_time,
         device_name=r.device.name if r.device else None,
         components=tuple(ComponentView(c.kind, c.value, c.unit, c.absent_reason) for c in r.components),
+        evaluation=m.evaluation,
     )
 
 

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from hub.domain.evaluation import Evaluation
 from hub.domain.plausibility import DEVICE_TIME_AHEAD_LIMIT
 from hub.domain.readings import Provenance, QualityFlag, Reading
 
@@ -32,6 +33,8 @@ class Measurement:
     natural_key: str | None
     # Set when the hub's own clock was not trusted at reception: where to place it later.
     received_anchor: MonotonicAnchor | None = None
+    # The plan's evaluation, decided when it was recorded (None: no zones for it).
+    evaluation: Evaluation | None = None
 
     @property
     def urn(self) -> str:

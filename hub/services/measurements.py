@@ -1,8 +1,9 @@
 """Record a measurement: the one use case every reading goes through.
 
-A reading becomes a Measurement (a UUID fixed now, provenance, a time on the hub's timeline),
-and is written with one outbox row per destination that receives it, in one transaction.
-Only after that COMMIT is the reading acknowledged to anyone.
+A reading becomes a Measurement (a UUID fixed now, provenance, a time on the hub's timeline), is
+evaluated against the patient's plan (the Evaluator port; today nothing is), and is written with
+its evaluation and one outbox row per destination that receives it, in one transaction. Only
+after that COMMIT is the reading acknowledged to anyone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Protocol
 from hub.domain.measurements import Measurement, MonotonicAnchor, effective_time, natural_key
 from hub.domain.plausibility import judge
 from hub.domain.readings import DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading, belongs_to_patient
+from hub.services.evaluation import Evaluator, NoEvaluation
 from hub.services.events import EventBus
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 
 class MeasurementStore(Protocol):
     async def record(self, measurement: Measurement, destinations: Iterable[str]) -> "RecordedLike": ...
+
+    async def measurements(self, *, kind: str | None = None, limit: int = 1000) -> list[Measurement]: ...
 
 
 class HubClock(Protocol):
@@ -59,8 +63,11 @@ class MeasurementService:
         hub_clock: HubClock | None = None,
         on_recorded: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        evaluator: Evaluator | None = None,
     ) -> None:
+        """`evaluator`: the plan's evaluation of each new value (hub.services.evaluation)."""
         self.store = store
+        self.evaluator: Evaluator = evaluator or NoEvaluation()
         self.destinations_for = destinations_for
         self.local_zone = local_zone
         self.events = events or EventBus()
@@ -116,8 +123,12 @@ class MeasurementService:
             self.events.publish("reading-of-another-user", kind=reading.kind.value)
             return RecordOutcome(None, created=False)
         measurement = self.to_measurement(reading, provenance)
-        # A control-solution result checks the meter, not the patient: kept here, marked, never sent.
-        destinations = () if QualityFlag.CONTROL_SOLUTION in reading.flags else self.destinations_for(reading.kind)
+        # A control-solution result checks the meter, not the patient: kept here, marked, never
+        # sent, never evaluated against the patient's plan.
+        control = QualityFlag.CONTROL_SOLUTION in reading.flags
+        if not control:
+            measurement = await self._evaluated(measurement)
+        destinations = () if control else self.destinations_for(reading.kind)
         recorded = await self.store.record(measurement, destinations)
         if not recorded.created:
             log.info("a %s record the hub already had was received again; kept the first", reading.kind.value)
@@ -132,6 +143,13 @@ class MeasurementService:
         if recorded.created and self.on_recorded:
             self.on_recorded()
         return RecordOutcome(measurement, recorded.created)
+
+    async def _evaluated(self, measurement: Measurement) -> Measurement:
+        """The measurement with the plan's evaluation, decided now and stored with it."""
+        limit = self.evaluator.history_limit
+        history = await self.store.measurements(kind=measurement.reading.kind.value, limit=limit) if limit > 0 else []
+        evaluation = self.evaluator.evaluate(measurement, history)
+        return replace(measurement, evaluation=evaluation) if evaluation is not None else measurement
 
     async def record_manual(self, kind: MeasurementKind, value: float, unit: str, *, taken_at: datetime | None = None) -> RecordOutcome:
         """A value the patient typed in: marked manual, never given a device."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from hub.domain.evaluation import Evaluation, ZoneRange
 from hub.domain.measurements import Measurement, MonotonicAnchor
 from hub.domain.outgoing import Outgoing, OutgoingKind
 from hub.domain.oximetry import SampledSeries, decode_values, encode_values
@@ -21,6 +22,8 @@ MEASUREMENT_COLUMNS = (
 )
 # A measurement row with its samples, when it has any (LEFT JOIN samples s).
 SAMPLE_COLUMNS = "s.start, s.period_s, s.data"
+# ... and its evaluation, when it has one (LEFT JOIN evaluations e).
+EVALUATION_COLUMNS = "e.level, e.display, e.ranges, e.advice"
 
 
 def measurement_to_row(m: Measurement) -> dict[str, Any]:
@@ -74,14 +77,45 @@ def samples_to_row(m: Measurement) -> dict[str, Any] | None:
     }
 
 
+def evaluation_to_row(m: Measurement) -> dict[str, Any] | None:
+    """The evaluations table's row for a measurement the plan evaluated, else None."""
+    e = m.evaluation
+    if e is None:
+        return None
+    return {
+        "measurement_id": str(m.id),
+        "level": e.level,
+        "display": e.display,
+        "ranges": json.dumps([[r.level, r.low, r.high, r.text] for r in e.ranges], ensure_ascii=False),
+        "advice": e.advice,
+    }
+
+
+def _evaluation_from_row(row: dict) -> Evaluation | None:
+    if row.get("evaluation_level") is None:
+        return None
+    return Evaluation(
+        level=row["evaluation_level"],
+        display=row["evaluation_display"],
+        ranges=tuple(ZoneRange(level, low, high, text) for level, low, high, text in json.loads(row["evaluation_ranges"])),
+        advice=row["evaluation_advice"],
+    )
+
+
 _NAMES = [c.strip() for c in MEASUREMENT_COLUMNS.split(",")]
 _SAMPLE_NAMES = ["samples_start", "samples_period_s", "samples_data"]
+_EVALUATION_NAMES = ["evaluation_level", "evaluation_display", "evaluation_ranges", "evaluation_advice"]
 
 
 def measurement_from_row(row: tuple | dict) -> Measurement:
-    """A row of MEASUREMENT_COLUMNS, optionally followed by SAMPLE_COLUMNS (NULLs: no series)."""
+    """A row of MEASUREMENT_COLUMNS, optionally followed by SAMPLE_COLUMNS (NULLs: no series) and
+    then EVALUATION_COLUMNS (NULLs: not evaluated)."""
     if not isinstance(row, dict):
-        names = _NAMES + _SAMPLE_NAMES if len(row) > len(_NAMES) else _NAMES
+        names = _NAMES
+        if len(row) > len(_NAMES):
+            names = names + _SAMPLE_NAMES
+        if len(row) > len(names):
+            names = names + _EVALUATION_NAMES
         row = dict(zip(names, row, strict=True))
     samples = None
     if row.get("samples_data") is not None:
@@ -128,6 +162,7 @@ def measurement_from_row(row: tuple | dict) -> Measurement:
         received_anchor=(
             MonotonicAnchor(row["received_boot_id"], row["received_boottime"]) if row["received_boot_id"] is not None else None
         ),
+        evaluation=_evaluation_from_row(row),
     )
 
 

@@ -195,7 +195,22 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE sent_batches RENAME COLUMN measurement_ids TO resource_ids")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    """A measurement's evaluation against the plan, decided when it was recorded, beside it."""
+    db.execute(
+        """
+        CREATE TABLE evaluations (
+            measurement_id TEXT PRIMARY KEY REFERENCES measurements(id),
+            level TEXT NOT NULL,              -- ObservationInterpretation code of the zone
+            display TEXT,
+            ranges TEXT NOT NULL DEFAULT '[]',  -- JSON [[level, low, high, text], ...]: every zone
+            advice TEXT                       -- what the patient was told to do
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

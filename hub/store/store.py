@@ -26,8 +26,10 @@ from hub.domain.measurements import Measurement, MonotonicAnchor
 from hub.domain.outgoing import Outgoing, OutgoingKind, of_measurement
 from hub.domain.readings import DeviceIdentity, MeasurementKind
 from hub.store.rows import (
+    EVALUATION_COLUMNS,
     MEASUREMENT_COLUMNS,
     SAMPLE_COLUMNS,
+    evaluation_to_row,
     measurement_from_row,
     measurement_to_row,
     outgoing_from_payload,
@@ -46,8 +48,10 @@ WITHDRAWN_REASON = "consent withdrawn by the patient; not sent"
 # Chunks of a continuous recording: many a night, listed only when asked for by kind.
 SERIES_KINDS = (MeasurementKind.OXYGEN_SATURATION_SERIES.value, MeasurementKind.PULSE_RATE_SERIES.value)
 _MEASUREMENT_SELECT = (
-    ", ".join(f"m.{c.strip()}" for c in MEASUREMENT_COLUMNS.split(",")) + f", {SAMPLE_COLUMNS}"
+    ", ".join(f"m.{c.strip()}" for c in MEASUREMENT_COLUMNS.split(",")) + f", {SAMPLE_COLUMNS}, {EVALUATION_COLUMNS}"
 )
+# What _MEASUREMENT_SELECT needs beside `measurements m`: its samples and its evaluation.
+_MEASUREMENT_JOINS = "LEFT JOIN samples s ON s.measurement_id = m.id LEFT JOIN evaluations e ON e.measurement_id = m.id"
 # An outbox row with its outgoing resource and, for a measurement, the measurement (o, g, m).
 _OUTBOX_JOIN = "outbox o JOIN outgoing g ON g.id = o.resource_id LEFT JOIN measurements m ON m.id = g.measurement_id"
 # The consent in force for destination `?`: its newest event; none yet means given.
@@ -253,6 +257,12 @@ class Store:
                             "INSERT INTO samples (measurement_id, start, period_s, count, data) VALUES (?, ?, ?, ?, ?)",
                             [samples["measurement_id"], samples["start"], samples["period_s"], samples["count"], samples["data"]],
                         )
+                    evaluation = evaluation_to_row(measurement)
+                    if evaluation is not None:  # decided before this transaction, stored in it
+                        conn.execute(
+                            "INSERT INTO evaluations (measurement_id, level, display, ranges, advice) VALUES (?, ?, ?, ?, ?)",
+                            [evaluation[c] for c in ("measurement_id", "level", "display", "ranges", "advice")],
+                        )
                     now = self._now()
                     conn.execute(
                         "INSERT INTO outgoing (id, kind, measurement_id, created_at) VALUES (?, ?, ?, ?)",
@@ -303,7 +313,7 @@ class Store:
             else:
                 where, params = f"WHERE m.kind NOT IN ({', '.join('?' * len(SERIES_KINDS))})", list(SERIES_KINDS)
             rows = self.db.execute(
-                f"SELECT {_MEASUREMENT_SELECT} FROM measurements m LEFT JOIN samples s ON s.measurement_id = m.id "
+                f"SELECT {_MEASUREMENT_SELECT} FROM measurements m {_MEASUREMENT_JOINS} "
                 f"{where} ORDER BY m.effective_time DESC, m.rowid DESC LIMIT ?",
                 [*params, limit],
             ).fetchall()
@@ -397,8 +407,7 @@ class Store:
 
         def query() -> list[Outgoing]:
             rows = self.db.execute(
-                f"SELECT g.id, g.kind, g.payload, {_MEASUREMENT_SELECT} FROM {_OUTBOX_JOIN} "
-                "LEFT JOIN samples s ON s.measurement_id = m.id "
+                f"SELECT g.id, g.kind, g.payload, {_MEASUREMENT_SELECT} FROM {_OUTBOX_JOIN} {_MEASUREMENT_JOINS} "
                 "WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? "
                 "AND coalesce(m.time_pending, 0) = 0 ORDER BY o.id LIMIT ?",
                 [destination, now.astimezone(UTC).isoformat(), limit],
@@ -409,7 +418,7 @@ class Store:
                 if row[2] is not None:  # a resource that carries its own payload
                     batch.append(outgoing_from_payload(row[0], row[1], row[2]))
                     continue
-                blob = row[-1]
+                blob = row[-5]  # samples' data, before the evaluation's four columns
                 samples += len(blob) // 2 if blob is not None else 0
                 if batch and max_samples is not None and samples > max_samples:
                     break
@@ -631,7 +640,7 @@ class Store:
                 found.extend(
                     measurement_from_row(r)
                     for r in self.db.execute(
-                        f"SELECT {_MEASUREMENT_SELECT} FROM measurements m LEFT JOIN samples s ON s.measurement_id = m.id "
+                        f"SELECT {_MEASUREMENT_SELECT} FROM measurements m {_MEASUREMENT_JOINS} "
                         f"WHERE m.id IN ({', '.join('?' * len(chunk))})",
                         chunk,
                     )

@@ -31,7 +31,7 @@ import httpx
 from hub.domain.outgoing import Outgoing, as_outgoings
 from sync.delivery import DeliveryError, EntryResult, Outcome
 from sync.destinations.fhir_server import FhirServerDestination
-from sync.fhir.pmd import PROFILE, PmdMappingError, ZoneHook, identifier_of, pmd_build
+from sync.fhir.pmd import PROFILE, PmdMappingError, identifier_of, pmd_build
 from sync.fhir.resources import not_taken
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,6 @@ class NhnPmdDestination(FhirServerDestination):
         ctx: Any,
         ledger: AckLedger,
         kommunenummer: str,
-        zones: ZoneHook | None = None,
         max_entries: int = DEFAULT_MAX_ENTRIES,
         client: httpx.AsyncClient | None = None,
         timeout: float | httpx.Timeout = 30.0,
@@ -87,7 +86,6 @@ class NhnPmdDestination(FhirServerDestination):
         self.max_entries = max_entries
         self.ledger = ledger
         self.kommunenummer = kommunenummer
-        self.zones = zones
 
     async def send(self, resources: Sequence[Outgoing]) -> list[EntryResult]:
         """Deliver in batches of at most `max_entries` Observations.
@@ -147,7 +145,7 @@ class NhnPmdDestination(FhirServerDestination):
 
     async def _send_batch(self, run: Sequence[Outgoing]) -> list[EntryResult]:
         try:
-            built = pmd_build(run, self.ctx, kommunenummer=self.kommunenummer, zones=self.zones)
+            built = pmd_build(run, self.ctx, kommunenummer=self.kommunenummer)
         except PmdMappingError as exc:  # configuration, not data: never dead-letter for it
             raise DeliveryError(f"cannot build the PMD bundle: {exc}; check the configuration; will retry") from None
         bundle = built.bundle

@@ -13,16 +13,19 @@ as such), and the sending side keeps a ledger of acknowledged entries (never sen
 Observations follow the VKP rules (shared/reference/fhir.md): a logical subject by FNR/D-number,
 `performer` = the organisation responsible for the follow-up, the sensor by identifier, and —
 where the patient's self-care plan has zones for the measurement — `interpretation` (the zone's
-level) and one `referenceRange` per zone. Zones come through the `ZoneHook`; none exist yet.
+level) and one `referenceRange` per zone. The zone is the measurement's stored evaluation
+(hub.domain.evaluation), decided when the value was recorded: mapping reads it, never decides it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
+from hub.domain.evaluation import Evaluation
+from hub.domain.evaluation import Evaluation as ZoneAssessment  # the older name  # noqa: F401
+from hub.domain.evaluation import ZoneRange  # noqa: F401  (re-exported: where it used to live)
 from hub.domain.measurements import Measurement
 from hub.domain.outgoing import Outgoing, OutgoingKind, as_outgoings
 from sync.fhir.bundles import Built, EntryOutcome, BundleResponseError, observation_full_url, parse_batch_response
@@ -37,29 +40,6 @@ KOMMUNENUMMER_SYSTEM = "https://register.geonorge.no/sosi-kodelister/inndelinger
 OBSERVATION_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 SUBJECT_SYSTEMS = (FNR, DNR)
 PERFORMER_SYSTEMS = (ORGANISATION_NUMBER, RESH_ID)
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneRange:
-    """One zone of the self-care plan as a reference range: its limits and its level."""
-
-    level: str  # ObservationInterpretation code: N, L, H, LL, HH, A, AA, ...
-    low: float | None = None
-    high: float | None = None
-    text: str | None = None  # e.g. "grønn", "gul", "rød"
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneAssessment:
-    """Where a measurement falls in the patient's plan: its level and all zones for its kind."""
-
-    level: str  # ObservationInterpretation code of the zone the value is in
-    display: str | None = None
-    ranges: tuple[ZoneRange, ...] = ()
-
-
-# The self-care plan's answer for one measurement, or None when it has no zones for it.
-ZoneHook = Callable[[Measurement], ZoneAssessment | None]
 
 
 class PmdMappingError(ValueError):
@@ -82,7 +62,7 @@ def _quantity(value: float, template: dict[str, Any] | None) -> dict[str, Any]:
     return quantity
 
 
-def apply_zone(obs: dict[str, Any], zone: ZoneAssessment) -> None:
+def apply_zone(obs: dict[str, Any], zone: Evaluation) -> None:
     """VKP: `interpretation` = the zone's level; `referenceRange` = every zone's limits."""
     coding = {"system": OBSERVATION_INTERPRETATION, "code": zone.level}
     if zone.display:
@@ -105,22 +85,20 @@ def apply_zone(obs: dict[str, Any], zone: ZoneAssessment) -> None:
         obs["referenceRange"] = ranges
 
 
-def pmd_observation(measurement: Measurement, ctx: FhirContext, zones: ZoneHook | None = None) -> dict[str, Any]:
-    """The Observation for PMD: observation_for's, with the VKP musts checked and zones applied."""
+def pmd_observation(measurement: Measurement, ctx: FhirContext) -> dict[str, Any]:
+    """The Observation for PMD: observation_for's, with the VKP musts checked and the stored
+    evaluation's zone applied."""
     if not ctx.patient.identifier or ctx.patient.identifier_system not in SUBJECT_SYSTEMS:
         raise PmdMappingError("PMD needs the patient's fødselsnummer or D-number as the logical subject")
     if ctx.organisation is None or ctx.organisation.identifier_system not in PERFORMER_SYSTEMS:
         raise PmdMappingError("PMD needs the responsible organisation (organisasjonsnummer or RESH-id) as performer")
     obs = observation_for(measurement, ctx)  # logical references by identifier: no other resource is sent
-    zone = zones(measurement) if zones is not None else None
-    if zone is not None:
-        apply_zone(obs, zone)
+    if measurement.evaluation is not None:
+        apply_zone(obs, measurement.evaluation)
     return obs
 
 
-def pmd_build(
-    resources: Sequence[Outgoing | Measurement], ctx: FhirContext, *, kommunenummer: str, zones: ZoneHook | None = None
-) -> Built:
+def pmd_build(resources: Sequence[Outgoing | Measurement], ctx: FhirContext, *, kommunenummer: str) -> Built:
     """One PMD batch Bundle: Observations only, each with its fullUrl, no conditional create;
     entry i delivers resource i. A kind PMD does not take raises sync.fhir.resources.NotTaken."""
     items = as_outgoings(resources)
@@ -132,16 +110,8 @@ def pmd_build(
         raise PmdMappingError("the kommunenummer must be four digits")
     entries = []
     for item in items:
-        mapper_for(PROFILE, item.kind)  # NotTaken for anything but an Observation's measurement
-        m = item.measurement
-        assert m is not None
-        entries.append(
-            {
-                "fullUrl": observation_full_url(m),
-                "resource": pmd_observation(m, ctx, zones),
-                "request": {"method": "POST", "url": "Observation"},
-            }
-        )
+        mapped = mapper_for(PROFILE, item.kind).map(item, ctx, transaction=False)  # NotTaken: not an Observation
+        entries.append({"fullUrl": mapped.full_url, "resource": mapped.resource, "request": {"method": "POST", "url": "Observation"}})
     bundle = {
         "resourceType": "Bundle",
         "meta": {"tag": [{"system": KOMMUNENUMMER_SYSTEM, "code": kommunenummer}]},
@@ -152,10 +122,8 @@ def pmd_build(
     return Built(bundle, tuple((str(i.id),) for i in items))
 
 
-def pmd_bundle(
-    resources: Sequence[Outgoing | Measurement], ctx: FhirContext, *, kommunenummer: str, zones: ZoneHook | None = None
-) -> dict[str, Any]:
-    return pmd_build(resources, ctx, kommunenummer=kommunenummer, zones=zones).bundle
+def pmd_bundle(resources: Sequence[Outgoing | Measurement], ctx: FhirContext, *, kommunenummer: str) -> dict[str, Any]:
+    return pmd_build(resources, ctx, kommunenummer=kommunenummer).bundle
 
 
 def identifier_of(bundle: dict[str, Any]) -> str:

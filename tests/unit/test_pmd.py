@@ -76,14 +76,14 @@ def test_zones_give_interpretation_and_one_reference_range_per_zone():
         display="Low",
         ranges=(ZoneRange("N", low=94, text="grønn"), ZoneRange("L", low=90, high=93.9, text="gul"), ZoneRange("LL", high=89.9, text="rød")),
     )
-    m = measurement(value=92)
-    obs = pmd_bundle([m], CTX, kommunenummer="0301", zones=lambda _: zones)["entry"][0]["resource"]
+    m = replace(measurement(value=92), evaluation=zones)  # the evaluation stored when it was recorded
+    obs = pmd_bundle([m], CTX, kommunenummer="0301")["entry"][0]["resource"]
     Bundle.model_validate({"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": "urn:uuid:" + str(uuid.uuid4()), "resource": obs}]})
     assert obs["interpretation"][0]["coding"][0]["code"] == "L"
     assert [r["type"]["coding"][0]["code"] for r in obs["referenceRange"]] == ["N", "L", "LL"]
     assert obs["referenceRange"][1]["low"] == {"value": 90, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}
     assert "high" not in obs["referenceRange"][0] and obs["referenceRange"][2]["text"] == "rød"
-    plain = pmd_bundle([m], CTX, kommunenummer="0301", zones=lambda _: None)["entry"][0]["resource"]
+    plain = pmd_bundle([replace(m, evaluation=None)], CTX, kommunenummer="0301")["entry"][0]["resource"]
     assert "referenceRange" not in plain  # no zones for it (yet): nothing invented
 
 
