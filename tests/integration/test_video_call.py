@@ -128,3 +128,52 @@ async def test_a_second_caller_is_told_busy_and_the_call_on_goes_on():
         await rig.nurse.eval("nurse.send({type: 'hangup', call_id: 'call-0001', reason: 'because'})")
         rig.calls.accept()
         await rig.calls.wait_for(CallState.IN_CALL)
+
+
+async def test_a_measurement_asked_for_in_the_call_reaches_the_nurse_live_and_the_centre_once(tmp_path, fhir_server):
+    """The nurse asks for a pulse oximeter reading; the patient measures with the (emulated)
+    oximeter through the hub's ordinary measuring command; the values reach the nurse over the
+    call's data channel, and the reference FHIR server once each, through the outbox."""
+    from hub.app import start_hub
+    from hub.config import DestinationConfig, HubConfig
+    from hub.domain.devices import DeviceFamily
+    from tests.emulated import emulated_oximeter
+
+    config = HubConfig(
+        data_dir=tmp_path / "hub", serial="HUB-VIDEO-1",
+        destinations=(DestinationConfig(name="centre", kind="fhir", url=fhir_server.base_url),),
+    )
+    async with emulated_oximeter() as rig_radio:
+        hub = await start_hub(config, link=rig_radio.link_manager())
+        try:
+            async with video_rig(events=hub.events, lookup=hub.api.measurement) as rig:
+                await nurse_calls(rig)
+                rig.calls.accept()
+                await rig.calls.wait_for(CallState.IN_CALL)
+                await rig.nurse.wait("nurse.channel && nurse.channel.readyState === 'open'")
+                await rig.nurse.eval("nurse.ask('pulse-oximeter', 'ask-1')")
+                await wait_until(lambda: any(isinstance(e, MeasurementAsked) for e in rig.events), what="the nurse's request")
+                [asked] = [e for e in rig.events if isinstance(e, MeasurementAsked)]
+                assert asked.family is DeviceFamily.PULSE_OXIMETER
+
+                async def patient_measures():  # what the guide tells the patient to do
+                    await rig_radio.oximeter.wait_until(lambda: rig_radio.oximeter.spot_check_indicating)
+                    await rig_radio.oximeter.take_live_spot_check(94, 77)
+
+                measuring = asyncio.ensure_future(patient_measures())
+                await hub.api.measure_now(timeout=10, family=asked.family)
+                await measuring
+                shared = await rig.nurse.wait("nurse.measurements.length >= 2 && nurse.measurements")
+                assert len(shared) == 2
+                by_kind = {m["kind"]: m for m in shared}
+                assert by_kind["oxygen-saturation"]["value"] == 94 and by_kind["oxygen-saturation"]["unit"] == "%"
+                assert by_kind["pulse-rate"]["value"] == 77
+                assert {m["request_id"] for m in shared} == {"ask-1"}
+            async with asyncio.timeout(10):
+                while any(c.get("pending", 0) for c in (await hub.store.outbox_counts()).values()):
+                    await asyncio.sleep(0.05)
+            observations = fhir_server.observations()
+            assert len(observations) == 2
+            assert {o["identifier"][0]["value"] for o in observations} == {f"urn:uuid:{m['id']}" for m in shared}
+        finally:
+            await hub.stop()
