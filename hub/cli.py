@@ -151,11 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from hub import app  # the composition root; imported only here
-    from hub.store import StoreError
 
     try:
         return _dispatch(parser, args, app, config)
-    except StoreError as exc:  # the data folder in use, a damaged database, a full disk: one line
+    except app.StoreError as exc:  # the data folder in use, a damaged database, a full disk: one line
         print(f"heima: {exc}", file=sys.stderr)
         return 3
 
@@ -182,11 +181,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, app, co
     if args.command == "sync":
         return _sync(app, config)
     if args.command == "status":
-        return asyncio.run(_status(config))
+        return _status(app, config)
     if args.command == "export":
-        return _export(args, config)
+        return _export(app, args, config)
     if args.command == "outbox":
-        return _move(args, config) if args.outbox_command == "move" else _outbox(config)
+        return _move(app, args, config) if args.outbox_command == "move" else _outbox(app, config)
     parser.print_help()
     return 0
 
@@ -218,8 +217,7 @@ def _run_app(app, config: HubConfig, *, emulated: bool) -> int:  # noqa: ANN001
 def _sync(app, config: HubConfig) -> int:  # noqa: ANN001
     """Deliver what is due, then say per destination what still waits, why, and when it is
     tried next. Exit 1 while anything waits, so a timer or a technician sees it."""
-    from hub import outbox_admin
-
+    outbox_admin = app.outbox_admin
     reports = asyncio.run(app.sync_once(config))
     snap = asyncio.run(outbox_admin.snapshot(config))
     assert snap is not None  # sync_once opened (and so created) the database
@@ -237,40 +235,32 @@ def _sync(app, config: HubConfig) -> int:  # noqa: ANN001
     return 1 if snap.waiting_total() else 0
 
 
-async def _status(config: HubConfig) -> int:
-    from hub import outbox_admin
-    from hub.store import Store
-
+def _status(app, config: HubConfig) -> int:  # noqa: ANN001
     if not config.database_path.exists():
         print(f"no data yet at {config.database_path}")
         return 0
-    snap = await outbox_admin.snapshot(config)
+    snap = asyncio.run(app.outbox_admin.snapshot(config))
     assert snap is not None
-    store = await Store.open(config.database_path)
-    try:
-        print(f"{await store.count_measurements()} measurement(s) in {config.database_path}")
-        now = datetime.now(UTC)
-        for dest in snap.configured_names + snap.stranded:
-            counts = snap.counts.get(dest, {})
-            if dest in snap.stranded:
-                print(f"  {outbox_admin.stranded_text(dest, counts)}")
-                continue
-            print(f"  {dest}: {outbox_admin.counts_text(counts)}")
-            if dest in snap.waiting:
-                for line in outbox_admin.waiting_lines(snap.waiting[dest], now=now, zone=config.zone):
-                    print(f"  {line}")
-        set_aside = await store.set_aside()
-        if set_aside:
-            print("Could not be sent (kept on the hub; the reason is the destination's answer):")
-        for item in set_aside:
-            print(f"  {item.destination}: {item.kind} measured {item.taken_at:%Y-%m-%d %H:%M} UTC, id {item.measurement_id}: {item.reason}")
-    finally:
-        await store.close()
+    print(f"{snap.measurements} measurement(s) in {config.database_path}")
+    now = datetime.now(UTC)
+    for dest in snap.configured_names + snap.stranded:
+        counts = snap.counts.get(dest, {})
+        if dest in snap.stranded:
+            print(f"  {app.outbox_admin.stranded_text(dest, counts)}")
+            continue
+        print(f"  {dest}: {app.outbox_admin.counts_text(counts)}")
+        if dest in snap.waiting:
+            for line in app.outbox_admin.waiting_lines(snap.waiting[dest], now=now, zone=config.zone):
+                print(f"  {line}")
+    if snap.set_aside:
+        print("Could not be sent (kept on the hub; the reason is the destination's answer):")
+    for item in snap.set_aside:
+        print(f"  {item.destination}: {item.kind} measured {item.taken_at:%Y-%m-%d %H:%M} UTC, id {item.measurement_id}: {item.reason}")
     return 0
 
 
-def _export(args: argparse.Namespace, config: HubConfig) -> int:
-    from hub.export import export
+def _export(app, args: argparse.Namespace, config: HubConfig) -> int:  # noqa: ANN001
+    export = app.export.export
 
     to = args.to.absolute()
     if not to.parent.is_dir():
@@ -297,8 +287,8 @@ def _export(args: argparse.Namespace, config: HubConfig) -> int:
     return 0
 
 
-def _outbox(config: HubConfig) -> int:
-    from hub import outbox_admin
+def _outbox(app, config: HubConfig) -> int:  # noqa: ANN001
+    outbox_admin = app.outbox_admin
 
     snap = asyncio.run(outbox_admin.snapshot(config))
     if snap is None:
@@ -319,8 +309,8 @@ def _outbox(config: HubConfig) -> int:
     return 0
 
 
-def _move(args: argparse.Namespace, config: HubConfig) -> int:
-    from hub import outbox_admin
+def _move(app, args: argparse.Namespace, config: HubConfig) -> int:  # noqa: ANN001
+    outbox_admin = app.outbox_admin
 
     try:
         done = asyncio.run(outbox_admin.move(config, args.source, args.target))

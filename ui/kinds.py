@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub.api import ComponentView, DeviceFamily, MeasurementView, SendState
-from hub.domain.readings import MeasurementKind, Provenance, QualityFlag
+from hub.api import ComponentView, DeviceFamily, MeasurementKind, MeasurementView, Provenance, QualityFlag, SendState
 from ui.i18n import N_, Translator
 
 K = MeasurementKind

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hub.api import Event
+from hub.api import CuffPressure, DownloadProgress, HubEvent, LiveReading, MeasurementKind
 from ui.viewmodels import next_frame
 
 LANGUAGES = ("nb", "nn", "en")
@@ -36,8 +36,8 @@ class Scene:
     enter: Callable[[Any, dict[str, Any]], Awaitable[None]]
 
 
-def _feed(app: Any, name: str, **data: Any) -> None:
-    app.feed._deliver(Event(name, data))
+def _feed(app: Any, event: HubEvent) -> None:
+    app.feed._deliver(event)
 
 
 async def today(app, ctx):
@@ -66,7 +66,7 @@ async def live_cuff(app, ctx):
     m = app.measure_model
     m.state = "waiting"
     m._task = asyncio.get_running_loop().create_future()  # measuring: a device is talking
-    _feed(app, "cuff-pressure", pressure=148)
+    _feed(app, CuffPressure(None, 148))
     m._task.cancel()
 
 
@@ -74,8 +74,8 @@ async def live_oximeter(app, ctx):
     app.measure("pulse-oximeter")
     m = app.measure_model
     m._task = asyncio.get_running_loop().create_future()
-    _feed(app, "live-reading", kind="oxygen-saturation", value=97, unit="%")
-    _feed(app, "live-reading", kind="pulse-rate", value=112, unit="/min")
+    _feed(app, LiveReading(None, MeasurementKind.OXYGEN_SATURATION, 97, "%"))
+    _feed(app, LiveReading(None, MeasurementKind.PULSE_RATE, 112, "/min"))
     m._task.cancel()
 
 
@@ -83,7 +83,7 @@ async def download(app, ctx):
     app.measure("glucose")
     m = app.measure_model
     m._task = asyncio.get_running_loop().create_future()
-    _feed(app, "download-progress", done=12, total=40)
+    _feed(app, DownloadProgress(None, 12, 40))
     m._task.cancel()
 
 

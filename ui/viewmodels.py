@@ -31,16 +31,27 @@ from kivy.properties import (
 from hub.api import (
     FAMILY_KINDS,
     MANUAL_FIELDS,
+    Connected,
     Connection,
+    ConsentFailed,
+    CuffPressure,
+    DeliveryChanged,
     DeviceFamily,
+    DeviceFound,
+    Disconnected,
+    DownloadProgress,
     HubApi,
+    HubEvent,
+    LiveReading,
     ManualValueError,
+    MeasurementKind,
+    MeasurementRecorded,
     MeasurementView,
+    MeasuringEnded,
+    PairingNeeded,
     SendState,
     family_of,
 )
-from hub.domain.readings import MeasurementKind
-from hub.api import Event
 from ui import kinds, theme
 from ui.i18n import LANGUAGES, N_, Translator
 from ui.speech import RecordingSpeaker, Speaker
@@ -289,12 +300,12 @@ class TodayModel(EventDispatcher):
         )
         self.loaded = True
 
-    def on_event(self, event: Event) -> None:
-        if event.name in ("measurement-recorded", "delivery-changed"):
+    def on_event(self, event: HubEvent) -> None:
+        if isinstance(event, MeasurementRecorded | DeliveryChanged):
             self.refresh()
-        elif event.name == "connected":
+        elif isinstance(event, Connected):
             self.link_text = self.tr._(N_("A device is connected."))
-        elif event.name in ("disconnected", "measuring-ended"):
+        elif isinstance(event, Disconnected | MeasuringEnded):
             self.link_text = ""
 
 
@@ -419,56 +430,48 @@ class MeasureModel(EventDispatcher):
     def measuring(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def on_event(self, event: Event) -> None:
-        if not self.measuring and event.name not in ("delivery-changed", "consent-failed"):
+    def on_event(self, event: HubEvent) -> None:
+        if not self.measuring and not isinstance(event, DeliveryChanged | ConsentFailed):
             return  # (a refused consent ends the session: its event may come a frame after the end)
-        d = event.data
-        if event.name == "device-found" and self.state == "waiting":
+        if isinstance(event, DeviceFound) and self.state == "waiting":
             self.state = "found"
-        elif event.name == "pairing-needed":
+        elif isinstance(event, PairingNeeded):
             # A shared scale asking for the patient's user code is not pairing: say what it asks.
-            self.state = "user-code" if d.get("method") == "consent-code" else "pairing"
-        elif event.name == "consent-failed":  # a shared scale refused the code (or it was cancelled)
+            self.state = "user-code" if event.method == "consent-code" else "pairing"
+        elif isinstance(event, ConsentFailed):  # a shared scale refused the code (or it was cancelled)
             if not self.measuring and self.state != "lost":
                 return
             self.message = self.tr._(N_("The scale did not take the code. Check your code and measure again."))
-        elif event.name == "connected" and self.state in ("waiting", "found", "pairing", "user-code"):
+        elif isinstance(event, Connected) and self.state in ("waiting", "found", "pairing", "user-code"):
             self.state = "connected"
-        elif event.name == "cuff-pressure":
-            pressure = d.get("pressure", d.get("value"))
-            if isinstance(pressure, int | float):
-                self.live_label = self.tr._(N_("Cuff pressure"))
-                self.live_text = kinds.number_text(self.tr, K.SYSTOLIC_PRESSURE, float(pressure), "mm[Hg]")
+        elif isinstance(event, CuffPressure):
+            self.live_label = self.tr._(N_("Cuff pressure"))
+            self.live_text = kinds.number_text(self.tr, K.SYSTOLIC_PRESSURE, event.pressure, "mm[Hg]")
+            self.state = "live"
+        elif isinstance(event, LiveReading):
+            # An oximeter streams SpO2 and pulse as two events: both stay on the screen.
+            self._live[event.kind] = (event.value, event.unit)
+            order = list(FAMILY_KINDS.get(DeviceFamily(self.family), ())) if self.family else []
+            shown = sorted(self._live, key=lambda k: order.index(k) if k in order else 99)
+            self.live_label = " · ".join(self.tr._(kinds.KIND_NAME.get(k, kinds.VALUE)) for k in shown)
+            self.live_text = "  ".join(kinds.number_text(self.tr, k, *self._live[k]) for k in shown)
+            if self.state != "result":
                 self.state = "live"
-        elif event.name == "live-reading":
-            try:
-                kind = K(d.get("kind"))
-            except ValueError:
-                return
-            value = d.get("value")
-            if isinstance(value, int | float):
-                # An oximeter streams SpO2 and pulse as two events: both stay on the screen.
-                self._live[kind] = (float(value), str(d.get("unit", "")))
-                order = list(FAMILY_KINDS.get(DeviceFamily(self.family), ())) if self.family else []
-                shown = sorted(self._live, key=lambda k: order.index(k) if k in order else 99)
-                self.live_label = " · ".join(self.tr._(kinds.KIND_NAME.get(k, kinds.VALUE)) for k in shown)
-                self.live_text = "  ".join(kinds.number_text(self.tr, k, *self._live[k]) for k in shown)
-                if self.state != "result":
-                    self.state = "live"
-        elif event.name in ("download-progress", "memory-download"):
-            done, total = d.get("done"), d.get("total")
-            if isinstance(done, int) and isinstance(total, int) and total > 0:
-                self.progress = min(1.0, done / total)
-                self.progress_text = self.tr.f(N_("Fetching values from the meter: {done} of {total}"), done=done, total=total)
-                if done >= total and self._views:
+        elif isinstance(event, DownloadProgress):
+            if event.total > 0:
+                self.progress = min(1.0, event.done / event.total)
+                self.progress_text = self.tr.f(
+                    N_("Fetching values from the meter: {done} of {total}"), done=event.done, total=event.total
+                )
+                if event.done >= event.total and self._views:
                     self.state = "result"  # the last record is in: show the newest value
                 elif self.state != "result" or self.downloading:
                     self.state = "live"
-        elif event.name == "measurement-recorded":
-            adding = spawn(self._add(d.get("measurement_id"), d.get("kind")), "measure-result")
+        elif isinstance(event, MeasurementRecorded):
+            adding = spawn(self._add(event.measurement_id, event.kind), "measure-result")
             self._adding.add(adding)
             adding.add_done_callback(self._adding.discard)
-        elif event.name == "delivery-changed":
+        elif isinstance(event, DeliveryChanged):
             if self._views:
                 self.refresh_send()
 
@@ -628,8 +631,8 @@ class HistoryModel(EventDispatcher):
         self.rows = rows
         self.empty_text = "" if self._views else tr.f(N_("No values in the last {days} days."), days=int(self.days))
 
-    def on_event(self, event: Event) -> None:
-        if event.name == "measurement-recorded":
+    def on_event(self, event: HubEvent) -> None:
+        if isinstance(event, MeasurementRecorded):
             self.refresh()
 
 
@@ -644,16 +647,16 @@ class HubFeed:
         self._stop = api.subscribe(self._on_event)
         self.received = 0
 
-    def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: HubEvent) -> None:
         Clock.schedule_once(lambda _dt: self._deliver(event), 0)
 
-    def _deliver(self, event: Event) -> None:
+    def _deliver(self, event: HubEvent) -> None:
         self.received += 1
         for model in self.models:
             try:
                 model.on_event(event)
             except Exception as exc:  # one model's bug must not stop the others
-                log.error("a screen could not handle the %s event: %s", event.name, type(exc).__name__)
+                log.error("a screen could not handle the %s event: %s", type(event).__name__, type(exc).__name__)
 
     def close(self) -> None:
         self._stop()

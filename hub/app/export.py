@@ -92,7 +92,7 @@ def _bundle_bytes(folder: DirectoryDestination, measurements: list[Measurement],
 async def export(config: HubConfig, to: Path, *, since: date | None = None, destination: str | None = None) -> ExportResult:
     """Write the bundles into `to`. `since`: only days from then on (the hub's local days);
     `destination`: only what that destination has not taken (waiting for it or set aside by it)."""
-    from hub.app import fhir_context  # the composition root decides the patient and the hub's identity
+    from hub.app.destinations import fhir_context  # the patient and the hub's identity, as every destination has them
 
     result = ExportResult()
     if not config.database_path.exists():

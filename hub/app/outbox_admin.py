@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from hub.config import DestinationConfig, HubConfig
 from hub.domain.readings import MeasurementKind
 from hub.services.consent import NOT_FOR_PMD, data_category
-from hub.store import Requeued, Store, Waiting
+from hub.store import Requeued, SetAside, Store, Waiting
 
 HELD_NOTE = "held until the hub's clock is set (NTP); sent after that"
 
@@ -33,6 +33,8 @@ class Snapshot:
     counts: dict[str, dict[str, int]]
     waiting: dict[str, Waiting]
     configured: tuple[DestinationConfig, ...] = field(default=())
+    measurements: int = 0  # every measurement stored
+    set_aside: tuple[SetAside, ...] = ()  # refused for good, with the destination's reason (oldest first)
 
     @property
     def configured_names(self) -> list[str]:
@@ -55,9 +57,11 @@ async def snapshot(config: HubConfig) -> Snapshot | None:
     try:
         counts = await store.outbox_counts()
         waiting = {w.destination: w for w in await store.waiting()}
+        stored = await store.count_measurements()
+        set_aside = tuple(await store.set_aside())
     finally:
         await store.close()
-    return Snapshot(counts, waiting, config.effective_destinations())
+    return Snapshot(counts, waiting, config.effective_destinations(), stored, set_aside)
 
 
 def counts_text(counts: dict[str, int]) -> str:

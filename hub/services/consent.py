@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from hub.domain.outgoing import OutgoingKind, takes
 from hub.domain.readings import MeasurementKind
-from hub.services.events import EventBus
+from hub.services.events import ConsentChanged, EventBus
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ class ConsentService:
         self._given[name] = False  # stop routing at once; the store re-checks inside its transaction
         set_aside = await self.store.set_consent(name, "withdrawn", at=self.clock())
         log.info("consent withdrawn for destination %s; %d queued measurement(s) set aside, not sent", name, set_aside)
-        self.events.publish("consent-changed", destination=name, consent=ConsentState.WITHDRAWN.value, set_aside=set_aside)
+        self.events.publish(ConsentChanged(name, ConsentState.WITHDRAWN.value, set_aside))
         return set_aside
 
     async def give(self, name: str) -> None:
@@ -252,4 +252,4 @@ class ConsentService:
         await self.store.set_consent(name, "given", at=self.clock())
         self._given[name] = True
         log.info("consent given for destination %s", name)
-        self.events.publish("consent-changed", destination=name, consent=ConsentState.GIVEN.value, set_aside=0)
+        self.events.publish(ConsentChanged(name, ConsentState.GIVEN.value, 0))

@@ -19,7 +19,7 @@ from hub.domain.measurements import Measurement, MonotonicAnchor, effective_time
 from hub.domain.plausibility import judge
 from hub.domain.readings import DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading, belongs_to_patient
 from hub.services.evaluation import Evaluator, NoEvaluation
-from hub.services.events import EventBus
+from hub.services.events import EventBus, MeasurementRecorded, ReadingOfAnotherUser
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class MeasurementService:
         if not belongs_to_patient(reading, self.device_users):
             # Another person's weighing on a shared scale: never stored, never sent.
             log.info("a %s reading of another device user was ignored", reading.kind.value)
-            self.events.publish("reading-of-another-user", kind=reading.kind.value)
+            self.events.publish(ReadingOfAnotherUser(reading.kind))
             return RecordOutcome(None, created=False)
         measurement = self.to_measurement(reading, provenance)
         # A control-solution result checks the meter, not the patient: kept here, marked, never
@@ -134,12 +134,7 @@ class MeasurementService:
             log.info("a %s record the hub already had was received again; kept the first", reading.kind.value)
             measurement = replace(measurement, id=uuid.UUID(recorded.measurement_id))
         if announce:
-            self.events.publish(
-                "measurement-recorded",
-                measurement_id=str(measurement.id),
-                kind=reading.kind.value,
-                created=recorded.created,
-            )
+            self.events.publish(MeasurementRecorded(str(measurement.id), reading.kind, recorded.created))
         if recorded.created and self.on_recorded:
             self.on_recorded()
         return RecordOutcome(measurement, recorded.created)

@@ -19,7 +19,7 @@ import logging
 
 from hub.domain.oximetry import OximetryPoint, OximetryRecorder, SampledSeries, StreamEnded, series_readings, summary_reading
 from hub.domain.readings import DeviceIdentity
-from hub.services.events import EventBus
+from hub.services.events import EventBus, OximetryRecording
 from hub.services.measurements import MeasurementService
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class ContinuousOximetryService:
         if recorder is None:
             recorder = self._recorders[key] = OximetryRecorder(period=self.period, chunk=self.chunk)
             log.info("continuous oximetry recording started")
-            self.events.publish("oximetry-recording", state="started")
+            self.events.publish(OximetryRecording("started"))
         for spo2, pulse in recorder.add(item):
             await self._write_chunk(spo2, pulse, recorder.device)
 
@@ -76,7 +76,7 @@ class ContinuousOximetryService:
                 await self.measurements.record_reading(summary_reading(summary, device=recorder.device), announce=False)
                 self.summaries_recorded += 1
             log.info("continuous oximetry recording ended: %d points", recorder.points)
-            self.events.publish("oximetry-recording", state="ended", summary=summary is not None)
+            self.events.publish(OximetryRecording("ended", summary=summary is not None))
 
     async def _write_chunk(self, spo2: SampledSeries, pulse: SampledSeries, device: DeviceIdentity | None) -> None:
         # both series in one group commit
@@ -84,7 +84,7 @@ class ContinuousOximetryService:
             *(self.measurements.record_reading(r, announce=False) for r in series_readings(spo2, pulse, device=device))
         )
         self.chunks_recorded += 1
-        self.events.publish("oximetry-recording", state="chunk", chunks=self.chunks_recorded)
+        self.events.publish(OximetryRecording("chunk", chunks=self.chunks_recorded))
 
     @property
     def recording(self) -> bool:

@@ -367,6 +367,25 @@ class Store:
 
         return await self._run(query)
 
+    async def delivery_states_of(self, resource_ids: Sequence[str]) -> dict[str, list[DeliveryState]]:
+        """Each resource's outbox rows (by destination), in one query per 500 ids: what a screen
+        showing several values asks (hub.api's read models)."""
+
+        def query() -> dict[str, list[DeliveryState]]:
+            found: dict[str, list[DeliveryState]] = {rid: [] for rid in resource_ids}
+            ids = list(found)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                for rid, *state in self.db.execute(
+                    "SELECT resource_id, destination, state, attempts, last_error FROM outbox "
+                    f"WHERE resource_id IN ({', '.join('?' * len(chunk))}) ORDER BY resource_id, destination",
+                    chunk,
+                ):
+                    found[rid].append(DeliveryState(*state))
+            return found
+
+        return await self._run(query)
+
     async def count_measurements(self) -> int:
         return await self._run(lambda: self.db.execute("SELECT count(*) FROM measurements").fetchone()[0])
 

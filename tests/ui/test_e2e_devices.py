@@ -6,14 +6,13 @@ scale's consent code typed on the screen's number pad, and a cuff switched off m
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from drivers.emulator import VirtualRadio
 from drivers.emulator.glucose_meter import EmulatedGlucoseMeter
 from drivers.emulator.scales import EmulatedWeightScale
 from drivers.link import LinkManager
 from hub.api import Pairing
-from hub.app import hub_registry, start_hub
+from hub.app import hub_registry, publish_device_events, start_hub
 from hub.config import HubConfig
 from hub.services.events import EventBus
 from tests.emulated import FAST_LINK, emulated_oximeter
@@ -25,9 +24,7 @@ from .conftest import find, tap, texts, wait_for
 
 
 def hub_link(config: HubConfig, radio: VirtualRadio, events: EventBus, pairing: Pairing) -> LinkManager:
-    def publish(name: str, data: dict[str, Any]) -> None:
-        events.publish(name, **data)
-
+    publish = publish_device_events(events)
     return LinkManager(
         hub_registry(config, on_event=publish),
         scanner_backend=radio.scanner_backend,

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from hub.app import start_hub
+from hub.app import publish_device_events, start_hub
 from hub.config import DestinationConfig, HubConfig
 from hub.services.events import EventBus
 from tests.emulated import emulated_oximeter
@@ -31,7 +31,7 @@ async def hub_with_an_oximeter(tmp_path, serial: str, centre_url: str) -> AsyncI
     )
     events = EventBus()
     async with emulated_oximeter() as rig:
-        link = rig.link_manager(on_event=lambda name, data: events.publish(name, **data))
+        link = rig.link_manager(on_event=publish_device_events(events))
         hub = await start_hub(config, link=link, events=events)
         try:
             yield hub, rig

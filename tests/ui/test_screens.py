@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from hub.domain.readings import MeasurementKind, Provenance
+from hub.api import Connected, CuffPressure, DownloadProgress, LiveReading, MeasurementKind, Provenance
 from ui.scenes import settle
 
 from .conftest import Finger, HeldSession, find, measuring_with, tap, texts, wait_for
@@ -126,7 +126,7 @@ async def test_an_impossible_weight_is_refused_in_plain_words(run_app, example):
 
 async def test_a_device_that_never_answers_is_told_with_what_to_do(run_app, example):
     hub, _ = example
-    async def no_device(timeout):
+    async def no_device(timeout, **_):
         raise TimeoutError
 
     api = measuring_with(hub, no_device)
@@ -153,11 +153,11 @@ async def test_live_cuff_pressure_and_memory_download_show_as_they_come(run_app,
         await tap(find(app.root, action="measure-blood-pressure"), app)
         await tap(find(app.root, action="start"), app)
         await held.started.wait()
-        hub.events.publish("connected", address="F0:11:22:33:44:02")
-        hub.events.publish("cuff-pressure", pressure=162)
+        hub.events.publish(Connected("F0:11:22:33:44:02"))
+        hub.events.publish(CuffPressure("F0:11:22:33:44:02", 162))
         await settle(app)
         assert "162 mmHg" in texts(app.root) and "Trykk i mansjetten" in texts(app.root)
-        hub.events.publish("download-progress", done=3, total=40)
+        hub.events.publish(DownloadProgress("F0:11:22:33:44:02", 3, 40))
         await settle(app)
         assert "Henter målinger fra apparatet: 3 av 40" in texts(app.root)
         held.release.set()
@@ -400,13 +400,13 @@ async def test_a_streaming_oximeter_shows_oxygen_and_pulse_as_they_come(run_app,
         await tap(find(app.root, action="measure-pulse-oximeter"), app)
         await tap(find(app.root, action="start"), app)
         await held.started.wait()
-        hub.events.publish("connected", address="F0:11:22:33:44:50")
-        hub.events.publish("live-reading", address="F0:11:22:33:44:50", kind="oxygen-saturation", value=95, unit="%")
-        hub.events.publish("live-reading", address="F0:11:22:33:44:50", kind="pulse-rate", value=81, unit="/min")
+        hub.events.publish(Connected("F0:11:22:33:44:50"))
+        hub.events.publish(LiveReading("F0:11:22:33:44:50", MeasurementKind.OXYGEN_SATURATION, 95, "%"))
+        hub.events.publish(LiveReading("F0:11:22:33:44:50", MeasurementKind.PULSE_RATE, 81, "/min"))
         await settle(app)
         shown = texts(app.root)
         assert "95 %  81 /min" in shown and "Oksygenmetning · Puls" in shown
-        hub.events.publish("live-reading", address="F0:11:22:33:44:50", kind="oxygen-saturation", value=96, unit="%")
+        hub.events.publish(LiveReading("F0:11:22:33:44:50", MeasurementKind.OXYGEN_SATURATION, 96, "%"))
         await settle(app)
         assert "96 %  81 /min" in texts(app.root)
         held.release.set()

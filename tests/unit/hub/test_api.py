@@ -20,7 +20,7 @@ from hub.api import (
     send_state_of,
 )
 from hub.domain.readings import MeasurementKind, Provenance, QualityFlag
-from hub.services.events import EventBus
+from hub.services.events import EventBus, MeasuringEnded, MeasuringStarted
 from hub.services.measurements import MeasurementService
 from hub.store import Store
 
@@ -119,7 +119,7 @@ async def test_families_say_which_ones_a_device_can_measure(store):
     api, _, _ = make_api(store)
     assert [f.family for f in api.families()] == [DeviceFamily.PULSE_OXIMETER] and not api.can_measure
 
-    async def measure(timeout: float) -> None:
+    async def measure(timeout: float, *, family=None) -> None:
         return None
 
     api2, _, _ = make_api(
@@ -131,32 +131,27 @@ async def test_families_say_which_ones_a_device_can_measure(store):
 
 
 async def test_measure_now_tells_when_it_starts_and_how_it_ended(store):
-    async def nothing_found(timeout: float) -> None:
+    async def nothing_found(timeout: float, *, family=None) -> None:
         raise TimeoutError
 
     api, _, events = make_api(store, measure=nothing_found)
     seen = []
-    events.subscribe(lambda e: seen.append((e.name, e.data)))
+    events.subscribe(seen.append)
     with pytest.raises(TimeoutError):
-        await api.measure_now(timeout=0.1)
-    assert seen == [("measuring-started", {}), ("measuring-ended", {"outcome": "no-device"})]
+        await api.measure_now(timeout=0.1, family=DeviceFamily.GLUCOSE)
+    assert seen == [MeasuringStarted(DeviceFamily.GLUCOSE), MeasuringEnded("no-device")]
 
 
-async def test_measure_now_hands_the_chosen_family_to_a_measure_command_that_takes_it(store):
+async def test_measure_now_hands_the_chosen_family_to_the_measure_command(store):
     asked = []
 
     async def by_family(timeout: float, *, family=None) -> None:
         asked.append(family)
 
-    async def any_device(timeout: float) -> None:  # an older command: still called, without it
-        asked.append("any")
-
     api, _, _ = make_api(store, measure=by_family)
     await api.measure_now(timeout=0.1, family=DeviceFamily.GLUCOSE)
     await api.measure_now(timeout=0.1)
-    api2, _, _ = make_api(store, measure=any_device)
-    await api2.measure_now(timeout=0.1, family=DeviceFamily.GLUCOSE)
-    assert asked == [DeviceFamily.GLUCOSE, None, "any"]
+    assert asked == [DeviceFamily.GLUCOSE, None]
 
 
 # What each shipped driver reads: a new driver must be added here with its family.
@@ -242,3 +237,47 @@ def test_the_composition_root_names_the_families_its_drivers_read():
     )
     assert device_families(link) == [DeviceFamily.GLUCOSE, DeviceFamily.THERMOMETER]
     assert device_families(None) == []
+
+
+async def test_an_older_back_filled_glucose_record_is_found_by_its_id(store):
+    """A meter's memory download stores records measured days ago; the screen asks for each by
+    the id its event named. Behind hundreds of newer values, it is still found (a lookup, not a
+    scan of the newest rows)."""
+    api, svc, _ = make_api(store)
+    meter = replace(OXIMETER, address="F0:11:22:33:44:04", name="Heima Glucose 1", serial="GL1")
+    from hub.domain.readings import Reading
+
+    def record(seq: int, at: datetime, value: float) -> Reading:
+        return Reading(K.BLOOD_GLUCOSE, value, "mmol/L", at, device=meter, record_id=str(seq))
+
+    old = await svc.record_reading(record(1, NOW - timedelta(days=20), 6.4))
+    for seq in range(2, 252):  # the meter's memory: 250 newer records of the same kind
+        await svc.record_reading(record(seq, NOW - timedelta(days=19) + timedelta(hours=seq), 7.0))
+    assert old.measurement is not None
+    found = await api.measurement(str(old.measurement.id), kind=K.BLOOD_GLUCOSE)
+    assert found is not None and found.value == 6.4 and found.kind is K.BLOOD_GLUCOSE
+    assert await api.measurement(str(old.measurement.id), kind=K.BODY_WEIGHT) is None  # not of that kind
+    assert await api.measurement("00000000-0000-0000-0000-000000000000") is None
+
+
+async def test_today_reads_the_outbox_once_however_many_values_it_shows(store):
+    class Counting:
+        """The real store, counting what today() asks of it."""
+
+        def __init__(self, inner):
+            self.inner, self.calls = inner, []
+
+        def __getattr__(self, name):
+            self.calls.append(name)
+            return getattr(self.inner, name)
+
+    counting = Counting(store)
+    api, svc, _ = make_api(store, families=list(DeviceFamily))
+    api = HubApi(measurements=svc, queries=counting, events=EventBus(), families=list(DeviceFamily), local_zone=OSLO, clock=lambda: NOW)
+    await svc.record_reading(spo2(96, received_at=NOW - timedelta(hours=1)))
+    await svc.record_manual(K.PULSE_RATE, 64, "/min", taken_at=NOW - timedelta(hours=1))
+    await svc.record_manual(K.BODY_WEIGHT, 80.2, "kg", taken_at=NOW - timedelta(minutes=30))
+    await svc.record_manual(K.BODY_TEMPERATURE, 37.1, "Cel", taken_at=NOW - timedelta(minutes=20))
+    today = await api.today()
+    assert sum(len(i.latest) for i in today.items) == 4
+    assert sorted(counting.calls) == ["delivery_states_of", "measurements", "outbox_counts"]

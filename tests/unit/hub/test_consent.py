@@ -11,7 +11,7 @@ import pytest
 
 from hub.config import ConfigError, DestinationConfig, parse_config
 from hub.services.consent import NOT_CONFIGURED, ConsentService, ConsentState, UnknownDestination
-from hub.services.events import EventBus
+from hub.services.events import ConsentChanged, EventBus
 from hub.services.measurements import MeasurementService
 from hub.store import Store
 from tests.unit.hub.factories import measurement, spo2
@@ -88,7 +88,7 @@ async def test_withdrawal_stops_new_rows_and_sets_queued_ones_aside_visibly(stor
     assert (views["sykehus"].delivered, views["sykehus"].waiting, views["sykehus"].withdrawn) == (1, 0, 1)
     assert views["kommune"].consent is ConsentState.GIVEN and not views["kommune"].changed_by_patient
     assert views["kommune"].where == "kommune.example" and views["kommune"].receives == ("vital-signs",)
-    assert seen[-1].name == "consent-changed" and seen[-1].data["destination"] == "sykehus"
+    assert seen[-1] == ConsentChanged("sykehus", "withdrawn", 1)
 
     # consent given again: new data goes; what was set aside stays aside
     await svc.give("sykehus")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from hub.config import DestinationConfig
 from hub.domain.readings import MeasurementKind
-from hub.outbox_admin import HELD_NOTE, kinds_taken, waiting_lines
+from hub.app.outbox_admin import HELD_NOTE, kinds_taken, waiting_lines
 from hub.store import Waiting
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
