@@ -6,6 +6,7 @@ sit in this file).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -118,6 +119,22 @@ class OximetryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CentreMqttConfig:
+    """The MQTT channel to the follow-up centre ([centre.mqtt], docs/centre-protocol.md): mutual
+    TLS with the hub's own certificate (its CN is `hub_id`), verification always on."""
+
+    host: str
+    hub_id: str
+    client_cert: Path
+    client_key: Path | None = None  # default: inside client_cert
+    ca_file: Path | None = None  # the centre's CA, pinned; default: the system's CAs
+    port: int = 8883
+    keepalive: int = 60  # seconds; the centre sees the hub gone within ~1.5 x this
+    session_expiry: int = 7 * 24 * 3600  # seconds the broker keeps commands for an absent hub
+    topic_root: str = "heima"
+
+
+@dataclass(frozen=True, slots=True)
 class HubConfig:
     data_dir: Path = DEFAULT_DATA_DIR
     timezone: str = "Europe/Oslo"
@@ -128,6 +145,7 @@ class HubConfig:
     organisation: OrganisationConfig | None = None  # responsible for the follow-up (performer)
     destinations: tuple[DestinationConfig, ...] = ()
     oximetry: OximetryConfig = field(default_factory=OximetryConfig)
+    centre_mqtt: CentreMqttConfig | None = None  # the centre's command channel ([centre.mqtt])
 
     @property
     def database_path(self) -> Path:
@@ -365,10 +383,10 @@ def _destination(d: Any, where: str, base_dir: Path, earlier: list[DestinationCo
 def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubConfig:
     """A HubConfig from parsed TOML; relative paths are taken from `base_dir`."""
     base_dir = base_dir or Path.cwd()
-    unknown = set(data) - {"hub", "patient", "organisation", "destinations", "oximetry"}
+    unknown = set(data) - {"hub", "patient", "organisation", "destinations", "oximetry", "centre"}
     if unknown:
         raise ConfigError(
-            f"unknown section(s) {sorted(unknown)}; expected [hub], [patient], [organisation], [oximetry], [[destinations]]"
+            f"unknown section(s) {sorted(unknown)}; expected [hub], [patient], [organisation], [oximetry], [centre.mqtt], [[destinations]]"
         )
     hub = _get(data, "hub", dict, "config", {})
     _known_keys(hub, {"data_dir", "timezone", "serial", "name", "clock"}, "hub")
@@ -416,6 +434,7 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
         organisation=organisation,
         destinations=tuple(destinations),
         oximetry=_oximetry(_get(data, "oximetry", dict, "config", {})),
+        centre_mqtt=_centre_mqtt(_get(data, "centre", dict, "config", {}), base_dir),
     )
 
 
@@ -475,6 +494,52 @@ def _oximetry(table: dict[str, Any]) -> OximetryConfig:
     if chunk * 60 / period > 60_000:
         raise ConfigError("oximetry: a chunk may hold at most 60,000 samples; use a longer period or shorter chunks")
     return OximetryConfig(record_continuous=record, chunk_minutes=chunk, period_seconds=period)
+
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _centre_mqtt(centre: dict[str, Any], base_dir: Path) -> CentreMqttConfig | None:
+    _known_keys(centre, {"mqtt"}, "centre")
+    table = _get(centre, "mqtt", dict, "centre")
+    if table is None:
+        return None
+    where = "centre.mqtt"
+    _known_keys(
+        table,
+        {"host", "port", "hub_id", "client_cert", "client_key", "ca_file", "keepalive", "session_expiry", "topic_root"},
+        where,
+    )
+    host = _get(table, "host", str, where)
+    if not host or "/" in host or ":" in host:
+        raise ConfigError(f"{where}.host: needs the broker's host name (no scheme, no port)")
+    hub_id = _get(table, "hub_id", str, where)
+    if not hub_id or not _HUB_ID.match(hub_id):
+        raise ConfigError(f"{where}.hub_id: needs the hub's id (the CN of its certificate: letters, digits, . _ -)")
+    cert = _path(table, "client_cert", where, base_dir)
+    if cert is None:
+        raise ConfigError(f"{where}.client_cert: the hub's client certificate (PEM) from the centre is needed")
+
+    def whole(key: str, default: int, low: int, high: int) -> int:
+        value = _get(table, key, int, where, default)
+        if not low <= value <= high:
+            raise ConfigError(f"{where}.{key}: must be a whole number from {low} to {high}")
+        return value
+
+    root = _get(table, "topic_root", str, where, "heima")
+    if not _HUB_ID.match(root):
+        raise ConfigError(f"{where}.topic_root: one topic level of letters, digits, . _ -")
+    return CentreMqttConfig(
+        host=host,
+        hub_id=hub_id,
+        client_cert=cert,
+        client_key=_path(table, "client_key", where, base_dir),
+        ca_file=_path(table, "ca_file", where, base_dir),
+        port=whole("port", 8883, 1, 65535),
+        keepalive=whole("keepalive", 60, 1, 3600),
+        session_expiry=whole("session_expiry", 7 * 24 * 3600, 60, 30 * 24 * 3600),
+        topic_root=root,
+    )
 
 
 def load_config(path: Path | None) -> HubConfig:
