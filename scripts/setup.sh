@@ -24,6 +24,8 @@ command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
 command -v msgfmt >/dev/null || need_apt+=(gettext)
 # The tests run the unit suite with the clock moved ahead, so none depends on the day it runs.
 command -v faketime >/dev/null || need_apt+=(faketime)
+# The centre's MQTT broker in the tests (started by the tests themselves on a free port).
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v chromium >/dev/null || need_apt+=(chromium)  # tests: the nurse's end of a video call
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
