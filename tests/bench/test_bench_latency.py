@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from hub.api import DeliveryChanged
 from hub.app import Hub, start_hub
 from hub.config import DestinationConfig, HubConfig
 from tests.emulated import emulated_oximeter
@@ -27,7 +28,7 @@ async def indication_latencies(hub: Hub, destinations: list[str], n: int = READI
     accepted by its server (the outbox row is marked delivered only on a parsed success)."""
     latencies: dict[str, list[float]] = {name: [] for name in destinations}
     delivered = asyncio.Event()
-    unsubscribe = hub.events.subscribe(lambda e: delivered.set() if e.name == "delivery-changed" else None)
+    unsubscribe = hub.events.subscribe(lambda e: delivered.set() if isinstance(e, DeliveryChanged) else None)
     try:
         async with emulated_oximeter() as rig:
             link = rig.link_manager(settle=600.0, max_session=600.0)  # one session for every reading

@@ -74,7 +74,7 @@ PROBE = textwrap.dedent(
 
     async def heima():
         from hub.app import start_hub
-        from hub.api import DeviceFamily
+        from hub.api import CuffPressure, DeviceFamily
         from hub.config import HubConfig
         from ui.app import HeimaApp, drive
         from ui.scenes import next_frame, settle
@@ -103,7 +103,7 @@ PROBE = textwrap.dedent(
             # The live measurement: cuff pressure 20 times a second for 6 s.
             meter["work"].clear(); meter["interval"].clear()
             for i in range(120):
-                hub.events.publish("cuff-pressure", pressure=40 + i)
+                hub.events.publish(CuffPressure(None, 40 + i))
                 await asyncio.sleep(0.05)
             out["live_work_p95_ms"] = p95(meter["work"])
             out["live_work_median_ms"] = statistics.median(meter["work"]) * 1000
