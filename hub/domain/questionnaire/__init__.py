@@ -6,6 +6,7 @@
     s.visible_items(); s.problems(); s.scores()
     s.response(now=now, subject=..., source=...)   # QuestionnaireResponse JSON, status completed
     FormState.resume(q, stored_response, now=now)  # a half-answered form, from what was saved
+    submit(s, now=now)                              # Submission: the response + its scores, for the outbox
 
 See docs/questionnaires.md.
 """
@@ -19,12 +20,13 @@ from hub.domain.questionnaire.model import AnswerOption, EnableWhen, Item, Media
 from hub.domain.questionnaire.parse import load_questionnaire
 from hub.domain.questionnaire.scoring import Score, Scores
 from hub.domain.questionnaire.state import FormState, Path, Problem, VisibleItem
+from hub.domain.questionnaire.submission import NotSubmittable, ScoreResult, Submission, submit
 from hub.domain.questionnaire.values import Coding, Quantity, Value
 
 __all__ = [
     "AnswerError", "AnswerOption", "BadEnableWhen", "Coding", "DuplicateLinkId", "EnableWhen", "EnableWhenCycle",
     "FormState", "InvalidExpression", "Item", "MalformedQuestionnaire", "Media", "MissingLinkId", "NotAnOption",
-    "Path", "Problem", "Quantity", "Questionnaire", "QuestionnaireError", "ReadOnlyItem", "ResponseMismatch",
-    "Score", "Scores", "UnknownItem", "UnknownItemType", "UnknownModifierExtension", "UnsupportedFeature",
-    "UnsupportedItem", "Value", "VisibleItem", "WrongAnswerType", "load_questionnaire",
+    "NotSubmittable", "Path", "Problem", "Quantity", "Questionnaire", "QuestionnaireError", "ReadOnlyItem",
+    "ResponseMismatch", "Score", "ScoreResult", "Scores", "Submission", "UnknownItem", "UnknownItemType", "UnknownModifierExtension", "UnsupportedFeature",
+    "UnsupportedItem", "Value", "VisibleItem", "WrongAnswerType", "load_questionnaire", "submit",
 ]

@@ -83,6 +83,13 @@ def _item(r: Any, parent: str | None, contained: dict, seen: dict[str, Item], pa
     if link_id in seen or link_id in parent_of:
         raise DuplicateLinkId(link_id, "two items share this linkId; every linkId must be unique")
     parent_of[link_id] = parent
+    try:
+        return _item_fields(r, link_id, contained, seen, parent_of)
+    except (TypeError, AttributeError, KeyError):  # null, a list or a number where FHIR has another type
+        raise MalformedQuestionnaire(link_id, "a field of this item has the wrong JSON type (null, a list or a number where FHIR has another type)") from None
+
+
+def _item_fields(r: dict, link_id: str, contained: dict, seen: dict[str, Item], parent_of: dict) -> Item:
     _refuse_modifiers(r, link_id)
     type_ = r.get("type")
     if type_ not in ITEM_TYPES:
@@ -90,7 +97,7 @@ def _item(r: Any, parent: str | None, contained: dict, seen: dict[str, Item], pa
     if type_ in UNSUPPORTED_TYPES and r.get("required") is True:
         raise UnsupportedFeature(link_id, f"a required {type_} question: Heima cannot take {type_}s yet, so the form could never be sent")
     ext_map: dict[str, tuple[dict, ...]] = {}
-    for e in r.get("extension", []):
+    for e in _list(r, "extension", link_id):
         if isinstance(e, dict) and isinstance(e.get("url"), str):
             ext_map[e["url"]] = ext_map.get(e["url"], ()) + (e,)
 
@@ -133,7 +140,7 @@ def _item(r: Any, parent: str | None, contained: dict, seen: dict[str, Item], pa
         options=options,
         unit=_coding(unit) if isinstance(unit, dict) else None,
         unit_options=tuple(_coding(e["valueCoding"]) for e in ext_map.get(X.UNIT_OPTION, ()) if isinstance(e.get("valueCoding"), dict)),
-        enable_when=tuple(_enable_when(e, link_id) for e in r.get("enableWhen", [])),
+        enable_when=tuple(_enable_when(e, link_id) for e in _list(r, "enableWhen", link_id)),
         enable_behavior=r.get("enableBehavior", "all"),
         enable_when_expression=compile_expression(ewe, link_id, "enableWhenExpression") if ewe is not None else None,
         calculated_expression=compile_expression(calc, link_id, "calculatedExpression") if calc is not None else None,
@@ -159,6 +166,16 @@ def _item(r: Any, parent: str | None, contained: dict, seen: dict[str, Item], pa
         raise MalformedQuestionnaire(link_id, f"a {type_} item cannot have initial values or answer options")
     seen[link_id] = item
     return item
+
+
+def _list(r: dict, key: str, link_id: str | None) -> list:
+    """A FHIR list field: [] when absent, refused when it holds anything but a list."""
+    v = r.get(key)
+    if v is None and key not in r:
+        return []
+    if not isinstance(v, list):
+        raise MalformedQuestionnaire(link_id, f"{key} must be a list")
+    return v
 
 
 def _refuse_modifiers(r: dict, link_id: str | None) -> None:
@@ -244,7 +261,9 @@ def _score(exts: Any) -> Decimal | None:
 
 def _options(r: dict, link_id: str, type_: str, contained: dict) -> tuple[AnswerOption, ...]:
     out: list[AnswerOption] = []
-    for o in r.get("answerOption", []):
+    for o in _list(r, "answerOption", link_id):
+        if not isinstance(o, dict):
+            raise MalformedQuestionnaire(link_id, "an answerOption is not a JSON object")
         key = next((k for k in _ANSWER_KEYS if k in o), None)
         if key is None:
             raise MalformedQuestionnaire(link_id, "an answerOption has no value")
@@ -296,7 +315,9 @@ def _expand(ref: Any, link_id: str, contained: dict) -> list[AnswerOption]:
 
 def _initial(r: dict, link_id: str, type_: str) -> tuple[Value, ...]:
     values: list[Value] = []
-    for init in r.get("initial", []):
+    for init in _list(r, "initial", link_id):
+        if not isinstance(init, dict):
+            raise MalformedQuestionnaire(link_id, "an initial is not a JSON object")
         key = next((k for k in init if k.startswith("value")), None)
         if key is None:
             raise MalformedQuestionnaire(link_id, "an initial has no value")

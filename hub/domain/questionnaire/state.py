@@ -796,32 +796,41 @@ def _read_items(q: Questionnaire, raw_items: Any, defs: tuple[Item, ...], parent
         if i > 0 and not (item.type == "group" and item.repeats):
             raise ResponseMismatch(lid, "the response repeats an item that does not repeat")
         p = parent + ((lid, i),)
-        if item.type == "group":
-            counts[(parent, lid)] = i + 1
-            _read_items(q, r.get("item", []), item.items, p, given, counts)
-            continue
-        values: list[Value] = []
-        for a in r.get("answer", []):
-            key = next((k for k in a if k.startswith("value")), None) if isinstance(a, dict) else None
-            if key is None:
-                raise WrongAnswerType(lid, "an answer has no value")
-            v = parse_value(key, a[key], lid)
-            if key == "valueUri" and item.type != "url" or key == "valueString" and item.type == "url":
-                raise WrongAnswerType(lid, f"{key} is not how a {item.type} item is answered")
-            values.append(v)
-            if a.get("item"):
-                _read_items(q, a["item"], item.items, p, given, counts)
-        if r.get("item"):
-            _read_items(q, r["item"], item.items, p, given, counts)
-        if values:
-            if item.calculated_expression is not None or item.scoring is not None:
-                continue  # worked out again from the answers
-            if not item.supported:
-                raise UnsupportedItem(lid, f"Heima cannot take {item.type} answers yet")
-            checked = tuple(_stored(item, v) for v in values)
-            if len(checked) > 1 and not item.repeats:
-                raise WrongAnswerType(lid, "several answers to an item that does not repeat")
-            given[p] = checked
+        try:
+            _read_item(q, r, item, parent, p, i, given, counts)
+        except (TypeError, AttributeError, KeyError):  # null, a list or a number where FHIR has another type
+            raise ResponseMismatch(lid, "a field of this item in the response has the wrong JSON type") from None
+
+
+def _read_item(q: Questionnaire, r: dict, item: Item, parent: Path, p: Path, i: int, given: dict, counts: dict) -> None:
+    """One item of a stored response (a group's instance, or a question's answers)."""
+    lid = item.link_id
+    if item.type == "group":
+        counts[(parent, lid)] = i + 1
+        _read_items(q, r.get("item", []), item.items, p, given, counts)
+        return
+    values: list[Value] = []
+    for a in r.get("answer", []):
+        key = next((k for k in a if k.startswith("value")), None) if isinstance(a, dict) else None
+        if key is None:
+            raise WrongAnswerType(lid, "an answer has no value")
+        v = parse_value(key, a[key], lid)
+        if key == "valueUri" and item.type != "url" or key == "valueString" and item.type == "url":
+            raise WrongAnswerType(lid, f"{key} is not how a {item.type} item is answered")
+        values.append(v)
+        if a.get("item"):
+            _read_items(q, a["item"], item.items, p, given, counts)
+    if r.get("item"):
+        _read_items(q, r["item"], item.items, p, given, counts)
+    if values:
+        if item.calculated_expression is not None or item.scoring is not None:
+            return  # worked out again from the answers
+        if not item.supported:
+            raise UnsupportedItem(lid, f"Heima cannot take {item.type} answers yet")
+        checked = tuple(_stored(item, v) for v in values)
+        if len(checked) > 1 and not item.repeats:
+            raise WrongAnswerType(lid, "several answers to an item that does not repeat")
+        given[p] = checked
 
 
 def _stored(item: Item, v: Value) -> Value:
