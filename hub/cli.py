@@ -1,5 +1,5 @@
 """The `heima` command: the touch app (no command, `app`, `run`), demo, gallery, run --headless,
-sync, status, export, outbox. Every command that uses the data folder finds it by one rule
+sync, status, export, outbox, questionnaire. Every command that uses the data folder finds it by one rule
 (DATA_RULE) and prints it first."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from hub import questionnaire_cli
 from hub.config import DEFAULT_DATA_DIR, ConfigError, HubConfig, load_config
 
 DATA_RULE = (
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     move.add_argument("--from", dest="source", required=True, metavar="OLD", help="the destination no longer configured")
     move.add_argument("--to", dest="target", required=True, metavar="NEW", help="a configured destination")
+    questionnaire_cli.add_parser(sub, [quiet])
     return parser
 
 
@@ -144,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     verbose = getattr(args, "verbose", False)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "questionnaire":  # a form author's tool: no data folder, no configuration
+        return questionnaire_cli.run(args)
     try:
         config = _config(args)
     except ConfigError as exc:
