@@ -184,8 +184,21 @@ class MosquittoBroker:
             self.proc.wait(timeout=10)
         self.proc = None
 
-    def restart(self) -> None:
-        self.stop()
+    def kill(self) -> None:
+        """kill -9: what Mosquitto had not saved (sessions, queued messages) is gone."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self, *, hard: bool = False) -> None:
+        """Stop and start on the same port; `hard`: killed, its saved state removed too (a new
+        broker that knows no session: the hub must subscribe again by itself)."""
+        if hard:
+            self.kill()
+            (self.folder / "mosquitto.db").unlink(missing_ok=True)
+        else:
+            self.stop()
         self.start()
 
     def rss_bytes(self) -> int:
