@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from hub.api import DeviceFamily, HubApi, Measure, Pairing
 from hub.app.destinations import build_destination, fhir_context
+from hub.app.remote import apply_centre_settings, run_remote
 from hub.config import HubConfig
 from hub.domain.devices import DeviceHistory
 from hub.domain.oximetry import OximetryPoint, StreamEnded
@@ -196,6 +197,7 @@ async def start_hub(
     `clock`: the hub's time for recording and the screens (default: the system clock).
     """
     private_folder(config.data_dir)  # patient data and bonds: the hub user's alone
+    config = apply_centre_settings(config)  # what the centre changed over its channel (allow-listed)
     store = await Store.open(config.database_path, owner=True)  # one process owns the data folder
     try:
         destinations = await _open_destinations(config, store)
@@ -251,6 +253,8 @@ async def start_hub(
     hub = Hub(config, store, events, service, oximetry, consent, api, workers, destinations, hub_clock, link)
     if deliver:
         hub.start_delivery()
+        if config.centre_mqtt is not None:  # the centre's command channel beside delivery
+            hub._tasks.append(asyncio.create_task(run_remote(hub), name="centre-channel"))
     return hub
 
 
