@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     move.add_argument("--from", dest="source", required=True, metavar="OLD", help="the destination no longer configured")
     move.add_argument("--to", dest="target", required=True, metavar="NEW", help="a configured destination")
     questionnaire_cli.add_parser(sub, [quiet])
+    from hub.app.technician import register as register_technician  # enrol, technician, return
+
+    register_technician(sub, both)
     return parser
 
 
@@ -148,10 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "questionnaire":  # a form author's tool: no data folder, no configuration
         return questionnaire_cli.run(args)
+    from hub.app import technician  # enrol, technician mode and return read their own configuration
+
+    if args.command in technician.COMMANDS:
+        return technician.main(args)
     try:
         config = _config(args)
     except ConfigError as exc:
-        print(f"heima: configuration: {exc}", file=sys.stderr)
+        print(technician.explain_config_error(args, exc), file=sys.stderr)
         return 2
 
     from hub import app  # the composition root; imported only here

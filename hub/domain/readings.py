@@ -91,6 +91,7 @@ class QualityFlag(enum.StrEnum):
     DEVICE_TIME_FAULT = "device-time-fault"
     BATTERY_LOW = "battery-low"
     CONTROL_SOLUTION = "control-solution"  # a meter check, not the patient's value
+    TECHNICIAN_TEST = "technician-test"  # taken by a technician pairing a kit, not the patient's value
     # Set by the hub (hub.domain.plausibility), with QUESTIONABLE: a value bodies rarely have or
     # devices are not shown to measure; kept, and the patient is asked to measure again.
     UNLIKELY_VALUE = "unlikely-value"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 
+from hub.domain.kit import shared_with_care_providers
 from hub.domain.measurements import Measurement, MonotonicAnchor, effective_time, natural_key
 from hub.domain.plausibility import judge
 from hub.domain.readings import DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading, belongs_to_patient
@@ -123,9 +124,9 @@ class MeasurementService:
             self.events.publish(ReadingOfAnotherUser(reading.kind))
             return RecordOutcome(None, created=False)
         measurement = self.to_measurement(reading, provenance)
-        # A control-solution result checks the meter, not the patient: kept here, marked, never
-        # sent, never evaluated against the patient's plan.
-        control = QualityFlag.CONTROL_SOLUTION in reading.flags
+        # A control-solution result checks the meter, a technician's test checks the kit: not the
+        # patient's values. Kept here, marked, never sent, never evaluated against the plan.
+        control = not shared_with_care_providers(reading.flags)
         if not control:
             measurement = await self._evaluated(measurement)
         destinations = () if control else self.destinations_for(reading.kind)

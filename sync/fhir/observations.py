@@ -198,6 +198,8 @@ def not_for_destination(measurement: Measurement) -> str | None:
     reading = measurement.reading
     if QualityFlag.CONTROL_SOLUTION in reading.flags:
         return "a control-solution result checks the meter; it is not the patient's value"
+    if QualityFlag.TECHNICIAN_TEST in reading.flags:
+        return "a technician's test measurement checks the kit; it is not the patient's value"
     words = {normalise(_context(reading, _SPECIMEN_KEYS)), normalise(_context(reading, _SITE_KEYS)), normalise(reading.body_site)}
     if words & CONTROL_SOLUTION_WORDS:
         return "a control-solution sample checks the meter; it is not the patient's value"

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from hub.domain.kit import NEVER_SHARED
 from hub.domain.measurements import Measurement
 from hub.domain.oximetry import OximetryPoint, OximetryRecorder, SampledSeries, series_readings, summary_reading
 from hub.domain.readings import (
@@ -152,7 +153,7 @@ def readings() -> Iterator[tuple[str, Reading]]:
     )
     # every quality flag a value can carry (control solution is never sent)
     for flag in QualityFlag:
-        if flag is QualityFlag.CONTROL_SOLUTION:
+        if flag in NEVER_SHARED:  # a meter check, a technician's test: never sent
             continue
         yield f"flag-{flag.value}", reading(K.BLOOD_GLUCOSE, 5.8, device=GLUCOSE_METER, flags=frozenset({flag}))
         yield f"bp-flag-{flag.value}", bp_panel(128, 82, 97, flags=frozenset({flag}))

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from drivers.gatt.glucose import GlucoseSampleType, Meal
 from drivers.gatt.thermometer import TemperatureType
+from hub.domain.kit import NEVER_SHARED
 from hub.domain.measurements import Measurement
 from hub.domain.readings import (
     AbsentReason,
@@ -513,7 +514,7 @@ def test_unknown_temperature_site_keeps_the_devices_words():
 # -- hypothesis: panels and single values ---------------------------------------------------------------------
 
 PRESSURE_UNITS = ["mm[Hg]", *CONVERSIONS[K.SYSTOLIC_PRESSURE]]
-any_flags = st.frozensets(st.sampled_from([f for f in QualityFlag if f is not F.CONTROL_SOLUTION]), max_size=5)
+any_flags = st.frozensets(st.sampled_from([f for f in QualityFlag if f not in NEVER_SHARED]), max_size=5)
 numbers = st.floats(allow_nan=True, allow_infinity=True, width=32)
 
 

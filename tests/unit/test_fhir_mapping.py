@@ -14,6 +14,7 @@ from fhir.resources.R4B.observation import Observation
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hub.domain.kit import NEVER_SHARED
 from hub.domain.measurements import Measurement
 from hub.domain.readings import AbsentReason, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
 from sync.fhir.codes import CODES, PANEL_COMPONENTS, UnmappedKind, codes_for
@@ -192,7 +193,7 @@ def test_every_kind_has_codes_and_an_unmapped_kind_is_refused():
 # -- hypothesis: the absent/value rule for any reading -------------------------------------------------
 
 # A control-solution result is never mapped (NotForDestination, tests/unit/test_fhir_kinds.py).
-flags_st = st.frozensets(st.sampled_from([f for f in QualityFlag if f is not QualityFlag.CONTROL_SOLUTION]), max_size=4)
+flags_st = st.frozensets(st.sampled_from([f for f in QualityFlag if f not in NEVER_SHARED]), max_size=4)
 values_st = st.floats(allow_nan=True, allow_infinity=True, width=32)
 # Single-valued kinds, in their own UCUM unit (panels: tests/unit/test_fhir_kinds.py).
 single_kinds = [k for k in MeasurementKind if k not in PANEL_COMPONENTS]

@@ -1,0 +1,487 @@
+"""The technician's commands, wired: `heima enrol`, `heima technician kit|audit`, `heima return`.
+
+The rules live in hub.domain (pin, enrolment, kit) and hub.services (technician, enrolment,
+returning); this module gives them the store, the delivery (sync_once), the operator export and
+the FHIR Device mapping, and reads PINs from the terminal. hub/cli.py only registers the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import getpass
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hub.config import DEFAULT_DATA_DIR, ConfigError, HubConfig, load_config, parse_config
+from hub.domain.enrolment import ProfileRefused
+from hub.domain.kit import KitEntry, kit_entries
+from hub.services.returning import (
+    JOURNAL,
+    RECORD,
+    Exported,
+    ReturnPlan,
+    ReturnRefused,
+    Unsent,
+    count_files,
+    read_journal,
+    return_hub,
+    wipe_targets,
+)
+from hub.services.technician import AuditLog, PinGuard, TechnicianError, TechnicianFiles
+
+COMMANDS = ("enrol", "technician", "return")
+# Fault injection for the kill -9 tests (tests/unit/technician/test_return_kill.py): the return
+# stops at this checkpoint, says so on stdout, and waits to be killed.
+STOP_AT_ENV = "HEIMA_TEST_RETURN_STOP_AT"
+
+
+def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    """Add the technician's commands to `heima`'s subparsers."""
+    enrol = sub.add_parser(
+        "enrol",
+        parents=parents,
+        help="enrol this hub for a patient from the centre's signed profile (a file, a USB stick's folder, a QR code's text)",
+        description="Check the profile's signature (the centre's pinned key), that it is for this hub and not expired, "
+        "then write the configuration (--config) and the secrets (0600, in the data folder). A new technician PIN "
+        "is asked for (twice at a terminal; one line on standard input otherwise). Refused while the hub holds "
+        "another patient's data: return it first.",
+    )
+    source = enrol.add_mutually_exclusive_group(required=True)
+    source.add_argument("profile", nargs="?", type=Path, metavar="PROFILE", help="the signed profile file, or a folder (USB stick) holding heima-enrolment.json")
+    source.add_argument("--qr", metavar="TEXT", help="a QR code's text (HEIMA1:…), as a scanner types it")
+    enrol.add_argument("--hub-id", metavar="ID", help="this hub's id (default: the file hub-id beside the configuration)")
+    enrol.add_argument("--trusted-keys", type=Path, metavar="FILE", help="the centre's pinned public keys (default: enrolment-keys.json beside the configuration)")
+    enrol.add_argument("--technician", metavar="NAME", help="your name, for the audit log (default: the login name)")
+
+    tech = sub.add_parser("technician", parents=parents, help="technician mode (asks for the technician PIN): the kit, the audit log")
+    tech.add_argument("--technician", metavar="NAME", help="your name, for the audit log (default: the login name)")
+    what = tech.add_subparsers(dest="technician_command", metavar="ACTION")
+    kit = what.add_parser("kit", parents=parents, help="the paired devices: serial, model, firmware, battery, last seen, clock offset")
+    kit.add_argument("--fhir", type=Path, metavar="FILE", help="also write them as FHIR R4 Device resources (a collection Bundle) to FILE")
+    kit.add_argument("--send", action="store_true", help="queue them as Device resources for the destinations that take them")
+    what.add_parser("audit", parents=parents, help="the technician audit log (who, what, when), and whether a line was removed or changed")
+
+    ret = sub.add_parser(
+        "return",
+        parents=parents,
+        help="deliver everything (or export it), then wipe the patient's data: the hub boots to enrolment",
+        description="Stop the hub first. Delivers everything due to every destination; what cannot be delivered is "
+        "refused unless exported (--export DIR --yes). Then wipes the store, forms, Bluetooth bonds, keys and "
+        "certificates, settings and logs, and the configuration; leaves wipe-record.json (counts and times, no "
+        "patient data). Interrupted, it is finished by running it again.",
+    )
+    ret.add_argument("--export", type=Path, metavar="DIR", help="write what cannot be delivered into DIR (a USB stick)")
+    ret.add_argument("--yes", action="store_true", help="confirm exporting into DIR and wiping")
+    ret.add_argument("--technician", metavar="NAME", help="your name, for the audit log (default: the login name)")
+
+
+def explain_config_error(args: argparse.Namespace, exc: ConfigError) -> str:
+    """`heima` on a hub with no configuration: it is not enrolled (a returned hub)."""
+    path = getattr(args, "config", None)
+    if path is not None and not Path(path).exists():
+        return (
+            f"heima: not enrolled: there is no configuration at {path}. "
+            f"Enrol this hub with `heima --config {path} enrol PROFILE`."
+        )
+    return f"heima: configuration: {exc}"
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        if args.command == "enrol":
+            return _enrol(args)
+        if args.command == "technician":
+            return _technician(args)
+        return _return(args)
+    except (ProfileRefused, TechnicianError, ReturnRefused) as exc:
+        print(f"heima {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        print(explain_config_error(args, exc), file=sys.stderr)
+        return 2
+
+
+def _who(args: argparse.Namespace) -> str:
+    name = getattr(args, "technician", None)
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def _read_pin(prompt: str, *, twice: bool = False) -> str:
+    """A PIN from the terminal (not echoed), or one line of standard input (scripts, tests)."""
+    if sys.stdin.isatty():
+        pin = getpass.getpass(prompt)
+        if twice and getpass.getpass("The same PIN again: ") != pin:
+            raise TechnicianError("the two PINs differ; nothing was changed")
+        return pin
+    return sys.stdin.readline().strip()
+
+
+def _data_dir(args: argparse.Namespace, config: HubConfig | None) -> Path:
+    given = getattr(args, "data_dir", None)
+    if given is not None:
+        return Path(given).absolute()
+    return (config.data_dir if config is not None else DEFAULT_DATA_DIR).absolute()
+
+
+def _config(args: argparse.Namespace) -> HubConfig:
+    config = load_config(getattr(args, "config", None))
+    return dataclasses.replace(config, data_dir=_data_dir(args, config))
+
+
+# --- enrol ---------------------------------------------------------------------------------
+
+
+def _enrol(args: argparse.Namespace) -> int:
+    from hub.services.enrolment import decode_qr, enrol, load_trusted_keys, read_source
+
+    config_path = getattr(args, "config", None)
+    if config_path is None:
+        raise ConfigError("enrol: give --config FILE, the configuration to write (on a Raspberry Pi: /etc/heima/heima.toml)")
+    config_path = Path(config_path).absolute()
+    data_dir = _data_dir(args, None)
+    hub_id = args.hub_id or _hub_id(config_path.parent / "hub-id")
+    trusted = load_trusted_keys(args.trusted_keys or config_path.parent / "enrolment-keys.json")
+    signed = decode_qr(args.qr) if args.qr else read_source(args.profile)
+    print(f"data in {data_dir}", flush=True)
+    pin = _read_pin("New technician PIN (6-12 digits): ", twice=True)
+
+    def check(config: dict[str, Any], base_dir: Path) -> None:
+        parse_config(config, base_dir=base_dir)  # strict: the hub must be able to start with it
+
+    profile, written = enrol(
+        signed, config_path=config_path, data_dir=data_dir, hub_id=hub_id, trusted=trusted, pin=pin, who=_who(args), check_config=check
+    )
+    print(f"Enrolled hub {profile.hub_id} (profile {profile.profile_id}, valid until {profile.expires_at:%Y-%m-%d %H:%M %Z}).")
+    print(f"  configuration: {written.config_path}")
+    print(f"  destinations: {', '.join(written.destinations)}")
+    print(f"  secrets: {len(written.secrets)} file(s) in {data_dir / 'secrets'} (0600)")
+    if profile.mqtt is not None:
+        print(f"  centre channel: {profile.mqtt.host}:{profile.mqtt.port} (in {data_dir / 'enrolment.json'})")
+    print("Next: pair the devices, take a test measurement, then hand the kit out (docs/technician.md).")
+    return 0
+
+
+def _hub_id(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        text = ""
+    if not text:
+        raise ProfileRefused(f"this hub has no id: give --hub-id ID (printed on the hub), or write it into {path}")
+    return text
+
+
+# --- technician mode -------------------------------------------------------------------------
+
+
+def _unlock(config: HubConfig, args: argparse.Namespace, action: str) -> PinGuard:
+    guard = PinGuard(TechnicianFiles(config.data_dir))
+    if not guard.is_set:
+        raise TechnicianError("this hub has no technician PIN: it is set when the hub is enrolled (heima enrol PROFILE)")
+    guard.unlock(_read_pin("Technician PIN: "), who=_who(args), action=action)
+    return guard
+
+
+def _technician(args: argparse.Namespace) -> int:
+    config = _config(args)
+    print(f"data in {config.data_dir}", flush=True)
+    action = args.technician_command
+    if action is None:
+        print("technician: give an action: kit or audit (heima technician --help)", file=sys.stderr)
+        return 2
+    guard = _unlock(config, args, action)
+    if action == "audit":
+        log = AuditLog(TechnicianFiles(config.data_dir).audit)
+        for entry in log.entries():
+            details = " ".join(f"{k}={v}" for k, v in sorted(entry.get("details", {}).items()))
+            print(f"{entry['at']}  {entry['who']} ({entry['user']})  {entry['action']}: {entry['outcome']}  {details}".rstrip())
+        broken = log.broken_links()
+        if broken:
+            print(f"WARNING: the log was changed or lines removed before line(s) {broken}")
+            return 1
+        return 0
+    entries = asyncio.run(kit(config))
+    print_kit(entries, now=datetime.now(UTC))
+    if args.fhir is not None:
+        from hub.services.technician import write_private
+
+        write_private(args.fhir.absolute(), json.dumps(kit_bundle(entries), indent=1).encode())
+        print(f"{len(entries)} Device resource(s) written to {args.fhir}")
+    if args.send:
+        queued = asyncio.run(send_kit(config, entries))
+        print(f"{queued} Device resource(s) queued for the destinations that take them (sent by the hub or `heima sync`)")
+    guard.audit.append(_who(args), "kit", "listed", devices=len(entries), fhir=args.fhir is not None, sent=bool(args.send))
+    return 0
+
+
+def bonded_addresses(bonds: Path) -> list[str]:
+    """The peers the hub holds Bluetooth bonds for (a Bumble JSON keystore: {namespace: {peer: keys}}).
+    On BlueZ the bonds live in /var/lib/bluetooth (root only): `bluetoothctl devices Paired`."""
+    try:
+        data = json.loads(bonds.read_text())
+    except (OSError, ValueError):
+        return []
+    peers: list[str] = []
+    for namespace in data.values() if isinstance(data, dict) else []:
+        if isinstance(namespace, dict):
+            peers += [str(peer).split("/")[0] for peer in namespace]
+    return peers
+
+
+async def kit(config: HubConfig) -> list[KitEntry]:
+    from hub.store import Store
+
+    measurements = []
+    if config.database_path.exists():
+        store = await Store.open(config.database_path)
+        try:
+            measurements = await store.measurements(limit=100_000)
+        finally:
+            await store.close()
+    return kit_entries(bonded_addresses(config.data_dir / "bonds.json"), measurements)
+
+
+def _offset(offset: timedelta | None) -> str:
+    if offset is None:
+        return "-"
+    seconds = offset.total_seconds()
+    return f"{seconds:+.0f} s"
+
+
+def print_kit(entries: list[KitEntry], *, now: datetime) -> None:
+    if not entries:
+        print("No devices: none is paired and none has measured. Pair the kit's devices (docs/technician.md).")
+        return
+    print(f"{len(entries)} device(s):")
+    for e in entries:
+        d = e.identity
+        name = (d.name or d.model or "?") if d else "?"
+        seen = f"{e.last_seen.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if e.last_seen else "never measured"
+        print(
+            f"  {name}  {e.address}  paired: {'yes' if e.paired else 'no'}  serial: {(d and d.serial) or '-'}  "
+            f"model: {(d and d.model) or '-'}  firmware: {(d and d.firmware) or '-'}  battery: {e.battery}  "
+            f"last seen: {seen}  clock offset: {_offset(e.clock_offset)}"
+        )
+
+
+KIT_SYSTEM = "https://heima.no/fhir/CodeSystem/kit"  # Heima's own codes for what R4 has no code for
+
+
+def device_resource(entry: KitEntry) -> dict[str, Any]:
+    """The sensor's Device (sync.fhir.devices.device_for), with what the kit list adds:
+    battery and clock offset as properties, last seen as a note."""
+    from hub.domain.readings import DeviceIdentity
+    from sync.fhir.devices import device_for
+
+    resource = device_for(entry.identity or DeviceIdentity(address=entry.address))
+    properties = []
+    if entry.clock_offset is not None:
+        properties.append(
+            {
+                "type": {"coding": [{"system": KIT_SYSTEM, "code": "clock-offset"}], "text": "Hub clock minus device clock"},
+                "valueQuantity": [{"value": round(entry.clock_offset.total_seconds(), 3), "unit": "s", "system": "http://unitsofmeasure.org", "code": "s"}],
+            }
+        )
+    properties.append(
+        {
+            "type": {"coding": [{"system": KIT_SYSTEM, "code": "battery"}], "text": "Battery"},
+            "valueCode": [{"coding": [{"system": KIT_SYSTEM, "code": "low" if entry.battery_low else "not-reported-low"}]}],
+        }
+    )
+    resource["property"] = properties
+    resource["status"] = "active" if entry.paired else "inactive"
+    if entry.last_seen is not None:
+        resource["note"] = [{"time": entry.last_seen.astimezone(UTC).isoformat(), "text": "Last seen by the hub"}]
+    return resource
+
+
+def kit_bundle(entries: list[KitEntry]) -> dict[str, Any]:
+    import uuid
+
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": device_resource(e)} for e in entries],
+    }
+
+
+async def send_kit(config: HubConfig, entries: list[KitEntry]) -> int:
+    from hub.app import start_hub
+    from hub.services.outgoing import OutgoingService
+
+    hub = await start_hub(config, deliver=False)
+    try:
+        assert hub.consent is not None
+        service = OutgoingService(hub.store, destinations_for=hub.consent.destinations_for_resource)
+        for e in entries:
+            if e.identity is not None:
+                await service.share_device(e.identity)
+        return sum(1 for e in entries if e.identity is not None)
+    finally:
+        await hub.stop()
+
+
+# --- return ----------------------------------------------------------------------------------
+
+
+class _Ports:
+    """hub.services.returning's ports on the real store, delivery and export."""
+
+    def __init__(self, config: HubConfig, on_hub: dict[str, Path]) -> None:
+        self.config = config
+        self.on_hub = on_hub
+
+    async def deliver(self) -> dict[str, int]:
+        from hub.app import sync_once
+
+        if not self.config.database_path.exists():
+            return {}
+        reports = await sync_once(self.config)
+        return {name: report.delivered for name, report in reports.items()}
+
+    async def stored(self) -> int:
+        if not self.config.database_path.exists():
+            return 0
+        from hub.store import Store
+
+        store = await Store.open(self.config.database_path)
+        try:
+            return await store.count_measurements()
+        finally:
+            await store.close()
+
+    async def unsent(self) -> Unsent:
+        measurements: dict[str, int] = {}
+        others: dict[str, int] = {}
+        held = 0
+        if self.config.database_path.exists():
+            from hub.store import Store
+
+            store = await Store.open(self.config.database_path)
+            try:
+                rows = store.db.execute(
+                    "SELECT o.destination, g.kind, count(*), sum(coalesce(m.time_pending, 0)) FROM outbox o "
+                    "JOIN outgoing g ON g.id = o.resource_id LEFT JOIN measurements m ON m.id = g.measurement_id "
+                    "WHERE o.state IN ('pending', 'dead') GROUP BY o.destination, g.kind"
+                ).fetchall()
+            finally:
+                await store.close()
+            for dest, kind, count, pending in rows:
+                (measurements if kind == "measurement" else others)[dest] = count
+                held += pending or 0
+        folders = {name: n for name, path in self.on_hub.items() if (n := count_files(path))}
+        return Unsent(measurements=measurements, others=others, held=held, on_hub_folders=folders)
+
+    async def export(self, to: Path, destination: str) -> Exported:
+        from hub.app.export import export
+
+        result = await export(self.config, to, destination=destination)
+        return Exported(result.measurements, len(result.files), result.held, len(result.not_expressible))
+
+
+def _checkpoint(name: str) -> None:
+    if os.environ.get(STOP_AT_ENV) == name:
+        print(f"return: stopped at {name}", flush=True)
+        while True:  # killed here by the test
+            time.sleep(60)
+
+
+def _return(args: argparse.Namespace) -> int:
+    config_path = getattr(args, "config", None)
+    config: HubConfig | None
+    try:
+        config = _config(args)
+    except ConfigError:
+        if config_path is None or Path(config_path).exists():
+            raise
+        config = None  # the configuration is gone: only an interrupted wipe can be finished
+    data_dir = _data_dir(args, config)
+    print(f"data in {data_dir}", flush=True)
+    journal = read_journal(data_dir)
+    if config is None and journal is None:
+        record = data_dir / RECORD
+        if record.exists():
+            print(f"This hub is returned (see {record}); it is not enrolled.")
+            return 0
+        raise ConfigError(f"no configuration at {config_path}")
+    files = TechnicianFiles(data_dir)
+    who = _who(args)
+    if journal is None:
+        assert config is not None
+        _unlock(config, args, "return")  # the PIN: a patient cannot wipe the hub by accident
+    export_dir = args.export.absolute() if args.export else None
+    if export_dir is not None and not export_dir.parent.is_dir():
+        raise ReturnRefused(f"the folder above {export_dir} does not exist (is the USB stick mounted?)")
+    on_hub: dict[str, Path] = {}
+    if config is not None:
+        for dest in config.effective_destinations():
+            if dest.kind == "directory" and dest.path is not None and dest.path.absolute().is_relative_to(data_dir):
+                on_hub[dest.name] = dest.path.absolute()
+    enrolment = _read_json(data_dir / "enrolment.json")
+    plan = ReturnPlan(
+        data_dir=data_dir,
+        config_path=Path(config_path).absolute() if config_path else None,
+        targets=wipe_targets(data_dir, Path(config_path).absolute() if config_path else None, list(on_hub.values())),
+        on_hub_folders=on_hub,
+        export_dir=export_dir,
+        confirmed=args.yes,
+        hub_id=enrolment.get("hub_id") or (config.serial if config else None),
+        profile_id=enrolment.get("profile_id"),
+    )
+    audit = AuditLog(files.audit)
+    try:
+        result = asyncio.run(
+            return_hub(
+                plan,
+                _Ports(config, on_hub) if config is not None else _NoPorts(),
+                checkpoint=_checkpoint,
+                audit=lambda action, outcome, **details: audit.append(who, action, outcome, **details),
+            )
+        )
+    except ReturnRefused:
+        audit.append(who, "return", "refused")
+        raise
+    record = result.record
+    print(f"Wiped: {', '.join(record['wiped'])} (whatever of them there was)")
+    print(f"Wipe record for the centre: {data_dir / RECORD}")
+    print("The hub is returned: it starts as not enrolled. Enrol it for the next patient with `heima enrol PROFILE`.")
+    return 0
+
+
+class _NoPorts:
+    """An interrupted wipe is finished from the journal alone: nothing to deliver any more."""
+
+    async def deliver(self) -> dict[str, int]:  # pragma: no cover - the journal skips it
+        return {}
+
+    async def stored(self) -> int:  # pragma: no cover
+        return 0
+
+    async def unsent(self) -> Unsent:  # pragma: no cover
+        return Unsent()
+
+    async def export(self, to: Path, destination: str) -> Exported:  # pragma: no cover
+        return Exported(0, 0)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+__all__ = ["COMMANDS", "JOURNAL", "explain_config_error", "main", "register"]

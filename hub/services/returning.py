@@ -1,0 +1,315 @@
+"""Returning a hub: deliver everything (or export what cannot be delivered), then wipe it, so the
+next patient gets a hub with nothing of the last one's — and nothing was lost on the way.
+
+The walk, and why it survives a kill -9 anywhere:
+
+1. Deliver everything due to every destination (the composition root's sync: exactly once).
+2. Count what is still not sent. Anything left and no export folder: refused, nothing changed.
+   With an export folder and the technician's confirmation, what is left is written there (the
+   operator export: atomic, fsynced files) and checked to be all of it.
+   Up to here a kill leaves the hub as it was (delivery and export can be run again).
+3. The return journal (`<data>/return-journal.json`, fsynced) is written: the counts and the
+   list of what is to be wiped. From now on the hub is being wiped: `heima return` run again
+   finishes the wipe without asking again (the store may already be gone).
+4. Wipe, one target at a time (each removal idempotent): the store, forms, bonds, secrets,
+   settings, logs, and the configuration file last.
+5. The wipe record (`<data>/wipe-record.json`: counts and times, no patient data), then the
+   journal is removed. A returned hub has no configuration: it boots to enrolment.
+
+What a wipe can and cannot guarantee on an SD card: docs/technician.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from hub.services.technician import fsync_dir, wall_clock, write_private
+
+JOURNAL = "return-journal.json"
+RECORD = "wipe-record.json"
+RECORD_FORMAT = "heima-wipe-record/1"
+
+
+class ReturnRefused(Exception):
+    """The hub cannot be wiped yet; the message says what waits and what to do. No patient data."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unsent:
+    """What is not delivered, per destination: measurements (waiting or set aside), other
+    resources (the device inventory), and of the measurements those held for the hub's clock."""
+
+    measurements: dict[str, int] = field(default_factory=dict)
+    others: dict[str, int] = field(default_factory=dict)
+    held: int = 0
+    on_hub_folders: dict[str, int] = field(default_factory=dict)  # directory destinations inside the data folder: files
+
+    @property
+    def total(self) -> int:
+        return sum(self.measurements.values()) + sum(self.others.values()) + sum(self.on_hub_folders.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    """What an export of one destination's undelivered measurements wrote."""
+
+    measurements: int
+    files: int
+    held: int = 0
+    not_expressible: int = 0
+
+
+class ReturnPorts(Protocol):
+    async def deliver(self) -> dict[str, int]:
+        """Deliver what is due to every destination; {destination: delivered now}."""
+
+    async def unsent(self) -> Unsent: ...
+
+    async def stored(self) -> int:
+        """How many measurements the store holds."""
+
+    async def export(self, to: Path, destination: str) -> Exported:
+        """Write what `destination` has not taken into `to`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnPlan:
+    data_dir: Path
+    config_path: Path | None
+    targets: tuple[Path, ...]  # what the wipe removes, in order (the configuration last)
+    on_hub_folders: dict[str, Path] = field(default_factory=dict)  # copied into the export first
+    export_dir: Path | None = None
+    confirmed: bool = False  # the technician said yes to exporting (--yes)
+    hub_id: str | None = None
+    profile_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnResult:
+    record: dict[str, Any]
+    resumed: bool  # a return interrupted earlier was finished
+
+
+def wipe_targets(data_dir: Path, config_path: Path | None, on_hub_folders: Sequence[Path] = ()) -> tuple[Path, ...]:
+    """Everything of the patient's in the data folder, the configuration file last. Kept: the
+    technician's audit log and lockout (no patient data), the wipe record, the folder lock."""
+    names = [
+        "heima.db", "heima.db-wal", "heima.db-shm", "forms", "bonds.json", "secrets", "ui-settings.json",
+        "ui.json", "enrolment.json", "logs", "bundles",
+    ]  # fmt: skip
+    targets = [data_dir / n for n in names]
+    with contextlib.suppress(OSError):
+        targets += sorted(p for p in data_dir.iterdir() if p.suffix == ".log" or p.name.endswith(".tmp"))
+    targets += [p for p in on_hub_folders if p not in targets]
+    if config_path is not None:
+        targets.append(config_path)
+    return tuple(targets)
+
+
+def _journal_path(data_dir: Path) -> Path:
+    return data_dir / JOURNAL
+
+
+def read_journal(data_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(_journal_path(data_dir).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        # Written atomically, so never half-written; unreadable means someone changed it.
+        raise ReturnRefused(f"the return journal {_journal_path(data_dir)} cannot be read; do not delete anything by hand — ask for help") from None
+    if not isinstance(data, dict) or data.get("phase") != "wiping":
+        raise ReturnRefused(f"the return journal {_journal_path(data_dir)} is not one this Heima wrote")
+    return data
+
+
+def _remove(path: Path) -> bool:
+    """Remove a file (overwritten with zeros first, best effort) or a folder; False when gone."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+            return True
+        _overwrite(path)
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _overwrite(path: Path) -> None:
+    """Zeros over a file before it is unlinked. On a disk this clears the blocks; on an SD card
+    the controller may write them elsewhere and keep the old ones (docs/technician.md)."""
+    with contextlib.suppress(OSError):
+        size = path.stat().st_size
+        if not path.is_file() or size > 1 << 30:
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            block = b"\0" * 65536
+            done = 0
+            while done < size:
+                done += os.write(fd, block[: min(len(block), size - done)])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _refusal(unsent: Unsent) -> str:
+    lines = ["Not everything is sent; the hub is NOT wiped:"]
+    for dest, n in sorted(unsent.measurements.items()):
+        lines.append(f"  {dest}: {n} measurement(s) not delivered")
+    for dest, n in sorted(unsent.others.items()):
+        lines.append(f"  {dest}: {n} other resource(s) (device inventory) not delivered")
+    for dest, n in sorted(unsent.on_hub_folders.items()):
+        lines.append(f"  {dest}: {n} file(s) in a folder on the hub itself")
+    lines.append(
+        "Connect the hub to the network and run `heima return` again, or take the data with you: "
+        "`heima return --export DIR --yes` (DIR on a USB stick)."
+    )
+    return "\n".join(lines)
+
+
+Checkpoint = Callable[[str], None]
+
+
+def _no_checkpoint(_name: str) -> None:
+    return None
+
+
+async def return_hub(
+    plan: ReturnPlan,
+    ports: ReturnPorts,
+    *,
+    clock: Callable[[], datetime] = wall_clock,
+    checkpoint: Checkpoint = _no_checkpoint,
+    say: Callable[[str], None] = print,
+    audit: Callable[..., Any] | None = None,
+) -> ReturnResult:
+    """Deliver or export, then wipe (see the module's walk). Raises ReturnRefused while anything
+    is unsent and not exported. `checkpoint(name)` is called between steps (tests stop the
+    process there)."""
+    journal = read_journal(plan.data_dir)
+    resumed = journal is not None
+    if journal is None:
+        journal = await _deliver_and_account(plan, ports, clock=clock, checkpoint=checkpoint, say=say)
+    else:
+        say("A return was interrupted while wiping; finishing it.")
+    removed = []
+    for i, raw in enumerate(journal["targets"]):
+        if _remove(Path(raw)):
+            removed.append(Path(raw).name)
+        checkpoint(f"wiped-{i}")
+    fsync_dir(plan.data_dir)
+    record = {
+        "format": RECORD_FORMAT,
+        "hub_id": journal.get("hub_id"),
+        "profile_id": journal.get("profile_id"),
+        "started_at": journal["started_at"],
+        "wiped_at": clock().isoformat(timespec="seconds"),
+        "measurements_stored": journal["measurements_stored"],
+        "delivered_now": journal["delivered_now"],
+        "exported": journal["exported"],
+        "not_sent_device_inventory": journal["not_sent_device_inventory"],
+        "wiped": [Path(t).name for t in journal["targets"]],
+        "note": "files were deleted (and overwritten where the disk allows); on an SD card this is not erasure: see docs/technician.md",
+    }
+    write_private(plan.data_dir / RECORD, json.dumps(record, indent=1).encode())
+    checkpoint("record-written")
+    _journal_path(plan.data_dir).unlink(missing_ok=True)
+    fsync_dir(plan.data_dir)
+    if audit is not None:
+        audit("return", "wiped", measurements=record["measurements_stored"], resumed=resumed)
+    return ReturnResult(record, resumed)
+
+
+async def _deliver_and_account(
+    plan: ReturnPlan, ports: ReturnPorts, *, clock: Callable[[], datetime], checkpoint: Checkpoint, say: Callable[[str], None]
+) -> dict[str, Any]:
+    started = clock().isoformat(timespec="seconds")
+    delivered = await ports.deliver()
+    checkpoint("delivered")
+    stored = await ports.stored()
+    unsent = await ports.unsent()
+    say(f"Stored on the hub: {stored} measurement(s)")
+    for dest, n in sorted(delivered.items()):
+        say(f"  {dest}: delivered now {n}, not delivered {unsent.measurements.get(dest, 0)}")
+    exported: dict[str, int] = {}
+    if unsent.total - sum(unsent.others.values()) > 0:
+        if plan.export_dir is None:
+            raise ReturnRefused(_refusal(unsent))
+        if unsent.held:
+            raise ReturnRefused(
+                f"{unsent.held} reading(s) wait for the hub's clock to be set (their day is not known, so they "
+                "cannot be exported): connect the hub to the network so it gets the time, then run `heima return` again"
+            )
+        if not plan.confirmed:
+            raise ReturnRefused(_refusal(unsent) + f"\nTo export into {plan.export_dir} and then wipe, add --yes.")
+        exported = await _export(plan, ports, unsent, say)
+        checkpoint("exported")
+    journal = {
+        "phase": "wiping",
+        "hub_id": plan.hub_id,
+        "profile_id": plan.profile_id,
+        "started_at": started,
+        "measurements_stored": stored,
+        "delivered_now": delivered,
+        "exported": exported,
+        "export_dir": str(plan.export_dir) if exported else None,
+        "not_sent_device_inventory": sum(unsent.others.values()),
+        "targets": [str(t) for t in plan.targets],
+    }
+    write_private(_journal_path(plan.data_dir), json.dumps(journal, indent=1).encode())
+    checkpoint("journal-written")
+    return journal
+
+
+async def _export(plan: ReturnPlan, ports: ReturnPorts, unsent: Unsent, say: Callable[[str], None]) -> dict[str, int]:
+    assert plan.export_dir is not None
+    exported: dict[str, int] = {}
+    for dest, expected in sorted(unsent.measurements.items()):
+        if not expected:
+            continue
+        result = await ports.export(plan.export_dir, dest)
+        if result.measurements != expected or result.held or result.not_expressible:
+            raise ReturnRefused(
+                f"the export for {dest} holds {result.measurements} of {expected} measurement(s) "
+                f"({result.not_expressible} cannot be written as FHIR, {result.held} wait for the clock); "
+                "nothing was wiped — ask for help before returning this hub"
+            )
+        exported[dest] = result.measurements
+        say(f"  {dest}: exported {result.measurements} measurement(s) into {plan.export_dir} ({result.files} file(s))")
+    for dest, folder in sorted(plan.on_hub_folders.items()):
+        if not unsent.on_hub_folders.get(dest):
+            continue
+        copied = _copy_folder(folder, plan.export_dir / f"folder-{dest}")
+        exported[f"folder-{dest}"] = copied
+        say(f"  {dest}: copied {copied} file(s) from the hub's own folder into {plan.export_dir}")
+    return exported
+
+
+def _copy_folder(source: Path, target: Path) -> int:
+    """Copy the files of a folder destination on the hub, fsynced (a stick pulled out after the
+    wipe must hold them)."""
+    count = 0
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        to = target / path.relative_to(source)
+        write_private(to, path.read_bytes())
+        count += 1
+    return count
+
+
+def count_files(folder: Path) -> int:
+    with contextlib.suppress(OSError):
+        return sum(1 for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return 0
+
+
+Deliver = Callable[[], Awaitable[dict[str, int]]]
