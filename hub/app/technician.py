@@ -168,7 +168,7 @@ def _enrol(args: argparse.Namespace) -> int:
     print(f"  destinations: {', '.join(written.destinations)}")
     print(f"  secrets: {len(written.secrets)} file(s) in {data_dir / 'secrets'} (0600)")
     if profile.mqtt is not None:
-        print(f"  centre channel: {profile.mqtt.host}:{profile.mqtt.port} (in {data_dir / 'enrolment.json'})")
+        print(f"  centre channel: {profile.mqtt.host}:{profile.mqtt.port} ([centre.mqtt], the hub's own certificate)")
     print("Next: pair the devices, take a test measurement, then hand the kit out (docs/technician.md).")
     return 0
 

@@ -18,7 +18,8 @@ Payload (JSON object, format "heima-enrolment/1"):
     organisation {identifier, system?: "org" | "resh", display?}   (optional)
     timezone     IANA zone, e.g. "Europe/Oslo"
     language     "nb" | "nn" | "en" (the touch app's first language)
-    centre       {name?, ca_pem?, mqtt?: {host, port, tls?}}   (optional)
+    centre       {name?, ca_pem?, mqtt?: {host, port?, client_cert_pem, client_key_pem?, topic_root?}}
+                 (optional; the channel is mutual TLS with the hub's own certificate, CN = hub_id)
     destinations [ {name, kind, url | path, ...as in the hub's TOML, auth?: {..., key_pem},
                     ca?: "centre", client_cert_pem?, client_key_pem?} ]
 """
@@ -44,7 +45,7 @@ _TOP_KEYS = {
 _REQUIRED = ("format", "profile_id", "hub_id", "issued_at", "expires_at", "patient", "timezone", "language", "destinations")
 _PATIENT_KEYS = {"identifier", "identifier_system", "display"}
 _CENTRE_KEYS = {"name", "ca_pem", "mqtt"}
-_MQTT_KEYS = {"host", "port", "tls"}
+_MQTT_KEYS = {"host", "port", "client_cert_pem", "client_key_pem", "topic_root"}
 _DESTINATION_KEYS = {
     "name", "kind", "url", "path", "batch_size", "bundle", "receives", "consent", "timeout",
     "kommunenummer", "organisation", "auth", "ca", "client_cert_pem", "client_key_pem",
@@ -62,7 +63,12 @@ class ProfileRefused(ValueError):
 class MqttEndpoint:
     host: str
     port: int
-    tls: bool = True
+    client_cert_pem: str
+    client_key_pem: str | None = None
+    topic_root: str | None = None
+
+    def __repr__(self) -> str:  # the key stays out of tracebacks
+        return f"MqttEndpoint(host={self.host!r}, port={self.port})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,11 +152,14 @@ def _mqtt(table: Any) -> MqttEndpoint:
     port = table.get("port", 8883)
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ProfileRefused("profile.centre.mqtt.port: must be a port number (1-65535)")
-    tls = table.get("tls", True)
-    if not isinstance(tls, bool):
-        raise ProfileRefused("profile.centre.mqtt.tls: must be true or false")
+    cert = table.get("client_cert_pem")
+    if not isinstance(cert, str) or "-----BEGIN CERTIFICATE-----" not in cert:
+        raise ProfileRefused("profile.centre.mqtt.client_cert_pem: the hub's client certificate (PEM) is needed")
+    key = table.get("client_key_pem")
+    if key is not None and not isinstance(key, str):
+        raise ProfileRefused("profile.centre.mqtt.client_key_pem: must be a PEM private key")
     assert host is not None
-    return MqttEndpoint(host=host, port=port, tls=tls)
+    return MqttEndpoint(host, port, cert, key, _text(table, "topic_root", "profile.centre.mqtt", required=False))
 
 
 def _destination(table: Any, where: str, has_ca: bool) -> dict[str, Any]:

@@ -17,7 +17,7 @@ Reading the code with a camera is the touch app's job (not built here).
 What is written (in this order, so a hub killed halfway is simply not enrolled yet):
 `<data>/secrets/` — the destinations' keys and certificates, the centre's CA, the technician's
 PIN hash (0600 in a 0700 folder; never in the database, never in the TOML); `<data>/enrolment.json`
-(no patient data: the hub and profile ids, the MQTT endpoint, language, validity);
+(no patient data: the hub and profile ids, language, validity);
 `<data>/ui-settings.json` (the language); and last the TOML configuration, which hub.config loads
 (strictly) and whose presence means "enrolled".
 """
@@ -247,7 +247,7 @@ def _toml_table(header: str, table: dict[str, Any]) -> list[str]:
 def to_toml(config: dict[str, Any]) -> str:
     """The configuration dict as TOML (the shapes hub.config reads: tables, arrays of tables)."""
     lines = ["# Written by `heima enrol` from a signed profile; secrets are in the data folder's secrets/."]
-    for section in ("hub", "patient", "organisation"):
+    for section in ("hub", "patient", "organisation", "centre"):
         if section in config:
             lines += ["", *_toml_table(f"[{section}]", config[section])]
     for dest in config.get("destinations", []):
@@ -298,6 +298,16 @@ def configuration_for(profile: EnrolmentProfile, data_dir: Path, secret: Callabl
         config["patient"]["display"] = profile.patient_display
     if profile.organisation is not None:
         config["organisation"] = dict(profile.organisation)
+    if profile.mqtt is not None:
+        mqtt: dict[str, Any] = {"host": profile.mqtt.host, "port": profile.mqtt.port, "hub_id": profile.hub_id}
+        mqtt["client_cert"] = str(secret("centre-mqtt-cert.pem", profile.mqtt.client_cert_pem))
+        if profile.mqtt.client_key_pem:
+            mqtt["client_key"] = str(secret("centre-mqtt-key.pem", profile.mqtt.client_key_pem))
+        if ca_path is not None:
+            mqtt["ca_file"] = str(ca_path)
+        if profile.mqtt.topic_root:
+            mqtt["topic_root"] = profile.mqtt.topic_root
+        config["centre"] = {"mqtt": mqtt}
     return config
 
 
@@ -359,7 +369,7 @@ def enrol(
         "language": profile.language,
         "timezone": profile.timezone,
         "centre": profile.centre_name,
-        "mqtt": None if profile.mqtt is None else {"host": profile.mqtt.host, "port": profile.mqtt.port, "tls": profile.mqtt.tls},
+        "mqtt": None if profile.mqtt is None else {"host": profile.mqtt.host, "port": profile.mqtt.port},
     }
     write_private(data_dir / "enrolment.json", json.dumps(record, indent=1).encode())
     write_private(data_dir / "ui-settings.json", json.dumps({"language": profile.language}).encode())

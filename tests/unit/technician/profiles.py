@@ -64,7 +64,7 @@ def payload(centre_folder: Path, *, patient: str = PATIENT, hub_id: str = HUB_ID
         "patient": {"identifier": patient, "display": "Kari Testperson"},
         "timezone": "Europe/Oslo",
         "language": "nn",
-        "centre": {"name": "Oslo oppfølgingssenter", "mqtt": {"host": "mqtt.centre.example", "port": 8883}},
+        "centre": {"name": "Oslo oppfølgingssenter"},
         "destinations": [{"name": "centre-inbox", "kind": "directory", "path": str(centre_folder)}],
     }
     data.update(changes)

@@ -64,7 +64,8 @@ def test_a_good_profile_becomes_the_configuration_and_private_secrets(tmp_path: 
         "ca": "centre",
         "auth": {"kind": "private-key-jwt", "token_url": "https://helseid.example/connect/token", "client_id": "heima-0042", "key_pem": KEY_PEM},
     }
-    data = payload(tmp_path / "inbox", centre={"name": "Oslo", "ca_pem": CA_PEM, "mqtt": {"host": "mqtt.centre.example", "port": 8883}})
+    mqtt = {"host": "mqtt.centre.example", "port": 8883, "client_cert_pem": CA_PEM.replace("MIIBfake", "MIIBhub"), "client_key_pem": KEY_PEM}
+    data = payload(tmp_path / "inbox", centre={"name": "Oslo", "ca_pem": CA_PEM, "mqtt": mqtt})
     data["destinations"].append(dest)
     profile, written = do_enrol(tmp_path, signed(data, key), trusted)
     config = load_config(written.config_path)
@@ -81,7 +82,11 @@ def test_a_good_profile_becomes_the_configuration_and_private_secrets(tmp_path: 
     toml = written.config_path.read_text()
     assert "BEGIN PRIVATE KEY" not in toml and "BEGIN CERTIFICATE" not in toml  # secrets only in their files
     record = json.loads((tmp_path / "data" / "enrolment.json").read_text())
-    assert record["mqtt"] == {"host": "mqtt.centre.example", "port": 8883, "tls": True}
+    assert record["mqtt"] == {"host": "mqtt.centre.example", "port": 8883}
+    channel = config.centre_mqtt
+    assert channel is not None and channel.hub_id == HUB_ID and channel.host == "mqtt.centre.example"
+    assert channel.ca_file == kommune.tls.ca_file and channel.client_key is not None
+    assert channel.client_key.read_text() == KEY_PEM
     assert PATIENT not in json.dumps(record)
     assert json.loads((tmp_path / "data" / "ui-settings.json").read_text())["language"] == "nn"
     assert profile.profile_id == "profile-7f3a" and PATIENT not in repr(profile)
