@@ -18,6 +18,7 @@ from hub.app.wiring import Hub, Link, hub_registry, publish_device_events, start
 from hub.config import HubConfig
 from hub.demo import DEMO_PASSKEY, Transcript, describe, passkey_banner
 from hub.examples import GALLERY_NOW, seed_examples
+from hub.platform import systemd
 from hub.platform.private_files import private_folder
 from hub.services.events import Connected, DeviceFound, EventBus, HubEvent, PairingNeeded, device_event
 from hub.domain.readings import Reading
@@ -126,6 +127,7 @@ async def run_headless(config: HubConfig, *, link: Link | None = None) -> None:
             log.warning("no BlueZ pairing agent (%s)", type(exc).__name__)
     hub = await start_hub(config, link=link)
     log.info("hub running headless with %d destination(s)", len(hub.workers))
+    service = systemd.announce_ready()  # under systemd: READY=1, then watchdog pings from this loop
     try:
         try:
             await link.run(hub.record)
@@ -139,6 +141,7 @@ async def run_headless(config: HubConfig, *, link: Link | None = None) -> None:
             )
             await asyncio.Event().wait()
     finally:
+        await service.stopping()
         if agent_bus is not None:
             agent_bus.disconnect()
         await hub.stop()
@@ -255,6 +258,7 @@ async def run_app(
         hub = await start_hub(config, link=link, pairing=pairing, events=events)
         settings = config.data_dir / "ui-settings.json"
         app = HeimaApp(hub.api, speaker=speaker, settings_path=settings)
+        service = systemd.announce_ready()  # Kivy's Clock runs on this loop: a frozen UI stops the pings
         try:
             if ready is not None:
                 from kivy.clock import Clock
@@ -262,6 +266,7 @@ async def run_app(
                 Clock.schedule_once(lambda _dt: ready(app, hub), 0)
             await app.async_run(async_lib="asyncio")
         finally:
+            await service.stopping()
             for task in demo_tasks:
                 task.cancel()
             for task in demo_tasks:
