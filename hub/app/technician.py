@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import getpass
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from hub.services.returning import (
     wipe_targets,
 )
 from hub.services.technician import AuditLog, PinGuard, TechnicianError, TechnicianFiles
+from hub.store import StoreError
 
 COMMANDS = ("enrol", "technician", "return")
 # Fault injection for the kill -9 tests (tests/unit/technician/test_return_kill.py): the return
@@ -106,6 +109,9 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(explain_config_error(args, exc), file=sys.stderr)
         return 2
+    except StoreError as exc:  # the hub is running on the folder, a damaged database: one line
+        print(f"heima {args.command}: {exc}", file=sys.stderr)
+        return 3
 
 
 def _who(args: argparse.Namespace) -> str:
@@ -448,6 +454,7 @@ def _return(args: argparse.Namespace) -> int:
                 _Ports(config, on_hub) if config is not None else _NoPorts(),
                 checkpoint=_checkpoint,
                 audit=lambda action, outcome, **details: audit.append(who, action, outcome, **details),
+                exclusive=lambda: _folder_lock(data_dir),
             )
         )
     except ReturnRefused:
@@ -458,6 +465,18 @@ def _return(args: argparse.Namespace) -> int:
     print(f"Wipe record for the centre: {data_dir / RECORD}")
     print("The hub is returned: it starts as not enrolled. Enrol it for the next patient with `heima enrol PROFILE`.")
     return 0
+
+
+@contextlib.contextmanager
+def _folder_lock(data_dir: Path) -> Iterator[None]:
+    """The data folder's owner lock while wiping: a hub started meanwhile is refused."""
+    from hub.store.lock import DataFolderLock
+
+    lock = DataFolderLock.acquire(data_dir)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class _NoPorts:

@@ -192,22 +192,22 @@ async def return_hub(
     checkpoint: Checkpoint = _no_checkpoint,
     say: Callable[[str], None] = print,
     audit: Callable[..., Any] | None = None,
+    exclusive: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> ReturnResult:
     """Deliver or export, then wipe (see the module's walk). Raises ReturnRefused while anything
     is unsent and not exported. `checkpoint(name)` is called between steps (tests stop the
-    process there)."""
+    process there). `exclusive()`: held while wiping, so no hub starts on a folder being wiped."""
     journal = read_journal(plan.data_dir)
     resumed = journal is not None
     if journal is None:
         journal = await _deliver_and_account(plan, ports, clock=clock, checkpoint=checkpoint, say=say)
     else:
         say("A return was interrupted while wiping; finishing it.")
-    removed = []
-    for i, raw in enumerate(journal["targets"]):
-        if _remove(Path(raw)):
-            removed.append(Path(raw).name)
-        checkpoint(f"wiped-{i}")
-    fsync_dir(plan.data_dir)
+    with exclusive():
+        for i, raw in enumerate(journal["targets"]):
+            _remove(Path(raw))
+            checkpoint(f"wiped-{i}")
+        fsync_dir(plan.data_dir)
     record = {
         "format": RECORD_FORMAT,
         "hub_id": journal.get("hub_id"),
