@@ -44,7 +44,7 @@ def hub_config(broker: MosquittoBroker, data_dir: Path, hub_id: str = HUB, keepa
     return HubConfig(data_dir=data_dir, serial=hub_id, centre_mqtt=mqtt_cfg)
 
 
-async def until(predicate, timeout: float = 10.0) -> None:
+async def until(predicate, timeout: float = 30.0) -> None:
     """Wait for a state another thread (paho's) sets."""
     deadline = time.monotonic() + timeout
     while not predicate():

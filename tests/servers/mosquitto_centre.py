@@ -52,7 +52,7 @@ class Centre:
         self.client.connect("localhost", self.broker.port, keepalive=30, clean_start=True)
         self.client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.client.loop_start()
-        await asyncio.wait_for(self._ready.wait(), 10)
+        await asyncio.wait_for(self._ready.wait(), 30)
         return self
 
     def close(self) -> None:
@@ -88,7 +88,7 @@ class Centre:
         async with self.changed:
             self.changed.notify_all()
 
-    async def wait_for(self, predicate, timeout: float = 10.0) -> Any:
+    async def wait_for(self, predicate, timeout: float = 30.0) -> Any:
         async def until() -> Any:
             async with self.changed:
                 while not (found := predicate()):
@@ -124,7 +124,7 @@ class Centre:
         info.wait_for_publish(5)
         return correlation
 
-    async def ask(self, hub_id: str, name: str, args: dict[str, Any] | None = None, *, final: bool = True, timeout: float = 10.0, **kw: Any) -> list[dict[str, Any]]:
+    async def ask(self, hub_id: str, name: str, args: dict[str, Any] | None = None, *, final: bool = True, timeout: float = 30.0, **kw: Any) -> list[dict[str, Any]]:
         """Send a command and wait for its answer (with `final`, until done/failed/refused)."""
         corr = self.send(hub_id, name, args, **kw)
         ends = ("done", "failed", "refused") if final else ("accepted", "done", "failed", "refused")
