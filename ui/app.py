@@ -63,6 +63,8 @@ class HeimaApp(App):
         speaker: Speaker | None = None,
         settings_path: Path | None = None,
         measure_timeout: float = 90.0,
+        calls=None,  # the hub's video call service (hub.services.video.CallService): ringing and call screens
+        ringer=None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -71,6 +73,7 @@ class HeimaApp(App):
         self.settings_path = settings_path
         self.measure_timeout = measure_timeout
         self.actions: list[str] = []  # what the patient did, by action name (tests; no values)
+        self.calls, self.ringer = calls, ringer
 
     def build(self):
         Window.clearcolor = theme.rgba(theme.BACKGROUND)
@@ -95,6 +98,11 @@ class HeimaApp(App):
         self.feed = HubFeed(self.api, self.today_model, self.measure_model, self.history_model)
         self.session.fbind("language", self._language_changed)
         self.measure_model.fbind("state", self._measure_state_changed)
+        if self.calls is not None:
+            from ui.screens.call import attach_calls
+
+            self.root = sm  # attach_calls adds its screens to the app's root
+            attach_calls(self, self.calls, ringer=self.ringer)
         return sm
 
     def on_start(self) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.api import CuffPressure, DownloadProgress, HubEvent, LiveReading, MeasurementKind
+from ui.screens import call as call_scenes
 from ui.viewmodels import next_frame
 
 LANGUAGES = ("nb", "nn", "en")
@@ -192,6 +193,8 @@ SCENES: tuple[Scene, ...] = tuple(
         ("passkey", passkey),
         ("confirm", confirm),
         ("consent_code", consent_code),
+        ("call_ringing", call_scenes.scene_ringing),
+        ("call_in_call", call_scenes.scene_in_call),
     ]
 )
 
@@ -199,6 +202,8 @@ SCENES: tuple[Scene, ...] = tuple(
 async def leave(app: Any, ctx: dict[str, Any]) -> None:
     """Undo what a scene left open (a dialog waiting for an answer)."""
     pending = ctx.pop("pending", None)
+    for undo in ctx.pop("undo", []):  # a scene's own clean-up (the example video call)
+        undo()
     if app.passkey.waiting:
         app.passkey.finish(None)
     if pending is not None:
