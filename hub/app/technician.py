@@ -70,6 +70,12 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     kit.add_argument("--fhir", type=Path, metavar="FILE", help="also write them as FHIR R4 Device resources (a collection Bundle) to FILE")
     kit.add_argument("--send", action="store_true", help="queue them as Device resources for the destinations that take them")
     what.add_parser("audit", parents=parents, help="the technician audit log (who, what, when), and whether a line was removed or changed")
+    test = what.add_parser(
+        "test",
+        parents=parents,
+        help="take a test measurement with a kit device: stored marked as a test, never sent as the patient's",
+    )
+    test.add_argument("--timeout", type=float, default=60.0, metavar="S", help="how long to wait for a device (default 60 s)")
 
     ret = sub.add_parser(
         "return",
@@ -218,6 +224,10 @@ def _technician(args: argparse.Namespace) -> int:
             print(f"WARNING: the log was changed or lines removed before line(s) {broken}")
             return 1
         return 0
+    if action == "test":
+        taken = asyncio.run(_test_on_bluez(config, args.timeout))
+        guard.audit.append(_who(args), "test-measurement", "taken" if taken else "none", readings=len(taken))
+        return 0 if taken else 1
     entries = asyncio.run(kit(config))
     print_kit(entries, now=datetime.now(UTC))
     if args.fhir is not None:
@@ -337,6 +347,91 @@ async def send_kit(config: HubConfig, entries: list[KitEntry]) -> int:
         return sum(1 for e in entries if e.identity is not None)
     finally:
         await hub.stop()
+
+
+# --- a test measurement ------------------------------------------------------------------------
+
+
+async def take_test_measurement(config: HubConfig, link: Any, *, timeout: float, say: Any = print) -> list[Any]:
+    """One session with the first kit device found: every reading recorded marked as a
+    technician's test (stored, never queued, never evaluated). Returns the measurements."""
+    from hub.app import start_hub
+    from hub.domain.readings import Reading
+    from hub.services.technician import as_test
+
+    hub = await start_hub(config, link=link, deliver=False)
+    taken: list[Any] = []
+    try:
+
+        async def sink(reading: Any) -> None:
+            if not isinstance(reading, Reading):
+                return  # a continuous stream's points: not needed to check a device
+            outcome = await hub.service.record_reading(as_test(reading))
+            if outcome.measurement is not None:
+                taken.append(outcome.measurement)
+                value = "no value" if reading.value is None else f"{reading.value:g} {reading.unit}"
+                # The technician's own value, not the patient's: shown so the device is seen to work.
+                say(f"  test: {reading.kind.value} {value} from {reading.device.name if reading.device else '?'} — stored as a test, not sent")
+
+        try:
+            device = await link.read_once(sink, timeout=timeout)
+        except TimeoutError:
+            say(f"No kit device was found within {timeout:g} s: switch it on (and measure) near the hub, then try again.")
+            return taken
+        if not taken:
+            say(f"{device.name or device.address} connected but sent no reading; measure with it and try again.")
+    finally:
+        await hub.stop()
+    return taken
+
+
+class TerminalPasskeys:
+    """Passkeys and consent codes typed by the technician at the terminal (BlueZ asks)."""
+
+    async def passkey_for(self, device: Any) -> int | None:
+        text = await asyncio.to_thread(_ask, f"Passkey shown on {_label(device)} (6 digits): ")
+        return int(text) if text.isdigit() and len(text) <= 6 else None
+
+    async def confirm_numeric(self, device: Any, number: int) -> bool:
+        text = await asyncio.to_thread(_ask, f"Does {_label(device)} show {number:06d}? [y/N] ")
+        return text.lower() in ("y", "yes", "j", "ja")
+
+    async def consent_code_for(self, device: Any, user_index: int) -> int | None:
+        text = await asyncio.to_thread(_ask, f"Consent code for user {user_index} on {_label(device)} (4 digits): ")
+        return int(text) if text.isdigit() and len(text) <= 4 else None
+
+
+def _ask(prompt: str) -> str:
+    try:
+        return input(prompt).strip()
+    except EOFError:
+        return ""
+
+
+def _label(device: Any) -> str:
+    return getattr(device, "name", None) or getattr(device, "address", None) or str(device)
+
+
+async def _test_on_bluez(config: HubConfig, timeout: float) -> list[Any]:
+    from drivers.link import LinkManager
+    from hub.app import hub_registry
+
+    provider = TerminalPasskeys()
+    bus = None
+    try:
+        from drivers.bluez_agent import PairingWindow, start_agent
+
+        window = PairingWindow()
+        link = LinkManager(hub_registry(config), passkey_provider=provider, on_event=window.follow)
+        bus, _ = await start_agent(provider, window)
+    except Exception as exc:  # no system bus / BlueZ: the link says so when it scans
+        print(f"(no BlueZ pairing agent: {type(exc).__name__})")
+        link = LinkManager(hub_registry(config), passkey_provider=provider)
+    try:
+        return await take_test_measurement(config, link, timeout=timeout)
+    finally:
+        if bus is not None:
+            bus.disconnect()
 
 
 # --- return ----------------------------------------------------------------------------------

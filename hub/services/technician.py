@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.domain.pin import LockoutPolicy, PinState, attempt_started, damaged, locked, pin_problem, succeeded
+from hub.domain.readings import QualityFlag, Reading
 
 Clock = Callable[[], datetime]
 
@@ -261,3 +262,11 @@ class PinGuard:
             raise WrongPin("wrong PIN")
         self._save(succeeded(state))
         self.audit.append(who, action, "unlocked")
+
+
+def as_test(reading: Reading) -> Reading:
+    """A reading a technician takes to check a device: marked, so it is stored but never queued
+    for a care provider (hub.domain.kit.NEVER_SHARED) nor evaluated against the patient's plan."""
+    from dataclasses import replace
+
+    return replace(reading, flags=reading.flags | {QualityFlag.TECHNICIAN_TEST})

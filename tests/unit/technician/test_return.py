@@ -101,6 +101,13 @@ def test_the_kit_command_asks_for_the_pin_and_audits(tmp_path: Path, monkeypatch
     assert run(monkeypatch, hub.cli("technician", "kit"), stdin="000001\n") == 1
     assert "wrong PIN" in capsys.readouterr().err
 
+    # --send: the inventory queued as Device resources, then delivered with everything else.
+    assert run(monkeypatch, hub.cli("technician", "kit", "--send")) == 0
+    assert "1 Device resource(s) queued" in capsys.readouterr().out
+    assert run(monkeypatch, hub.cli("sync")) == 0
+    devices = [p for p in hub.inbox.rglob("*.json") if '"resourceType": "Device"' in p.read_text()]
+    assert any("PLX1-0001" in p.read_text() for p in devices)
+
 
 def test_an_interrupted_wipe_is_finished_without_the_configuration(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """The configuration was wiped, the journal was not yet removed: --data-dir finds the journal."""
