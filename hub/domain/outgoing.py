@@ -19,20 +19,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hub.domain.measurements import Measurement
+from hub.domain.questionnaire.submission import ScoreResult, Submission
 from hub.domain.readings import DeviceIdentity
 
 
 class OutgoingKind(enum.StrEnum):
     MEASUREMENT = "measurement"  # payload: Measurement (an Observation)
     DEVICE = "device"  # payload: DeviceIdentity (the device inventory: a Device resource)
+    QUESTIONNAIRE_RESPONSE = "questionnaire-response"  # payload: Submission (a QuestionnaireResponse)
+    SCORE = "score"  # payload: ScoreResult (an Observation derived from its response)
 
 
 # The payload each kind carries. A new kind adds its type here, its codec in hub.store.payloads
 # and its mapper in sync.fhir.resources; the worker and the destinations do not change.
-Payload = Measurement | DeviceIdentity
+Payload = Measurement | DeviceIdentity | Submission | ScoreResult
 PAYLOAD_TYPES: dict[OutgoingKind, type] = {
     OutgoingKind.MEASUREMENT: Measurement,
     OutgoingKind.DEVICE: DeviceIdentity,
+    OutgoingKind.QUESTIONNAIRE_RESPONSE: Submission,
+    OutgoingKind.SCORE: ScoreResult,
 }
 
 
@@ -47,8 +52,8 @@ class Outgoing:
     def __post_init__(self) -> None:
         if not isinstance(self.payload, PAYLOAD_TYPES[self.kind]):
             raise TypeError(f"an outgoing {self.kind.value} carries a {PAYLOAD_TYPES[self.kind].__name__}")
-        if isinstance(self.payload, Measurement) and self.payload.id != self.id:
-            raise ValueError("an outgoing measurement is named by the measurement's own id")
+        if isinstance(self.payload, Measurement | Submission | ScoreResult) and self.payload.id != self.id:
+            raise ValueError(f"an outgoing {self.kind.value} is named by its own id, fixed when it was made")
 
     @property
     def urn(self) -> str:
@@ -68,6 +73,14 @@ def of_device(device: DeviceIdentity, id: uuid.UUID | None = None) -> Outgoing:
     return Outgoing(OutgoingKind.DEVICE, id or uuid.uuid4(), device)
 
 
+def of_submission(submission: Submission) -> list[Outgoing]:
+    """A submitted form: its QuestionnaireResponse, then each score as its own resource (so a
+    destination that takes Observations only gets the scores alone)."""
+    return [Outgoing(OutgoingKind.QUESTIONNAIRE_RESPONSE, submission.id, submission)] + [
+        Outgoing(OutgoingKind.SCORE, s.id, s) for s in submission.scores
+    ]
+
+
 def as_outgoing(item: Outgoing | Measurement) -> Outgoing:
     """A measurement is the commonest thing to send: accept it where an Outgoing is meant."""
     return item if isinstance(item, Outgoing) else of_measurement(item)
@@ -82,7 +95,8 @@ ALL_KINDS = frozenset(OutgoingKind)
 TAKEN_BY: dict[str, frozenset[OutgoingKind]] = {
     "fhir": ALL_KINDS,
     "directory": ALL_KINDS,
-    "nhn-pmd": frozenset({OutgoingKind.MEASUREMENT}),  # Observations only
+    # Observations only: measurements and the scores of a questionnaire, never the response itself
+    "nhn-pmd": frozenset({OutgoingKind.MEASUREMENT, OutgoingKind.SCORE}),
 }
 
 

@@ -177,6 +177,33 @@ class DownloadProgress:
     total: int
 
 
+@dataclass(frozen=True, slots=True)
+class FormSaved:
+    """A questionnaire's answers are saved (after every answer): ids and a count, never an answer."""
+
+    NAME: ClassVar[str] = "form-saved"
+    form_id: str
+    answered: int
+
+
+@dataclass(frozen=True, slots=True)
+class FormSubmitted:
+    """A questionnaire was submitted: its response and scores are in the outbox."""
+
+    NAME: ClassVar[str] = "form-submitted"
+    form_id: str
+    response_id: str
+    scores: int
+
+
+@dataclass(frozen=True, slots=True)
+class FormSent:
+    """A submitted questionnaire's response and scores have reached every destination."""
+
+    NAME: ClassVar[str] = "form-sent"
+    response_id: str
+
+
 HubEvent = (
     MeasurementRecorded
     | DeliveryChanged
@@ -195,6 +222,9 @@ HubEvent = (
     | CuffPressure
     | LiveReading
     | DownloadProgress
+    | FormSaved
+    | FormSubmitted
+    | FormSent
 )
 
 

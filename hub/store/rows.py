@@ -6,12 +6,14 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from hub.domain.evaluation import Evaluation, ZoneRange
 from hub.domain.measurements import Measurement, MonotonicAnchor
 from hub.domain.outgoing import Outgoing, OutgoingKind
 from hub.domain.oximetry import SampledSeries, decode_values, encode_values
+from hub.domain.questionnaire import Coding, ScoreResult, Submission
 from hub.domain.readings import AbsentReason, Component, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
 
 MEASUREMENT_COLUMNS = (
@@ -180,9 +182,69 @@ def _device_from_json(text: str) -> DeviceIdentity:
     return DeviceIdentity(**{f: data.get(f) for f in _DEVICE_FIELDS})
 
 
+def _codings(codes: tuple[Coding, ...]) -> list[list[str | None]]:
+    return [[c.code, c.system, c.display] for c in codes]
+
+
+def _score_fields(s: ScoreResult) -> dict[str, Any]:
+    return {
+        "id": str(s.id), "response_id": str(s.response_id), "questionnaire": s.questionnaire,
+        "authored": s.authored.isoformat(), "value": str(s.value), "link_id": s.link_id,
+        "code": _codings(s.code), "text": s.text,
+    }
+
+
+def _score_from(d: dict[str, Any]) -> ScoreResult:
+    return ScoreResult(
+        id=uuid.UUID(d["id"]), response_id=uuid.UUID(d["response_id"]), questionnaire=d["questionnaire"],
+        authored=datetime.fromisoformat(d["authored"]), value=Decimal(d["value"]), link_id=d["link_id"],
+        code=tuple(Coding(c, s, disp) for c, s, disp in d["code"]), text=d["text"],
+    )
+
+
+def _score_to_json(s: ScoreResult) -> str:
+    return json.dumps(_score_fields(s), sort_keys=True, ensure_ascii=False)
+
+
+def _score_from_json(text: str) -> ScoreResult:
+    return _score_from(json.loads(text))
+
+
+def _submission_to_json(s: Submission) -> str:
+    """The response's items stay the FHIR JSON the engine emitted (exact decimals as written)."""
+    return json.dumps(
+        {
+            "id": str(s.id), "questionnaire": s.questionnaire, "authored": s.authored.isoformat(),
+            "items": list(s.items), "scores": [_score_fields(x) for x in s.scores],
+            "answered_by": s.answered_by, "title": s.title,
+        },
+        sort_keys=True, ensure_ascii=False, default=_exact,
+    )
+
+
+def _submission_from_json(text: str) -> Submission:
+    d = json.loads(text)
+    return Submission(
+        id=uuid.UUID(d["id"]), questionnaire=d["questionnaire"], authored=datetime.fromisoformat(d["authored"]),
+        items=tuple(d["items"]), scores=tuple(_score_from(x) for x in d["scores"]),
+        answered_by=d["answered_by"], title=d["title"],
+    )
+
+
+def _exact(value: Any) -> Any:
+    """A Decimal answer is written as the number it is (never through a float); json has no
+    Decimal, so it goes as a float only when that is exact, else as its text."""
+    if isinstance(value, Decimal):
+        as_float = float(value)
+        return as_float if Decimal(repr(as_float)) == value else str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 # A new kind adds its codec here (and its mapper in sync.fhir.resources); nothing else in the store changes.
 PAYLOAD_CODECS: dict[OutgoingKind, tuple[Callable[[Any], str], Callable[[str], Any]]] = {
     OutgoingKind.DEVICE: (_device_to_json, _device_from_json),
+    OutgoingKind.QUESTIONNAIRE_RESPONSE: (_submission_to_json, _submission_from_json),
+    OutgoingKind.SCORE: (_score_to_json, _score_from_json),
 }
 
 

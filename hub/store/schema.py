@@ -210,7 +210,68 @@ def _v4(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    """Questionnaires: the forms the hub can offer (cached, usable offline) and the patient's
+    answers to them, saved on every answer so a half-answered form survives a power cut."""
+    db.execute(
+        """
+        CREATE TABLE questionnaires (
+            url TEXT NOT NULL,                -- canonical url
+            version TEXT NOT NULL,            -- a response names url|version: each version is kept
+            source TEXT NOT NULL,             -- where it came from: a centre (destination name) or 'folder'
+            resource TEXT NOT NULL,           -- the Questionnaire JSON, as the engine accepted it
+            title TEXT,
+            imported_at TEXT NOT NULL,
+            offered INTEGER NOT NULL DEFAULT 1,  -- 1: assigned to the patient now; 0: kept for a form begun on it
+            PRIMARY KEY (url, version)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE form_responses (
+            id TEXT PRIMARY KEY,              -- the form being answered (not the response's identifier)
+            url TEXT NOT NULL,
+            version TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'in-progress' CHECK (state IN ('in-progress', 'submitted', 'discarded')),
+            response TEXT NOT NULL,           -- QuestionnaireResponse JSON: every answer given, those kept aside too
+            step TEXT,                        -- JSON: the path of the item on screen; null: the review
+            answered_by TEXT,                 -- null: the patient
+            started_at TEXT NOT NULL,
+            saved_at TEXT NOT NULL,
+            submission_id TEXT REFERENCES outgoing(id),  -- once submitted: the QuestionnaireResponse sent
+            FOREIGN KEY (url, version) REFERENCES questionnaires(url, version)
+        )
+        """
+    )
+    # One form of a kind answered at a time: starting it again resumes it.
+    db.execute("CREATE UNIQUE INDEX form_in_progress ON form_responses (url) WHERE state = 'in-progress'")
+
+
+def _v6(db: sqlite_utils.Database) -> None:
+    """The patient's self-care plan: the whole evaluation as decided, the plans with their
+    versions, and where the plan's clockwork stands (missed tasks closed, reminders given)."""
+    # NULL: a row written before the care plan (its four columns above are all there is).
+    db.execute("ALTER TABLE evaluations ADD COLUMN decided TEXT")
+    db.execute(
+        """
+        CREATE TABLE careplans (
+            seq INTEGER PRIMARY KEY,          -- the order plans were applied in
+            plan_id TEXT NOT NULL,            -- CarePlan.id
+            version TEXT NOT NULL,            -- CarePlan.meta.versionId ('' when it had none)
+            source TEXT NOT NULL,             -- where it came from: a FHIR server's name, a folder
+            document TEXT NOT NULL,           -- the CarePlan JSON as received (checked before stored)
+            in_force_from TEXT NOT NULL,      -- UTC: values measured from then on are judged by it
+            received_at TEXT NOT NULL,
+            UNIQUE (plan_id, version)
+        )
+        """
+    )
+    db.execute("CREATE INDEX careplans_in_force ON careplans (in_force_from, seq)")
+    db.execute("CREATE TABLE careplan_state (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -33,7 +33,7 @@ from sync.fhir.codes import DNR, FNR, ORGANISATION_NUMBER, RESH_ID, UCUM, URI_ID
 from sync.fhir.context import FhirContext
 from sync.fhir.devices import HEIMA_NAMESPACE
 from sync.fhir.observations import observation_for
-from sync.fhir.resources import Mapped, mapper_for, register
+from sync.fhir.resources import Mapped, ScoreMapper, mapper_for, register
 
 BUNDLE_IDENTIFIER_SYSTEM = "https://www.nhn.no/komlink/bundle-identifier"
 KOMMUNENUMMER_SYSTEM = "https://register.geonorge.no/sosi-kodelister/inndelinger/inndelingsbase/kommunenummer"
@@ -153,5 +153,19 @@ class PmdObservationMapper:
         return Mapped(pmd_observation(m, ctx), (URI_IDENTIFIER, m.urn), observation_full_url(m))
 
 
-# Pasientens måledata takes Observations only: a measurement, and no other kind.
+class PmdScoreMapper(ScoreMapper):
+    """A questionnaire's score -> PMD's Observation: the same Observation, with VKP's musts checked
+    (its response is not sent to PMD: derivedFrom names it logically, by identifier)."""
+
+    def map(self, item: Outgoing, ctx: FhirContext, *, transaction: bool) -> Mapped:
+        if not ctx.patient.identifier or ctx.patient.identifier_system not in SUBJECT_SYSTEMS:
+            raise PmdMappingError("PMD needs the patient's fødselsnummer or D-number as the logical subject")
+        if ctx.organisation is None or ctx.organisation.identifier_system not in PERFORMER_SYSTEMS:
+            raise PmdMappingError("PMD needs the responsible organisation (organisasjonsnummer or RESH-id) as performer")
+        return super().map(item, ctx, transaction=False)
+
+
+# Pasientens måledata takes Observations only: a measurement and a questionnaire's score, no other kind.
 register(PROFILE, OutgoingKind.MEASUREMENT, PmdObservationMapper())
+register(PROFILE, OutgoingKind.SCORE, PmdScoreMapper())
+

@@ -23,6 +23,7 @@ from sync.fhir.codes import URI_IDENTIFIER
 from sync.fhir.context import FhirContext
 from sync.fhir.devices import HEIMA_NAMESPACE, device_for, device_key, hub_key
 from sync.fhir.observations import observation_for
+from sync.fhir.questionnaires import response_for, score_observation_for
 
 # Destination kind -> the mapping profile it speaks.
 PROFILE_OF = {"fhir": "fhir", "directory": "fhir", "nhn-pmd": "nhn-pmd"}
@@ -150,8 +151,36 @@ def _measurement(item: Outgoing) -> Measurement:
     return m
 
 
+class QuestionnaireResponseMapper:
+    """A submitted form -> its QuestionnaireResponse (sync.fhir.questionnaires), named by the
+    identifier fixed at submit."""
+
+    resource_type = "QuestionnaireResponse"
+
+    def sensors(self, item: Outgoing) -> Sequence[DeviceIdentity]:
+        return ()
+
+    def map(self, item: Outgoing, ctx: FhirContext, *, transaction: bool) -> Mapped:
+        return Mapped(response_for(item.payload, ctx), (URI_IDENTIFIER, item.urn), _urn(f"response-entry:{item.id}"))  # type: ignore[arg-type]
+
+
+class ScoreMapper:
+    """A score of a submitted form -> its Observation, derivedFrom the response by identifier
+    (logical: the response may travel in another bundle, or — for PMD — not at all)."""
+
+    resource_type = "Observation"
+
+    def sensors(self, item: Outgoing) -> Sequence[DeviceIdentity]:
+        return ()
+
+    def map(self, item: Outgoing, ctx: FhirContext, *, transaction: bool) -> Mapped:
+        return Mapped(score_observation_for(item.payload, ctx), (URI_IDENTIFIER, item.urn), _urn(f"score-entry:{item.id}"))  # type: ignore[arg-type]
+
+
 register("fhir", OutgoingKind.MEASUREMENT, ObservationMapper())
 register("fhir", OutgoingKind.DEVICE, DeviceMapper())
+register("fhir", OutgoingKind.QUESTIONNAIRE_RESPONSE, QuestionnaireResponseMapper())
+register("fhir", OutgoingKind.SCORE, ScoreMapper())
 
 
 def not_taken(profile: str, items: Sequence[Outgoing]) -> tuple[list[EntryResult], list[Outgoing]]:

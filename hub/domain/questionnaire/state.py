@@ -279,6 +279,39 @@ class FormState:
             out["item"] = qr["item"]
         return out
 
+    def saved(self, *, now: datetime) -> dict:
+        """What to save to resume this form exactly (status in-progress): every answer the patient
+        gave, those of items disabled now too (kept aside, they come back if the item is enabled
+        again), and every instance of a repeating group, empty ones too. `resume` reads it back to
+        the same answers and the same enabled items. Not for sending: `response` is that."""
+        _need_zone(now)
+
+        def items(defs: tuple[Item, ...], parent: Path) -> list[dict]:
+            out: list[dict] = []
+            for item in defs:
+                if item.type == "display":
+                    continue
+                for p in self._children(parent, item):
+                    node: dict[str, Any] = {"linkId": item.link_id}
+                    children = items(item.items, p)
+                    answers = self._given.get(p, ()) if item.calculated_expression is None and item.scoring is None else ()
+                    if answers:
+                        node["answer"] = [value_to_fhir(a, as_uri=item.type == "url") for a in answers]
+                    if children:
+                        node["item"] = children
+                    if item.type == "group" or answers or children:
+                        out.append(node)
+            return out
+
+        out: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "status": "in-progress"}
+        if self.q.canonical is not None:
+            out["questionnaire"] = self.q.canonical
+        out["authored"] = now.isoformat()
+        found = items(self.q.items, ())
+        if found:
+            out["item"] = found
+        return out
+
     def recomputed(self) -> "FormState":
         """The same answers worked out from scratch (the naive way; for tests and benchmarks)."""
         s = FormState(self.q, self.now, self.patient, dict(self._given), dict(self._counts))
