@@ -521,7 +521,10 @@ def _return(args: argparse.Namespace) -> int:
     who = _who(args)
     if journal is None:
         assert config is not None
-        _unlock(config, args, "return")  # the PIN: a patient cannot wipe the hub by accident
+        if PinGuard(files).is_set:
+            _unlock(config, args, "return")  # the PIN: a patient cannot wipe the hub by accident
+        else:  # configured by hand, before technician mode: whoever has the shell is the technician
+            print("This hub has no technician PIN (it was configured by hand, not enrolled); returning without one.")
     export_dir = args.export.absolute() if args.export else None
     if export_dir is not None and not export_dir.parent.is_dir():
         raise ReturnRefused(f"the folder above {export_dir} does not exist (is the USB stick mounted?)")
@@ -530,6 +533,9 @@ def _return(args: argparse.Namespace) -> int:
         for dest in config.effective_destinations():
             if dest.kind == "directory" and dest.path is not None and dest.path.absolute().is_relative_to(data_dir):
                 on_hub[dest.name] = dest.path.absolute()
+    bundles = data_dir / "bundles"  # the default folder destination's, from an earlier configuration
+    if bundles not in on_hub.values() and count_files(bundles):
+        on_hub["local-folder"] = bundles
     enrolment = _read_json(data_dir / "enrolment.json")
     plan = ReturnPlan(
         data_dir=data_dir,

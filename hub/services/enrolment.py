@@ -176,7 +176,7 @@ PATIENT_FILES = ("heima.db", "heima.db-wal", "heima.db-shm", "bonds.json")
 def holds_patient_data(data_dir: Path) -> list[str]:
     """What in the data folder belongs to an earlier enrolment (names only)."""
     found = [name for name in PATIENT_FILES if (data_dir / name).exists()]
-    for folder in ("secrets", "forms"):
+    for folder in ("secrets", "forms", "bundles"):
         path = data_dir / folder
         if path.is_dir() and any(path.iterdir()):
             found.append(f"{folder}/")

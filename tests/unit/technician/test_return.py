@@ -121,3 +121,25 @@ def test_an_interrupted_wipe_is_finished_without_the_configuration(tmp_path: Pat
     hub.config.unlink()
     assert run(monkeypatch, hub.cli("return"), stdin="") == 0
     assert not (hub.data / "heima.db").exists() and (hub.data / "wipe-record.json").exists()
+
+
+def test_a_hand_configured_hub_keeping_its_bundles_on_itself_exports_them_before_the_wipe(tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
+    """No destination configured: the bundles go to a folder inside the data folder — on the hub,
+    so not delivered anywhere. Return refuses until they are exported; no PIN was ever set."""
+    import asyncio
+
+    from .hubs import EnrolledHub, _record
+
+    config = tmp_path / "heima.toml"
+    config.write_text(f'[hub]\ndata_dir = "{tmp_path / "data"}"\n')
+    hub = EnrolledHub(tmp_path, config, tmp_path / "data", tmp_path / "data" / "bundles", None, [])
+    hub.ids = asyncio.run(_record(hub, 3))
+    assert run(monkeypatch, hub.cli("sync"), stdin="") == 0
+    assert observation_ids(hub.data / "bundles") == set(hub.ids)  # "delivered", but onto the hub itself
+    assert run(monkeypatch, hub.cli("return"), stdin="") == 1
+    captured = capsys.readouterr()
+    assert "no technician PIN" in captured.out and "in a folder on the hub itself" in captured.err
+    export = tmp_path / "stick"
+    assert run(monkeypatch, hub.cli("return", "--export", str(export), "--yes"), stdin="") == 0
+    assert observation_ids(export) == set(hub.ids)
+    assert not (hub.data / "bundles").exists() and not (hub.data / "heima.db").exists() and not config.exists()
