@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SETUP_INPUTS := pyproject.toml scripts/setup.sh tests/servers/fhir/package.json tests/servers/fhir/package-lock.json
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench deb clean
 
 setup: .stamp-setup
 
@@ -17,6 +17,11 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The Raspberry Pi package: `make deb` for this machine, `make deb DEB_ARCH=arm64` for a Pi.
+DEB_ARCH ?= $(shell dpkg --print-architecture)
+deb: setup
+	packaging/build-deb.sh --arch $(DEB_ARCH) $(DEB_ARGS)
 
 bench: setup
 	$(PY) -m pytest tests/bench -q -s -m bench

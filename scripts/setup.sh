@@ -27,6 +27,8 @@ command -v faketime >/dev/null || need_apt+=(faketime)
 # The centre's MQTT broker in the tests (started by the tests themselves on a free port).
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v chromium >/dev/null || need_apt+=(chromium)  # tests: the nurse's end of a video call
+# The Pi package: tests install it into a Debian 12 root (debootstrap) and check its units (systemd-analyze).
+[ -x /usr/sbin/debootstrap ] || need_apt+=(debootstrap); command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         log "installing system packages: ${need_apt[*]}"
