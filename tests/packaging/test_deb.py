@@ -31,20 +31,23 @@ CLEAN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 UNITS = ["heima.service", "heima-kiosk.service", "heima-update.service", "heima-update.timer"]
 
 
-@pytest.fixture(scope="session")
-def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("deb")
+def build(arch: str, out: Path) -> Path:
     done = subprocess.run(
-        [str(ROOT / "packaging" / "build-deb.sh"), "--arch", ARCH, "--out", str(out)],
+        [str(ROOT / "packaging" / "build-deb.sh"), "--arch", arch, "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert done.returncode == 0, done.stderr
-    path = out / f"heima_{VERSION}_{ARCH}.deb"
+    path = out / f"heima_{VERSION}_{arch}.deb"
     assert path.is_file()
     return path
+
+
+@pytest.fixture(scope="session")
+def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(ARCH, tmp_path_factory.mktemp("deb"))
 
 
 def contents(deb: Path) -> dict[str, str]:
@@ -73,6 +76,18 @@ def test_the_package_carries_heima_every_dependency_as_a_wheel_and_the_units(deb
     assert field(deb, "Architecture") == ARCH
     assert field(deb, "Version") == VERSION
     assert "python3-venv" in field(deb, "Depends")
+
+
+def test_the_arm64_package_builds_here_with_aarch64_wheels(tmp_path: Path) -> None:
+    """The Pi's package from this machine: every compiled dependency as an aarch64 wheel."""
+    if ARCH == "arm64":
+        pytest.skip("this machine is arm64: the package above is the Pi's")
+    arm = build("arm64", tmp_path)
+    assert field(arm, "Architecture") == "arm64"
+    wheels = [Path(p).name for p in contents(arm) if p.endswith(".whl")]
+    compiled = [w for w in wheels if not w.endswith("-none-any.whl") and "py2.py3-none-any" not in w]
+    assert compiled and all("aarch64" in w for w in compiled), compiled
+    assert any(w.lower().startswith("kivy-") for w in compiled)
 
 
 def test_the_hub_unit_runs_headless_and_the_kiosk_owns_tty1_with_kmsdrm() -> None:

@@ -235,3 +235,39 @@ def test_notify_socket_addresses_and_the_watchdog_owner() -> None:
     assert watchdog_interval({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "2"}, pid=2) == 30.0
     assert watchdog_interval({"WATCHDOG_USEC": "nonsense"}) is None
     assert watchdog_interval({}) is None
+
+
+def _memory_deny_write_execute() -> None:
+    """What MemoryDenyWriteExecute=yes in heima.service does (the kernel's PR_SET_MDWE, Linux ≥ 6.3)."""
+    import ctypes
+
+    pr_set_mdwe, refuse_exec_gain = 65, 1
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_mdwe, refuse_exec_gain, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "PR_SET_MDWE")
+
+
+def test_the_headless_hub_runs_with_memory_deny_write_execute(notify_socket: NotifySocket, tmp_path: Path) -> None:
+    """heima.service sets MemoryDenyWriteExecute=yes: no library the headless hub loads may need
+    writable+executable memory (a JIT, old libffi closures), or it would crash at start on the Pi."""
+    import ctypes
+
+    if ctypes.CDLL(None).prctl(66, 0, 0, 0, 0) < 0:  # PR_GET_MDWE: unknown before Linux 6.3
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux < 6.3)")
+    env = {**os.environ, **notify_socket.env()}
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "run", "--headless", "--data-dir", str(tmp_path / "data")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_memory_deny_write_execute,
+    )
+    try:
+        notify_socket.wait_for("READY=1", timeout=60)
+        hub.send_signal(signal.SIGINT)
+        _, err = hub.communicate(timeout=30)
+    finally:
+        if hub.poll() is None:
+            hub.kill()
+            hub.wait()
+    assert hub.returncode == 0, err
