@@ -467,6 +467,8 @@ class _Ports:
         measurements: dict[str, int] = {}
         others: dict[str, int] = {}
         held = 0
+        patient: dict[str, int] = {}
+        forms = 0
         if self.config.database_path.exists():
             from hub.store import Store
 
@@ -477,13 +479,17 @@ class _Ports:
                     "JOIN outgoing g ON g.id = o.resource_id LEFT JOIN measurements m ON m.id = g.measurement_id "
                     "WHERE o.state IN ('pending', 'dead') GROUP BY o.destination, g.kind"
                 ).fetchall()
+                tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if "form_responses" in tables:
+                    forms = store.db.execute("SELECT count(*) FROM form_responses WHERE state = 'in-progress'").fetchone()[0]
             finally:
                 await store.close()
             for dest, kind, count, pending in rows:
-                (measurements if kind == "measurement" else others)[dest] = count
+                where = measurements if kind == "measurement" else others if kind == "device" else patient
+                where[dest] = where.get(dest, 0) + count
                 held += pending or 0
         folders = {name: n for name, path in self.on_hub.items() if (n := count_files(path))}
-        return Unsent(measurements=measurements, others=others, held=held, on_hub_folders=folders)
+        return Unsent(measurements, others, held, folders, patient, forms)
 
     async def export(self, to: Path, destination: str) -> Exported:
         from hub.app.export import export

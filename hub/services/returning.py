@@ -48,13 +48,20 @@ class Unsent:
     resources (the device inventory), and of the measurements those held for the hub's clock."""
 
     measurements: dict[str, int] = field(default_factory=dict)
-    others: dict[str, int] = field(default_factory=dict)
+    others: dict[str, int] = field(default_factory=dict)  # the device inventory: no patient data
     held: int = 0
     on_hub_folders: dict[str, int] = field(default_factory=dict)  # directory destinations inside the data folder: files
+    # The patient's other resources (questionnaire responses, scores, zone alerts, missed tasks):
+    # the operator export writes measurements only, so these must be delivered.
+    not_exportable: dict[str, int] = field(default_factory=dict)
+    forms_in_progress: int = 0  # half-answered forms: never submitted, so never to be sent; wiped
 
     @property
     def total(self) -> int:
-        return sum(self.measurements.values()) + sum(self.others.values()) + sum(self.on_hub_folders.values())
+        return (
+            sum(self.measurements.values()) + sum(self.others.values()) + sum(self.on_hub_folders.values())
+            + sum(self.not_exportable.values())
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +177,8 @@ def _refusal(unsent: Unsent) -> str:
         lines.append(f"  {dest}: {n} other resource(s) (device inventory) not delivered")
     for dest, n in sorted(unsent.on_hub_folders.items()):
         lines.append(f"  {dest}: {n} file(s) in a folder on the hub itself")
+    for dest, n in sorted(unsent.not_exportable.items()):
+        lines.append(f"  {dest}: {n} questionnaire answer(s), score(s), alert(s) or missed task(s) not delivered (these cannot be exported yet)")
     lines.append(
         "Connect the hub to the network and run `heima return` again, or take the data with you: "
         "`heima return --export DIR --yes` (DIR on a USB stick)."
@@ -218,6 +227,7 @@ async def return_hub(
         "delivered_now": journal["delivered_now"],
         "exported": journal["exported"],
         "not_sent_device_inventory": journal["not_sent_device_inventory"],
+        "half_answered_forms_wiped": journal.get("half_answered_forms", 0),
         "wiped": [Path(t).name for t in journal["targets"]],
         "note": "files were deleted (and overwritten where the disk allows); on an SD card this is not erasure: see docs/technician.md",
     }
@@ -242,6 +252,10 @@ async def _deliver_and_account(
     for dest, n in sorted(delivered.items()):
         say(f"  {dest}: delivered now {n}, not delivered {unsent.measurements.get(dest, 0)}")
     exported: dict[str, int] = {}
+    if sum(unsent.not_exportable.values()):
+        raise ReturnRefused(_refusal(unsent).replace(
+            "or take the data with you", "(questionnaire answers, scores and alerts must be delivered; the rest may be exported)\nor take the measurements with you"
+        ))
     if unsent.total - sum(unsent.others.values()) > 0:
         if plan.export_dir is None:
             raise ReturnRefused(_refusal(unsent))
@@ -264,6 +278,7 @@ async def _deliver_and_account(
         "exported": exported,
         "export_dir": str(plan.export_dir) if exported else None,
         "not_sent_device_inventory": sum(unsent.others.values()),
+        "half_answered_forms": unsent.forms_in_progress,
         "targets": [str(t) for t in plan.targets],
     }
     write_private(_journal_path(plan.data_dir), json.dumps(journal, indent=1).encode())

@@ -143,3 +143,24 @@ def test_a_hand_configured_hub_keeping_its_bundles_on_itself_exports_them_before
     assert run(monkeypatch, hub.cli("return", "--export", str(export), "--yes"), stdin="") == 0
     assert observation_ids(export) == set(hub.ids)
     assert not (hub.data / "bundles").exists() and not (hub.data / "heima.db").exists() and not config.exists()
+
+
+def test_undelivered_questionnaire_answers_or_alerts_refuse_the_return_even_with_an_export(tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
+    """The operator export writes measurements only: a questionnaire answer still waiting for a
+    destination (here one removed from the configuration, its rows kept) keeps the hub from being
+    wiped until it is delivered (or moved to a configured destination and delivered)."""
+    import sqlite3
+    import uuid
+
+    hub = make_hub(tmp_path, unreachable=True, measurements=2)
+    db = sqlite3.connect(hub.data / "heima.db")
+    alert = str(uuid.uuid4())
+    with db:
+        db.execute("INSERT INTO outgoing (id, kind, payload, created_at) VALUES (?, 'questionnaire-response', '{}', '2026-03-02T09:00:00+00:00')", [alert])
+        db.execute("INSERT INTO outbox (resource_id, destination, next_attempt_at) VALUES (?, 'old-centre', '2026-03-02T09:00:00+00:00')", [alert])
+    db.close()
+    export = tmp_path / "stick"
+    assert run(monkeypatch, hub.cli("return", "--export", str(export), "--yes")) == 1
+    err = capsys.readouterr().err
+    assert "old-centre: 1 questionnaire answer(s), score(s), alert(s)" in err and "NOT wiped" in err
+    assert {"heima.db", "secrets", "config"} <= set(leftovers(hub))
