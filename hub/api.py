@@ -40,6 +40,10 @@ from hub.services.events import (
 )
 from hub.services.measurements import MeasurementService
 from hub.services.pairing import Pairing, PasskeyPrompt, device_label
+from hub.services.questionnaires import FormClosed, FormNotFound, QuestionnaireService
+from hub.services.questionnaires_views import FormSummary, ItemView, OptionView, ReviewView, StepView, SubmittedForm
+from hub.domain.questionnaire import AnswerError, Coding, Media, NotSubmittable, Path, Problem, Quantity, Value
+from hub.services.events import FormSaved, FormSent, FormSubmitted
 from hub.services.read_models import (
     ComponentView,
     Connection,
@@ -90,6 +94,7 @@ class HubApi:
         local_zone: tzinfo = UTC,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         pairing: Pairing | None = None,
+        questionnaires: QuestionnaireService | None = None,
     ) -> None:
         self._measurements = measurements
         self._events = events
@@ -99,6 +104,7 @@ class HubApi:
         self.local_zone = local_zone
         self.clock = clock
         self.pairing = pairing or Pairing()
+        self._forms = questionnaires
         self._read = ReadModels(queries, families=self._families, local_zone=local_zone, clock=clock)
 
     # -- the feed ------------------------------------------------------------------------------
@@ -215,12 +221,84 @@ class HubApi:
         """What the Today screen shows: each family, done today or not, and where sending stands."""
         return await self._read.today()
 
+    # -- questionnaires: one item per screen, saved on every answer ------------------------------
+    # `lang`: the patient's language (nb, nn, en): texts from the form's translations when it has them.
+
+    def _questionnaires(self) -> QuestionnaireService:
+        if self._forms is None:
+            raise RuntimeError("this hub has no questionnaires")
+        return self._forms
+
+    async def forms_available(self, *, lang: str | None = None) -> list[FormSummary]:
+        """The forms the patient can answer today, and the one begun of each (its form_id)."""
+        return await self._questionnaires().available(lang=lang)
+
+    async def start_form(self, url: str, version: str | None = None, *, answered_by: str | None = None,
+                         lang: str | None = None) -> StepView:
+        """Start the form (newest version offered, or `version`), or resume the one begun: the
+        same item, the same answers. `answered_by`: who answers for the patient (None: the patient)."""
+        return await self._questionnaires().start(url, version, answered_by=answered_by, lang=lang)
+
+    async def form_step(self, form_id: str, *, lang: str | None = None) -> StepView:
+        """The item on screen, its display data, and "number of total"."""
+        return await self._questionnaires().step(form_id, lang=lang)
+
+    async def answer(self, form_id: str, path: Path | str, value: Value | list[Value] | None,
+                     *, lang: str | None = None) -> StepView:
+        """Answer an item (None clears it); saved before this returns. AnswerError names the item."""
+        return await self._questionnaires().answer(form_id, path, value, lang=lang)
+
+    async def next_item(self, form_id: str, *, lang: str | None = None) -> StepView:
+        return await self._questionnaires().next(form_id, lang=lang)
+
+    async def previous_item(self, form_id: str, *, lang: str | None = None) -> StepView:
+        return await self._questionnaires().back(form_id, lang=lang)
+
+    async def go_to_item(self, form_id: str, path: Path | str, *, lang: str | None = None) -> StepView:
+        return await self._questionnaires().go_to(form_id, path, lang=lang)
+
+    async def add_group_instance(self, form_id: str, path: Path | str, *, lang: str | None = None) -> StepView:
+        return await self._questionnaires().add_group(form_id, path, lang=lang)
+
+    async def remove_group_instance(self, form_id: str, path: Path | str, *, lang: str | None = None) -> StepView:
+        return await self._questionnaires().remove_group(form_id, path, lang=lang)
+
+    async def review_form(self, form_id: str, *, lang: str | None = None) -> ReviewView:
+        return await self._questionnaires().review(form_id, lang=lang)
+
+    async def submit_form(self, form_id: str, *, answered_by: str | None = None) -> SubmittedForm:
+        """Send it: the response and its scores queued once (NotSubmittable names what is missing)."""
+        return await self._questionnaires().submit(form_id, answered_by=answered_by)
+
+    async def discard_form(self, form_id: str) -> bool:
+        return await self._questionnaires().discard(form_id)
+
 
 __all__ = [
     # the facade
     "HubApi",
     "Measure",
     "FamilyView",
+    # questionnaires
+    "AnswerError",
+    "Coding",
+    "FormClosed",
+    "FormNotFound",
+    "FormSaved",
+    "FormSent",
+    "FormSubmitted",
+    "FormSummary",
+    "ItemView",
+    "Media",
+    "NotSubmittable",
+    "OptionView",
+    "Path",
+    "Problem",
+    "Quantity",
+    "ReviewView",
+    "StepView",
+    "SubmittedForm",
+    "Value",
     # read models
     "ComponentView",
     "Connection",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -58,6 +58,15 @@ def as_test_patient(config: HubConfig, test: SyntheticPerson) -> HubConfig:
     """The demo's data is about the synthetic test patient (and so HTEST), whoever is configured."""
     patient = replace(config.patient, identifier=test.identifier, identifier_system=test.identifier_system, display=test.display)
     return replace(config, patient=patient)
+
+
+def forms_offered(forms: Sequence[Any]) -> str:
+    """The questionnaires the hub offers (hub.api.FormSummary): without a centre, the example
+    check-ins in packaging/examples/questionnaires, answered in the touch app."""
+    if not forms:
+        return "  7. No check-in questionnaires are offered"
+    titles = ", ".join(f.title or f.url for f in forms)
+    return f"  7. Check-ins offered in the touch app ({len(forms)}): {titles}"
 
 
 def passkey_banner(passkey: int) -> str:

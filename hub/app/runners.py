@@ -99,6 +99,7 @@ async def run_demo(config: HubConfig, say: Transcript = print, *, timeout: float
                 else:
                     reason = report.errors[-1] if report.errors else "nothing was due"
                     say(f"  6. Not delivered to {dest.name} yet ({reason}); it stays queued and is retried")
+            say(demo.forms_offered(await hub.api.forms_available(lang="nb")))
             counts = await hub.store.outbox_counts()
             waiting = sum(c.get("pending", 0) for c in counts.values())
             say("Done: " + ("everything sent ✓" if waiting == 0 else f"{waiting} waiting to send"))

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from hub.api import DeviceFamily, HubApi, Measure, Pairing
 from hub.app.destinations import build_destination, fhir_context
+from hub.app.forms import announce_sent, build_questionnaires, keep_forms_fresh, refresh_forms
 from hub.app.remote import apply_centre_settings, run_remote
 from hub.config import HubConfig
 from hub.domain.devices import DeviceHistory
@@ -25,6 +26,7 @@ from hub.services.consent import ConsentService
 from hub.services.events import DeliveryChanged, EventBus, device_event
 from hub.services.measurements import MeasurementService
 from hub.services.oximetry import ContinuousOximetryService
+from hub.services.questionnaires import QuestionnaireService
 from hub.store import Store
 from sync.delivery import Destination
 from sync.outbox import DrainReport, OutboxWorker
@@ -128,6 +130,7 @@ class Hub:
     destinations: list[Destination]
     hub_clock: SystemClock
     link: Link | None = None
+    questionnaires: QuestionnaireService | None = None  # the forms the patient answers
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def record(self, reading: Reading | OximetryPoint | StreamEnded) -> None:
@@ -149,6 +152,8 @@ class Hub:
         for worker in self.workers:
             self._tasks.append(asyncio.create_task(worker.run(), name=f"outbox-{worker.name}"))
         self._tasks.append(asyncio.create_task(self.place_held_readings_when_clock_is_trusted(), name="clock-trust"))
+        if self.questionnaires is not None:  # the centres' forms now and every hour (offline: those kept)
+            self._tasks.append(asyncio.create_task(keep_forms_fresh(self.questionnaires, self.config), name="forms"))
 
     async def deliver_now(self) -> dict[str, DrainReport]:
         """Send everything that is due now, once per destination (for the demo and `heima sync`)."""
@@ -236,6 +241,10 @@ async def start_hub(
     async def record(reading: Reading | OximetryPoint | StreamEnded) -> None:
         await record_on(service, oximetry, reading)
 
+    questionnaires = build_questionnaires(config, store, consent, events, clock=now, on_queued=wake_workers)
+    if not deliver:  # no background pull: without a centre, the folder's forms (no network)
+        await refresh_forms(questionnaires, config, pull=False)
+    events.subscribe(announce_sent(questionnaires))
     readable = device_families(link)
     if link is not None:
         link.use_history(store)  # a meter is asked only for records the hub does not have
@@ -248,9 +257,11 @@ async def start_hub(
         device_families=readable,
         local_zone=config.zone,
         pairing=pairing,
+        questionnaires=questionnaires,
         clock=now,
     )
     hub = Hub(config, store, events, service, oximetry, consent, api, workers, destinations, hub_clock, link)
+    hub.questionnaires = questionnaires
     if deliver:
         hub.start_delivery()
         if config.centre_mqtt is not None:  # the centre's command channel beside delivery
