@@ -167,7 +167,7 @@ def test_installs_offline_into_debian_12_with_a_system_user_and_private_data(ins
     user = in_root(installed, "getent", "passwd", "heima").stdout.strip().split(":")
     assert int(user[2]) < 1000 and user[6] == "/usr/sbin/nologin"  # a system user, no login
     assert mode_owner(installed, "/var/lib/heima") == (0o700, "heima", "heima")
-    assert mode_owner(installed, "/etc/heima") == (0o750, "root", "heima")
+    assert mode_owner(installed, "/etc/heima") == (0o700, "heima", "heima")
     assert mode_owner(installed, "/var/lib/heima-update") == (0o700, "root", "root")
     # No screen in the root: the headless hub is the one enabled.
     assert (installed / "etc/systemd/system/multi-user.target.wants/heima.service").is_symlink()
