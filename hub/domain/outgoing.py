@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from hub.domain.careplan.due import MissedTask
+from hub.domain.evaluation import ZoneAlert
 from hub.domain.measurements import Measurement
 from hub.domain.questionnaire.submission import ScoreResult, Submission
 from hub.domain.readings import DeviceIdentity
@@ -26,16 +28,20 @@ from hub.domain.readings import DeviceIdentity
 class OutgoingKind(enum.StrEnum):
     MEASUREMENT = "measurement"  # payload: Measurement (an Observation)
     DEVICE = "device"  # payload: DeviceIdentity (the device inventory: a Device resource)
+    ZONE_ALERT = "zone-alert"  # payload: ZoneAlert (a confirmed red value: a DetectedIssue)
+    MISSED_TASK = "missed-task"  # payload: MissedTask (a window closed undone: an Observation)
     QUESTIONNAIRE_RESPONSE = "questionnaire-response"  # payload: Submission (a QuestionnaireResponse)
     SCORE = "score"  # payload: ScoreResult (an Observation derived from its response)
 
 
 # The payload each kind carries. A new kind adds its type here, its codec in hub.store.payloads
 # and its mapper in sync.fhir.resources; the worker and the destinations do not change.
-Payload = Measurement | DeviceIdentity | Submission | ScoreResult
+Payload = Measurement | DeviceIdentity | Submission | ScoreResult | ZoneAlert | MissedTask
 PAYLOAD_TYPES: dict[OutgoingKind, type] = {
     OutgoingKind.MEASUREMENT: Measurement,
     OutgoingKind.DEVICE: DeviceIdentity,
+    OutgoingKind.ZONE_ALERT: ZoneAlert,
+    OutgoingKind.MISSED_TASK: MissedTask,
     OutgoingKind.QUESTIONNAIRE_RESPONSE: Submission,
     OutgoingKind.SCORE: ScoreResult,
 }
@@ -81,6 +87,18 @@ def of_submission(submission: Submission) -> list[Outgoing]:
     ]
 
 
+def of_zone_alert(alert: ZoneAlert) -> Outgoing:
+    """A confirmed red value's alert, named by the value that raised it: one alert per value,
+    however often it is made."""
+    return Outgoing(OutgoingKind.ZONE_ALERT, uuid.uuid5(uuid.NAMESPACE_URL, "urn:heima:zone-alert:" + alert.measurements[-1]), alert)
+
+
+def of_missed_task(task: MissedTask) -> Outgoing:
+    """A missed task, named by its plan, activity and due time: recorded again after a restart
+    it is the same resource, queued once."""
+    return Outgoing(OutgoingKind.MISSED_TASK, uuid.uuid5(uuid.NAMESPACE_URL, "urn:heima:missed-task:" + task.key), task)
+
+
 def as_outgoing(item: Outgoing | Measurement) -> Outgoing:
     """A measurement is the commonest thing to send: accept it where an Outgoing is meant."""
     return item if isinstance(item, Outgoing) else of_measurement(item)
@@ -95,8 +113,9 @@ ALL_KINDS = frozenset(OutgoingKind)
 TAKEN_BY: dict[str, frozenset[OutgoingKind]] = {
     "fhir": ALL_KINDS,
     "directory": ALL_KINDS,
-    # Observations only: measurements and the scores of a questionnaire, never the response itself
-    "nhn-pmd": frozenset({OutgoingKind.MEASUREMENT, OutgoingKind.SCORE}),
+    # Observations only: measurements, the scores of a questionnaire and missed tasks; never the
+    # response itself nor a zone alert (a DetectedIssue)
+    "nhn-pmd": frozenset({OutgoingKind.MEASUREMENT, OutgoingKind.SCORE, OutgoingKind.MISSED_TASK}),
 }
 
 

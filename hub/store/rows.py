@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from hub.domain.evaluation import Evaluation, ZoneRange
+from hub.domain.careplan.due import MissedTask
+from hub.domain.evaluation import Evaluation, ZoneAlert
 from hub.domain.measurements import Measurement, MonotonicAnchor
 from hub.domain.outgoing import Outgoing, OutgoingKind
 from hub.domain.oximetry import SampledSeries, decode_values, encode_values
@@ -25,7 +26,7 @@ MEASUREMENT_COLUMNS = (
 # A measurement row with its samples, when it has any (LEFT JOIN samples s).
 SAMPLE_COLUMNS = "s.start, s.period_s, s.data"
 # ... and its evaluation, when it has one (LEFT JOIN evaluations e).
-EVALUATION_COLUMNS = "e.level, e.display, e.ranges, e.advice"
+EVALUATION_COLUMNS = "e.level, e.display, e.ranges, e.advice, e.decided"
 
 
 def measurement_to_row(m: Measurement) -> dict[str, Any]:
@@ -80,33 +81,42 @@ def samples_to_row(m: Measurement) -> dict[str, Any] | None:
 
 
 def evaluation_to_row(m: Measurement) -> dict[str, Any] | None:
-    """The evaluations table's row for a measurement the plan evaluated, else None."""
+    """The evaluations table's row for a measurement the plan evaluated, else None: the whole
+    evaluation as decided (`decided`, JSON), and the schema-4 columns a reader of old rows knows."""
     e = m.evaluation
     if e is None:
         return None
+    code = next((c for c in e.interpretation if c.code == e.observation_interpretation), None)
     return {
         "measurement_id": str(m.id),
-        "level": e.level,
-        "display": e.display,
-        "ranges": json.dumps([[r.level, r.low, r.high, r.text] for r in e.ranges], ensure_ascii=False),
+        "level": e.observation_interpretation or "",
+        "display": code.display if code else None,
+        "ranges": json.dumps([[r.type.code, r.low, r.high, r.text] for r in e.reference_ranges], ensure_ascii=False),
         "advice": e.advice,
+        "decided": json.dumps(e.to_dict(), ensure_ascii=False, sort_keys=True),
     }
 
 
+EVALUATION_ROW = ("measurement_id", "level", "display", "ranges", "advice", "decided")
+
+
 def _evaluation_from_row(row: dict) -> Evaluation | None:
+    if row.get("evaluation_decided") is not None:
+        return Evaluation.from_dict(json.loads(row["evaluation_decided"]))
     if row.get("evaluation_level") is None:
         return None
-    return Evaluation(
-        level=row["evaluation_level"],
-        display=row["evaluation_display"],
-        ranges=tuple(ZoneRange(level, low, high, text) for level, low, high, text in json.loads(row["evaluation_ranges"])),
-        advice=row["evaluation_advice"],
+    # A row written before the care plan (schema 4): its level, display, ranges and advice.
+    return Evaluation.legacy(
+        row["evaluation_level"],
+        row["evaluation_display"],
+        tuple((level, low, high, text) for level, low, high, text in json.loads(row["evaluation_ranges"])),
+        row["evaluation_advice"],
     )
 
 
 _NAMES = [c.strip() for c in MEASUREMENT_COLUMNS.split(",")]
 _SAMPLE_NAMES = ["samples_start", "samples_period_s", "samples_data"]
-_EVALUATION_NAMES = ["evaluation_level", "evaluation_display", "evaluation_ranges", "evaluation_advice"]
+_EVALUATION_NAMES = ["evaluation_level", "evaluation_display", "evaluation_ranges", "evaluation_advice", "evaluation_decided"]
 
 
 def measurement_from_row(row: tuple | dict) -> Measurement:

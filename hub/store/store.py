@@ -27,6 +27,7 @@ from hub.domain.outgoing import Outgoing, OutgoingKind, of_measurement
 from hub.domain.readings import DeviceIdentity, MeasurementKind
 from hub.store.rows import (
     EVALUATION_COLUMNS,
+    EVALUATION_ROW,
     MEASUREMENT_COLUMNS,
     SAMPLE_COLUMNS,
     evaluation_to_row,
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_ERROR_LENGTH = 500
+# Resources a measurement raised (a zone alert), each with its destinations: written in its transaction.
+Extras = tuple[tuple[Outgoing, tuple[str, ...]], ...]
 WITHDRAWN_REASON = "consent withdrawn by the patient; not sent"
 # Chunks of a continuous recording: many a night, listed only when asked for by kind.
 SERIES_KINDS = (MeasurementKind.OXYGEN_SATURATION_SERIES.value, MeasurementKind.PULSE_RATE_SERIES.value)
@@ -151,7 +154,7 @@ class Store:
         self.clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heima-store")
         self._db: sqlite_utils.Database | None = None
-        self._pending: list[tuple[Measurement, tuple[str, ...], asyncio.Future[Recorded]]] = []
+        self._pending: list[tuple[Measurement, tuple[str, ...], asyncio.Future[Recorded], Extras]] = []
         self._flushing = False
         self._lock: DataFolderLock | None = None
 
@@ -204,18 +207,21 @@ class Store:
 
     # --- writing measurements ------------------------------------------------------------
 
-    async def record(self, measurement: Measurement, destinations: Iterable[str]) -> Recorded:
+    async def record(
+        self, measurement: Measurement, destinations: Iterable[str], *, with_: Sequence[tuple[Outgoing, Sequence[str]]] = ()
+    ) -> Recorded:
         """Write the measurement, its outgoing resource and one outbox row per destination in one
-        transaction.
+        transaction — and `with_`, resources it raised (a zone alert), each with its destinations.
 
         Returns after the COMMIT is durable. A measurement whose natural key is already stored
-        writes nothing and returns the earlier measurement's id with `created=False`.
+        writes nothing (nor its `with_`) and returns the earlier measurement's id with `created=False`.
         """
         destinations = tuple(destinations)
+        extras: Extras = tuple((item, tuple(d)) for item, d in with_)
         if not self.group_commit:
-            return (await self._run(self._write_batch, [(measurement, destinations)]))[0]
+            return (await self._run(self._write_batch, [(measurement, destinations, extras)]))[0]
         future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
-        self._pending.append((measurement, destinations, future))
+        self._pending.append((measurement, destinations, future, extras))
         if not self._flushing:
             self._flushing = True
             asyncio.get_running_loop().create_task(self._flush())
@@ -226,19 +232,19 @@ class Store:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    results = await self._run(self._write_batch, [(m, d) for m, d, _ in batch])
+                    results = await self._run(self._write_batch, [(m, d, x) for m, d, _, x in batch])
                 except Exception as exc:  # nothing in this batch was committed
-                    for _, _, future in batch:
+                    for _, _, future, _ in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, _, future), result in zip(batch, results, strict=True):
+                for (_, _, future, _), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
         finally:
             self._flushing = False
 
-    def _write_batch(self, batch: Sequence[tuple[Measurement, tuple[str, ...]]]) -> list[Recorded]:
+    def _write_batch(self, batch: Sequence[tuple[Measurement, tuple[str, ...], Extras]]) -> list[Recorded]:
         columns = [c.strip() for c in MEASUREMENT_COLUMNS.split(",")]
         insert = (
             f"INSERT INTO measurements ({MEASUREMENT_COLUMNS}) VALUES ({', '.join('?' * len(columns))}) "
@@ -247,7 +253,7 @@ class Store:
 
         def write(conn: Any) -> list[Recorded]:
             results: list[Recorded] = []
-            for measurement, destinations in batch:
+            for measurement, destinations, extras in batch:
                 row = measurement_to_row(measurement)
                 cursor = conn.execute(insert, [row[c] for c in columns])
                 if cursor.rowcount == 1:
@@ -260,8 +266,8 @@ class Store:
                     evaluation = evaluation_to_row(measurement)
                     if evaluation is not None:  # decided before this transaction, stored in it
                         conn.execute(
-                            "INSERT INTO evaluations (measurement_id, level, display, ranges, advice) VALUES (?, ?, ?, ?, ?)",
-                            [evaluation[c] for c in ("measurement_id", "level", "display", "ranges", "advice")],
+                            f"INSERT INTO evaluations ({', '.join(EVALUATION_ROW)}) VALUES ({', '.join('?' * len(EVALUATION_ROW))})",
+                            [evaluation[c] for c in EVALUATION_ROW],
                         )
                     now = self._now()
                     conn.execute(
@@ -269,6 +275,12 @@ class Store:
                         [row["id"], OutgoingKind.MEASUREMENT.value, row["id"], now],
                     )
                     _queue(conn, row["id"], destinations, now)
+                    for item, targets in extras:
+                        if conn.execute(
+                            "INSERT INTO outgoing (id, kind, payload, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                            [str(item.id), item.kind.value, payload_to_json(item), now],
+                        ).rowcount:
+                            _queue(conn, str(item.id), targets, now)
                     results.append(Recorded(row["id"], created=True))
                 else:
                     existing = conn.execute(
@@ -437,7 +449,7 @@ class Store:
                 if row[2] is not None:  # a resource that carries its own payload
                     batch.append(outgoing_from_payload(row[0], row[1], row[2]))
                     continue
-                blob = row[-5]  # samples' data, before the evaluation's four columns
+                blob = row[-6]  # samples' data, before the evaluation's five columns
                 samples += len(blob) // 2 if blob is not None else 0
                 if batch and max_samples is not None and samples > max_samples:
                     break

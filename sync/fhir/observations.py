@@ -80,6 +80,7 @@ from sync.fhir.codes import (
 from sync.fhir.context import FhirContext
 from sync.fhir.devices import device_reference as logical_device_reference
 from sync.fhir.devices import hub_reference
+from sync.fhir.zones import apply_evaluation
 
 MANUAL_NOTE = "Manuelt registrert (ikke overført fra måleapparat)."
 TIME_QUESTIONABLE_NOTE = "Usikkert tidspunkt: målingen kunne ikke plasseres sikkert i tid (apparatets klokke)."
@@ -450,4 +451,6 @@ def observation_for(
         obs["device"] = device_reference or logical_device_reference(reading.device)
     if components:
         obs["component"] = components
+    if measurement.evaluation is not None:  # the plan's zone, decided when it was recorded
+        apply_evaluation(obs, measurement.evaluation)
     return obs

@@ -25,15 +25,15 @@ from typing import Any
 
 from hub.domain.evaluation import Evaluation
 from hub.domain.evaluation import Evaluation as ZoneAssessment  # the older name  # noqa: F401
-from hub.domain.evaluation import ZoneRange  # noqa: F401  (re-exported: where it used to live)
 from hub.domain.measurements import Measurement
 from hub.domain.outgoing import Outgoing, OutgoingKind, as_outgoings
 from sync.fhir.bundles import Built, EntryOutcome, BundleResponseError, observation_full_url, parse_batch_response
-from sync.fhir.codes import DNR, FNR, ORGANISATION_NUMBER, RESH_ID, UCUM, URI_IDENTIFIER
+from sync.fhir.codes import DNR, FNR, ORGANISATION_NUMBER, RESH_ID, URI_IDENTIFIER
 from sync.fhir.context import FhirContext
 from sync.fhir.devices import HEIMA_NAMESPACE
 from sync.fhir.observations import observation_for
 from sync.fhir.resources import Mapped, ScoreMapper, mapper_for, register
+from sync.fhir.zones import apply_evaluation
 
 BUNDLE_IDENTIFIER_SYSTEM = "https://www.nhn.no/komlink/bundle-identifier"
 KOMMUNENUMMER_SYSTEM = "https://register.geonorge.no/sosi-kodelister/inndelinger/inndelingsbase/kommunenummer"
@@ -55,34 +55,10 @@ def bundle_identifier(items: Sequence[Outgoing | Measurement]) -> str:
     return str(uuid.uuid5(HEIMA_NAMESPACE, "nhn-pmd-bundle:" + "\n".join(ids)))
 
 
-def _quantity(value: float, template: dict[str, Any] | None) -> dict[str, Any]:
-    quantity: dict[str, Any] = {"value": int(value) if float(value).is_integer() else value}
-    if template:
-        quantity.update({k: template[k] for k in ("unit", "system", "code") if k in template})
-    return quantity
-
-
 def apply_zone(obs: dict[str, Any], zone: Evaluation) -> None:
-    """VKP: `interpretation` = the zone's level; `referenceRange` = every zone's limits."""
-    coding = {"system": OBSERVATION_INTERPRETATION, "code": zone.level}
-    if zone.display:
-        coding["display"] = zone.display
-    obs.setdefault("interpretation", []).insert(0, {"coding": [coding]})
-    unit = obs.get("valueQuantity")
-    if unit is not None and unit.get("system") != UCUM:  # pragma: no cover - observation_for uses UCUM
-        unit = None
-    ranges = []
-    for r in zone.ranges:
-        entry: dict[str, Any] = {"type": {"coding": [{"system": OBSERVATION_INTERPRETATION, "code": r.level}]}}
-        if r.low is not None:
-            entry["low"] = _quantity(r.low, unit)
-        if r.high is not None:
-            entry["high"] = _quantity(r.high, unit)
-        if r.text:
-            entry["text"] = r.text
-        ranges.append(entry)
-    if ranges:
-        obs["referenceRange"] = ranges
+    """VKP: `interpretation` = the zone; `referenceRange` = every level's limits (sync.fhir.zones;
+    observation_for applies a measurement's stored evaluation itself)."""
+    apply_evaluation(obs, zone)
 
 
 def pmd_observation(measurement: Measurement, ctx: FhirContext) -> dict[str, Any]:
@@ -92,10 +68,7 @@ def pmd_observation(measurement: Measurement, ctx: FhirContext) -> dict[str, Any
         raise PmdMappingError("PMD needs the patient's fødselsnummer or D-number as the logical subject")
     if ctx.organisation is None or ctx.organisation.identifier_system not in PERFORMER_SYSTEMS:
         raise PmdMappingError("PMD needs the responsible organisation (organisasjonsnummer or RESH-id) as performer")
-    obs = observation_for(measurement, ctx)  # logical references by identifier: no other resource is sent
-    if measurement.evaluation is not None:
-        apply_zone(obs, measurement.evaluation)
-    return obs
+    return observation_for(measurement, ctx)  # logical references by identifier; the stored evaluation applied
 
 
 def pmd_build(resources: Sequence[Outgoing | Measurement], ctx: FhirContext, *, kommunenummer: str) -> Built:

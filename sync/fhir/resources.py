@@ -195,3 +195,7 @@ def not_taken(profile: str, items: Sequence[Outgoing]) -> tuple[list[EntryResult
             reason = f"a {profile} destination does not take a {item.kind.value}; set aside, not sent"
             refused.append(EntryResult(item.id, Outcome.REJECTED, reason))
     return refused, rest
+
+
+# The self-care plan's kinds (a zone alert, a missed task) register their mappers there.
+import sync.fhir.careplan  # noqa: E402,F401

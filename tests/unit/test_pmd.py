@@ -22,7 +22,6 @@ from sync.fhir.pmd import (
     KOMMUNENUMMER_SYSTEM,
     PmdMappingError,
     ZoneAssessment,
-    ZoneRange,
     bundle_identifier,
     parse_pmd_response,
     pmd_bundle,
@@ -71,11 +70,7 @@ def test_d_number_and_resh_are_accepted_other_subjects_are_not():
 
 
 def test_zones_give_interpretation_and_one_reference_range_per_zone():
-    zones = ZoneAssessment(
-        level="L",
-        display="Low",
-        ranges=(ZoneRange("N", low=94, text="grønn"), ZoneRange("L", low=90, high=93.9, text="gul"), ZoneRange("LL", high=89.9, text="rød")),
-    )
+    zones = ZoneAssessment.legacy("L", "Low", (("N", 94, None, "grønn"), ("L", 90, 93.9, "gul"), ("LL", None, 89.9, "rød")))
     m = replace(measurement(value=92), evaluation=zones)  # the evaluation stored when it was recorded
     obs = pmd_bundle([m], CTX, kommunenummer="0301")["entry"][0]["resource"]
     Bundle.model_validate({"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": "urn:uuid:" + str(uuid.uuid4()), "resource": obs}]})

@@ -18,14 +18,14 @@ no more than a week of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from hub.domain.careplan import codes
-from hub.domain.careplan.model import ActionText, CarePlan, Level, MeasurementActivity, Zone, ZoneKind
+from hub.domain.careplan.model import CarePlan, Level, MeasurementActivity, Zone, ZoneKind
 from hub.domain.careplan.units import convert
+from hub.domain.evaluation import Code, Evaluation, ReferenceRange
 from hub.domain.measurements import Measurement
 from hub.domain.readings import MeasurementKind, QualityFlag
 
@@ -98,77 +98,6 @@ def observed(m: Measurement | Observed) -> Observed:
 
 
 @dataclass(frozen=True, slots=True)
-class Code:
-    system: str
-    code: str
-    display: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReferenceRange:
-    """One level's limits for the Observation's referenceRange (VKP: one per level, typed)."""
-
-    level: str  # green / yellow / red
-    type: Code  # ObservationInterpretation: N, L, H, LL, HH, A, AA
-    text: str  # the level's name for the nurse (bokmål)
-    unit: str  # UCUM
-    low: float | None = None
-    high: float | None = None
-    component: str | None = None  # the LOINC of the panel component it applies to
-    zone: str | None = None
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """What the plan said about one value; stored with it and mapped to FHIR later as it is."""
-
-    plan: str  # CarePlan reference (with version when known)
-    activity: str
-    zone: str | None  # green / yellow / red
-    rule: str | None  # the zone id that decided it ("default" for the plan's default level)
-    rule_kind: str | None  # limits / rule / default
-    language: str | None  # the language of `advice`
-    advice: str | None  # the patient's own action text, in their language where the plan has it
-    advice_texts: tuple[tuple[str, str], ...] = ()  # every language the plan gives
-    remeasure: bool = False
-    remeasure_reason: str | None = None  # "flagged" / "confirm"
-    remeasure_after_s: int | None = None  # the plan's wait before measuring again
-    alert: bool = False
-    confirmations_seen: int = 0
-    confirmations_needed: int = 0
-    interpretation: tuple[Code, ...] = ()  # zone (HL7 Norway) and VKP triage
-    reference_ranges: tuple[ReferenceRange, ...] = ()
-
-    @property
-    def observation_interpretation(self) -> str | None:
-        """The ObservationInterpretation code of the decided zone: its range's type (N, L, H, LL,
-        HH, A, AA), or by level for a rule zone (N, A, AA)."""
-        for r in self.reference_ranges:
-            if r.zone == self.rule:
-                return r.type.code
-        return {"green": "N", "yellow": "A", "red": "AA"}.get(self.zone or "")
-
-    def advice_in(self, language: str) -> str | None:
-        picked = ActionText(self.advice_texts).pick(language)
-        return picked[1] if picked else None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["advice_texts"] = [list(p) for p in self.advice_texts]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Evaluation:
-        data = dict(d)
-        data["advice_texts"] = tuple(tuple(p) for p in data.get("advice_texts", ()))
-        data["interpretation"] = tuple(Code(**c) for c in data.get("interpretation", ()))
-        data["reference_ranges"] = tuple(
-            ReferenceRange(**{**r, "type": Code(**r["type"])}) for r in data.get("reference_ranges", ())
-        )
-        return cls(**data)
-
-
-@dataclass(frozen=True, slots=True)
 class _Decision:
     level: Level
     zone: Zone | None  # None: the default level
@@ -233,14 +162,21 @@ def evaluate(
     remeasure = alert = False
     reason: str | None = None
     seen = 0
+    implicated: tuple[str, ...] = ()
     if current.flagged:
         remeasure, reason = True, "flagged"
     elif zone is not None and zone.alerts:
-        seen = 1 + _confirming(activity, decision.level, current, prior)
+        earlier = _confirming(activity, decision.level, current, prior)
+        seen = 1 + len(earlier)
         if seen < zone.confirmations:
             remeasure, reason = True, "confirm"
         alert = seen == zone.confirmations
+        if alert:  # the values of the run that raised it, oldest first (the DetectedIssue names them)
+            implicated = tuple(p.id for p in reversed(earlier[: zone.confirmations - 1]) if p.id is not None)
     level = decision.level
+    ranges = reference_ranges(activity)
+    obs_code = next((r.type.code for r in ranges if zone is not None and r.zone == zone.id), None)
+    obs_code = obs_code or {"green": "N", "yellow": "A", "red": "AA"}[level.value]
     return Evaluation(
         plan=plan.reference,
         activity=activity.id,
@@ -256,11 +192,13 @@ def evaluate(
         alert=alert,
         confirmations_seen=seen,
         confirmations_needed=confirmations,
+        implicated=implicated,
         interpretation=(
+            Code(codes.OBSERVATION_INTERPRETATION, obs_code),
             Code(codes.ZONE_SYSTEM, level.value, codes.LEVEL_TEXT[level.value]),
             Code(codes.VKP_TRIAGE, codes.TRIAGE_BY_LEVEL[level.value], codes.LEVEL_TEXT[level.value]),
         ),
-        reference_ranges=reference_ranges(activity),
+        reference_ranges=ranges,
     )
 
 
@@ -327,9 +265,9 @@ def _rule_holds(zone: Zone, activity: MeasurementActivity, value: float, prior: 
         return False
 
 
-def _confirming(activity: MeasurementActivity, level: Level, current: Observed, prior: _Prior) -> int:
-    """How many values just before this one, within the confirmation window, were at this level."""
-    count = 0
+def _confirming(activity: MeasurementActivity, level: Level, current: Observed, prior: _Prior) -> list[Observed]:
+    """The values just before this one (newest first), within the confirmation window, at this level."""
+    found: list[Observed] = []
     for p in prior.upto(current.time - activity.confirm_within):
         if p.time < current.time - activity.confirm_within:
             break
@@ -338,8 +276,8 @@ def _confirming(activity: MeasurementActivity, level: Level, current: Observed, 
         got = _decide(activity, p, _Prior(_older_than(prior, p)), p.time)
         if got is None or got.level.severity < level.severity:
             break
-        count += 1
-    return count
+        found.append(p)
+    return found
 
 
 def _older_than(prior: _Prior, point: Observed) -> Iterator[Observed]:

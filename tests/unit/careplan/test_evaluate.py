@@ -65,9 +65,10 @@ def test_weight_up_2kg_within_3_days_is_red_and_confirmed_by_a_second_weighing()
     first = evaluate(p, obs(WEIGHT, 82.0, day3), history)
     assert (first.zone, first.rule, first.rule_kind) == ("red", "weight-up-2kg-3days", "rule")
     assert first.remeasure and first.remeasure_reason == "confirm" and first.remeasure_after_s == 120 and not first.alert
-    history.append(obs(WEIGHT, 82.0, day3))
+    history.append(obs(WEIGHT, 82.0, day3, n="w3"))
     second = evaluate(p, obs(WEIGHT, 82.1, day3 + timedelta(minutes=3)), history)
     assert second.zone == "red" and second.alert and not second.remeasure
+    assert second.implicated == ("w3",)  # the alert names the value it confirmed
 
 
 def test_weight_gain_spread_over_more_than_3_days_is_not_red():
@@ -155,8 +156,9 @@ def test_advice_in_the_patients_language_with_a_fallback():
 
 def test_interpretation_carries_zone_and_vkp_triage():
     e = evaluate(parse_plan(spo2_plan()), obs(SPO2, 80, T0))
-    assert [(c.code, c.display) for c in e.interpretation] == [("red", "rød"), ("R", "rød")]
-    assert e.interpretation[1].system.endswith("vkp-triage-v090")
+    assert [(c.code, c.display) for c in e.interpretation] == [("LL", None), ("red", "rød"), ("R", "rød")]
+    assert e.interpretation[0].system.endswith("v3-ObservationInterpretation") and e.observation_interpretation == "LL"
+    assert e.interpretation[2].system.endswith("vkp-triage-v090")
 
 
 def test_evaluation_is_stored_as_plain_json_and_read_back():

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hub.api import HubApi
-from hub.domain.evaluation import Evaluation, ZoneRange
+from hub.domain.evaluation import Evaluation
 from hub.domain.readings import MeasurementKind
 from hub.services.evaluation import NoEvaluation
 from hub.services.events import EventBus
@@ -27,12 +27,8 @@ from .factories import T0, spo2
 
 BEFORE = json.loads((Path(__file__).parents[2] / "fixtures" / "evaluation" / "apply_zone_before.json").read_text())
 LATER = T0 + timedelta(days=1)
-LOW = Evaluation(
-    level="L",
-    display="Low",
-    ranges=(ZoneRange("N", low=94, text="grønn"), ZoneRange("L", low=90, high=93.9, text="gul"), ZoneRange("LL", high=89.9, text="rød")),
-    advice="Mål igjen om 15 minutter",
-)
+RANGES = (("N", 94, None, "grønn"), ("L", 90, 93.9, "gul"), ("LL", None, 89.9, "rød"))
+LOW = Evaluation.legacy("L", "Low", RANGES, advice="Mål igjen om 15 minutter")
 
 
 @pytest.fixture
@@ -54,17 +50,13 @@ class Zones:
         self.calls.append((m.reading.value, [h.reading.value for h in history]))
         if m.reading.kind is not MeasurementKind.OXYGEN_SATURATION or m.reading.value is None:
             return None
-        return LOW if m.reading.value < 94 else Evaluation(level="N", display="Normal", ranges=LOW.ranges)
+        return LOW if m.reading.value < 94 else Evaluation.legacy("N", "Normal", RANGES)
 
 
 @pytest.mark.parametrize("case", sorted(BEFORE))
 async def test_the_stored_evaluation_maps_to_what_the_send_time_zone_hook_produced(store, case):
     given = BEFORE[case]
-    zone = Evaluation(
-        level=given["zone"]["level"],
-        display=given["zone"]["display"],
-        ranges=tuple(ZoneRange(*r) for r in given["zone"]["ranges"]),
-    )
+    zone = Evaluation.legacy(given["zone"]["level"], given["zone"]["display"], tuple(tuple(r) for r in given["zone"]["ranges"]))
     m = measurement(MeasurementKind(given["measurement"]["kind"]), given["measurement"]["value"], id=uuid.UUID(given["measurement"]["id"]))
     await store.record(replace(m, evaluation=zone), ["kommune"])
     due = await store.due("kommune", limit=10, now=LATER.replace(year=2100))
@@ -80,7 +72,7 @@ async def test_the_evaluation_is_decided_when_recorded_stored_and_shown(store):
     first = (await service.record_reading(spo2(97, received_at=T0))).measurement
     low = (await service.record_reading(spo2(92, received_at=T0 + timedelta(minutes=1)))).measurement
     assert plan.calls == [(97, []), (92, [97])]  # decided once each, with the history the plan asked for
-    assert first.evaluation.level == "N" and low.evaluation == LOW
+    assert first.evaluation.observation_interpretation == "N" and low.evaluation == LOW
 
     [view] = [v for v in await api.recent() if v.id == str(low.id)]
     assert view.evaluation == LOW  # the patient sees the zone and the advice
