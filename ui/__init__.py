@@ -4,7 +4,9 @@
     theme.py        colours (text pairs ≥ 7:1), sizes as unit strings, the font
     i18n.py         gettext catalogs (locale/), runtime language switch, babel numbers/dates
     kinds.py        per device family: guide, names, units, quality messages
-    viewmodels.py   Kivy properties fed by hub events on the Clock; what screens bind to
+    models/         one model per screen (Kivy properties fed by hub events on the Clock; what
+                    screens bind to), the feed, and measuring.py: the measuring screen's pure
+                    state machine (no Kivy)
     screens/        one .py + one .kv per screen: today, measure, manual, history, settings
     passkey.py      the pairing dialog (hub.api.PasskeyPrompt)
     speech.py       read-aloud: espeak-ng adapter, visible voice fallback

@@ -45,7 +45,11 @@ from ui.screens.measure import MeasureScreen
 from ui.screens.settings import SettingsScreen
 from ui.screens.today import TodayScreen
 from ui.speech import EspeakSpeaker, Speaker
-from ui.viewmodels import HistoryModel, HubFeed, MeasureModel, Session, TodayModel
+from ui.models.feed import HubFeed
+from ui.models.history import HistoryModel
+from ui.models.measure import MeasureModel
+from ui.models.settings import Session
+from ui.models.today import TodayModel
 from ui.widgets import Screens
 
 log = logging.getLogger(__name__)
@@ -106,7 +110,7 @@ class HeimaApp(App):
         return sm
 
     def on_start(self) -> None:
-        from ui.viewmodels import spawn
+        from ui.models.loop import spawn
 
         spawn(self.session.load_voices(), "voices")
         self.today_model.refresh()

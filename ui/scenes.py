@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hub.api import CuffPressure, DownloadProgress, HubEvent, LiveReading, MeasurementKind
+from hub.api import Connected, CuffPressure, DownloadProgress, HubEvent, LiveReading, MeasurementKind
 from ui.screens import call as call_scenes
-from ui.viewmodels import next_frame
+from ui.models.loop import next_frame
+from ui.models.measuring import Phase, SessionOver
 
 LANGUAGES = ("nb", "nn", "en")
 TEXT_SIZES = ("normal", "large", "larger")
@@ -59,33 +60,27 @@ async def guide_glucose(app, ctx):
 
 async def waiting(app, ctx):
     app.measure("pulse-oximeter")
-    app.measure_model.state = "connected"
+    app.measure_model.as_if_measuring()
+    _feed(app, Connected("F0:11:22:33:44:01"))
 
 
 async def live_cuff(app, ctx):
     app.measure("blood-pressure")
-    m = app.measure_model
-    m.state = "waiting"
-    m._task = asyncio.get_running_loop().create_future()  # measuring: a device is talking
+    app.measure_model.as_if_measuring()  # a device is talking
     _feed(app, CuffPressure(None, 148))
-    m._task.cancel()
 
 
 async def live_oximeter(app, ctx):
     app.measure("pulse-oximeter")
-    m = app.measure_model
-    m._task = asyncio.get_running_loop().create_future()
+    app.measure_model.as_if_measuring()
     _feed(app, LiveReading(None, MeasurementKind.OXYGEN_SATURATION, 97, "%"))
     _feed(app, LiveReading(None, MeasurementKind.PULSE_RATE, 112, "/min"))
-    m._task.cancel()
 
 
 async def download(app, ctx):
     app.measure("glucose")
-    m = app.measure_model
-    m._task = asyncio.get_running_loop().create_future()
+    app.measure_model.as_if_measuring()
     _feed(app, DownloadProgress(None, 12, 40))
-    m._task.cancel()
 
 
 async def result_good(app, ctx):
@@ -108,7 +103,8 @@ async def result_temperature(app, ctx):
 
 async def no_device(app, ctx):
     app.measure("pulse-oximeter")
-    app.measure_model.state = "no-device"
+    app.measure_model.as_if_measuring()
+    app.measure_model.step(SessionOver(Phase.NO_DEVICE))  # no device answered in time
 
 
 async def manual_temperature(app, ctx):

@@ -8,7 +8,8 @@ from kivy.properties import DictProperty, ObjectProperty, StringProperty
 from hub.api import DeviceFamily
 from ui import kinds
 from ui.i18n import N_, tr
-from ui.viewmodels import manual_fields, spawn
+from ui.models.loop import spawn
+from ui.models.measure import manual_fields
 from ui.widgets import HeimaScreen, load_kv, parse_typed, typed
 
 
@@ -19,7 +20,8 @@ class ManualScreen(HeimaScreen):
     error = StringProperty("")
 
     def open(self, family: str) -> None:
-        self.model.family = family
+        if self.model.family != family:  # (from the measuring screen it is that screen's family)
+            self.model.open(family)
         self.title = tr.f(N_("{what}: type in by hand"), what=tr._(kinds.FAMILY_TITLE[DeviceFamily(family)]))
         fields = manual_fields(family)
         self.typed_text = {f.kind.value: "" for f in fields}
