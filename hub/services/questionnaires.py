@@ -351,8 +351,9 @@ class QuestionnaireService:
         already = sent_id != str(submission.id)
         if not already:
             log.info("a questionnaire was submitted with %d score(s)", len(submission.scores))
-            if self._unsent is not None:
-                self._unsent.add(sent_id)
+            if self._unsent is None:  # from now on FormSent is told for it
+                self._unsent = await self.store.unsent_submissions()
+            self._unsent.add(sent_id)
             if self.events is not None:
                 self.events.publish(FormSubmitted(form_id, sent_id, len(submission.scores)))
             if self.on_queued is not None:
