@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.domain.endpoints import url_problem
 from hub.domain.identifiers import InvalidNationalId, NationalIdKind, parse_national_id
+from hub.domain.video import VideoSettings, parse_video_settings
 
 DESTINATION_KINDS = ("fhir", "nhn-pmd", "directory")
 CARE_PROVIDER_KINDS = ("fhir", "nhn-pmd")  # destinations that file the data under a patient
@@ -146,6 +147,7 @@ class HubConfig:
     destinations: tuple[DestinationConfig, ...] = ()
     oximetry: OximetryConfig = field(default_factory=OximetryConfig)
     centre_mqtt: CentreMqttConfig | None = None  # the centre's command channel ([centre.mqtt])
+    video: VideoSettings | None = None  # nurses' video check-ins ([video]; needs [centre.mqtt])
 
     @property
     def database_path(self) -> Path:
@@ -383,10 +385,10 @@ def _destination(d: Any, where: str, base_dir: Path, earlier: list[DestinationCo
 def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubConfig:
     """A HubConfig from parsed TOML; relative paths are taken from `base_dir`."""
     base_dir = base_dir or Path.cwd()
-    unknown = set(data) - {"hub", "patient", "organisation", "destinations", "oximetry", "centre"}
+    unknown = set(data) - {"hub", "patient", "organisation", "destinations", "oximetry", "centre", "video"}
     if unknown:
         raise ConfigError(
-            f"unknown section(s) {sorted(unknown)}; expected [hub], [patient], [organisation], [oximetry], [centre.mqtt], [[destinations]]"
+            f"unknown section(s) {sorted(unknown)}; expected [hub], [patient], [organisation], [oximetry], [centre.mqtt], [video], [[destinations]]"
         )
     hub = _get(data, "hub", dict, "config", {})
     _known_keys(hub, {"data_dir", "timezone", "serial", "name", "clock"}, "hub")
@@ -424,6 +426,10 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
                 f"destinations[{i}].organisation: Pasientens måledata needs the responsible organisation "
                 "(here or in [organisation])"
             )
+    centre_mqtt = _centre_mqtt(_get(data, "centre", dict, "config", {}), base_dir)
+    video = _video(data["video"]) if "video" in data else None
+    if video is not None and centre_mqtt is None:
+        raise ConfigError("video: the nurse's calls come over the centre's channel; configure [centre.mqtt] too")
     return HubConfig(
         data_dir=data_dir,
         timezone=timezone,
@@ -434,7 +440,8 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None) -> HubCo
         organisation=organisation,
         destinations=tuple(destinations),
         oximetry=_oximetry(_get(data, "oximetry", dict, "config", {})),
-        centre_mqtt=_centre_mqtt(_get(data, "centre", dict, "config", {}), base_dir),
+        centre_mqtt=centre_mqtt,
+        video=video,
     )
 
 
@@ -540,6 +547,33 @@ def _centre_mqtt(centre: dict[str, Any], base_dir: Path) -> CentreMqttConfig | N
         session_expiry=whole("session_expiry", 7 * 24 * 3600, 60, 30 * 24 * 3600),
         topic_root=root,
     )
+
+
+_ICE_SERVER_KEYS = {"urls", "username", "credential"}
+
+
+def _video(table: Any) -> VideoSettings:
+    """[video]: the call's ICE servers (the centre's TURN), ring and connect times, the camera."""
+    if not isinstance(table, dict):
+        raise ConfigError("video: must be a table ([video])")
+    servers = table.get("ice_servers", [])
+    if not isinstance(servers, list):
+        raise ConfigError('video.ice_servers: must be a list of tables, e.g. [{ urls = ["turns:turn.centre.example:5349"] }]')
+    for n, entry in enumerate(servers):
+        where = f"video.ice_servers[{n}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f'{where}: must be a table, e.g. {{ urls = ["turns:turn.centre.example:5349"] }}')
+        _known_keys(entry, _ICE_SERVER_KEYS, where)
+        urls = entry.get("urls")
+        if not (isinstance(urls, str) or (isinstance(urls, list) and urls and all(isinstance(u, str) for u in urls))):
+            raise ConfigError(f'{where}.urls: a list of stun:/turn:/turns: URLs, e.g. ["turns:turn.centre.example:5349"]')
+        for key in ("username", "credential"):
+            if key in entry and not isinstance(entry[key], str):
+                raise ConfigError(f"{where}.{key}: must be text")
+    try:
+        return parse_video_settings(table)
+    except ValueError as exc:  # its message names the key and the fix, never a value
+        raise ConfigError(str(exc)) from None
 
 
 def load_config(path: Path | None) -> HubConfig:

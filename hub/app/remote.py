@@ -105,7 +105,9 @@ class HubRemoteCommands:
         self._measuring = False
 
     async def start_video(self, call_id: str, ring_seconds: int) -> None:
-        raise CommandRefused(Reason.VIDEO_NOT_AVAILABLE)  # until the video check-in lands
+        from hub.app.video import start_video
+
+        await start_video(self._hub, call_id, ring_seconds)  # refused video-not-available without [video]
 
     def measure_now(self, family: DeviceFamily, timeout: float) -> Any:
         if not self._hub.api.can_measure:
@@ -268,12 +270,19 @@ async def run_remote(hub: Hub, *, clock: Callable[[], datetime] = lambda: dateti
         clock=clock,
         clock_trusted=hub.hub_clock.is_trusted if hub.hub_clock else (lambda: True),
         on_connected=lambda: channel.publish_event("hub-state", {"state": "idle", "hub_time": utc_text(clock())}),
+        signalling=hub.signalling,  # the nurse's calls ([video]) travel on this channel too
     )
     await channel.start()
     log.info("centre channel started (broker %s:%d)", channel.settings.host, channel.settings.port)
     stop_forwarding = forward_events(hub, channel, clock)
+    if hub.calls is not None:
+        from hub.app.video import forward_call_events
+
+        stop_calls = forward_call_events(hub, channel, clock)
     try:
         await asyncio.Event().wait()
     finally:
         stop_forwarding()
+        if hub.calls is not None:
+            stop_calls()
         await channel.stop()

@@ -18,8 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 from hub.domain.devices import DeviceFamily
 from hub.domain.video import (
@@ -53,7 +52,7 @@ from hub.domain.video import (
     data_json,
     parse_data,
 )
-from hub.services.events import EventBus, MeasurementRecorded
+from hub.services.events import CallChanged, CallMissed, EventBus, MeasurementAsked, MeasurementRecorded
 
 log = logging.getLogger(__name__)
 
@@ -99,33 +98,8 @@ class Media(Protocol):
     ) -> MediaSession: ...
 
 
-# -- what the service tells (typed events on the hub's bus) ------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CallChanged:
-    NAME: ClassVar[str] = "call-changed"
-    call_id: str
-    state: CallState
-    reason: EndReason | None = None
-    muted: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class CallMissed:
-    """Nobody answered before the ring timed out (for the centre: a missed-call event)."""
-
-    NAME: ClassVar[str] = "call-missed"
-    call_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class MeasurementAsked:
-    """The nurse asked, in the call, for a measurement of this family now."""
-
-    NAME: ClassVar[str] = "measurement-asked"
-    call_id: str
-    family: DeviceFamily
+# What the service tells (typed events on the hub's bus): CallChanged, CallMissed and
+# MeasurementAsked live in hub.services.events with every other event (imported above).
 
 
 Lookup = Callable[[str], Awaitable[Any]]  # hub.api.HubApi.measurement: a MeasurementView or None
@@ -156,6 +130,7 @@ class CallService:
         self._offer: Offer | None = None
         self._session: MediaSession | None = None
         self._early: list[Candidate] = []  # the nurse's candidates before the patient answered
+        self._ring_for: dict[str, float] = {}  # the centre's ring time for a call it started (video-start)
         self._timeout: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._changed = asyncio.Condition()
@@ -190,7 +165,8 @@ class CallService:
             self.asked = self._request_id = None
             self._step(Incoming(message.call_id))
             await self._send(Ringing(message.call_id))
-            self._timeout = self._spawn(self._ring_out(message.call_id, self.settings.ring_seconds, RingTimedOut()))
+            ring = self._ring_for.pop(message.call_id, self.settings.ring_seconds)
+            self._timeout = self._spawn(self._ring_out(message.call_id, ring, RingTimedOut()))
             return
         if message.call_id != self.call.call_id or not self.call.active:
             log.info("a %s message for a call that is not on was ignored", message.TYPE)
@@ -211,7 +187,11 @@ class CallService:
             missed = isinstance(event, RingTimedOut)
             await self._end(event, tell=EndReason.MISSED if missed else EndReason.FAILED)
             if missed:
-                self._events.publish(CallMissed(call_id))  # type: ignore[arg-type]
+                self._events.publish(CallMissed(call_id))
+
+    def ring_for(self, call_id: str, seconds: float) -> None:
+        """Ring this long for `call_id` when its offer comes (the centre's video-start says)."""
+        self._ring_for = {call_id: float(seconds)}  # only the call about to ring matters
 
     # -- what the patient does (buttons call these; each returns at once) ------------------------------
 
@@ -287,7 +267,7 @@ class CallService:
             return
         if isinstance(message, MeasureRequest):
             self.asked, self._request_id = message.family, message.request_id
-            self._events.publish(MeasurementAsked(call_id, message.family))  # type: ignore[arg-type]
+            self._events.publish(MeasurementAsked(call_id, message.family))
 
     def _on_hub_event(self, event: object) -> None:
         # A value the patient recorded in the call after the nurse asked: hers to see, now.
@@ -335,7 +315,7 @@ class CallService:
         self.call = advance(self.call, event)
         assert self.call.call_id is not None
         log.info("video call %s: %s%s", self.call.call_id, self.call.state.value, f" ({self.call.reason.value})" if self.call.reason else "")
-        self._events.publish(CallChanged(self.call.call_id, self.call.state, self.call.reason, self.call.muted))  # type: ignore[arg-type]
+        self._events.publish(CallChanged(self.call.call_id, self.call.state, self.call.reason, self.call.muted))
         self._spawn(self._notify())
 
     async def _notify(self) -> None:

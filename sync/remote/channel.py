@@ -44,6 +44,7 @@ from sync.remote.protocol import (
     presence_body,
 )
 from sync.remote.schemas import EVENTS
+from sync.remote.signalling import MqttSignalling
 
 log = logging.getLogger(__name__)
 _EVENT_VALIDATORS = {name: jsonschema.Draft202012Validator(s) for name, s in EVENTS.items()}
@@ -104,6 +105,7 @@ class RemoteChannel:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock_trusted: Callable[[], bool] = lambda: True,
         on_connected: Callable[[], None] | None = None,
+        signalling: MqttSignalling | None = None,
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings.hub_id, settings.root)
@@ -112,6 +114,9 @@ class RemoteChannel:
         self._on_connected = on_connected
         self._replay = ReplayGuard()
         self.dispatcher = Dispatcher(port, self._send_reply, clock=clock)
+        self._signalling = signalling  # video signalling ([video]): its topics are subscribed too
+        if signalling is not None:
+            signalling.bind(self.topics, self._publish_signal)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
         self._thread: threading.Thread | None = None
@@ -216,7 +221,8 @@ class RemoteChannel:
             if reason_code.is_failure:
                 log.error("the centre's broker refused the connection (%s)", reason_code.getName())
                 return
-            client.subscribe(self.topics.commands, options=SubscribeOptions(qos=1, noLocal=True))
+            topics = [self.topics.commands] + ([self.topics.signal_in] if self._signalling is not None else [])
+            client.subscribe([(t, SubscribeOptions(qos=1, noLocal=True)) for t in topics])
             client.publish(self.topics.presence, encode(presence_body("online", "connected", self._clock())), qos=1, retain=True)
             self.connections += 1
         except Exception as exc:
@@ -224,9 +230,11 @@ class RemoteChannel:
 
     def _cb_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
         try:
-            if any(rc.is_failure for rc in reason_codes):
+            if reason_codes and reason_codes[0].is_failure:
                 log.error("the broker refused the hub's command subscription; check the ACL")
                 return
+            if any(rc.is_failure for rc in reason_codes[1:]):  # commands still work; calls do not
+                log.error("the broker refused the hub's video signalling subscription; check the ACL")
             self._to_loop(self._now_connected)
         except Exception as exc:
             log.error("on_subscribe failed (%s)", type(exc).__name__)
@@ -248,7 +256,8 @@ class RemoteChannel:
                 correlation=getattr(props, "CorrelationData", None),
                 message_expiry=getattr(props, "MessageExpiryInterval", None),
             )
-            self._to_loop(self._received, bytes(msg.payload), envelope)
+            handle = self._signal if msg.topic == self.topics.signal_in else self._received
+            self._to_loop(handle, bytes(msg.payload), envelope)
         except Exception as exc:
             log.error("on_message failed (%s)", type(exc).__name__)
 
@@ -283,6 +292,20 @@ class RemoteChannel:
         task = asyncio.ensure_future(self.dispatcher.handle(parsed))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _signal(self, payload: bytes, envelope: Envelope) -> None:
+        if self._signalling is not None:
+            self._signalling.received(payload, envelope)
+
+    def _publish_signal(self, topic: str, payload: bytes, correlation: bytes | None, expiry: int) -> None:
+        """One of the hub's signalling messages (queued by paho while the broker is away)."""
+        if self._client is None:
+            raise EOFError("the centre channel has not started")
+        props = Properties(PacketTypes.PUBLISH)
+        if correlation is not None:
+            props.CorrelationData = correlation
+        props.MessageExpiryInterval = expiry
+        self._client.publish(topic, payload, qos=1, properties=props)
 
     def _send_reply(self, topic: str, correlation: bytes | None, body: dict[str, Any]) -> None:
         if self._client is None:

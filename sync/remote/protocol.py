@@ -47,6 +47,7 @@ class Reason(enum.StrEnum):
     BUSY = "busy"  # the same kind of work is already running
     NOT_AVAILABLE = "not-available"  # this hub cannot do that yet (refresh-plan today)
     VIDEO_NOT_AVAILABLE = "video-not-available"
+    NO_OFFER = "no-offer"  # video-start: the call's offer did not arrive on the signalling topic in time
     NO_LINK = "no-link"  # no Bluetooth link on this hub
     NO_DEVICE = "no-device"  # no device of that family answered in time
     SETTING_NOT_ALLOWED = "setting-not-allowed"
@@ -69,6 +70,11 @@ class Topics:
         self.commands = f"{self.base}/cmd/+"  # the hub's subscription
         self.reply_prefix = f"{self.base}/reply/"
         self.default_reply = f"{self.base}/reply/default"
+        # Video signalling: the centre writes the nurse's messages to `signal_in`; the hub answers
+        # under `signal_out_prefix` (the offer's ResponseTopic, else `signal_default`).
+        self.signal_in = f"{self.base}/video/in"
+        self.signal_out_prefix = f"{self.base}/video/out/"
+        self.signal_default = f"{self.base}/video/out/default"
 
     def command(self, name: str) -> str:
         return f"{self.base}/cmd/{name}"
@@ -90,6 +96,13 @@ class Topics:
         if requested and requested.startswith(self.reply_prefix) and _is_plain_topic(requested[len(self.reply_prefix) :]):
             return requested
         return self.default_reply
+
+    def signal_topic(self, requested: str | None) -> str:
+        """Where the hub's messages of a call go: the offer's ResponseTopic when it is one of this
+        hub's signalling-out topics, else the default one."""
+        if requested and requested.startswith(self.signal_out_prefix) and _is_plain_topic(requested[len(self.signal_out_prefix) :]):
+            return requested
+        return self.signal_default
 
 
 def _is_plain_topic(rest: str) -> bool:

@@ -162,6 +162,13 @@ EVENTS: dict[str, dict[str, Any]] = {
         },
         ("state", "hub_time"),
     ),
+    "missed-call": _closed(
+        {
+            "call": {"type": "string", "pattern": UUID, "description": "the call id of its video-start"},
+            "hub_time": {"type": "string", "pattern": UTC_TIME, "description": "when the ring timed out"},
+        },
+        ("call", "hub_time"),
+    ),
 }
 
 

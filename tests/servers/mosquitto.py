@@ -102,16 +102,21 @@ ACL = """\
 # Every hub (its certificate's CN is its user name and, with use_username_as_clientid, its
 # client id): its own topics only.
 pattern read {root}/%u/cmd/+
+pattern read {root}/%u/video/in
 pattern write {root}/%u/presence
 pattern write {root}/%u/event/+
 pattern write {root}/%u/reply/#
+pattern write {root}/%u/video/out/#
 
-# The centre: commands to any hub; presence, events and replies from every hub.
+# The centre: commands and the nurse's call signalling to any hub; presence, events, replies
+# and the hubs' call signalling from every hub.
 user {centre}
 topic write {root}/+/cmd/+
+topic write {root}/+/video/in
 topic read {root}/+/presence
 topic read {root}/+/event/+
 topic read {root}/+/reply/#
+topic read {root}/+/video/out/#
 """
 
 

@@ -41,6 +41,8 @@ class Centre:
         self.replies: dict[bytes, list[dict[str, Any]]] = defaultdict(list)
         self.presence: dict[str, list[tuple[float, dict[str, Any]]]] = defaultdict(list)
         self.events: list[tuple[str, str, dict[str, Any]]] = []
+        self.signals: list[tuple[str, dict[str, Any], bytes | None]] = []  # the hubs' video signalling
+        self.on_signal: Any = None  # called on the loop with (hub id, raw payload) for each
         self.changed = asyncio.Condition()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="centre", protocol=mqtt.MQTTv5)
         tls_client(self.client, str(broker.ca.cert_path), self.identity)
@@ -62,7 +64,12 @@ class Centre:
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             return
-        subs = [(f"{self.root}/+/presence", 1), (f"{self.root}/+/event/+", 1), (f"{self.root}/+/reply/{self.worker}/#", 1)]
+        subs = [
+            (f"{self.root}/+/presence", 1),
+            (f"{self.root}/+/event/+", 1),
+            (f"{self.root}/+/reply/{self.worker}/#", 1),
+            (f"{self.root}/+/video/out/{self.worker}", 1),
+        ]
         client.subscribe(subs)
         self.client.on_subscribe = lambda *a: self.loop.call_soon_threadsafe(self._ready.set)
 
@@ -72,11 +79,15 @@ class Centre:
         except ValueError:
             body = {"unreadable": True}
         corr = getattr(msg.properties, "CorrelationData", None)
-        self.loop.call_soon_threadsafe(self._store, msg.topic, body, corr, self.loop.time())
+        self.loop.call_soon_threadsafe(self._store, msg.topic, body, corr, self.loop.time(), bytes(msg.payload))
 
-    def _store(self, topic: str, body: dict[str, Any], corr: bytes | None, at: float) -> None:
+    def _store(self, topic: str, body: dict[str, Any], corr: bytes | None, at: float, raw: bytes = b"") -> None:
         parts = topic.split("/")
-        if parts[2] == "presence":
+        if parts[2] == "video":
+            self.signals.append((parts[1], body, corr))
+            if self.on_signal is not None:
+                self.on_signal(parts[1], raw)
+        elif parts[2] == "presence":
             self.presence[parts[1]].append((at, body))
         elif parts[2] == "event":
             self.events.append((parts[1], parts[3], body))
@@ -123,6 +134,16 @@ class Centre:
         info = self.client.publish(f"{self.root}/{hub_id}/cmd/{name}", data, qos=1, properties=props)
         info.wait_for_publish(5)
         return correlation
+
+    def signal(self, hub_id: str, payload: bytes, *, expiry: int = 60, correlation: bytes | None = None) -> None:
+        """Publish one of the nurse's video signalling messages to a hub (its answers come to this
+        worker's video/out topic)."""
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = f"{self.root}/{hub_id}/video/out/{self.worker}"
+        if correlation is not None:
+            props.CorrelationData = correlation
+        props.MessageExpiryInterval = expiry
+        self.client.publish(f"{self.root}/{hub_id}/video/in", payload, qos=1, properties=props).wait_for_publish(5)
 
     async def ask(self, hub_id: str, name: str, args: dict[str, Any] | None = None, *, final: bool = True, timeout: float = 30.0, **kw: Any) -> list[dict[str, Any]]:
         """Send a command and wait for its answer (with `final`, until done/failed/refused)."""
