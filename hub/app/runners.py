@@ -203,10 +203,12 @@ async def run_app(
     speaker: Any = None,
     say: Transcript = print,
     ready: Callable[[Any, Hub], Any] | None = None,
+    ringer: Any = None,
 ) -> int:
     """The touch app on this hub's asyncio loop. `emulated`: a virtual radio with an emulated
     device of every family the drivers can read (the demo with a screen); else the machine's
-    Bluetooth (BlueZ). `ready(app, hub)` is called once the app is built (tests, benchmarks)."""
+    Bluetooth (BlueZ). `ready(app, hub)` is called once the app is built (tests, benchmarks);
+    `ringer`: the ring tone's player (default: the sound card's)."""
     _kivy_environment()
     from ui.app import HeimaApp
 
@@ -258,7 +260,7 @@ async def run_app(
             link = LinkManager(hub_registry(config, on_event=on_link_event), passkey_provider=pairing, on_event=on_link_event, **options)
         hub = await start_hub(config, link=link, pairing=pairing, events=events)
         settings = config.data_dir / "ui-settings.json"
-        app = HeimaApp(hub.api, speaker=speaker, settings_path=settings)
+        app = HeimaApp(hub.api, speaker=speaker, settings_path=settings, calls=hub.calls, ringer=ringer)  # calls: [video]
         service = systemd.announce_ready()  # Kivy's Clock runs on this loop: a frozen UI stops the pings
         try:
             if ready is not None:

@@ -131,6 +131,8 @@ class Hub:
     hub_clock: SystemClock
     link: Link | None = None
     questionnaires: QuestionnaireService | None = None  # the forms the patient answers
+    calls: Any = None  # hub.services.video.CallService: nurses' video check-ins ([video] + [centre.mqtt])
+    signalling: Any = None  # its signalling over the centre's channel (sync.remote.signalling)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def record(self, reading: Reading | OximetryPoint | StreamEnded) -> None:
@@ -160,6 +162,8 @@ class Hub:
         return {w.name: await w.drain() for w in self.workers}
 
     async def stop(self) -> None:
+        if self.calls is not None:
+            await self.calls.close()  # a call on ends (the nurse is told) while the channel is up
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -265,6 +269,10 @@ async def start_hub(
     if deliver:
         hub.start_delivery()
         if config.centre_mqtt is not None:  # the centre's command channel beside delivery
+            if config.video is not None:  # and the nurse's calls over it
+                from hub.app.video import start_calls
+
+                hub.signalling, hub.calls = start_calls(hub)
             hub._tasks.append(asyncio.create_task(run_remote(hub), name="centre-channel"))
     return hub
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from hub.domain.devices import DeviceFamily
 from hub.domain.readings import MeasurementKind
+from hub.domain.video import CallState, EndReason
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,37 @@ class OximetryRecording:
     state: str  # "started", "chunk" or "ended"
     chunks: int | None = None  # chunks recorded so far ("chunk")
     summary: bool | None = None  # a summary was stored ("ended")
+
+
+# --- what the video call service tells (hub/services/video.py) ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallChanged:
+    """A video check-in's state changed (never an SDP or a value in it)."""
+
+    NAME: ClassVar[str] = "call-changed"
+    call_id: str
+    state: CallState
+    reason: EndReason | None = None
+    muted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallMissed:
+    """Nobody answered before the ring timed out (for the centre: a missed-call event)."""
+
+    NAME: ClassVar[str] = "call-missed"
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementAsked:
+    """The nurse asked, in the call, for a measurement of this family now."""
+
+    NAME: ClassVar[str] = "measurement-asked"
+    call_id: str
+    family: DeviceFamily
 
 
 # --- what the Bluetooth link and the drivers tell ----------------------------------------------
@@ -212,6 +244,9 @@ HubEvent = (
     | ConsentChanged
     | ReadingOfAnotherUser
     | OximetryRecording
+    | CallChanged
+    | CallMissed
+    | MeasurementAsked
     | DeviceFound
     | Connected
     | Disconnected
@@ -321,6 +356,8 @@ class EventBus:
 
 
 __all__ = [
+    "CallChanged",
+    "CallMissed",
     "ConsentChanged",
     "ConsentFailed",
     "Connected",
@@ -333,6 +370,7 @@ __all__ = [
     "HubEvent",
     "Listener",
     "LiveReading",
+    "MeasurementAsked",
     "MeasurementRecorded",
     "MeasuringEnded",
     "MeasuringStarted",
