@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Protocol
 
+from hub.domain.careplan import DueTask, TaskState
 from hub.domain.devices import FAMILY_KINDS, MANUAL_FIELDS, DeviceFamily, ManualField, ManualValueError, family_of
 from hub.domain.evaluation import Evaluation
 from hub.domain.readings import AbsentReason, Component, MeasurementKind, Provenance, QualityFlag, Reading
@@ -37,7 +38,11 @@ from hub.services.events import (
     PairingNeeded,
     ReadingOfAnotherUser,
     ReadingReceived,
+    PlanChanged,
+    ReminderDue,
+    TaskMissed,
 )
+from hub.services.careplan import CarePlanService
 from hub.services.measurements import MeasurementService
 from hub.services.pairing import Pairing, PasskeyPrompt, device_label
 from hub.services.questionnaires import FormClosed, FormNotFound, QuestionnaireService
@@ -72,6 +77,18 @@ class Measure(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class PlanView:
+    """The self-care plan in force: what the centre (or the operator) configured, no patient data."""
+
+    reference: str  # CarePlan/<id>/_history/<version>
+    title: str
+    since: datetime  # values measured from then on are judged by it
+    source: str  # the centre's destination name, or the folder's file
+    kinds: frozenset[MeasurementKind]  # what it asks to measure (Today offers these first)
+    activities: tuple[str, ...]  # its activities' titles
+
+
+@dataclass(frozen=True, slots=True)
 class FamilyView:
     """A family the patient measures on this hub, with what the screen needs of it."""
 
@@ -95,6 +112,7 @@ class HubApi:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         pairing: Pairing | None = None,
         questionnaires: QuestionnaireService | None = None,
+        careplan: CarePlanService | None = None,
     ) -> None:
         self._measurements = measurements
         self._events = events
@@ -105,6 +123,7 @@ class HubApi:
         self.clock = clock
         self.pairing = pairing or Pairing()
         self._forms = questionnaires
+        self._careplan = careplan
         self._read = ReadModels(queries, families=self._families, local_zone=local_zone, clock=clock)
 
     # -- the feed ------------------------------------------------------------------------------
@@ -217,6 +236,28 @@ class HubApi:
         """Every measurement set aside at a destination, with the reason (oldest first)."""
         return await self._read.could_not_be_sent()
 
+    # -- the self-care plan ------------------------------------------------------------------------
+
+    def plan(self) -> PlanView | None:
+        """The plan in force now, or None (then no advice is given and nothing is due)."""
+        current = self._careplan.current if self._careplan is not None else None
+        if current is None:
+            return None
+        p = current.plan
+        return PlanView(p.reference, p.title, current.since, current.source, p.measurement_kinds, tuple(a.title for a in p.activities))
+
+    def plan_kinds(self) -> frozenset[MeasurementKind]:
+        """The measurement kinds the plan asks for (empty without a plan: offer every family)."""
+        return self._careplan.kinds() if self._careplan is not None else frozenset()
+
+    async def due_today(self) -> list[DueTask]:
+        """Today's tasks in the patient's time zone, in time order, each due now, later, done or
+        missed (TaskState); empty without a plan. A value of the task's kind in its window, from
+        any path (device, typed in, the nurse), does it."""
+        if self._careplan is None:
+            return []
+        return await self._careplan.due_today(self.clock())
+
     async def today(self) -> TodayView:
         """What the Today screen shows: each family, done today or not, and where sending stands."""
         return await self._read.today()
@@ -299,6 +340,10 @@ __all__ = [
     "StepView",
     "SubmittedForm",
     "Value",
+    "PlanView",
+    # the self-care plan
+    "DueTask",
+    "TaskState",
     # read models
     "ComponentView",
     "Connection",
@@ -347,4 +392,7 @@ __all__ = [
     "PairingNeeded",
     "ReadingOfAnotherUser",
     "ReadingReceived",
+    "PlanChanged",
+    "ReminderDue",
+    "TaskMissed",
 ]

@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.app.technician import register as register_technician  # enrol, technician, return
 
     register_technician(sub, both)
+    from hub.app.plan_cli import register as register_plan  # plan check, simulate, show
+
+    register_plan(sub, both)
     return parser
 
 
@@ -155,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command in technician.COMMANDS:
         return technician.main(args)
+    if args.command == "plan":  # a plan author's tools need no data folder; show reads it alone
+        from hub.app import plan_cli
+
+        return plan_cli.main(args)
     try:
         config = _config(args)
     except ConfigError as exc:

@@ -89,6 +89,8 @@ class ServerTextFilter(logging.Filter):
         if record.name == "httpx":
             if record.msg == _HTTPX_REQUEST_LINE and isinstance(record.args, tuple) and len(record.args) == 5:
                 method, url, _version, status, _reason = record.args
+                # A search's query names the patient (CarePlan?subject:identifier=…): never logged.
+                url = str(url).split("?", 1)[0] + ("?…" if "?" in str(url) else "")
                 record.msg = "HTTP Request: %s %s %s"
                 record.args = (method, url, status_text(status) if isinstance(status, int) else "?")
             return True

@@ -14,6 +14,7 @@ from typing import Any
 
 from hub import demo
 from hub.api import DeviceFamily, Pairing
+from hub.app.careplan import install_demo_plan
 from hub.app.wiring import Hub, Link, hub_registry, publish_device_events, start_hub
 from hub.config import HubConfig
 from hub.demo import DEMO_PASSKEY, Transcript, describe, passkey_banner
@@ -41,6 +42,7 @@ async def run_demo(config: HubConfig, say: Transcript = print, *, timeout: float
 
     passkey = DEMO_PASSKEY
     private_folder(config.data_dir)  # patient data and bonds: the hub user's alone
+    install_demo_plan(config)  # the synthetic test patient's self-care plan (heart failure)
     say(f"Heima demo — data in {config.data_dir}")
     async with VirtualRadio(keystore_path=config.data_dir / "bonds.json", passkey_provider=FixedPasskeyProvider(passkey)) as radio:
         oximeter = EmulatedPulseOximeter(name="Heima PLX 1", serial="PLX1-DEMO-0001", requires_bonding=True, passkey=passkey)
@@ -214,6 +216,8 @@ async def run_app(
 
     if emulated:
         config = demo_config(config)
+        private_folder(config.data_dir)
+        install_demo_plan(config)  # the synthetic test patient's self-care plan (heart failure)
 
     pairing = Pairing()
     events = EventBus()

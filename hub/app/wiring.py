@@ -22,12 +22,15 @@ from hub.domain.oximetry import OximetryPoint, StreamEnded
 from hub.domain.readings import Reading
 from hub.platform.clock import SystemClock
 from hub.platform.private_files import private_folder
+from hub.services.careplan import CarePlanClock, CarePlanService
 from hub.services.consent import ConsentService
 from hub.services.events import DeliveryChanged, EventBus, device_event
 from hub.services.measurements import MeasurementService
+from hub.services.outgoing import OutgoingService
 from hub.services.oximetry import ContinuousOximetryService
 from hub.services.questionnaires import QuestionnaireService
 from hub.store import Store
+from hub.store.plans import PlanStore
 from sync.delivery import Destination
 from sync.outbox import DrainReport, OutboxWorker
 
@@ -130,6 +133,8 @@ class Hub:
     destinations: list[Destination]
     hub_clock: SystemClock
     link: Link | None = None
+    careplans: CarePlanService | None = None  # the self-care plan in force, what is due
+    plan_clock: CarePlanClock | None = None  # missed tasks and reminders as time passes
     questionnaires: QuestionnaireService | None = None  # the forms the patient answers
     calls: Any = None  # hub.services.video.CallService: nurses' video check-ins ([video] + [centre.mqtt])
     signalling: Any = None  # its signalling over the centre's channel (sync.remote.signalling)
@@ -156,6 +161,11 @@ class Hub:
         self._tasks.append(asyncio.create_task(self.place_held_readings_when_clock_is_trusted(), name="clock-trust"))
         if self.questionnaires is not None:  # the centres' forms now and every hour (offline: those kept)
             self._tasks.append(asyncio.create_task(keep_forms_fresh(self.questionnaires, self.config), name="forms"))
+        if self.careplans is not None and self.plan_clock is not None:
+            from hub.app.careplan import careplan_loop
+
+            loop = careplan_loop(self.config, self.careplans, self.plan_clock, now=self.api.clock)
+            self._tasks.append(asyncio.create_task(loop, name="care-plan"))
 
     async def deliver_now(self) -> dict[str, DrainReport]:
         """Send everything that is due now, once per destination (for the demo and `heima sync`)."""
@@ -239,7 +249,17 @@ async def start_hub(
         device_users=dict(config.patient.device_users),
         hub_clock=hub_clock,
         clock=now,
+        resource_destinations=consent.destinations_for_resource,  # a zone alert raised by a value
     )
+    # The self-care plan: stored versions loaded, the recording use case judging with them.
+    plans = PlanStore(store)
+    careplans = CarePlanService(plans, events=events, clock=now, local_zone=config.zone, on_change=lambda e: setattr(service, "evaluator", e))
+    await careplans.load()
+    from hub.app.careplan import FolderPlans, plan_folder, refresh_plans
+
+    await refresh_plans(config, careplans, FolderPlans(plan_folder(config)), pull=False)  # a folder's plan at once
+    outgoing = OutgoingService(store, destinations_for=consent.destinations_for_resource, on_queued=wake_workers)
+    plan_clock = CarePlanClock(careplans, plans, share=outgoing.share, events=events)
     oximetry = ContinuousOximetryService(service, period=config.oximetry.period_seconds, chunk=config.oximetry.chunk_minutes * 60)
 
     async def record(reading: Reading | OximetryPoint | StreamEnded) -> None:
@@ -263,8 +283,9 @@ async def start_hub(
         pairing=pairing,
         questionnaires=questionnaires,
         clock=now,
+        careplan=careplans,
     )
-    hub = Hub(config, store, events, service, oximetry, consent, api, workers, destinations, hub_clock, link)
+    hub = Hub(config, store, events, service, oximetry, consent, api, workers, destinations, hub_clock, link, careplans, plan_clock)
     hub.questionnaires = questionnaires
     if deliver:
         hub.start_delivery()

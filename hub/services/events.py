@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from hub.domain.devices import DeviceFamily
@@ -236,6 +237,38 @@ class FormSent:
     response_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class PlanChanged:
+    """A new version of the patient's self-care plan is in force (for values measured from now)."""
+
+    NAME: ClassVar[str] = "plan-changed"
+    plan: str  # CarePlan reference with its version
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderDue:
+    """Remind the patient of a task of the plan now (again every few minutes until it is done or
+    its window closes; never in the quiet hours)."""
+
+    NAME: ClassVar[str] = "reminder-due"
+    activity: str  # the plan's activity id
+    title: str
+    due: datetime
+    closes: datetime
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TaskMissed:
+    """A task's window closed undone: recorded as missed and queued for the centre."""
+
+    NAME: ClassVar[str] = "task-missed"
+    activity: str
+    due: datetime
+    closes: datetime
+
+
 HubEvent = (
     MeasurementRecorded
     | DeliveryChanged
@@ -260,6 +293,9 @@ HubEvent = (
     | FormSaved
     | FormSubmitted
     | FormSent
+    | PlanChanged
+    | ReminderDue
+    | TaskMissed
 )
 
 

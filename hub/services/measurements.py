@@ -15,8 +15,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 
+from hub.domain.careplan.codes import KINDS_BY_LOINC
+from hub.domain.evaluation import ZoneAlert
 from hub.domain.kit import shared_with_care_providers
 from hub.domain.measurements import Measurement, MonotonicAnchor, effective_time, natural_key
+from hub.domain.outgoing import Outgoing, OutgoingKind, of_zone_alert
 from hub.domain.plausibility import judge
 from hub.domain.readings import DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading, belongs_to_patient
 from hub.services.evaluation import Evaluator, NoEvaluation
@@ -26,7 +29,9 @@ log = logging.getLogger(__name__)
 
 
 class MeasurementStore(Protocol):
-    async def record(self, measurement: Measurement, destinations: Iterable[str]) -> "RecordedLike": ...
+    async def record(
+        self, measurement: Measurement, destinations: Iterable[str], *, with_: Sequence[tuple[Outgoing, Sequence[str]]] = ()
+    ) -> "RecordedLike": ...
 
     async def measurements(self, *, kind: str | None = None, limit: int = 1000) -> list[Measurement]: ...
 
@@ -65,11 +70,15 @@ class MeasurementService:
         on_recorded: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         evaluator: Evaluator | None = None,
+        resource_destinations: Callable[[OutgoingKind], Sequence[str]] | None = None,
     ) -> None:
-        """`evaluator`: the plan's evaluation of each new value (hub.services.evaluation)."""
+        """`evaluator`: the plan's evaluation of each new value (hub.services.evaluation);
+        `resource_destinations`: where a resource a value raises goes (a zone alert; routing and
+        consent: ConsentService.destinations_for_resource). Without it an alert goes nowhere."""
         self.store = store
         self.evaluator: Evaluator = evaluator or NoEvaluation()
         self.destinations_for = destinations_for
+        self.resource_destinations = resource_destinations
         self.local_zone = local_zone
         self.events = events or EventBus()
         self.device_users = dict(device_users or {})
@@ -130,7 +139,8 @@ class MeasurementService:
         if not control:
             measurement = await self._evaluated(measurement)
         destinations = () if control else self.destinations_for(reading.kind)
-        recorded = await self.store.record(measurement, destinations)
+        raised = self._alert_of(measurement)
+        recorded = await self.store.record(measurement, destinations, with_=raised) if raised else await self.store.record(measurement, destinations)
         if not recorded.created:
             log.info("a %s record the hub already had was received again; kept the first", reading.kind.value)
             measurement = replace(measurement, id=uuid.UUID(recorded.measurement_id))
@@ -139,6 +149,18 @@ class MeasurementService:
         if recorded.created and self.on_recorded:
             self.on_recorded()
         return RecordOutcome(measurement, recorded.created)
+
+    def _alert_of(self, measurement: Measurement) -> list[tuple[Outgoing, Sequence[str]]]:
+        """The centre's alert when this value confirmed an alerting zone, queued with it."""
+        e = measurement.evaluation
+        if e is None or not e.alert or e.plan is None or e.activity is None or e.zone is None:
+            return []
+        code = next((c for c, kinds in KINDS_BY_LOINC.items() if measurement.reading.kind in kinds), None)
+        alert = ZoneAlert(e.plan, e.activity, e.zone, e.rule, code, (*e.implicated, str(measurement.id)), measurement.effective_time)
+        item = of_zone_alert(alert)
+        targets = self.resource_destinations(item.kind) if self.resource_destinations else ()
+        log.info("a %s value confirmed a %s zone: the centre is alerted", measurement.reading.kind.value, e.zone)
+        return [(item, targets)]
 
     async def _evaluated(self, measurement: Measurement) -> Measurement:
         """The measurement with the plan's evaluation, decided now and stored with it."""

@@ -255,6 +255,8 @@ PAYLOAD_CODECS: dict[OutgoingKind, tuple[Callable[[Any], str], Callable[[str], A
     OutgoingKind.DEVICE: (_device_to_json, _device_from_json),
     OutgoingKind.QUESTIONNAIRE_RESPONSE: (_submission_to_json, _submission_from_json),
     OutgoingKind.SCORE: (_score_to_json, _score_from_json),
+    OutgoingKind.ZONE_ALERT: (lambda a: json.dumps(a.to_dict(), sort_keys=True), lambda text: ZoneAlert.from_dict(json.loads(text))),
+    OutgoingKind.MISSED_TASK: (lambda t: json.dumps(t.to_dict(), sort_keys=True), lambda text: MissedTask.from_dict(json.loads(text))),
 }
 
 

@@ -72,7 +72,8 @@ def reminders_between(
             continue
         # Windows that may still be open in (since, until]: due at most a window's length before.
         lookback = since - activity.timing.after - timedelta(days=1)
-        occurrences = [o for o in activity.timing.between(lookback, until) if not _paused(plan, activity, o.due)]
+        # `between` is [start, end): a task due exactly at `until` is reminded of now.
+        occurrences = [o for o in activity.timing.between(lookback, until + timedelta(microseconds=1)) if not _paused(plan, activity, o.due)]
         for o, done_at in zip(occurrences, _match(activity, occurrences, done), strict=True):
             slot = o.due
             while slot < o.closes and slot <= until:

@@ -92,6 +92,26 @@ if (process.env.HEIMA_FHIR_IDENTIFIER_INDEX === '1') {
   };
 }
 
+// The `:identifier` modifier on a reference search (`CarePlan?subject:identifier=system|value`,
+// R4 search §3.1.1.4.7), which a database-backed server answers and Medplum's in-memory
+// repository does not (it compares reference strings only): the other filters are searched by
+// Medplum, then the logical references are matched here.
+{
+  const byIdentifier = repo.searchSync.bind(repo);
+  const refIdentifier = (f) => f.operator === 'identifier' && ['subject', 'patient'].includes(f.code);
+  repo.searchSync = (req) => {
+    const wanted = (req.filters ?? []).filter(refIdentifier);
+    if (!wanted.length) return byIdentifier(req);
+    const rest = { ...req, filters: req.filters.filter((f) => !refIdentifier(f)), count: undefined, offset: undefined };
+    const found = (byIdentifier(rest).entry ?? []).filter((e) => wanted.every((f) => {
+      const i = e.resource?.[f.code === 'patient' ? 'subject' : f.code]?.identifier;
+      const cut = f.value.indexOf('|');
+      return i && (cut < 0 ? i.value === f.value : (i.system ?? '') === f.value.slice(0, cut) && i.value === f.value.slice(cut + 1));
+    }));
+    return { resourceType: 'Bundle', type: 'searchset', entry: found.length ? found : undefined, total: found.length };
+  };
+}
+
 let faults = [];
 let stats = { requests: 0, byRoute: {}, faults: 0 };
 
