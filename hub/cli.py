@@ -296,6 +296,8 @@ def _export(app, args: argparse.Namespace, config: HubConfig) -> int:  # noqa: A
     else:
         written = sum(f.written for f in result.files)
         print(f"Exported {result.measurements} measurement(s){which} to {to}: {len(result.files)} file(s), {written} written, {len(result.files) - written} unchanged")
+        if result.forms:
+            print(f"  and {result.forms} submitted questionnaire(s) with {result.scores} score(s)")
         for f in result.files:
             print(f"  {f.path.name}: {f.measurements} measurement(s), {'written' if f.written else 'unchanged'}")
     if result.held:

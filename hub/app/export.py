@@ -1,7 +1,8 @@
-"""`heima export`: every stored measurement as FHIR transaction bundles in a folder — for a USB
+"""`heima export`: every stored measurement, and every submitted questionnaire (its
+QuestionnaireResponse and its scores), as FHIR transaction bundles in a folder — for a USB
 stick or a hand-over — without configuring a destination and without touching the outbox.
 
-One file a day (the hub's local day): `heima-<hub serial>-<YYYY-MM-DD>.fhir.json`, built by the
+One file a day (the hub's local day; a questionnaire's day is the day it was submitted): `heima-<hub serial>-<YYYY-MM-DD>.fhir.json`, built by the
 directory destination's bundle builder and written with its atomic writer (temporary file, fsync,
 rename): 0600, in a folder created 0700. Bundles are deterministic, so exporting the same data
 again gives the same files byte for byte; a file whose bytes are already there is left alone.
@@ -22,7 +23,9 @@ from pathlib import Path
 
 from hub.config import HubConfig
 from hub.domain.measurements import Measurement
+from hub.domain.outgoing import Outgoing, OutgoingKind
 from hub.store import Store
+from hub.store.forms import FormStore
 from sync.destinations.directory import PRIVATE_DIR, PRIVATE_FILE, DirectoryDestination, write_atomically
 from sync.fhir.codes import MappingError
 
@@ -33,6 +36,8 @@ class ExportedFile:
     day: date
     measurements: int
     written: bool  # False: the same bytes were there already
+    forms: int = 0  # submitted questionnaires (QuestionnaireResponses)
+    scores: int = 0  # their scores (Observations)
 
 
 @dataclass(slots=True)
@@ -44,6 +49,14 @@ class ExportResult:
     @property
     def measurements(self) -> int:
         return sum(f.measurements for f in self.files)
+
+    @property
+    def forms(self) -> int:
+        return sum(f.forms for f in self.files)
+
+    @property
+    def scores(self) -> int:
+        return sum(f.scores for f in self.files)
 
 
 def _safe(text: str) -> str:
@@ -72,9 +85,14 @@ def _unchanged(path: Path, data: bytes) -> bool:
         return False
 
 
-def _bundle_bytes(folder: DirectoryDestination, measurements: list[Measurement], skipped: list[str]) -> bytes | None:
+def _bundle_bytes(
+    folder: DirectoryDestination, measurements: list[Measurement], skipped: list[str], forms: list[Outgoing] = ()  # type: ignore[assignment]
+) -> bytes | None:
+    if not measurements:
+        bundle = folder.bundle(list(forms))
+        return json.dumps(bundle, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
     try:
-        bundle = folder.bundle(measurements)
+        bundle = folder.bundle([*measurements, *forms])
     except MappingError:  # one that FHIR cannot express: leave it out, say which, export the rest
         keep = []
         for m in measurements:
@@ -83,9 +101,9 @@ def _bundle_bytes(folder: DirectoryDestination, measurements: list[Measurement],
                 keep.append(m)
             except MappingError:
                 skipped.append(str(m.id))
-        if not keep:
+        if not keep and not forms:
             return None
-        bundle = folder.bundle(keep)
+        bundle = folder.bundle([*keep, *forms])
     return json.dumps(bundle, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
 
 
@@ -107,13 +125,15 @@ async def export(config: HubConfig, to: Path, *, since: date | None = None, dest
             day = effective.astimezone(config.zone).date()
             if since is None or day >= since:
                 days[day].append(mid)
-        if not days:
+        form_days = await _forms_by_day(store, config, since, destination)
+        if not days and not form_days:
             return result
         _private_folder(to)
         folder = DirectoryDestination("export", to, ctx=fhir_context(config))
-        for day in sorted(days):
-            measurements = sorted(await store.measurements_by_id(days[day]), key=lambda m: (m.effective_time, str(m.id)))
-            data = _bundle_bytes(folder, measurements, result.not_expressible)
+        for day in sorted(days.keys() | form_days.keys()):
+            measurements = sorted(await store.measurements_by_id(days.get(day, [])), key=lambda m: (m.effective_time, str(m.id)))
+            forms = form_days.get(day, [])
+            data = _bundle_bytes(folder, measurements, result.not_expressible, forms)
             if data is None:
                 continue
             path = to / file_name(config.serial, day, destination)
@@ -121,7 +141,29 @@ async def export(config: HubConfig, to: Path, *, since: date | None = None, dest
             if written:
                 write_atomically(path, data)
             count = len(measurements) - sum(1 for m in measurements if str(m.id) in result.not_expressible)
-            result.files.append(ExportedFile(path, day, count, written))
+            result.files.append(ExportedFile(
+                path, day, count, written,
+                forms=sum(f.kind is OutgoingKind.QUESTIONNAIRE_RESPONSE for f in forms),
+                scores=sum(f.kind is OutgoingKind.SCORE for f in forms),
+            ))
     finally:
         await store.close()
     return result
+
+
+async def _forms_by_day(
+    store: Store, config: HubConfig, since: date | None, destination: str | None
+) -> dict[date, list[Outgoing]]:
+    """Submitted questionnaires and their scores by the local day they were submitted; with
+    `destination`, those it has not taken (waiting for it or set aside by it)."""
+    found = await FormStore(store).submitted_resources()
+    if destination is not None:
+        states = await store.delivery_states_of([str(f.id) for f in found])
+        found = [f for f in found if any(s.destination == destination and s.state in ("pending", "dead") for s in states[str(f.id)])]
+    days: dict[date, list[Outgoing]] = defaultdict(list)
+    for f in found:
+        authored = f.payload.authored  # type: ignore[union-attr]
+        day = authored.astimezone(config.zone).date()
+        if since is None or day >= since:
+            days[day].append(f)
+    return days
