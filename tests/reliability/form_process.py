@@ -7,7 +7,9 @@ item on screen, going on, going back — until something kills it.
 Stdout, one line per write(2):
     READY <form id>       the form is started or resumed
     SHOWN <state json>    what the screens show now, once the step that led here is saved
-                          (committed): {"step": linkId or "review", "answers": {linkId: [values]}}
+                          (committed): {"form": id, "step": linkId or "review", "answers": {linkId: [values]}}
+    SUBMITTED <id>        the form was sent (its response and score committed to the outbox);
+                          the next SHOWN is a new form of the same check-in
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ async def shown(api: HubApi, step: StepView) -> dict[str, Any]:
     """What the patient sees: the item on screen and every answer the review lists."""
     review = await api.review_form(step.form_id)
     return {
+        "form": step.form_id,
         "step": "review" if step.at_review else step.item.link_id,
         "answers": {i.link_id: [text(v) for v in i.answers] for i in review.items if i.answers},
     }
@@ -61,7 +64,11 @@ async def main(args: argparse.Namespace) -> None:
     say(f"READY {step.form_id}")
     while True:
         roll = rng.random()
-        if step.at_review or step.item is None:
+        if step.at_review and roll < 0.5 and (await api.review_form(step.form_id)).can_submit:
+            sent = await api.submit_form(step.form_id)
+            say(f"SUBMITTED {sent.response_id}")
+            step = await api.start_form(KOLS)
+        elif step.at_review or step.item is None:
             step = await api.previous_item(step.form_id)
         elif roll < 0.5 and not step.item.read_only and step.item.type != "display":
             step = await api.answer(step.form_id, step.item.path, a_value(step, rng))
