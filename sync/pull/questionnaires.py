@@ -56,11 +56,14 @@ def form_refs(task: Any) -> list[FormRef]:
     if not isinstance(task, dict) or task.get("resourceType") != "Task":
         return []
     refs: list[FormRef] = []
-    for inp in task.get("input") or []:
+    inputs = task.get("input")
+    for inp in inputs if isinstance(inputs, list) else []:  # a wrong JSON type names no form
         if not isinstance(inp, dict):
             continue
         if isinstance(inp.get("valueCanonical"), str):
-            refs.append(canonical_ref(inp["valueCanonical"]))
+            ref = canonical_ref(inp["valueCanonical"])
+            if ref is not None:
+                refs.append(ref)
         elif isinstance(inp.get("valueReference"), dict):
             ref = reference_ref(inp["valueReference"])
             if ref is not None:
@@ -73,8 +76,10 @@ def form_refs(task: Any) -> list[FormRef]:
     return list(dict.fromkeys(refs))
 
 
-def canonical_ref(canonical: str) -> FormRef:
+def canonical_ref(canonical: str) -> FormRef | None:
     url, _, version = canonical.partition("|")
+    if not url:
+        return None
     return FormRef(url=url, version=version or None)
 
 
@@ -83,7 +88,8 @@ def reference_ref(reference: dict[str, Any]) -> FormRef | None:
     if not isinstance(text, str):
         return None
     if text.startswith("Questionnaire/"):
-        return FormRef(id=text.split("/")[1])
+        id = text.split("/")[1]
+        return FormRef(id=id) if id else None
     if text.startswith("Questionnaire?"):
         query = parse_qs(urlsplit(text).query)
         url = (query.get("url") or [None])[0]
@@ -126,12 +132,13 @@ class FhirReader:
             bundle = await self._get(url, query, f"{resource_type} resources")
             if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle" or bundle.get("type") != "searchset":
                 raise FormPullError(f"the centre's answer to the {resource_type} search is not a FHIR searchset Bundle")
-            for entry in bundle.get("entry") or []:
+            entries, links = bundle.get("entry"), bundle.get("link")
+            for entry in entries if isinstance(entries, list) else []:
                 resource = entry.get("resource") if isinstance(entry, dict) else None
                 if isinstance(resource, dict) and resource.get("resourceType") == resource_type:
                     found.append(resource)
-            url = next((link.get("url") for link in bundle.get("link") or []
-                        if isinstance(link, dict) and link.get("relation") == "next"), None)
+            url = next((link["url"] for link in (links if isinstance(links, list) else [])
+                        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str)), None)
             query = None  # the next link carries its own query
         return found
 
