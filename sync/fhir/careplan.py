@@ -18,7 +18,7 @@ from hub.domain.careplan import codes as plan_codes
 from hub.domain.careplan.due import MissedTask
 from hub.domain.evaluation import ZoneAlert
 from hub.domain.outgoing import Outgoing, OutgoingKind
-from sync.fhir.codes import DATA_ABSENT_REASON, HTEST, PANEL_REQUIRED, URI_IDENTIFIER, category, codes_for
+from sync.fhir.codes import DATA_ABSENT_REASON, HTEST, URI_IDENTIFIER, category
 from sync.fhir.context import FhirContext
 from sync.fhir.devices import hub_reference
 from sync.fhir.observations import fhir_datetime
@@ -28,8 +28,8 @@ from sync.fhir.zones import apply_evaluation
 NOT_PERFORMED = {"system": DATA_ABSENT_REASON, "code": "not-performed", "display": "Not Performed"}
 MISSED_TRIAGE = {"system": plan_codes.VKP_TRIAGE, "code": plan_codes.MISSED_TRIAGE, "display": "blå"}
 SEVERITY = {"red": "high", "yellow": "moderate", "green": "low"}
-# A form activity has no LOINC of its own: its missed task is coded as a questionnaire not answered.
-FORM_CODE = {"system": "http://loinc.org", "code": "74465-6", "display": "Questionnaire response Document"}
+# A missed task is coded by the plan's activity id (CarePlan.activity.id, named in basedOn's plan).
+ACTIVITY_SYSTEM = "urn:heima:careplan:activity"
 
 
 def _security(ctx: FhirContext) -> dict[str, Any] | None:
@@ -81,19 +81,16 @@ def missed_task_observation_for(item: Outgoing, ctx: FhirContext) -> dict[str, A
     obs["identifier"] = [{"system": URI_IDENTIFIER, "value": item.urn}]
     obs["basedOn"] = [{"reference": task.plan.split("/_history/")[0], "type": "CarePlan", "display": task.plan}]
     obs["status"] = "final"
-    kind = sorted(plan_codes.KINDS_BY_LOINC.get(task.code or "", ()))
-    components: list[dict[str, Any]] = []
-    if kind:
-        kind_codes = codes_for(kind[0])
-        obs["category"] = [category(kind_codes.category)] if kind_codes.category else []
-        obs["code"] = kind_codes.code()
-        for component in PANEL_REQUIRED.get(kind[0], ()):
-            components.append({"code": codes_for(component).code(), "dataAbsentReason": {"coding": [NOT_PERFORMED]}})
-    else:
+    # Coded by the plan's activity, not the measurement's LOINC: nothing was measured, so no
+    # vital-signs profile applies (their vs-1 also fails on an effectivePeriod in Medplum's
+    # validator; docs/fhir-conformance.md). The LOINC is named in the text and in the plan.
+    what = f"LOINC {task.code}" if task.code else (task.questionnaire or "")
+    obs["code"] = {
+        "coding": [{"system": ACTIVITY_SYSTEM, "code": task.activity}],
+        "text": f"Ikke utført: {task.activity}" + (f" ({what})" if what else ""),
+    }
+    if task.questionnaire:
         obs["category"] = [category("survey")]
-        obs["code"] = {"coding": [FORM_CODE], "text": task.questionnaire or task.activity}
-    if not obs["category"]:
-        del obs["category"]
     subject = ctx.patient.to_reference()
     if subject:
         obs["subject"] = subject
@@ -102,8 +99,6 @@ def missed_task_observation_for(item: Outgoing, ctx: FhirContext) -> dict[str, A
         obs["performer"] = [ctx.organisation.to_reference()]
     obs["dataAbsentReason"] = {"coding": [NOT_PERFORMED]}
     obs["interpretation"] = [{"coding": [MISSED_TRIAGE], "text": "Ikke utført"}]
-    if components:
-        obs["component"] = components
     return obs
 
 

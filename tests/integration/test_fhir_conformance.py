@@ -48,7 +48,7 @@ def _message(issue: str) -> str:
 
 def test_the_corpus_holds_every_kind_of_resource_heima_emits(corpus):
     kinds = {r["resourceType"] for _, r in corpus}
-    assert kinds == {"Observation", "Device", "Bundle"}
+    assert kinds == {"Observation", "Device", "Bundle", "DetectedIssue"}  # DetectedIssue: a confirmed red's alert
     bundles = {name: r["type"] for name, r in corpus if r["resourceType"] == "Bundle"}
     assert bundles == {"Bundle/transaction": "transaction", "Bundle/batch": "batch", "Bundle/nhn-pmd": "batch"}
     observations = [r for _, r in corpus if r["resourceType"] == "Observation"]
@@ -57,6 +57,14 @@ def test_the_corpus_holds_every_kind_of_resource_heima_emits(corpus):
     assert any("note" in o and "device" not in o for o in observations)  # manual entry
     panels = [o for o in observations if "component" in o and "dataAbsentReason" in o]
     assert panels  # a blood pressure that failed as a whole
+    # Values judged by the example self-care plans: zone and triage, every level's typed range (a
+    # blood pressure's on its components), and missed tasks (not performed, triage blue, the window).
+    evaluated = [o for name, o in corpus if name.startswith("Observation/evaluated-")]
+    assert evaluated and all(any(c["system"].endswith("vkp-triage-v090") for c in o["interpretation"][0]["coding"]) for o in evaluated)
+    assert any("referenceRange" in o for o in evaluated)
+    assert any("referenceRange" in c for o in evaluated for c in o.get("component", []))
+    missed = [o for name, o in corpus if name.startswith("Observation/missed-")]
+    assert missed and all(o["dataAbsentReason"]["coding"][0]["code"] == "not-performed" and "effectivePeriod" in o for o in missed)
 
 
 def test_everything_heima_sends_passes_r4_vital_signs_and_vkp_with_zero_errors(report):

@@ -7,14 +7,19 @@ folder, batch for NHN PMD). Used by tests/integration/test_fhir_conformance.py.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
+from hub.domain.careplan.due import MissedTask
+from hub.domain.evaluation import ZoneAlert
 from hub.domain.kit import NEVER_SHARED
 from hub.domain.measurements import Measurement
+from hub.domain.outgoing import Outgoing, OutgoingKind, of_missed_task, of_zone_alert
 from hub.domain.oximetry import OximetryPoint, OximetryRecorder, SampledSeries, series_readings, summary_reading
 from hub.domain.readings import (
     AbsentReason,
@@ -31,6 +36,7 @@ from sync.fhir.context import FhirContext, HubIdentity, OrganisationRef, Patient
 from sync.fhir.devices import device_for, hub_device_for
 from sync.fhir.observations import observation_for
 from sync.fhir.pmd import pmd_bundle
+from sync.fhir.resources import mapper_for
 
 K = MeasurementKind
 OSLO = timezone(timedelta(hours=1))
@@ -177,20 +183,73 @@ def measurements() -> list[tuple[str, Measurement]]:
     return found
 
 
+# The self-care plans the evaluated measurements were judged by (docs/care-plan-format.md examples).
+PLANS = Path(__file__).resolve().parents[2] / "packaging" / "examples" / "careplans"
+
+
+def evaluated() -> list[tuple[str, Measurement]]:
+    """Measurements with the evaluation the example plans decide (hub.domain.careplan): SpO2 in a
+    baseline plan's zones, a red blood pressure confirmed (components' ranges), weight by a trend
+    rule (no ranges), glucose in every level."""
+    from hub.domain.careplan import evaluate, parse_plan
+
+    copd = parse_plan(json.loads((PLANS / "copd.json").read_text()))
+    heart = parse_plan(json.loads((PLANS / "heart-failure.json").read_text()))
+    diabetes = parse_plan(json.loads((PLANS / "diabetes.json").read_text()))
+    found: list[tuple[str, Measurement]] = []
+
+    def add(name: str, plan: Any, r: Reading, history: list[Measurement], minutes: int = 0) -> Measurement:
+        m = Measurement(uuid.uuid5(uuid.NAMESPACE_URL, f"heima-corpus-evaluated:{name}"), r, Provenance.DEVICE, TAKEN + timedelta(minutes=minutes), None)
+        m = replace(m, evaluation=evaluate(plan, m, history))
+        assert m.evaluation is not None, name
+        found.append((f"evaluated-{name}", m))
+        return m
+
+    for n, v in enumerate((97, 91, 86)):
+        add(f"spo2-{v}", copd, reading(K.OXYGEN_SATURATION, v, device=PLX), [], n)
+    first = add("bp-red-first", heart, bp_panel(186, 98, 80), [])
+    add("bp-red-confirmed", heart, bp_panel(184, 97, 78), [first], 6)
+    w0 = add("weight-start", heart, reading(K.BODY_WEIGHT, 80.0, device=SCALE), [], -60 * 48)
+    add("weight-up-2kg", heart, reading(K.BODY_WEIGHT, 82.4, device=SCALE), [w0], 1)
+    for v in (3.2, 6.0, 14.5):
+        add(f"glucose-{v}", diabetes, reading(K.BLOOD_GLUCOSE, v, device=GLUCOSE_METER), [], 2)
+    return found
+
+
+def plan_resources(ms: list[tuple[str, Measurement]]) -> list[tuple[str, Outgoing]]:
+    """The plan's own outgoing resources: the alert a confirmed red raised (a DetectedIssue) and
+    missed tasks (a measurement's and a form's)."""
+    confirmed = dict(ms)["evaluated-bp-red-confirmed"]
+    e = confirmed.evaluation
+    alert = ZoneAlert(e.plan, e.activity, e.zone, e.rule, "85354-9", (*e.implicated, str(confirmed.id)), confirmed.effective_time)
+    opens = TAKEN - timedelta(minutes=30)
+    missed = [
+        MissedTask("CarePlan/hjertesvikt-eksempel/_history/1", "vekt", opens, TAKEN + timedelta(hours=2), TAKEN, code="29463-7"),
+        MissedTask("CarePlan/hjertesvikt-eksempel/_history/1", "blodtrykk", opens, TAKEN + timedelta(hours=2), TAKEN, code="85354-9"),
+        MissedTask("CarePlan/kols-eksempel/_history/1", "cat", opens, TAKEN + timedelta(hours=2), TAKEN, questionnaire="http://example.org/Questionnaire/cat|1"),
+    ]
+    return [("zone-alert", of_zone_alert(alert))] + [(f"missed-{t.activity}", of_missed_task(t)) for t in missed]
+
+
 def resources() -> list[tuple[str, dict[str, Any]]]:
     """(name, resource) for every resource Heima emits: each Observation alone, every Device,
     and the three bundles holding them all."""
     found: list[tuple[str, dict[str, Any]]] = []
-    ms = measurements()
+    ms = measurements() + evaluated()
     for name, m in ms:
         found.append((f"Observation/{name}", observation_for(m, CTX)))
+    extra = plan_resources(ms)
+    for name, item in extra:
+        mapped = mapper_for("fhir", item.kind).map(item, CTX, transaction=False)
+        found.append((f"{mapped.resource['resourceType']}/{name}", mapped.resource))
     devices = {d for _, m in ms if (d := m.reading.device) is not None}
     for d in sorted(devices, key=lambda d: d.address):
         found.append((f"Device/{d.name or d.address}", device_for(d)))
     found.append(("Device/hub", hub_device_for(CTX.hub)))
     found.append(("Device/hub-minimal", hub_device_for(HubIdentity(serial="HEIMA-DEV-0001"))))
-    everything = [m for _, m in ms]
+    everything: list[Any] = [m for _, m in ms] + [item for _, item in extra]
     found.append(("Bundle/transaction", transaction_bundle(everything, CTX)))
     found.append(("Bundle/batch", batch_bundle(everything, CTX)))
-    found.append(("Bundle/nhn-pmd", pmd_bundle(everything, CTX, kommunenummer=KOMMUNENUMMER)))
+    pmd_takes = [i for i in everything if not isinstance(i, Outgoing) or i.kind is not OutgoingKind.ZONE_ALERT]
+    found.append(("Bundle/nhn-pmd", pmd_bundle(pmd_takes, CTX, kommunenummer=KOMMUNENUMMER)))
     return found
