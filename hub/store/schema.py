@@ -271,7 +271,64 @@ def _v6(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE careplan_state (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(db: sqlite_utils.Database) -> None:
+    """Every query the screens and the delivery worker ask is an index lookup, however long the
+    backlog (tests/unit/hub/test_store_query_plans.py checks each with EXPLAIN QUERY PLAN).
+
+    - `outbox_pending`: the rows still to send, per destination in queue order, with their next
+      try beside them: `due()` reads the oldest due rows in order, never sorting the backlog
+      (it sorted every pending row for every batch: quadratic in the backlog). Partial: what was
+      delivered drops out of it.
+    - `outbox_dead`: what was set aside, in order (the patient's "could not be sent").
+    - `measurements_listed`: the values the screens list, newest first (a continuous
+      recording's chunks are listed only by kind, through `measurements_effective`).
+    - `outbox_tally`: rows per destination and state, kept by triggers in the same transaction
+      as every change to the outbox: the patient's "sent / waiting" without counting the outbox.
+
+    Only indexes, a derived table and its triggers: nothing stored is changed, and running it
+    again changes nothing."""
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (destination, id, next_attempt_at) WHERE state = 'pending'"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS outbox_dead ON outbox (id) WHERE state = 'dead'")
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS measurements_listed ON measurements (effective_time) "
+        "WHERE kind NOT IN ('oxygen-saturation-series', 'pulse-rate-series')"
+    )
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS outbox_tally (destination TEXT NOT NULL, state TEXT NOT NULL, "
+        "n INTEGER NOT NULL, PRIMARY KEY (destination, state)) WITHOUT ROWID"
+    )
+    db.execute("DELETE FROM outbox_tally")
+    db.execute("INSERT INTO outbox_tally (destination, state, n) SELECT destination, state, count(*) FROM outbox GROUP BY 1, 2")
+    db.execute(
+        """
+        CREATE TRIGGER IF NOT EXISTS outbox_tally_insert AFTER INSERT ON outbox BEGIN
+            INSERT INTO outbox_tally (destination, state, n) VALUES (NEW.destination, NEW.state, 1)
+                ON CONFLICT (destination, state) DO UPDATE SET n = n + 1;
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER IF NOT EXISTS outbox_tally_delete AFTER DELETE ON outbox BEGIN
+            UPDATE outbox_tally SET n = n - 1 WHERE destination = OLD.destination AND state = OLD.state;
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER IF NOT EXISTS outbox_tally_update AFTER UPDATE OF state, destination ON outbox
+        WHEN OLD.state IS NOT NEW.state OR OLD.destination IS NOT NEW.destination BEGIN
+            UPDATE outbox_tally SET n = n - 1 WHERE destination = OLD.destination AND state = OLD.state;
+            INSERT INTO outbox_tally (destination, state, n) VALUES (NEW.destination, NEW.state, 1)
+                ON CONFLICT (destination, state) DO UPDATE SET n = n + 1;
+        END
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -50,6 +50,10 @@ Extras = tuple[tuple[Outgoing, tuple[str, ...]], ...]
 WITHDRAWN_REASON = "consent withdrawn by the patient; not sent"
 # Chunks of a continuous recording: many a night, listed only when asked for by kind.
 SERIES_KINDS = (MeasurementKind.OXYGEN_SATURATION_SERIES.value, MeasurementKind.PULSE_RATE_SERIES.value)
+# The screens' list: written as the partial index measurements_listed (schema 7) is, word for
+# word, so the planner reads that index newest first instead of sorting every measurement.
+_LISTED = "m.kind NOT IN ('oxygen-saturation-series', 'pulse-rate-series')"
+assert _LISTED == f"m.kind NOT IN ({', '.join(repr(k) for k in SERIES_KINDS)})"
 _MEASUREMENT_SELECT = (
     ", ".join(f"m.{c.strip()}" for c in MEASUREMENT_COLUMNS.split(",")) + f", {SAMPLE_COLUMNS}, {EVALUATION_COLUMNS}"
 )
@@ -323,7 +327,7 @@ class Store:
             if kind:
                 where, params = "WHERE m.kind = ?", [kind]
             else:
-                where, params = f"WHERE m.kind NOT IN ({', '.join('?' * len(SERIES_KINDS))})", list(SERIES_KINDS)
+                where, params = f"WHERE {_LISTED}", []
             rows = self.db.execute(
                 f"SELECT {_MEASUREMENT_SELECT} FROM measurements m {_MEASUREMENT_JOINS} "
                 f"{where} ORDER BY m.effective_time DESC, m.rowid DESC LIMIT ?",
@@ -417,10 +421,10 @@ class Store:
         """{destination: {state: count}} — what the patient's "sent ✓ / waiting" comes from."""
 
         def query() -> dict[str, dict[str, int]]:
+            # outbox_tally: kept by triggers with every change to the outbox (schema 7), a
+            # handful of rows however long the outbox is
             counts: dict[str, dict[str, int]] = {}
-            for dest, state, n in self.db.execute(
-                "SELECT destination, state, count(*) FROM outbox GROUP BY destination, state"
-            ):
+            for dest, state, n in self.db.execute("SELECT destination, state, n FROM outbox_tally WHERE n > 0"):
                 counts.setdefault(dest, {})[state] = n
             return counts
 
@@ -429,19 +433,32 @@ class Store:
     # --- the outbox, as the delivery worker sees it (sync.outbox.OutboxQueue) -------------
 
     async def due(
-        self, destination: str, *, limit: int, now: datetime, max_samples: int | None = None
+        self,
+        destination: str,
+        *,
+        limit: int,
+        now: datetime,
+        max_samples: int | None = None,
+        excluding: Collection[str] = (),
     ) -> list[Outgoing]:
         """The oldest rows due for `destination`, whatever their kind: at most `limit` resources,
         and — with `max_samples` — no more continuous-oximetry samples than that in all (always at
         least one resource), so one request's memory does not grow with how long a recording was.
-        A measurement held for the hub's clock is not due."""
+        A measurement held for the hub's clock is not due. `excluding`: resources already on
+        their way (the batch before this one, still unanswered), never read twice.
+
+        Reads the partial index outbox_pending in queue order (schema 7): the cost of a batch
+        does not grow with the backlog behind it."""
+        skip = "AND o.resource_id NOT IN (SELECT value FROM json_each(?)) " if excluding else ""
 
         def query() -> list[Outgoing]:
             rows = self.db.execute(
-                f"SELECT g.id, g.kind, g.payload, {_MEASUREMENT_SELECT} FROM {_OUTBOX_JOIN} {_MEASUREMENT_JOINS} "
-                "WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? "
+                f"SELECT g.id, g.kind, g.payload, {_MEASUREMENT_SELECT} FROM outbox o INDEXED BY outbox_pending "
+                "JOIN outgoing g ON g.id = o.resource_id LEFT JOIN measurements m ON m.id = g.measurement_id "
+                f"{_MEASUREMENT_JOINS} "
+                f"WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? {skip}"
                 "AND coalesce(m.time_pending, 0) = 0 ORDER BY o.id LIMIT ?",
-                [destination, now.astimezone(UTC).isoformat(), limit],
+                [destination, now.astimezone(UTC).isoformat(), *([json.dumps(list(excluding))] if excluding else []), limit],
             ).fetchall()
             batch: list[Outgoing] = []
             samples = 0
@@ -471,10 +488,14 @@ class Store:
     async def mark_delivered(self, destination: str, resource_ids: Sequence[str]) -> None:
         # 'withdrawn' too: a batch already on its way when the patient withdrew did arrive, and
         # the record must say so (what was sent stays sent, and is shown as sent).
+        if not resource_ids:
+            return
+        # One statement for the batch (the ids as one JSON parameter), each row found by its
+        # resource id (the unary + keeps the planner off walking every pending row instead).
         await self._update_outbox(
             "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL "
-            "WHERE destination = ? AND resource_id = ? AND state IN ('pending', 'withdrawn')",
-            [(self._now(), destination, rid) for rid in resource_ids],
+            "WHERE +destination = ? AND resource_id IN (SELECT value FROM json_each(?)) AND +state IN ('pending', 'withdrawn')",
+            [(self._now(), destination, json.dumps(list(resource_ids)))],
         )
 
     async def schedule_retry(
