@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from hub.domain.careplan import codes
 from hub.domain.careplan.model import CarePlan, Level, MeasurementActivity, Zone, ZoneKind

@@ -5,7 +5,6 @@ until done and survive a restart, and today's due list is answered by hub.api.""
 
 from __future__ import annotations
 
-import copy
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -20,7 +19,7 @@ from hub.services.measurements import MeasurementService
 from hub.services.outgoing import OutgoingService
 from hub.store import Store
 from hub.store.plans import PlanStore
-from tests.unit.careplan.plans import measurement, plan, spo2_zones, timing, zone
+from tests.unit.careplan.plans import measurement, plan, timing, zone
 
 SPO2 = MeasurementKind.OXYGEN_SATURATION
 # 2026-03-02 is a Monday in winter time: 08:00 in Oslo is 07:00 UTC.
