@@ -281,7 +281,7 @@ async def test_bench_reconnect_storm_after_a_broker_restart(tmp_path: Path, repo
     """N hubs connected; the broker stops and starts again (its own restart, in a thread, while
     the hubs' loop goes on noticing the drop and retrying); every hub must be back within 30 s of
     the restart command, spread out by the hubs' jittered backoff, and answer commands again."""
-    hubs_wanted = int(os.environ.get("HEIMA_BENCH_STORM_HUBS", "5000")  # the fleet goal)
+    hubs_wanted = int(os.environ.get("HEIMA_BENCH_STORM_HUBS", "5000"))  # the fleet goal
     broker = MosquittoBroker(tmp_path / "broker")
     broker.start()
     loop = asyncio.get_running_loop()
