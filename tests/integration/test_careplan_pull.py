@@ -87,3 +87,35 @@ async def test_the_active_plan_is_pulled_applied_replaced_and_a_bad_one_refused(
         await store.close()
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "refused" in text and PATIENT not in text and OTHER not in text
+
+
+async def test_a_missed_task_reaches_the_centre_once_as_not_performed(tmp_path, fhir_server):
+    from hub.app import start_hub
+
+    config = HubConfig(
+        data_dir=tmp_path / "hub",
+        patient=PatientConfig(identifier=PATIENT),
+        destinations=(DestinationConfig(name="centre", kind="fhir", url=fhir_server.base_url),),
+    )
+    (config.data_dir / "careplans").mkdir(parents=True)
+    (config.data_dir / "careplans" / "plan.json").write_text(json.dumps(plan_for(PATIENT, "diabetes")))
+    monday = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # 06:00 in Oslo, before the day's first task
+    now = [monday]
+    hub = await start_hub(config, deliver=False, clock=lambda: now[0])
+    try:
+        assert hub.api.plan() is not None
+        due = await hub.api.due_today()
+        assert due and {t.state.value for t in due} == {"later"}
+        now[0] = monday + timedelta(days=1)  # the whole day passed without a value
+        missed = await hub.plan_clock.close_windows(now[0])
+        assert {m.payload.activity for m in missed} == {t.activity for t in due}
+        await hub.deliver_now()
+        assert await hub.plan_clock.close_windows(now[0] + timedelta(minutes=1)) == []
+        await hub.deliver_now()
+    finally:
+        await hub.stop()
+    sent = [o for o in fhir_server.observations() if o.get("dataAbsentReason", {}).get("coding", [{}])[0].get("code") == "not-performed"]
+    assert len(sent) == len(missed)
+    for o in sent:
+        assert o["interpretation"][0]["coding"][0]["code"] == "B" and o["basedOn"][0]["reference"].startswith("CarePlan/")
+        assert o["effectivePeriod"]["start"] < o["effectivePeriod"]["end"]
