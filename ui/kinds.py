@@ -38,6 +38,15 @@ FAMILY_DEVICE = {  # what the patient calls the device ("switch on the {device}"
     F.THERMOMETER: N_("the thermometer"),
 }
 
+THE_DEVICE = N_("the device")  # a device whose family is not known here
+
+
+def device_word(tr: Translator, family: DeviceFamily | None) -> str:
+    """What the patient calls a device in a sentence: its family word, never its advertised name
+    ("Heima BP 1" is the maker's, and English inside a Norwegian sentence)."""
+    return tr._(FAMILY_DEVICE[family] if family in FAMILY_DEVICE else THE_DEVICE)
+
+
 FETCHED_FAMILIES = frozenset({F.GLUCOSE})  # measured on the device; the hub fetches its memory
 
 GUIDES: dict[DeviceFamily, tuple[GuideStep, ...]] = {

@@ -10,11 +10,13 @@ answer None/False on Cancel/No. What is typed is never logged.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.label import Label
 
-from hub.api import device_label
+from hub.api import DeviceFamily, device_label
+from ui import kinds
 from ui.i18n import N_, tr
 from ui.widgets import Dialog, load_kv, typed
 
@@ -26,7 +28,8 @@ class DigitSlot(Label):
 class PasskeyDialog(Dialog):
     mode = StringProperty("passkey")  # passkey | confirm | consent
     user = StringProperty("")  # consent: the patient's user number on the scale
-    device = StringProperty("")
+    device = StringProperty(kinds.THE_DEVICE)  # msgid: what the patient calls the device asking
+    device_name = StringProperty("")  # its own name, shown small only when its family is not known
     digits = StringProperty("")
     number = StringProperty("")
     waiting = BooleanProperty(False)
@@ -34,6 +37,9 @@ class PasskeyDialog(Dialog):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self._answer: asyncio.Future | None = None
+        # The family being measured now (the app's measuring session), else None: a pairing
+        # asks for the device the patient just switched on.
+        self.session_family: Callable[[], str | None] = lambda: None
         self.fbind("digits", self._fill_slots)
         self.fbind("mode", self._fill_slots)
         self._fill_slots()
@@ -57,7 +63,12 @@ class PasskeyDialog(Dialog):
         if self._answer is not None and not self._answer.done():
             self._answer.set_result(None)  # a new question replaces an unanswered one
         self.mode = mode
-        self.device = device_label(device)
+        # Said by its family word, never its advertised name ("Heima BP 1" inside a sentence);
+        # only a user code is always the scale's (a shared scale's User Data Service).
+        family = DeviceFamily.WEIGHT.value if mode == "consent" else self.session_family()
+        known = DeviceFamily(family) if family in {f.value for f in DeviceFamily} else None
+        self.device = kinds.FAMILY_DEVICE[known] if known is not None else kinds.THE_DEVICE
+        self.device_name = "" if known is not None else device_label(device)
         self.digits = ""
         self._answer = asyncio.get_running_loop().create_future()
         self.waiting = True
@@ -99,18 +110,20 @@ class PasskeyDialog(Dialog):
 
     @property
     def question(self) -> str:
-        if self.mode == "confirm":
-            return tr.f(N_("Does {device} show this number?"), device=self.device)
-        if self.mode == "consent":
-            return consent_question(self.device, self.user)
-        return tr.f(N_("Type the 6 numbers that {device} shows."), device=self.device)
+        return question(self.mode, self.device, self.user)
 
     def spoken(self) -> str:
         return self.question + (" " + " ".join(self.number.replace(" ", "")) if self.mode == "confirm" else "")
 
 
-def consent_question(device: str, user: str) -> str:
-    return tr.f(N_("Type the 4-number code for user {user} on {device}."), device=device, user=user)
+def question(mode: str, device: str, user: str) -> str:
+    """The dialog's question; `device` is the msgid of what the patient calls the device."""
+    word = tr._(device)
+    if mode == "confirm":
+        return tr.f(N_("Does {device} show this number?"), device=word)
+    if mode == "consent":
+        return tr.f(N_("Type the 4-number code for user {user} on {device}."), device=word, user=user)
+    return tr.f(N_("Type the 6 numbers that {device} shows."), device=word)
 
 
 load_kv(__file__)

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Protocol
 
 from hub.domain.evaluation import Evaluation
-from hub.domain.devices import FAMILY_KINDS, DeviceFamily
+from hub.domain.devices import FAMILY_KINDS, DeviceFamily, family_of
 from hub.domain.evaluation import Evaluation
 from hub.domain.measurements import Measurement
 from hub.domain.readings import AbsentReason, MeasurementKind, Provenance, QualityFlag
@@ -100,6 +100,7 @@ class TodayView:
     failed: int
     connection: Connection
     battery_low: tuple[str, ...]  # device names whose battery the device says is low
+    battery_low_families: tuple[DeviceFamily | None, ...] = ()  # each one's family (same order): what the patient calls it
 
 
 class DeliveryRow(Protocol):
@@ -267,6 +268,7 @@ class ReadModels:
         waiting = sum(d.waiting for d in dests)
         failed = sum(d.failed for d in dests)
         overall = None if not dests else send_state_of(["dead"] * failed + ["pending"] * waiting)
+        low = _battery_low(recent, now)
         return TodayView(
             day=now.date(),
             items=tuple(items),
@@ -274,18 +276,20 @@ class ReadModels:
             waiting=waiting,
             failed=failed,
             connection=Connection.TRYING if trying else Connection.OK,
-            battery_low=tuple(_battery_low(recent, now)),
+            battery_low=tuple(name for name, _ in low),
+            battery_low_families=tuple(family for _, family in low),
         )
 
 
-def _battery_low(recent: Sequence[MeasurementView], now: datetime) -> list[str]:
-    """Devices whose newest session (within three days) says the battery is low."""
-    battery: list[str] = []
+def _battery_low(recent: Sequence[MeasurementView], now: datetime) -> list[tuple[str, DeviceFamily | None]]:
+    """Devices whose newest session (within three days) says the battery is low, with the family
+    of what they measured."""
+    battery: list[tuple[str, DeviceFamily | None]] = []
     newest: dict[str, datetime] = {}
     for v in recent:  # newest first: a device's newest session says whether its battery is low now
         if v.device_name is None or v.taken_at < now - timedelta(days=3):
             continue
         session = newest.setdefault(v.device_name, v.taken_at)
-        if v.taken_at == session and QualityFlag.BATTERY_LOW in v.flags and v.device_name not in battery:
-            battery.append(v.device_name)
+        if v.taken_at == session and QualityFlag.BATTERY_LOW in v.flags and v.device_name not in (n for n, _ in battery):
+            battery.append((v.device_name, family_of(v.kind)))
     return battery

@@ -90,7 +90,8 @@ async def test_a_shared_scale_gets_the_code_the_patient_types(tmp_path, caplog):
             async def type_code(app, code: str) -> None:
                 await wait_for(lambda: app.passkey.waiting, timeout=20)
                 await settle(app)
-                assert "Skriv inn koden for bruker 1 på Heima Scale 1 (4 tall)." in texts(app.passkey)
+                assert "Skriv inn koden for bruker 1 på vekta (4 tall)." in texts(app.passkey)
+                assert "Heima Scale" not in texts(app.passkey)  # the scale, not its advertised name
                 # Under the dialog, the measuring screen says what the scale asks: not pairing.
                 shown = texts(app.root.get_screen("measure"))
                 assert "Vekta spør etter koden din. Skriv den inn på skjermen." in shown

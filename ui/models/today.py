@@ -4,11 +4,12 @@ connection, devices whose battery is low."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from kivy.event import EventDispatcher
 from kivy.properties import BooleanProperty, ListProperty, StringProperty
 
-from hub.api import Connected, Connection, DeliveryChanged, Disconnected, HubApi, HubEvent, MeasurementRecorded, MeasuringEnded, SendState
+from hub.api import Connected, Connection, DeliveryChanged, DeviceFamily, Disconnected, HubApi, HubEvent, MeasurementRecorded, MeasuringEnded, SendState
 from ui import kinds
 from ui.i18n import N_, Translator
 from ui.models.loop import Refresher
@@ -24,6 +25,21 @@ def send_text(tr: Translator, state: SendState | None, not_shared: tuple[str, ..
     return tr._(kinds.SEND_TEXT[state]), kinds.SEND_COLOUR[state]
 
 
+def battery_texts(tr: Translator, names: Sequence[str], families: Sequence[DeviceFamily | None]) -> tuple[str, str]:
+    """What Today says about low batteries: a sentence per device the patient knows by its
+    family word ("the scale"), and a small line of the devices' own names only when two of one
+    family are low (the patient then needs the name to tell them apart)."""
+    by_family: dict[DeviceFamily | None, list[str]] = {}
+    for n, name in enumerate(names):
+        by_family.setdefault(families[n] if n < len(families) else None, []).append(name)
+    sentences = [
+        tr.f(N_("The battery in {device} is low. Ask for a new one."), device=kinds.device_word(tr, family))
+        for family in by_family
+    ]
+    twins = [name for group in by_family.values() if len(group) > 1 for name in group]
+    return " ".join(sentences), ", ".join(twins)
+
+
 class TodayModel(EventDispatcher):
     date_text = StringProperty("")
     items = ListProperty([])  # dicts for the Today rows
@@ -31,6 +47,7 @@ class TodayModel(EventDispatcher):
     send_role = StringProperty("body")
     connection_text = StringProperty("")
     battery_text = StringProperty("")
+    battery_detail = StringProperty("")  # the devices' own names, only to tell two of a kind apart
     link_text = StringProperty("")
     loaded = BooleanProperty(False)
 
@@ -93,11 +110,7 @@ class TodayModel(EventDispatcher):
             if view.connection is Connection.TRYING
             else ""
         )
-        self.battery_text = (
-            tr.f(N_("The battery in {device} is low. Ask for a new one."), device=", ".join(view.battery_low))
-            if view.battery_low
-            else ""
-        )
+        self.battery_text, self.battery_detail = battery_texts(tr, view.battery_low, view.battery_low_families)
         self.loaded = True
 
     def on_event(self, event: HubEvent) -> None:
@@ -109,4 +122,4 @@ class TodayModel(EventDispatcher):
             self.link_text = ""
 
 
-__all__ = ["TodayModel", "send_text"]
+__all__ = ["TodayModel", "battery_texts", "send_text"]
