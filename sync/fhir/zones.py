@@ -39,7 +39,11 @@ def apply_evaluation(obs: dict[str, Any], evaluation: Evaluation) -> None:
         concept: dict[str, Any] = {"coding": codings}
         if evaluation.zone:
             concept["text"] = plan_codes.LEVEL_TEXT.get(evaluation.zone, evaluation.zone)
-        obs.setdefault("interpretation", []).insert(0, concept)
+        obs["interpretation"] = [concept, *obs.get("interpretation", [])]
+    # Copies, never changed in place: parts of an Observation may be shared between Observations
+    # (sync.fhir.observations builds what is the same for a kind once).
+    if "component" in obs:
+        obs["component"] = [dict(c) for c in obs["component"]]
     components = {
         c.get("code", {}).get("coding", [{}])[0].get("code"): c for c in obs.get("component", []) if c.get("code", {}).get("coding")
     }
@@ -55,4 +59,4 @@ def apply_evaluation(obs: dict[str, Any], evaluation: Evaluation) -> None:
             entry["high"] = _quantity(r.high, r.unit, template)
         if r.text:
             entry["text"] = r.text
-        target.setdefault("referenceRange", []).append(entry)
+        target["referenceRange"] = [*target.get("referenceRange", []), entry]
