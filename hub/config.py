@@ -31,8 +31,9 @@ ORGANISATION_SYSTEMS = {"org": ORGANISATION_NUMBER_SYSTEM, "resh": RESH_SYSTEM}
 # What a destination may receive (`receives`). Only vital signs exist today; the others are
 # accepted so a centre's configuration can say now what it will take later.
 DATA_CATEGORIES = ("vital-signs", "questionnaire-responses", "alerts")
-# NHN Pasientens måledata stores Observations only.
-PMD_CATEGORIES = ("vital-signs",)
+# NHN Pasientens måledata stores Observations only: vital signs, and a questionnaire's scores (never
+# the QuestionnaireResponse itself: hub.domain.outgoing.TAKEN_BY).
+PMD_CATEGORIES = ("vital-signs", "questionnaire-responses")
 CONSENT_DEFAULTS = ("given", "not-given")
 AUTH_KINDS = ("none", "private-key-jwt")
 

@@ -52,11 +52,15 @@ def data_category(kind: MeasurementKind) -> str:
     return VITAL_SIGNS
 
 
+QUESTIONNAIRE_RESPONSES = "questionnaire-responses"
+QUESTIONNAIRE_KINDS = frozenset({OutgoingKind.QUESTIONNAIRE_RESPONSE, OutgoingKind.SCORE})
+
+
 def resource_category(kind: OutgoingKind) -> str:
-    """Which `receives` category an outgoing resource other than a measurement belongs to: the
-    device inventory travels with the vital signs its devices measure."""
-    del kind
-    return VITAL_SIGNS
+    """Which `receives` category an outgoing resource other than a measurement belongs to: a
+    questionnaire's response and its scores are questionnaire responses; the device inventory
+    (and what else the plan raises) travels with the vital signs."""
+    return QUESTIONNAIRE_RESPONSES if kind in QUESTIONNAIRE_KINDS else VITAL_SIGNS
 
 
 class ConsentState(enum.StrEnum):

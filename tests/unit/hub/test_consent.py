@@ -170,7 +170,7 @@ def test_receives_and_consent_are_read_with_defaults(tmp_path):
     kommune, lege, pmd = config.destinations
     assert kommune.receives == ("vital-signs", "questionnaire-responses", "alerts") and kommune.consent == "given"
     assert lege.receives == ("questionnaire-responses",) and lege.consent == "not-given"
-    assert pmd.receives == ("vital-signs",) and pmd.batch_size == 50 and pmd.timeout == 10.0
+    assert pmd.receives == ("vital-signs", "questionnaire-responses") and pmd.batch_size == 50 and pmd.timeout == 10.0  # a questionnaire's scores
     assert config.organisation.identifier == "974633574"
 
 
