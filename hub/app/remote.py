@@ -104,7 +104,7 @@ class HubRemoteCommands:
         self._started = time.monotonic() if started is None else started
         self._measuring = False
 
-    async def start_video(self, call_id: str, ring_seconds: int) -> None:
+    async def start_video(self, call_id: str, ring_seconds: int | None) -> None:
         from hub.app.video import start_video
 
         await start_video(self._hub, call_id, ring_seconds)  # refused video-not-available without [video]

@@ -42,7 +42,7 @@ def start_calls(hub: Hub) -> tuple[MqttSignalling, CallService]:
     return signalling, calls
 
 
-async def start_video(hub: Hub, call_id: str, ring_seconds: int, *, offer_wait: float = OFFER_WAIT) -> None:
+async def start_video(hub: Hub, call_id: str, ring_seconds: int | None, *, offer_wait: float = OFFER_WAIT) -> None:
     """The centre's video-start: admit the call and return once the hub rings for it. Refused
     video-not-available without [video], busy while a call is on, no-offer when its offer does
     not come in `offer_wait` seconds."""
@@ -59,7 +59,8 @@ async def start_video(hub: Hub, call_id: str, ring_seconds: int, *, offer_wait: 
 
     stop = hub.events.subscribe(follow)
     try:
-        calls.ring_for(call_id, ring_seconds)
+        if ring_seconds is not None:  # else the hub's own [video] ring_seconds
+            calls.ring_for(call_id, ring_seconds)
         signalling.admit(call_id)
         try:
             async with asyncio.timeout(offer_wait):

@@ -58,7 +58,8 @@ class Dispatcher:
     async def _run(self, cmd: Command) -> None:
         name, args = cmd.name, cmd.args
         if name == "video-start":
-            await self._port.start_video(args["call"], int(args.get("ring_seconds", 45)))
+            ring = int(args["ring_seconds"]) if "ring_seconds" in args else None  # None: the hub's [video] ring_seconds
+            await self._port.start_video(args["call"], ring)
             self._answer_to(cmd, Status.ACCEPTED, Reason.OK)
         elif name == "measure-now":
             self._long(cmd, lambda: self._port.measure_now(DeviceFamily(args["family"]), float(args.get("timeout", 120))))

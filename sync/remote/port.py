@@ -29,9 +29,9 @@ class CommandFailed(Exception):
 
 
 class RemoteCommands(Protocol):
-    async def start_video(self, call_id: str, ring_seconds: int) -> None:
-        """Start ringing for a nurse's call; returns once the hub rings. Until video lands:
-        CommandRefused(VIDEO_NOT_AVAILABLE)."""
+    async def start_video(self, call_id: str, ring_seconds: int | None) -> None:
+        """Start ringing for a nurse's call (for `ring_seconds`, None: the hub's own ring time);
+        returns once the hub rings. CommandRefused(VIDEO_NOT_AVAILABLE) on a hub without video."""
         ...
 
     def measure_now(self, family: DeviceFamily, timeout: float) -> Awaitable[dict[str, Any]]:

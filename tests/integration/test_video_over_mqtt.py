@@ -37,12 +37,12 @@ def broker(tmp_path: Path):
     b.stop()
 
 
-def video_hub_config(broker: MosquittoBroker, data_dir: Path, hub_id: str = HUB, *, video: bool = True) -> HubConfig:
+def video_hub_config(broker: MosquittoBroker, data_dir: Path, hub_id: str = HUB, *, video: bool = True, ring: float = 30) -> HubConfig:
     ident = broker.hub_identity(hub_id)
     mqtt_cfg = CentreMqttConfig(
         host="localhost", hub_id=hub_id, client_cert=ident.cert, client_key=ident.key, ca_file=broker.ca.cert_path, port=broker.port, keepalive=30
     )
-    settings = VideoSettings(ice_servers=(), ring_seconds=30, connect_seconds=10) if video else None
+    settings = VideoSettings(ice_servers=(), ring_seconds=ring, connect_seconds=10) if video else None
     return HubConfig(data_dir=data_dir, serial=hub_id, centre_mqtt=mqtt_cfg, video=settings)
 
 
@@ -134,7 +134,7 @@ async def test_the_nurse_calls_through_the_centre_the_touch_app_rings_is_answere
 async def test_an_unanswered_call_is_missed_and_the_centre_hears_a_missed_call_event(broker: MosquittoBroker, tmp_path: Path) -> None:
     call = str(uuid.uuid4())
     centre = await Centre(broker).connect()
-    hub = await start_hub(video_hub_config(broker, tmp_path / "data"))
+    hub = await start_hub(video_hub_config(broker, tmp_path / "data", ring=600))  # the centre's ring time wins
     try:
         await centre.wait_for(lambda: centre.presence[HUB])
         centre.signal(HUB, json.dumps({"type": "offer", "call_id": call, "sdp": SDP, "caller": "Oppfølgingssenteret"}).encode(), correlation=b"call-1")
