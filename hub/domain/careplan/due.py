@@ -18,6 +18,7 @@ from typing import Any
 
 from hub.domain.careplan.model import Activity, CarePlan, FormActivity, MeasurementActivity
 from hub.domain.careplan.timing import Occurrence, Period
+from hub.domain.readings import MeasurementKind
 
 
 class TaskState(enum.StrEnum):
@@ -44,6 +45,8 @@ class DueTask:
     closes: datetime
     state: TaskState
     done_at: datetime | None = None
+    kinds: frozenset[MeasurementKind] = frozenset()  # what a measurement task asks for (Today's button)
+    questionnaire: str | None = None  # a form task's canonical (Today opens that form)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +122,13 @@ def due_list(plan: CarePlan, day: date, now: datetime, done: Sequence[Completion
         # A window from yesterday still open (or a value taken early) is matched in one pass.
         occurrences = [o for o in activity.timing.on_day(day) if not _paused(plan, activity, o.due)]
         for o, done_at in zip(occurrences, _match(activity, occurrences, done), strict=True):
-            tasks.append(DueTask(activity.id, activity.title, o.due, o.opens, o.closes, _state(o, done_at, now), done_at))
+            tasks.append(
+                DueTask(
+                    activity.id, activity.title, o.due, o.opens, o.closes, _state(o, done_at, now), done_at,
+                    kinds=activity.kinds if isinstance(activity, MeasurementActivity) else frozenset(),
+                    questionnaire=activity.questionnaire if isinstance(activity, FormActivity) else None,
+                )
+            )
     return sorted(tasks, key=lambda t: (t.due, t.activity))
 
 
