@@ -17,13 +17,14 @@ import logging
 import random
 import sqlite3
 import traceback
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from hub.domain.outgoing import Outgoing, as_outgoings
-from sync.delivery import DeliveryError, Destination, Outcome
+from sync.delivery import DeliveryError, Destination, EntryResult, Outcome
 from sync.fhir.codes import MappingError
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,13 @@ class OutboxQueue(Protocol):
     """What the worker needs from the store (hub.store.Store implements it)."""
 
     async def due(
-        self, destination: str, *, limit: int, now: datetime, max_samples: int | None = None
+        self,
+        destination: str,
+        *,
+        limit: int,
+        now: datetime,
+        max_samples: int | None = None,
+        excluding: Collection[str] = (),
     ) -> list[Outgoing]: ...
 
     async def next_attempt_at(self, destination: str) -> datetime | None: ...
@@ -167,27 +174,92 @@ class OutboxWorker:
             await asyncio.sleep((self._blocked_until - self.clock()).total_seconds())
 
     async def drain(self) -> DrainReport:
-        """Send batches until nothing is due now or the destination failed."""
-        report = DrainReport()
-        while True:
-            now = self.clock()
-            if self._blocked_until is not None and self._blocked_until > now:
-                return report
-            batch = as_outgoings(await self.queue.due(self.name, limit=self.batch_size, now=now, max_samples=self.max_samples))
-            if not batch:
-                return report
-            ok = await self._send(batch, report)
-            if self.on_change:
-                self.on_change()
-            if not ok:
-                return report
+        """Send batches until nothing is due now or the destination failed.
 
-    async def _send(self, batch: list[Outgoing], report: DrainReport) -> bool:
-        """Send one batch; True when the destination answered (whatever it said per entry)."""
+        Pipelined: while the destination works on batch k, batch k+1 is read (rows due that are
+        not k's) and, where the destination can, built and serialised; when k's answer comes,
+        k+1 goes out at once and k's rows are marked while the destination works on k+1. The
+        batch after that is read only once k is marked, so no row is ever read while another
+        batch carries it. Reading changes nothing: a batch read ahead and not sent (k failed,
+        the hub stopped) is read again next time. Rows are marked only from an answer, as ever."""
+        report = DrainReport()
+        loop = asyncio.get_running_loop()
+        ahead: asyncio.Task[tuple[list[Outgoing], object | None]] | None = None
+        exchange: asyncio.Task[list[EntryResult] | bool] | None = None
+        try:
+            batch, prepared = await self._next(())
+            if batch and not self._blocked():
+                exchange = loop.create_task(self._exchange(batch, prepared, report))
+            while exchange is not None:
+                ahead = loop.create_task(self._next([str(m.id) for m in batch]))
+                answer = await exchange
+                exchange = None
+                if answer is False:  # failed as a whole: backing off (the batch read ahead waits too)
+                    if self.on_change:
+                        self.on_change()
+                    return report
+                following, following_prepared = await ahead
+                ahead = None
+                if following and not self._blocked():
+                    exchange = loop.create_task(self._exchange(following, following_prepared, report))
+                if answer is not True:  # the destination's answer, entry by entry: mark k's rows
+                    await self._settle(batch, answer, report)
+                if self.on_change:
+                    self.on_change()
+                batch = following
+            return report
+        finally:
+            for task in (exchange, ahead):
+                if task is not None:  # stopped midway: what was on its way stays pending, sent again later
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+
+    def _blocked(self) -> bool:
+        return self._blocked_until is not None and self._blocked_until > self.clock()
+
+    async def _next(self, excluding: Collection[str]) -> tuple[list[Outgoing], object | None]:
+        """The next batch due (not one of `excluding`, still on its way), and its requests when
+        the destination prepares them ahead (None: it is mapped when sent)."""
+        now = self.clock()
+        batch = as_outgoings(
+            await self.queue.due(self.name, limit=self.batch_size, now=now, max_samples=self.max_samples, excluding=excluding)
+        )
+        prepare = getattr(self.destination, "prepare", None)
+        if not batch or prepare is None:
+            return batch, None
+        try:
+            return batch, prepare(batch)
+        except Exception:  # mapping refused (or a bug): `send` maps it again and handles it as ever
+            return batch, None
+
+    async def _send(self, batch: list[Outgoing], report: DrainReport, prepared: object | None = None) -> bool:
+        """Send one batch and mark its rows; True when the destination answered (whatever it
+        said per entry)."""
+        answer = await self._exchange(batch, prepared, report)
+        if isinstance(answer, bool):
+            return answer
+        await self._settle(batch, answer, report)
+        return True
+
+    async def _exchange(
+        self, batch: list[Outgoing], prepared: object | None, report: DrainReport
+    ) -> list[EntryResult] | bool:
+        """Send one batch: the destination's results (to be settled), True when a refusal was
+        handled here (the entries sent one by one and settled), False when it failed as a whole
+        (rows scheduled for a retry)."""
         report.batches += 1
         try:
             try:
-                results = await self.destination.send(batch)
+                if prepared is not None:
+                    results = await self.destination.send_prepared(prepared)  # type: ignore[attr-defined]
+                else:
+                    results = await self.destination.send(batch)
+                # The destination answered: it works again (before the next batch goes out, so
+                # a failure of that one is never cleared by settling this one).
+                self._failures = 0
+                self._blocked_until = None
+                return results
             except MappingError as exc:  # one resource FHIR cannot express: same as a refusal
                 raise DeliveryError(
                     f"cannot be expressed in FHIR ({type(exc).__name__}); kept on the hub", permanent=True
@@ -214,21 +286,34 @@ class OutboxWorker:
             await self._back_off(batch, reason, None, report)
             return False
 
-        by_id = {str(r.resource_id): r for r in results}
-        delivered = [str(m.id) for m in batch if by_id.get(str(m.id)) and by_id[str(m.id)].outcome is Outcome.DELIVERED]
+    async def _settle(self, batch: list[Outgoing], results: Sequence[EntryResult], report: DrainReport) -> None:
+        """Mark a batch's rows from the destination's answer: delivered, set aside, or — those
+        it did not account for — tried again later."""
+        by_id = {r.resource_id: r for r in results}
+        delivered: list[str] = []
+        rejected: list[tuple[str, str]] = []
+        missing: list[str] = []
+        for m in batch:
+            result = by_id.get(m.id)
+            if result is None:
+                missing.append(str(m.id))
+            elif result.outcome is Outcome.DELIVERED:
+                delivered.append(str(m.id))
+            elif result.outcome is Outcome.REJECTED:
+                rejected.append((str(m.id), result.reason or "rejected by destination"))
         await self.queue.mark_delivered(self.name, delivered)
         report.delivered += len(delivered)
-        for m in batch:
-            result = by_id.get(str(m.id))
-            if result is not None and result.outcome is Outcome.REJECTED:
-                await self.queue.dead_letter(self.name, str(m.id), reason=result.reason or "rejected by destination")
-                report.dead += 1
-        missing = [str(m.id) for m in batch if str(m.id) not in by_id]
-        if missing:  # the destination did not account for them: try again later
-            await self._back_off_rows(missing, "destination did not report on every entry", None, report)
-        self._failures = 0
-        self._blocked_until = None
-        return True
+        for rid, reason in rejected:
+            await self.queue.dead_letter(self.name, rid, reason=reason)
+            report.dead += 1
+        if missing:  # the destination did not account for them: try again later (it answered, so
+            # the worker is not blocked: the next batch may already be on its way)
+            reason = "destination did not report on every entry"
+            delay = self.policy.delay(self._failures + 1, self.rng)
+            await self.queue.schedule_retry(self.name, missing, not_before=self.clock() + timedelta(seconds=delay), reason=reason)
+            report.retried += len(missing)
+            report.errors.append(reason)
+            log.info("outbox %s: %s; %d waiting, next try in %.1f s", self.name, reason, len(missing), delay)
 
     async def _back_off(self, batch: list[Outgoing], reason: str, retry_after: float | None, report: DrainReport) -> None:
         await self._back_off_rows([str(m.id) for m in batch], reason, retry_after, report)

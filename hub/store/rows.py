@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from functools import lru_cache
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -119,6 +120,35 @@ _SAMPLE_NAMES = ["samples_start", "samples_period_s", "samples_data"]
 _EVALUATION_NAMES = ["evaluation_level", "evaluation_display", "evaluation_ranges", "evaluation_advice", "evaluation_decided"]
 
 
+# Reading a backlog back is on the delivery path for every row: the enum values and the few
+# devices are looked up in dicts, and the empty JSON lists most rows hold are not parsed.
+_KINDS = {k.value: k for k in MeasurementKind}
+_PROVENANCES = {p.value: p for p in Provenance}
+_FLAGS = {f.value: f for f in QualityFlag}
+_NO_FLAGS: frozenset[QualityFlag] = frozenset()
+
+
+def _json_list(text: str) -> list:
+    return [] if text == "[]" else json.loads(text)
+
+
+def _flags(text: str) -> frozenset[QualityFlag]:
+    if text == "[]":
+        return _NO_FLAGS
+    return frozenset(_FLAGS[f] if f in _FLAGS else QualityFlag(f) for f in json.loads(text))
+
+
+@lru_cache(maxsize=256)
+def _device(
+    address: str, name: str | None, manufacturer: str | None, model: str | None,
+    serial: str | None, firmware: str | None, system_id: str | None,
+) -> DeviceIdentity:
+    """One object per device however many rows name it (the mapping's caches then find it by identity)."""
+    return DeviceIdentity(
+        address=address, name=name, manufacturer=manufacturer, model=model, serial=serial, firmware=firmware, system_id=system_id
+    )
+
+
 def measurement_from_row(row: tuple | dict) -> Measurement:
     """A row of MEASUREMENT_COLUMNS, optionally followed by SAMPLE_COLUMNS (NULLs: no series) and
     then EVALUATION_COLUMNS (NULLs: not evaluated)."""
@@ -136,30 +166,30 @@ def measurement_from_row(row: tuple | dict) -> Measurement:
         )
     device = None
     if row["device_address"] is not None:
-        device = DeviceIdentity(
-            address=row["device_address"],
-            name=row["device_name"],
-            manufacturer=row["device_manufacturer"],
-            model=row["device_model"],
-            serial=row["device_serial"],
-            firmware=row["device_firmware"],
-            system_id=row["device_system_id"],
+        device = _device(
+            row["device_address"],
+            row["device_name"],
+            row["device_manufacturer"],
+            row["device_model"],
+            row["device_serial"],
+            row["device_firmware"],
+            row["device_system_id"],
         )
     reading = Reading(
-        kind=MeasurementKind(row["kind"]),
+        kind=_KINDS[row["kind"]] if row["kind"] in _KINDS else MeasurementKind(row["kind"]),
         value=row["value"],
         unit=row["unit"],
         received_at=datetime.fromisoformat(row["received_at"]),
         absent_reason=AbsentReason(row["absent_reason"]) if row["absent_reason"] else None,
         device=device,
         device_time=datetime.fromisoformat(row["device_time"]) if row["device_time"] else None,
-        flags=frozenset(QualityFlag(f) for f in json.loads(row["flags"])),
+        flags=_flags(row["flags"]),
         record_id=row["record_id"],
         components=tuple(
-            Component(MeasurementKind(k), v, u, AbsentReason(a) if a else None) for k, v, u, a in json.loads(row["components"])
+            Component(MeasurementKind(k), v, u, AbsentReason(a) if a else None) for k, v, u, a in _json_list(row["components"])
         ),
         body_site=row["body_site"],
-        context=tuple((str(n), str(v)) for n, v in json.loads(row["context"])),
+        context=tuple((str(n), str(v)) for n, v in _json_list(row["context"])),
         device_user=row["device_user"],
         device_clock_offset=timedelta(seconds=row["device_clock_offset_s"]) if row["device_clock_offset_s"] is not None else None,
         samples=samples,
@@ -168,7 +198,7 @@ def measurement_from_row(row: tuple | dict) -> Measurement:
     return Measurement(
         id=uuid.UUID(row["id"]),
         reading=reading,
-        provenance=Provenance(row["provenance"]),
+        provenance=_PROVENANCES[row["provenance"]] if row["provenance"] in _PROVENANCES else Provenance(row["provenance"]),
         effective_time=datetime.fromisoformat(row["effective_time"]),
         natural_key=row["natural_key"],
         received_anchor=(

@@ -63,6 +63,9 @@ class AckLedger(Protocol):
 class NhnPmdDestination(FhirServerDestination):
     kind = "nhn-pmd"
     resend_note = " with the same Bundle.identifier"
+    # Not prepared ahead by the worker (sync.outbox): what is sent depends on the ack ledger and
+    # the open batches at the moment of sending, so send() builds its batches then.
+    prepare = None  # type: ignore[assignment]
 
     def __init__(
         self,

@@ -25,12 +25,14 @@ inside `Identifier.value` too, which would break the identifier and with it the 
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal, TypeVar
+
+import orjson
 
 from hub.domain.measurements import Measurement
 from hub.domain.outgoing import Outgoing, as_outgoing
@@ -75,7 +77,7 @@ def _richest(identities: list[DeviceIdentity]) -> DeviceIdentity:
     def known(i: DeviceIdentity) -> int:
         return sum(v is not None for v in (i.name, i.manufacturer, i.model, i.serial, i.firmware, i.system_id))
 
-    return max(identities, key=known)
+    return max(dict.fromkeys(identities), key=known)  # each identity once: a batch names one sensor 500 times
 
 
 def _is_device(item: Outgoing) -> bool:
@@ -86,9 +88,13 @@ def _device_keys(items: Sequence[Outgoing]) -> dict[tuple[str, str], list[Device
     """Every device the bundle carries (sensors named, and Devices sent in their own right),
     by key, in the order first seen."""
     devices: dict[tuple[str, str], list[DeviceIdentity]] = {}
+    seen: dict[int, list[DeviceIdentity]] = {}  # by object: rows read back share one per device
     for item in items:
         for identity in mapper_for(PROFILE, item.kind).sensors(item):
-            devices.setdefault(device_key(identity), []).append(identity)
+            same = seen.get(id(identity))
+            if same is None:
+                same = seen[id(identity)] = devices.setdefault(device_key(identity), [])
+            same.append(identity)
     return devices
 
 
@@ -242,6 +248,11 @@ def _has_error(outcome: Any) -> bool:
     )
 
 
+@lru_cache(maxsize=32)
+def _location_of(resource_type: str) -> re.Pattern[str]:
+    return re.compile(rf"(^|/){re.escape(resource_type)}/[^/]+")
+
+
 def _read_entry(index: int, resource_type: str, got: Any) -> tuple[int, str | None, tuple[str, ...]]:
     """One reply entry's (status, location, issues); raises BundleResponseError when unusable."""
     response = got.get("response") if isinstance(got, dict) else None
@@ -254,21 +265,26 @@ def _read_entry(index: int, resource_type: str, got: Any) -> tuple[int, str | No
     location = response.get("location")
     if location is not None and not isinstance(location, str):
         raise BundleResponseError(f"reply entry {index} has a malformed location")
-    if location and not re.search(rf"(^|/){re.escape(resource_type)}/[^/]+", location):
+    if location and not _location_of(resource_type).search(location):
         raise BundleResponseError(f"reply entry {index} names a resource of another type than requested ({resource_type})")
-    if 200 <= status < 300 and _has_error(response.get("outcome")):
+    outcome = response.get("outcome")
+    if outcome is None:  # the usual answer to a create: nothing more to read
+        return status, location or None, ()
+    if 200 <= status < 300 and _has_error(outcome):
         raise BundleResponseError(f"reply entry {index} says {status} but carries an error outcome")
-    return status, location or None, issue_codes(response.get("outcome"))
+    return status, location or None, issue_codes(outcome)
 
 
-def _parse_response(reply: Any, request_bundle: dict[str, Any], bundle_type: BundleType) -> list[EntryOutcome]:
+def _parse_response(
+    reply: Any, request_bundle: dict[str, Any], bundle_type: BundleType, *, identify: bool = True
+) -> list[EntryOutcome]:
     if request_bundle.get("type") != bundle_type:  # pragma: no cover - a caller's mistake
         raise ValueError(f"the request bundle is not a {bundle_type}")
     expected = f"{bundle_type}-response"
     if isinstance(reply, (bytes, bytearray, str)):
         try:
-            reply = json.loads(reply)
-        except (ValueError, UnicodeDecodeError):
+            reply = orjson.loads(reply)
+        except (ValueError, UnicodeDecodeError):  # orjson.JSONDecodeError is a ValueError
             raise BundleResponseError("the reply is not JSON") from None
     if not isinstance(reply, dict):
         raise BundleResponseError("the reply is JSON but not a FHIR resource")
@@ -293,7 +309,7 @@ def _parse_response(reply: Any, request_bundle: dict[str, Any], bundle_type: Bun
     for index, (asked, got) in enumerate(zip(requested, answered, strict=True)):
         resource = asked.get("resource") or {}
         resource_type = str(resource.get("resourceType", ""))
-        measurement_id = measurement_id_of(resource) if resource_type == "Observation" else None
+        measurement_id = measurement_id_of(resource) if identify and resource_type == "Observation" else None
         try:
             status, location, issues = _read_entry(index, resource_type, got)
         except BundleResponseError as exc:
@@ -328,9 +344,11 @@ def parse_batch_response(reply: Any, request_bundle: dict[str, Any]) -> list[Ent
     return _parse_response(reply, request_bundle, "batch")
 
 
-def parse_response(reply: Any, request_bundle: dict[str, Any]) -> list[EntryOutcome]:
-    """parse_batch_response or parse_transaction_response, after the request bundle's type."""
+def parse_response(reply: Any, request_bundle: dict[str, Any], *, identify: bool = True) -> list[EntryOutcome]:
+    """parse_batch_response or parse_transaction_response, after the request bundle's type.
+    `identify=False`: leave EntryOutcome.measurement_id unset (the caller knows which resource
+    each entry carries: Built.owners)."""
     bundle_type = request_bundle.get("type")
     if bundle_type not in BUNDLE_TYPES:
         raise ValueError(f"cannot read the answer to a {str(bundle_type)[:40]!r} bundle")
-    return _parse_response(reply, request_bundle, bundle_type)
+    return _parse_response(reply, request_bundle, bundle_type, identify=identify)

@@ -5,6 +5,7 @@ the measurement itself. Built once from the hub's configuration and passed to ev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from hub.domain.identifiers import InvalidNationalId, parse_national_id
@@ -13,6 +14,7 @@ from sync.fhir.codes import FNR, ORGANISATION_NUMBER
 DEFAULT_HUB_SERIAL_SYSTEM = "urn:heima:hub-serial"  # our own namespace for hub serial numbers
 
 
+@lru_cache(maxsize=64)  # asked for every Observation, about the same patient
 def is_synthetic_fnr(value: str | None) -> bool:
     """A synthetic test number (Skatteetaten's Tenor: month + 80; NAV's Dolly: month + 40), valid
     mod 11. No real person has one, so data about it is test data."""

@@ -9,8 +9,10 @@ name derived from whatever address the platform gave us.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -31,6 +33,18 @@ from sync.fhir.context import HubIdentity
 
 # Names Heima derives (stable across runs and hubs) live under this UUID namespace.
 HEIMA_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:heima")
+_NAMESPACE_BYTES = HEIMA_NAMESPACE.bytes
+
+
+def heima_urn(name: str) -> str:
+    """`urn:uuid:` + uuid5(HEIMA_NAMESPACE, name), as text: RFC 4122's SHA-1 name-based UUID
+    written straight from the digest (asked for every entry of every bundle; a UUID object and
+    its str() cost several times more)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 
@@ -65,10 +79,22 @@ def _identifier(system: str, value: str, type_: Coding | None = None) -> dict[st
     return identifier
 
 
+# A part with nothing to escape nor to URL-encode (a urn:uuid, most systems) is itself.
+_PLAIN = re.compile(r"[A-Za-z0-9:/\-._~@]*")
+
+
+def _token_part(part: str) -> str:
+    if _PLAIN.fullmatch(part):
+        return part
+    return quote(re.sub(r"([\\,$|])", r"\\\1", part), safe=":/-._~@")
+
+
+_system_part = lru_cache(maxsize=64)(_token_part)  # a handful of systems, asked for every entry
+
+
 def search_token(system: str, value: str) -> str:
     """`system|value` as a search parameter value: FHIR escapes first, then URL-encoding."""
-    escaped = [re.sub(r"([\\,$|])", r"\\\1", part) for part in (system, value)]
-    return "|".join(quote(part, safe=":/-._~@") for part in escaped)
+    return f"{_system_part(system)}|{_token_part(value)}"
 
 
 def identifier_query(system: str, value: str) -> str:
@@ -79,6 +105,9 @@ def identifier_query(system: str, value: str) -> str:
 # -- sensors ---------------------------------------------------------------------------------------------
 
 
+# The same few devices name every measurement of a backlog: what is derived from one is derived
+# once (the cached dicts are shared between Observations: read, never changed).
+@lru_cache(maxsize=256)
 def device_key(identity: DeviceIdentity) -> tuple[str, str]:
     """(system, value) of the identifier that names this device for conditional create."""
     mac = bluetooth_address(identity.address)
@@ -90,6 +119,7 @@ def device_key(identity: DeviceIdentity) -> tuple[str, str]:
     return URI_IDENTIFIER, f"urn:uuid:{uuid.uuid5(HEIMA_NAMESPACE, f'device-address:{identity.address}')}"
 
 
+@lru_cache(maxsize=256)
 def device_reference(identity: DeviceIdentity) -> dict[str, Any]:
     """A logical reference (by identifier) to the device, for destinations without Device entries."""
     system, value = device_key(identity)
@@ -134,6 +164,7 @@ def hub_key(hub: HubIdentity) -> tuple[str, str]:
     return hub.serial_system, hub.serial
 
 
+@lru_cache(maxsize=16)
 def hub_reference(hub: HubIdentity) -> dict[str, Any]:
     system, value = hub_key(hub)
     ref: dict[str, Any] = {"type": "Device", "identifier": {"system": system, "value": value}}

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from hub.domain.measurements import Measurement
@@ -159,26 +160,44 @@ def fhir_decimal(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
+class _SampleWords(dict):
+    """A sample's word in `data`, per value, for one kind and unit: worked out once per distinct
+    value (a stored sample is a tenth, so a night holds a few hundred distinct values among
+    tens of thousands of samples), then looked up."""
+
+    def __init__(self, kind: MeasurementKind, unit: str) -> None:
+        super().__init__({None: "E"})
+        self.kind, self.unit = kind, unit
+
+    def __missing__(self, value: float) -> str:
+        if len(self) > 70_000:  # more than every stored tenth: values not read back from the store
+            self.clear()
+            self[None] = "E"
+        number = round(to_canonical(self.kind, value, self.unit), 2)
+        if not math.isfinite(number):
+            word = "E"
+        else:
+            word = f"{number:g}" if number == round(number, 1) else str(number)
+        self[value] = word
+        return word
+
+
+_SAMPLE_WORDS: dict[tuple[MeasurementKind, str], _SampleWords] = {}
+
+
 def sampled_data(kind: MeasurementKind, series: SampledSeries, unit: str) -> dict[str, Any]:
     """`{"valueSampledData": ...}` for one chunk: values in the kind's UCUM unit, "E" for an
     empty slot (FHIR's "error" marker: no valid value there)."""
     codes = codes_for(kind)
-    words = []
-    for value in series.values:
-        if value is None:
-            words.append("E")
-            continue
-        number = round(to_canonical(kind, value, unit), 2)
-        if not math.isfinite(number):
-            words.append("E")
-            continue
-        words.append(f"{number:g}" if number == round(number, 1) else str(number))
+    words = _SAMPLE_WORDS.get((kind, unit))
+    if words is None:
+        words = _SAMPLE_WORDS[(kind, unit)] = _SampleWords(kind, unit)
     return {
         "valueSampledData": {
             "origin": {"value": 0, "unit": codes.unit, "system": UCUM, "code": codes.ucum},
             "period": fhir_decimal(round(series.period * 1000, 3)),
             "dimensions": 1,
-            "data": " ".join(words),
+            "data": " ".join(map(words.__getitem__, series.values)),
         }
     }
 
@@ -201,6 +220,8 @@ def not_for_destination(measurement: Measurement) -> str | None:
         return "a control-solution result checks the meter; it is not the patient's value"
     if QualityFlag.TECHNICIAN_TEST in reading.flags:
         return "a technician's test measurement checks the kit; it is not the patient's value"
+    if not reading.context and reading.body_site is None:  # no words that could say so
+        return None
     words = {normalise(_context(reading, _SPECIMEN_KEYS)), normalise(_context(reading, _SITE_KEYS)), normalise(reading.body_site)}
     if words & CONTROL_SOLUTION_WORDS:
         return "a control-solution sample checks the meter; it is not the patient's value"
@@ -298,11 +319,39 @@ def _code(reading: Reading) -> dict[str, Any]:
         if site is None:
             return codes.code()
         return codes.code(tuple(site.mdc if c.system == MDC else c for c in codes.codings))
-    return codes.code()
+    return _kind_code(reading.kind)
+
+
+# What is the same for every Observation of a kind (or of a hub, a patient) is built once and
+# shared between Observations: these dicts are only read (serialised), never changed.
+@lru_cache(maxsize=None)
+def _kind_code(kind: MeasurementKind) -> dict[str, Any]:
+    return codes_for(kind).code()
+
+
+@lru_cache(maxsize=None)
+def _categories(kind: MeasurementKind) -> list[dict[str, Any]]:
+    codes = codes_for(kind)
+    return [category(codes.category), PHD_CATEGORY] if codes.category else [PHD_CATEGORY]
+
+
+@lru_cache(maxsize=16)
+def _subject(patient: Any) -> dict[str, Any] | None:
+    return patient.to_reference()
+
+
+@lru_cache(maxsize=16)
+def _performer(organisation: Any) -> list[dict[str, Any]]:
+    return [organisation.to_reference()]
+
+
+_HTEST_META: dict[str, Any] = {"security": [HTEST.to_fhir()]}
 
 
 def _body_site(reading: Reading) -> dict[str, Any] | None:
     """Observation.bodySite: coded where the table knows the site, the device's words otherwise."""
+    if reading.body_site is None and not reading.context:
+        return None
     if reading.kind is MeasurementKind.BLOOD_GLUCOSE:
         word = reading.body_site or _context(reading, _SITE_KEYS)
         if normalise(word) in NO_SITE_WORDS:
@@ -320,8 +369,10 @@ def _body_site(reading: Reading) -> dict[str, Any] | None:
 
 def _meal(reading: Reading) -> dict[str, Any] | None:
     """The PHD IG meal-context component of a glucose value."""
+    if reading.kind is not MeasurementKind.BLOOD_GLUCOSE:
+        return None
     word = _context(reading, ("meal",))
-    if reading.kind is not MeasurementKind.BLOOD_GLUCOSE or normalise(word) in NO_SITE_WORDS:
+    if normalise(word) in NO_SITE_WORDS:
         return None
     term: Term | None = lookup(MEALS, MEAL_SYNONYMS, word)
     value = term.concept() if term else {"text": str(word)}
@@ -392,20 +443,19 @@ def observation_for(
         raise NotForDestination(refusal)
     reading = measurement.reading
     _check_shape(reading)
-    codes = codes_for(reading.kind)
     flags = reading.flags
 
     obs: dict[str, Any] = {"resourceType": "Observation"}
     if flags & _TEST_DATA or ctx.patient.synthetic:
-        obs["meta"] = {"security": [HTEST.to_fhir()]}
+        obs["meta"] = _HTEST_META
     obs["extension"] = [
         {"url": GATEWAY_DEVICE_EXTENSION, "valueReference": gateway_reference or hub_reference(ctx.hub)}
     ]
     obs["identifier"] = [{"system": URI_IDENTIFIER, "value": measurement.urn}]
     obs["status"] = "preliminary" if flags & _PRELIMINARY else "final"
-    obs["category"] = [category(codes.category), PHD_CATEGORY] if codes.category else [PHD_CATEGORY]
+    obs["category"] = _categories(reading.kind)
     obs["code"] = _code(reading)
-    subject = ctx.patient.to_reference()
+    subject = _subject(ctx.patient)
     if subject:
         obs["subject"] = subject
     length = _duration(reading)
@@ -417,7 +467,7 @@ def observation_for(
             "end": fhir_datetime(measurement.effective_time + length),
         }
     if ctx.organisation is not None:
-        obs["performer"] = [ctx.organisation.to_reference()]
+        obs["performer"] = _performer(ctx.organisation)
 
     components: list[dict[str, Any]] = []
     if reading.kind in PANEL_COMPONENTS:
@@ -435,12 +485,13 @@ def observation_for(
         if meal is not None:
             components.append(meal)
 
-    found = interpretations(measurement)
+    found = interpretations(measurement) if flags else ()
     if found:
         obs["interpretation"] = [{"coding": [c.to_fhir()]} for c in found]
 
     notes = [MANUAL_NOTE] if measurement.provenance is Provenance.MANUAL else []
-    notes += [text for flag, text in STATUS_NOTES if flag in flags]
+    if flags:
+        notes += [text for flag, text in STATUS_NOTES if flag in flags]
     if notes:
         obs["note"] = [{"text": text} for text in notes]
 

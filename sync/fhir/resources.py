@@ -10,9 +10,9 @@ destinations do not change.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 from hub.domain.measurements import Measurement
@@ -21,7 +21,7 @@ from hub.domain.readings import DeviceIdentity, Provenance
 from sync.delivery import EntryResult, Outcome
 from sync.fhir.codes import URI_IDENTIFIER
 from sync.fhir.context import FhirContext
-from sync.fhir.devices import HEIMA_NAMESPACE, device_for, device_key, hub_key
+from sync.fhir.devices import device_for, device_key, heima_urn, hub_key
 from sync.fhir.observations import observation_for
 from sync.fhir.questionnaires import response_for, score_observation_for
 
@@ -81,8 +81,7 @@ def takes(profile: str, item: Outgoing) -> bool:
 # -- shared names ------------------------------------------------------------------------------------------
 
 
-def _urn(name: str) -> str:
-    return f"urn:uuid:{uuid.uuid5(HEIMA_NAMESPACE, name)}"
+_urn = heima_urn
 
 
 def observation_full_url(measurement: Measurement) -> str:
@@ -90,6 +89,7 @@ def observation_full_url(measurement: Measurement) -> str:
     return _urn(f"observation-entry:{measurement.id}")
 
 
+@lru_cache(maxsize=256)
 def device_full_url(system: str, value: str) -> str:
     return _urn(f"device-entry:{system}|{value}")
 
@@ -124,7 +124,7 @@ class ObservationMapper:
             sensor = sensor_of(m)
             device_ref = {"reference": device_full_url(*device_key(sensor))} if sensor is not None else None
         obs = observation_for(m, ctx, device_reference=device_ref, gateway_reference=gateway)
-        return Mapped(obs, (URI_IDENTIFIER, m.urn), observation_full_url(m))
+        return Mapped(obs, (URI_IDENTIFIER, obs["identifier"][0]["value"]), observation_full_url(m))
 
 
 class DeviceMapper:

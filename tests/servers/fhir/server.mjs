@@ -205,6 +205,11 @@ async function fhir(req, res, url, text) {
   );
   const status = getStatus(result);
   const headers = {};
+  // Prefer: return=minimal (FHIR R4 http.html#ops): a batch/transaction-response's entries carry
+  // their status and location, not the resource echoed back (Medplum's router always echoes).
+  if (/return=minimal/.test(req.headers.prefer ?? '') && resource?.resourceType === 'Bundle' && /-response$/.test(resource.type ?? '')) {
+    for (const entry of resource.entry ?? []) delete entry.resource;
+  }
   if (status === 201 && resource?.id) {
     headers.location = `${BASE}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId}`;
   }
