@@ -190,10 +190,22 @@ def probe(mode: str, folder: Path) -> dict:
     return result
 
 
+# A load generator: one process spinning, so the app's frames are measured with the other core
+# busy (a Pi 4 also runs the hub's delivery, Bluetooth and the video stack beside the UI).
+BUSY = "import time\nend = time.monotonic() + 600\nwhile time.monotonic() < end:\n    pass\n"
+RSS_RATIO_TARGET = 1.2
+
+
 def test_touch_app_cold_start_frames_and_memory(report, tmp_path):
     base = probe("bare", tmp_path)
     probe("seed", tmp_path)
-    app = probe("heima", tmp_path)
+    load = subprocess.Popen([sys.executable, "-c", BUSY], stdin=subprocess.DEVNULL)
+    try:
+        app = probe("heima", tmp_path)
+    finally:
+        load.kill()
+        load.wait()
+    rss_ratio = app["rss_mb"] / base["rss_mb"]
     report(
         "touch app cold start → interactive Today",
         f"{app['cold_start_s']:.2f} s",
@@ -206,17 +218,17 @@ def test_touch_app_cold_start_frames_and_memory(report, tmp_path):
         f"{app['live_work_p95_ms']:.1f} ms",
         "p95 <= 16 ms",
         app["live_work_p95_ms"] <= 16.0,
-        f"20 events/s for 6 s, {app['live_frames']} frames, median {app['live_work_median_ms']:.1f} ms; bare Kivy label redrawn every frame {base['idle_work_p95_ms']:.1f} ms (×{app['live_work_p95_ms'] / base['idle_work_p95_ms']:.1f}); waiting without events draws {app['idle_frames']} frames in 3 s; frame interval p95 {app['live_interval_p95_ms']:.1f} ms (60 fps cap)",
+        f"another core busy (a spinning process); 20 events/s for 6 s, {app['live_frames']} frames, median {app['live_work_median_ms']:.1f} ms; bare Kivy label redrawn every frame {base['idle_work_p95_ms']:.1f} ms (×{app['live_work_p95_ms'] / base['idle_work_p95_ms']:.1f}); waiting without events draws {app['idle_frames']} frames in 3 s; frame interval p95 {app['live_interval_p95_ms']:.1f} ms (60 fps cap)",
     )
     report(
-        "RSS of the touch app with the hub",
-        f"{app['rss_mb']:.0f} MB",
-        "<= 200 MB",
-        app["rss_mb"] <= 200,
-        f"after every screen with a month of values; bare Kivy app {base['rss_mb']:.0f} MB",
+        "RSS of the touch app with the hub, against a bare Kivy app",
+        f"{rss_ratio:.2f}x ({app['rss_mb']:.0f} MB vs {base['rss_mb']:.0f} MB)",
+        f"<= {RSS_RATIO_TARGET}x",
+        rss_ratio <= RSS_RATIO_TARGET,
+        "after every screen with a month of values; the bare app measured in the same run",
     )
     assert app["live_shown"].replace("\u00a0", " ") == "159 mmHg"
     assert (app["idle_panel"], app["live_panel"]) == ("waiting", "waiting"), "measured another panel than the live one"
     assert app["cold_start_s"] <= 2.0
     assert app["live_work_p95_ms"] <= 16.0
-    assert app["rss_mb"] <= 200
+    assert rss_ratio <= RSS_RATIO_TARGET, f"{app['rss_mb']:.0f} MB against a bare Kivy app's {base['rss_mb']:.0f} MB"
