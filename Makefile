@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SETUP_INPUTS := pyproject.toml scripts/setup.sh tests/servers/fhir/package.json tests/servers/fhir/package-lock.json
 
-.PHONY: setup demo test bench deb clean
+.PHONY: setup demo test bench bench-long deb clean
 
 setup: .stamp-setup
 
@@ -25,6 +25,10 @@ deb: setup
 
 bench: setup
 	$(PY) -m pytest tests/bench -q -s -m bench
+
+# the benchmarks with a backlog of 1,000,000 queued Observations too (tests/bench/test_bench_backlog.py)
+bench-long: setup
+	HEIMA_BENCH_LONG=1 $(PY) -m pytest tests/bench -q -s -m bench
 
 clean:
 	rm -rf $(VENV) .stamp-setup tests/servers/fhir/node_modules build .pytest_cache .hypothesis
