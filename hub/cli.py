@@ -298,6 +298,8 @@ def _export(app, args: argparse.Namespace, config: HubConfig) -> int:  # noqa: A
         print(f"Exported {result.measurements} measurement(s){which} to {to}: {len(result.files)} file(s), {written} written, {len(result.files) - written} unchanged")
         if result.forms:
             print(f"  and {result.forms} submitted questionnaire(s) with {result.scores} score(s)")
+        if result.alerts or result.missed or result.devices:
+            print(f"  and {result.alerts} zone alert(s), {result.missed} missed task(s), {result.devices} device inventory entr(y/ies)")
         for f in result.files:
             print(f"  {f.path.name}: {f.measurements} measurement(s), {'written' if f.written else 'unchanged'}")
     if result.held:

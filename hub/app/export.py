@@ -1,8 +1,12 @@
-"""`heima export`: every stored measurement, and every submitted questionnaire (its
-QuestionnaireResponse and its scores), as FHIR transaction bundles in a folder — for a USB
-stick or a hand-over — without configuring a destination and without touching the outbox.
+"""`heima export`: every stored measurement and every other resource the hub sends — each
+submitted questionnaire (its QuestionnaireResponse and its scores), zone alert (DetectedIssue),
+missed task (Observation not performed) and device inventory entry (Device) — as FHIR
+transaction bundles in a folder, for a USB stick or a hand-over, without configuring a
+destination and without touching the outbox.
 
-One file a day (the hub's local day; a questionnaire's day is the day it was submitted): `heima-<hub serial>-<YYYY-MM-DD>.fhir.json`, built by the
+One file a day (the hub's local day: a questionnaire's day is the day it was submitted, an
+alert's the day of the value that raised it, a missed task's the day its window closed, a
+device entry's the day it was queued): `heima-<hub serial>-<YYYY-MM-DD>.fhir.json`, built by the
 directory destination's bundle builder and written with its atomic writer (temporary file, fsync,
 rename): 0600, in a folder created 0700. Bundles are deterministic, so exporting the same data
 again gives the same files byte for byte; a file whose bytes are already there is left alone.
@@ -18,14 +22,17 @@ import re
 import stat
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from hub.config import HubConfig
+from hub.domain.careplan.due import MissedTask
+from hub.domain.evaluation import ZoneAlert
 from hub.domain.measurements import Measurement
+from hub.domain.questionnaire.submission import ScoreResult, Submission
 from hub.domain.outgoing import Outgoing, OutgoingKind
 from hub.store import Store
-from hub.store.forms import FormStore
+from hub.store.rows import outgoing_from_payload
 from sync.destinations.directory import PRIVATE_DIR, PRIVATE_FILE, DirectoryDestination, write_atomically
 from sync.fhir.codes import MappingError
 
@@ -38,6 +45,9 @@ class ExportedFile:
     written: bool  # False: the same bytes were there already
     forms: int = 0  # submitted questionnaires (QuestionnaireResponses)
     scores: int = 0  # their scores (Observations)
+    alerts: int = 0  # zone alerts (DetectedIssues)
+    missed: int = 0  # missed tasks (Observations not performed)
+    devices: int = 0  # the device inventory (Devices)
 
 
 @dataclass(slots=True)
@@ -57,6 +67,29 @@ class ExportResult:
     @property
     def scores(self) -> int:
         return sum(f.scores for f in self.files)
+
+    @property
+    def alerts(self) -> int:
+        return sum(f.alerts for f in self.files)
+
+    @property
+    def missed(self) -> int:
+        return sum(f.missed for f in self.files)
+
+    @property
+    def devices(self) -> int:
+        return sum(f.devices for f in self.files)
+
+    def by_kind(self) -> dict[OutgoingKind, int]:
+        """How many of each outgoing kind the files hold (what `heima return` checks)."""
+        return {
+            OutgoingKind.MEASUREMENT: self.measurements,
+            OutgoingKind.QUESTIONNAIRE_RESPONSE: self.forms,
+            OutgoingKind.SCORE: self.scores,
+            OutgoingKind.ZONE_ALERT: self.alerts,
+            OutgoingKind.MISSED_TASK: self.missed,
+            OutgoingKind.DEVICE: self.devices,
+        }
 
 
 def _safe(text: str) -> str:
@@ -125,7 +158,7 @@ async def export(config: HubConfig, to: Path, *, since: date | None = None, dest
             day = effective.astimezone(config.zone).date()
             if since is None or day >= since:
                 days[day].append(mid)
-        form_days = await _forms_by_day(store, config, since, destination)
+        form_days = await _resources_by_day(store, config, since, destination)
         if not days and not form_days:
             return result
         _private_folder(to)
@@ -145,25 +178,51 @@ async def export(config: HubConfig, to: Path, *, since: date | None = None, dest
                 path, day, count, written,
                 forms=sum(f.kind is OutgoingKind.QUESTIONNAIRE_RESPONSE for f in forms),
                 scores=sum(f.kind is OutgoingKind.SCORE for f in forms),
+                alerts=sum(f.kind is OutgoingKind.ZONE_ALERT for f in forms),
+                missed=sum(f.kind is OutgoingKind.MISSED_TASK for f in forms),
+                devices=sum(f.kind is OutgoingKind.DEVICE for f in forms),
             ))
     finally:
         await store.close()
     return result
 
 
-async def _forms_by_day(
+async def _resources_by_day(
     store: Store, config: HubConfig, since: date | None, destination: str | None
 ) -> dict[date, list[Outgoing]]:
-    """Submitted questionnaires and their scores by the local day they were submitted; with
-    `destination`, those it has not taken (waiting for it or set aside by it)."""
-    found = await FormStore(store).submitted_resources()
+    """Every resource that carries its own payload (all but measurements), by its local day
+    (`_day`), oldest first; with `destination`, those it has not taken (waiting for it or set
+    aside by it)."""
+    sql = "SELECT g.id, g.kind, g.payload, g.created_at FROM outgoing g WHERE g.payload IS NOT NULL"
+    params: list[str] = []
     if destination is not None:
-        states = await store.delivery_states_of([str(f.id) for f in found])
-        found = [f for f in found if any(s.destination == destination and s.state in ("pending", "dead") for s in states[str(f.id)])]
+        sql += (
+            " AND EXISTS (SELECT 1 FROM outbox o WHERE o.resource_id = g.id AND o.destination = ? "
+            "AND o.state IN ('pending', 'dead'))"
+        )
+        params.append(destination)
+    sql += " ORDER BY g.created_at, g.rowid"
+
+    def query() -> list[tuple[Outgoing, datetime]]:
+        rows = store.db.execute(sql, params).fetchall()
+        return [(outgoing_from_payload(r[0], r[1], r[2]), datetime.fromisoformat(r[3])) for r in rows]
+
     days: dict[date, list[Outgoing]] = defaultdict(list)
-    for f in found:
-        authored = f.payload.authored  # type: ignore[union-attr]
-        day = authored.astimezone(config.zone).date()
+    for item, created in await store._run(query):
+        day = _day(item, created).astimezone(config.zone).date()
         if since is None or day >= since:
-            days[day].append(f)
+            days[day].append(item)
     return days
+
+
+def _day(item: Outgoing, created: datetime) -> datetime:
+    """When a resource happened: a questionnaire (and its scores) when submitted, an alert when
+    its value was measured, a missed task when its window closed, a device entry when queued."""
+    payload = item.payload
+    if isinstance(payload, Submission | ScoreResult):
+        return payload.authored
+    if isinstance(payload, ZoneAlert):
+        return payload.at
+    if isinstance(payload, MissedTask):
+        return payload.closes
+    return created

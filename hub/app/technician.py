@@ -464,10 +464,8 @@ class _Ports:
             await store.close()
 
     async def unsent(self) -> Unsent:
-        measurements: dict[str, int] = {}
-        others: dict[str, int] = {}
+        waiting: dict[str, dict[str, int]] = {}
         held = 0
-        patient: dict[str, int] = {}
         forms = 0
         if self.config.database_path.exists():
             from hub.store import Store
@@ -485,17 +483,17 @@ class _Ports:
             finally:
                 await store.close()
             for dest, kind, count, pending in rows:
-                where = measurements if kind == "measurement" else others if kind == "device" else patient
-                where[dest] = where.get(dest, 0) + count
+                waiting.setdefault(dest, {})[kind] = count
                 held += pending or 0
         folders = {name: n for name, path in self.on_hub.items() if (n := count_files(path))}
-        return Unsent(measurements, others, held, folders, patient, forms)
+        return Unsent(waiting, held, folders, forms)
 
     async def export(self, to: Path, destination: str) -> Exported:
         from hub.app.export import export
 
         result = await export(self.config, to, destination=destination)
-        return Exported(result.measurements, len(result.files), result.held, len(result.not_expressible))
+        kinds = {kind.value: n for kind, n in result.by_kind().items()}
+        return Exported(kinds, len(result.files), result.held, len(result.not_expressible))
 
 
 def _checkpoint(name: str) -> None:
@@ -599,7 +597,7 @@ class _NoPorts:
         return Unsent()
 
     async def export(self, to: Path, destination: str) -> Exported:  # pragma: no cover
-        return Exported(0, 0)
+        return Exported({}, 0)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -4,9 +4,11 @@ next patient gets a hub with nothing of the last one's — and nothing was lost 
 The walk, and why it survives a kill -9 anywhere:
 
 1. Deliver everything due to every destination (the composition root's sync: exactly once).
-2. Count what is still not sent. Anything left and no export folder: refused, nothing changed.
-   With an export folder and the technician's confirmation, what is left is written there (the
-   operator export: atomic, fsynced files) and checked to be all of it.
+2. Count what is still not sent, per destination and outgoing kind (measurements, questionnaire
+   responses, scores, zone alerts, missed tasks, the device inventory). Anything of the
+   patient's left and no export folder: refused, nothing changed. With an export folder and the
+   technician's confirmation, what is left is written there as FHIR bundles (the operator
+   export: atomic, fsynced files) and checked, kind by kind, to be all of it.
    Up to here a kill leaves the hub as it was (delivery and export can be run again).
 3. The return journal (`<data>/return-journal.json`, fsynced) is written: the counts and the
    list of what is to be wiped. From now on the hub is being wiped: `heima return` run again
@@ -42,36 +44,59 @@ class ReturnRefused(Exception):
     """The hub cannot be wiped yet; the message says what waits and what to do. No patient data."""
 
 
+# The outgoing kinds, as the outbox names them (hub.domain.outgoing.OutgoingKind's values).
+MEASUREMENT, DEVICE = "measurement", "device"
+KIND_WORDS = {
+    "measurement": "measurement(s)",
+    "questionnaire-response": "questionnaire answer(s)",
+    "score": "score(s)",
+    "zone-alert": "zone alert(s)",
+    "missed-task": "missed task(s)",
+    "device": "device inventory entr(y/ies)",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Unsent:
-    """What is not delivered, per destination: measurements (waiting or set aside), other
-    resources (the device inventory), and of the measurements those held for the hub's clock."""
+    """What is not delivered (waiting or set aside), per destination and outgoing kind, and of
+    the measurements those held for the hub's clock. Every kind can be exported; the device
+    inventory alone (no patient data) does not keep a hub from being wiped."""
 
-    measurements: dict[str, int] = field(default_factory=dict)
-    others: dict[str, int] = field(default_factory=dict)  # the device inventory: no patient data
+    waiting: dict[str, dict[str, int]] = field(default_factory=dict)  # {destination: {kind: count}}
     held: int = 0
     on_hub_folders: dict[str, int] = field(default_factory=dict)  # directory destinations inside the data folder: files
-    # The patient's other resources (questionnaire responses, scores, zone alerts, missed tasks):
-    # the operator export writes measurements only, so these must be delivered.
-    not_exportable: dict[str, int] = field(default_factory=dict)
     forms_in_progress: int = 0  # half-answered forms: never submitted, so never to be sent; wiped
 
     @property
+    def measurements(self) -> dict[str, int]:
+        return {d: k[MEASUREMENT] for d, k in self.waiting.items() if k.get(MEASUREMENT)}
+
+    @property
+    def devices(self) -> int:
+        return sum(k.get(DEVICE, 0) for k in self.waiting.values())
+
+    @property
+    def patients(self) -> int:
+        """What is the patient's: every kind but the device inventory, and on-hub folders' files."""
+        return sum(n for k in self.waiting.values() for kind, n in k.items() if kind != DEVICE) + sum(self.on_hub_folders.values())
+
+    @property
     def total(self) -> int:
-        return (
-            sum(self.measurements.values()) + sum(self.others.values()) + sum(self.on_hub_folders.values())
-            + sum(self.not_exportable.values())
-        )
+        return self.patients + self.devices
 
 
 @dataclass(frozen=True, slots=True)
 class Exported:
-    """What an export of one destination's undelivered measurements wrote."""
+    """What an export of one destination's undelivered resources wrote, per outgoing kind."""
 
-    measurements: int
+    kinds: dict[str, int]
     files: int
     held: int = 0
     not_expressible: int = 0
+
+    @property
+    def measurements(self) -> int:
+        return self.kinds.get(MEASUREMENT, 0)
 
 
 class ReturnPorts(Protocol):
@@ -84,7 +109,7 @@ class ReturnPorts(Protocol):
         """How many measurements the store holds."""
 
     async def export(self, to: Path, destination: str) -> Exported:
-        """Write what `destination` has not taken into `to`."""
+        """Write every resource of every kind `destination` has not taken into `to`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,14 +196,12 @@ def _overwrite(path: Path) -> None:
 
 def _refusal(unsent: Unsent) -> str:
     lines = ["Not everything is sent; the hub is NOT wiped:"]
-    for dest, n in sorted(unsent.measurements.items()):
-        lines.append(f"  {dest}: {n} measurement(s) not delivered")
-    for dest, n in sorted(unsent.others.items()):
-        lines.append(f"  {dest}: {n} other resource(s) (device inventory) not delivered")
+    for dest, kinds in sorted(unsent.waiting.items()):
+        for kind, n in sorted(kinds.items()):
+            if n:
+                lines.append(f"  {dest}: {n} {KIND_WORDS.get(kind, kind)} not delivered")
     for dest, n in sorted(unsent.on_hub_folders.items()):
         lines.append(f"  {dest}: {n} file(s) in a folder on the hub itself")
-    for dest, n in sorted(unsent.not_exportable.items()):
-        lines.append(f"  {dest}: {n} questionnaire answer(s), score(s), alert(s) or missed task(s) not delivered (these cannot be exported yet)")
     lines.append(
         "Connect the hub to the network and run `heima return` again, or take the data with you: "
         "`heima return --export DIR --yes` (DIR on a USB stick)."
@@ -226,6 +249,7 @@ async def return_hub(
         "measurements_stored": journal["measurements_stored"],
         "delivered_now": journal["delivered_now"],
         "exported": journal["exported"],
+        "exported_kinds": journal.get("exported_kinds", {}),
         "not_sent_device_inventory": journal["not_sent_device_inventory"],
         "half_answered_forms_wiped": journal.get("half_answered_forms", 0),
         "wiped": [Path(t).name for t in journal["targets"]],
@@ -252,11 +276,8 @@ async def _deliver_and_account(
     for dest, n in sorted(delivered.items()):
         say(f"  {dest}: delivered now {n}, not delivered {unsent.measurements.get(dest, 0)}")
     exported: dict[str, int] = {}
-    if sum(unsent.not_exportable.values()):
-        raise ReturnRefused(_refusal(unsent).replace(
-            "or take the data with you", "(questionnaire answers, scores and alerts must be delivered; the rest may be exported)\nor take the measurements with you"
-        ))
-    if unsent.total - sum(unsent.others.values()) > 0:
+    exported_kinds: dict[str, dict[str, int]] = {}
+    if unsent.patients > 0:
         if plan.export_dir is None:
             raise ReturnRefused(_refusal(unsent))
         if unsent.held:
@@ -266,7 +287,7 @@ async def _deliver_and_account(
             )
         if not plan.confirmed:
             raise ReturnRefused(_refusal(unsent) + f"\nTo export into {plan.export_dir} and then wipe, add --yes.")
-        exported = await _export(plan, ports, unsent, say)
+        exported, exported_kinds = await _export(plan, ports, unsent, say)
         checkpoint("exported")
     journal = {
         "phase": "wiping",
@@ -276,8 +297,9 @@ async def _deliver_and_account(
         "measurements_stored": stored,
         "delivered_now": delivered,
         "exported": exported,
+        "exported_kinds": exported_kinds,
         "export_dir": str(plan.export_dir) if exported else None,
-        "not_sent_device_inventory": sum(unsent.others.values()),
+        "not_sent_device_inventory": 0 if exported else unsent.devices,
         "half_answered_forms": unsent.forms_in_progress,
         "targets": [str(t) for t in plan.targets],
     }
@@ -286,28 +308,38 @@ async def _deliver_and_account(
     return journal
 
 
-async def _export(plan: ReturnPlan, ports: ReturnPorts, unsent: Unsent, say: Callable[[str], None]) -> dict[str, int]:
+async def _export(
+    plan: ReturnPlan, ports: ReturnPorts, unsent: Unsent, say: Callable[[str], None]
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Export every destination's undelivered resources, and check per kind that the files hold
+    every one of them: anything missing refuses the wipe. ({dest: resources}, {dest: {kind: n}})."""
     assert plan.export_dir is not None
     exported: dict[str, int] = {}
-    for dest, expected in sorted(unsent.measurements.items()):
+    kinds: dict[str, dict[str, int]] = {}
+    for dest, expected in sorted(unsent.waiting.items()):
+        expected = {k: n for k, n in expected.items() if n}
         if not expected:
             continue
         result = await ports.export(plan.export_dir, dest)
-        if result.measurements != expected or result.held or result.not_expressible:
+        got = {k: result.kinds.get(k, 0) for k in expected}
+        if got != expected or result.held or result.not_expressible:
+            short = ", ".join(f"{got[k]} of {n} {KIND_WORDS.get(k, k)}" for k, n in sorted(expected.items()))
             raise ReturnRefused(
-                f"the export for {dest} holds {result.measurements} of {expected} measurement(s) "
+                f"the export for {dest} holds {short} "
                 f"({result.not_expressible} cannot be written as FHIR, {result.held} wait for the clock); "
                 "nothing was wiped — ask for help before returning this hub"
             )
-        exported[dest] = result.measurements
-        say(f"  {dest}: exported {result.measurements} measurement(s) into {plan.export_dir} ({result.files} file(s))")
+        exported[dest] = sum(got.values())
+        kinds[dest] = got
+        what = ", ".join(f"{n} {KIND_WORDS.get(k, k)}" for k, n in sorted(got.items()))
+        say(f"  {dest}: exported {what} into {plan.export_dir} ({result.files} file(s))")
     for dest, folder in sorted(plan.on_hub_folders.items()):
         if not unsent.on_hub_folders.get(dest):
             continue
         copied = _copy_folder(folder, plan.export_dir / f"folder-{dest}")
         exported[f"folder-{dest}"] = copied
         say(f"  {dest}: copied {copied} file(s) from the hub's own folder into {plan.export_dir}")
-    return exported
+    return exported, kinds
 
 
 def _copy_folder(source: Path, target: Path) -> int:

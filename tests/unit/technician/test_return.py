@@ -145,22 +145,106 @@ def test_a_hand_configured_hub_keeping_its_bundles_on_itself_exports_them_before
     assert not (hub.data / "bundles").exists() and not (hub.data / "heima.db").exists() and not config.exists()
 
 
-def test_undelivered_questionnaire_answers_or_alerts_refuse_the_return_even_with_an_export(tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
-    """The operator export writes measurements only: a questionnaire answer still waiting for a
-    destination (here one removed from the configuration, its rows kept) keeps the hub from being
-    wiped until it is delivered (or moved to a configured destination and delivered)."""
-    import sqlite3
+def _queue_every_other_kind(hub, destination: str) -> dict[str, str]:  # noqa: ANN001
+    """A submitted questionnaire (response + score), a zone alert, a missed task and a device
+    entry, stored and queued for `destination` through the real store: {kind: identifier}."""
+    import asyncio
     import uuid
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from hub.domain.careplan.due import MissedTask
+    from hub.domain.evaluation import ZoneAlert
+    from hub.domain.outgoing import of_device, of_missed_task, of_submission, of_zone_alert
+    from hub.domain.questionnaire.submission import ScoreResult, Submission
+    from hub.store import Store
+
+    from .hubs import OXIMETER
+
+    at = datetime.now(UTC) - timedelta(hours=2)
+    response_id = uuid.uuid4()
+    score = ScoreResult(uuid.uuid4(), response_id, "https://heima.no/q/cat|1", at, Decimal(12), None, text="CAT")
+    submission = Submission(response_id, "https://heima.no/q/cat|1", at, ({"linkId": "1", "answer": [{"valueInteger": 3}]},), (score,))
+    alert = ZoneAlert("CarePlan/kols", "spo2", "red", "low", "59408-5", (hub.ids[-1],), at)
+    missed = MissedTask("CarePlan/kols", "spo2", at - timedelta(hours=4), at - timedelta(hours=1), at - timedelta(hours=2), code="59408-5")
+    items = [*of_submission(submission), of_zone_alert(alert), of_missed_task(missed), of_device(OXIMETER)]
+
+    async def queue() -> None:
+        store = await Store.open(hub.data / "heima.db")
+        try:
+            for item in items:
+                assert await store.enqueue(item, [destination])
+        finally:
+            await store.close()
+
+    asyncio.run(queue())
+    return {item.kind.value: str(item.id) for item in items}
+
+
+def _exported_resources(folder: Path) -> dict[str, set[str]]:
+    """{resourceType: identifiers} of every resource in the bundle files under `folder`; each file
+    a valid FHIR R4 Bundle."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    found: dict[str, set[str]] = {}
+    for path in folder.rglob("*.json"):
+        bundle = json.loads(path.read_text())
+        Bundle.model_validate(bundle)
+        for entry in bundle.get("entry", []):
+            resource = entry["resource"]
+            idents = resource.get("identifier", [])
+            idents = [idents] if isinstance(idents, dict) else idents
+            found.setdefault(resource["resourceType"], set()).update(str(i.get("value", "")).removeprefix("urn:uuid:") for i in idents)
+    return found
+
+
+def test_every_kind_waiting_is_exported_and_counted_before_the_return_wipes(tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
+    """Questionnaire answers, scores, zone alerts, missed tasks and the device inventory waiting for
+    an unreachable centre are written into the export as FHIR bundles with the measurements, each
+    kind checked to be all there, and only then is the hub wiped."""
+    hub = make_hub(tmp_path, unreachable=True, measurements=2)
+    ids = _queue_every_other_kind(hub, "hospital")
+    assert run(monkeypatch, hub.cli("return")) == 1
+    err = capsys.readouterr().err
+    for words in ("2 measurement(s)", "1 questionnaire answer(s)", "1 score(s)", "1 zone alert(s)", "1 missed task(s)"):
+        assert f"hospital: {words} not delivered" in err
+    assert "heima.db" in leftovers(hub)
+
+    export = tmp_path / "stick"
+    assert run(monkeypatch, hub.cli("return", "--export", str(export), "--yes")) == 0
+    out = capsys.readouterr().out
+    assert "hospital: exported" in out and "1 zone alert(s)" in out
+    found = _exported_resources(export)
+    assert ids["questionnaire-response"] in found["QuestionnaireResponse"]
+    assert {ids["score"], ids["missed-task"], *hub.ids} <= found["Observation"]
+    assert ids["zone-alert"] in found["DetectedIssue"]
+    assert "Device" in found
+    assert leftovers(hub) == []
+    record = json.loads((hub.data / "wipe-record.json").read_text())
+    assert record["exported_kinds"]["hospital"] == {
+        "measurement": 2, "questionnaire-response": 1, "score": 1, "zone-alert": 1, "missed-task": 1, "device": 1,
+    }
+    assert PATIENT not in (hub.data / "wipe-record.json").read_text()
+
+
+def test_an_export_missing_a_kind_refuses_the_wipe(tmp_path: Path, monkeypatch, capsys) -> None:  # noqa: ANN001
+    """The completeness check counts every kind: an export that leaves out the zone alerts (as
+    one that wrote measurements only would) wipes nothing."""
+    from hub.app import export as export_module
 
     hub = make_hub(tmp_path, unreachable=True, measurements=2)
-    db = sqlite3.connect(hub.data / "heima.db")
-    alert = str(uuid.uuid4())
-    with db:
-        db.execute("INSERT INTO outgoing (id, kind, payload, created_at) VALUES (?, 'questionnaire-response', '{}', '2026-03-02T09:00:00+00:00')", [alert])
-        db.execute("INSERT INTO outbox (resource_id, destination, next_attempt_at) VALUES (?, 'old-centre', '2026-03-02T09:00:00+00:00')", [alert])
-    db.close()
-    export = tmp_path / "stick"
-    assert run(monkeypatch, hub.cli("return", "--export", str(export), "--yes")) == 1
+    _queue_every_other_kind(hub, "hospital")
+    real = export_module.export
+
+    async def without_alerts(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        result = await real(*args, **kwargs)
+        result.files = [dataclasses.replace(f, alerts=0) for f in result.files]
+        return result
+
+    import dataclasses
+
+    monkeypatch.setattr(export_module, "export", without_alerts)
+    assert run(monkeypatch, hub.cli("return", "--export", str(tmp_path / "stick"), "--yes")) == 1
     err = capsys.readouterr().err
-    assert "old-centre: 1 questionnaire answer(s), score(s), alert(s)" in err and "NOT wiped" in err
+    assert "0 of 1 zone alert(s)" in err and "nothing was wiped" in err
     assert {"heima.db", "secrets", "config"} <= set(leftovers(hub))
