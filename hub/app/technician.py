@@ -15,7 +15,6 @@ import getpass
 import json
 import os
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from hub.domain.enrolment import ProfileRefused
 from hub.domain.kit import KitEntry, kit_entries
 from hub.services.returning import (
     JOURNAL,
+    Checkpoint,
     RECORD,
     Exported,
     ReturnPlan,
@@ -40,9 +40,6 @@ from hub.services.technician import AuditLog, PinGuard, TechnicianError, Technic
 from hub.store import StoreError
 
 COMMANDS = ("enrol", "technician", "return")
-# Fault injection for the kill -9 tests (tests/unit/technician/test_return_kill.py): the return
-# stops at this checkpoint, says so on stdout, and waits to be killed.
-STOP_AT_ENV = "HEIMA_TEST_RETURN_STOP_AT"
 
 
 def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -102,13 +99,14 @@ def explain_config_error(args: argparse.Namespace, exc: ConfigError) -> str:
     return f"heima: configuration: {exc}"
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, *, checkpoint: Checkpoint | None = None) -> int:
+    """Run an enrol, technician or return command. `checkpoint`: the return's step hook (tests)."""
     try:
         if args.command == "enrol":
             return _enrol(args)
         if args.command == "technician":
             return _technician(args)
-        return _return(args)
+        return _return(args, checkpoint)
     except (ProfileRefused, TechnicianError, ReturnRefused) as exc:
         print(f"heima {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -496,14 +494,9 @@ class _Ports:
         return Exported(kinds, len(result.files), result.held, len(result.not_expressible))
 
 
-def _checkpoint(name: str) -> None:
-    if os.environ.get(STOP_AT_ENV) == name:
-        print(f"return: stopped at {name}", flush=True)
-        while True:  # killed here by the test
-            time.sleep(60)
-
-
-def _return(args: argparse.Namespace) -> int:
+def _return(args: argparse.Namespace, checkpoint: Checkpoint | None = None) -> int:
+    """`heima return`. `checkpoint(name)` is called between the return's steps (None: nothing);
+    the kill -9 tests pass one through their own entry point (tests/unit/technician/return_runner.py)."""
     config_path = getattr(args, "config", None)
     config: HubConfig | None
     try:
@@ -557,7 +550,7 @@ def _return(args: argparse.Namespace) -> int:
             return_hub(
                 plan,
                 _Ports(config, on_hub) if config is not None else _NoPorts(),
-                checkpoint=_checkpoint,
+                checkpoint=checkpoint or (lambda _name: None),
                 audit=lambda action, outcome, **details: audit.append(who, action, outcome, **details),
                 exclusive=lambda: _folder_lock(data_dir),
             )

@@ -1,12 +1,11 @@
 """A return killed with kill -9 at several points loses nothing and is finished by running it
-again: the real `heima return` in a subprocess, stopped at a checkpoint (HEIMA_TEST_RETURN_STOP_AT:
-it says so on stdout and waits), killed, then run again to the end. Every measurement is then in
+again: the real `heima return` in a subprocess, stopped at a checkpoint (return_runner.py injects
+the stop point: it says so on stdout and waits), killed, then run again to the end. Every measurement is then in
 the centre's folder and in the export; nothing of the patient's is left on the hub."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,21 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from hub.app.technician import STOP_AT_ENV
-
 from .hubs import PIN, leftovers, make_hub, observation_ids
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 def heima(args: list[str], *, stop_at: str | None = None) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != STOP_AT_ENV}
-    if stop_at:
-        env[STOP_AT_ENV] = stop_at
+    """`heima return` in a process of its own; with `stop_at`, through the tests' runner that stops there."""
+    command = ["-m", "tests.unit.technician.return_runner", stop_at, *args] if stop_at else ["-m", "hub.cli", *args]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", *args],
+        [sys.executable, *command],
         cwd=ROOT,
-        env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -82,3 +77,11 @@ def test_kill_9_during_return_loses_nothing_and_the_return_can_be_finished(tmp_p
     record = json.loads((hub.data / "wipe-record.json").read_text())
     assert record["measurements_stored"] == 5
     assert not (hub.data / "return-journal.json").exists()
+
+
+def test_production_code_carries_no_test_switch() -> None:
+    """The stop points come from the tests' runner, never from an environment variable the
+    shipped code reads."""
+    shipped = [p for package in ("hub", "drivers", "sync", "ui") for p in (ROOT / package).rglob("*.py")]
+    assert shipped
+    assert [str(p.relative_to(ROOT)) for p in shipped if "HEIMA_TEST_" in p.read_text(encoding="utf-8")] == []
