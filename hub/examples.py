@@ -4,15 +4,19 @@ root (which builds the example hub): it only records through the hub's own servi
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from hub.domain.measurements import Measurement
 from hub.domain.oximetry import OximetrySummary, summary_reading
 from hub.domain.readings import Component, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
 from hub.services.measurements import MeasurementService
+
+EXAMPLE_FORM = Path(__file__).with_name("examples_form.json")  # every item type, nb/nn/en, a picture and help
 
 # The gallery's and the screen tests' "now": the examples are placed relative to it.
 GALLERY_NOW = datetime(2026, 11, 21, 10, 30, tzinfo=UTC)
@@ -100,4 +104,7 @@ async def seed_examples(hub: ExampleHub, now: datetime) -> dict[str, list[tuple[
     for dest in hub.workers:
         await hub.store.dead_letter(dest.name, refused, reason="example: refused by the centre")
     await put("temperature", Reading(K.BODY_TEMPERATURE, 37.5, "Cel", now - timedelta(minutes=5)), Provenance.MANUAL)
+    forms = getattr(hub, "questionnaires", None)
+    if forms is not None:  # a form with every kind of question, for the questionnaire screens' scenes
+        await forms.import_forms("gallery", [json.loads(EXAMPLE_FORM.read_text(encoding="utf-8"))])
     return ids

@@ -42,19 +42,25 @@ from ui.passkey import PasskeyDialog
 from ui.screens.history import HistoryScreen
 from ui.screens.manual import ManualScreen
 from ui.screens.measure import MeasureScreen
+from ui.screens.questionnaire import QuestionScreen
+from ui.screens.questionnaire_done import FormDoneScreen
+from ui.screens.questionnaire_list import FormsScreen
+from ui.screens.questionnaire_review import ReviewScreen
 from ui.screens.settings import SettingsScreen
 from ui.screens.today import TodayScreen
 from ui.speech import EspeakSpeaker, Speaker
 from ui.models.feed import HubFeed
 from ui.models.history import HistoryModel
 from ui.models.measure import MeasureModel
+from ui.models.questionnaire import QuestionnaireModel
 from ui.models.settings import Session
 from ui.models.today import TodayModel
 from ui.widgets import Screens
 
 log = logging.getLogger(__name__)
 
-SCREENS = ("today", "measure", "manual", "history", "settings")
+SCREENS = ("today", "measure", "manual", "history", "settings", "forms", "form-question", "form-review", "form-done")
+FORM_SCREENS = ("forms", "form-question", "form-review", "form-done")
 
 
 class HeimaApp(App):
@@ -86,6 +92,7 @@ class HeimaApp(App):
         self.today_model = TodayModel(self.api, tr)
         self.measure_model = MeasureModel(self.api, tr, timeout=self.measure_timeout)
         self.history_model = HistoryModel(self.api, tr)
+        self.form_model = QuestionnaireModel(self.api, tr)
         sm = Screens()
         # Models are given after construction: a screen's ids exist only once its kv rule ran.
         for screen, attr, model in (
@@ -94,6 +101,10 @@ class HeimaApp(App):
             (ManualScreen(), "model", self.measure_model),
             (HistoryScreen(), "model", self.history_model),
             (SettingsScreen(), "session", self.session),
+            (FormsScreen(), "model", self.form_model),
+            (QuestionScreen(), "model", self.form_model),
+            (ReviewScreen(), "model", self.form_model),
+            (FormDoneScreen(), "model", self.form_model),
         ):
             setattr(screen, attr, model)
             sm.add_widget(screen)
@@ -103,6 +114,9 @@ class HeimaApp(App):
         self.feed = HubFeed(self.api, self.today_model, self.measure_model, self.history_model)
         self.session.fbind("language", self._language_changed)
         self.measure_model.fbind("state", self._measure_state_changed)
+        self.form_model.fbind("step", self._form_moved)
+        self.form_model.fbind("review", self._form_moved)
+        self.form_model.fbind("sent", self._form_moved)
         if self.calls is not None:
             from ui.screens.call import attach_calls
 
@@ -156,6 +170,21 @@ class HeimaApp(App):
         self.root.current = "manual"
         self.session.say(screen.spoken())
 
+    def open_forms(self) -> None:
+        """The forms the patient can answer now (from Today)."""
+        self.actions.append("go-forms")
+        self.form_model.load_forms()
+        self.root.current = "forms"
+        self.session.say(self.screen.spoken())
+
+    def open_form(self, canonical: str) -> None:
+        """Answer a form (url, or url|version): a new one, or the one begun, on the question it
+        was left on. Today's form tasks from the care plan and the Forms list call this."""
+        self.actions.append("open-form")
+        url, _, _version = canonical.partition("|")  # the hub finishes a begun form on its own version
+        self._form_opening = True
+        self.form_model.open(url)
+
     def read_screen(self) -> None:
         self.actions.append("read-aloud")
         text = self.passkey.spoken() if self.passkey.waiting else self.screen.spoken()
@@ -166,11 +195,34 @@ class HeimaApp(App):
     def _language_changed(self, *_args) -> None:
         for model in (self.today_model, self.measure_model, self.history_model):
             model.render()
+        self.form_model.relang()
         for name in SCREENS:
             screen = self.root.get_screen(name)
             for method in ("rebuild", "update"):
                 if hasattr(screen, method) and getattr(screen, "model", None) is not None:
                     getattr(screen, method)()
+
+    def _form_moved(self, *_args) -> None:
+        """The form's model moved on: show the screen for where it is now (only while a form is
+        on screen, or being opened)."""
+        opening = getattr(self, "_form_opening", False)
+        if self.root.current not in FORM_SCREENS and not opening:
+            return
+        m = self.form_model
+        if m.sent:
+            name = "form-done"
+        elif m.step is None:
+            return  # nothing to show yet (or the form closed: the screen says so)
+        elif m.step.at_review:
+            if m.review is None:
+                return  # the review is on its way
+            name = "form-review"
+        else:
+            name = "form-question"
+        self._form_opening = False
+        if name != self.root.current:
+            self.root.current = name
+            self.session.say(self.screen.spoken())
 
     def _measure_state_changed(self, _model, state: str) -> None:
         if state == "result" and self.root.current in ("measure", "manual"):

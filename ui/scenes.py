@@ -26,9 +26,12 @@ async def settle(app: Any, frames: int = 3) -> None:
     for _ in range(50):
         await next_frame(1)
         busy = [r for r in (app.today_model.refresh, app.history_model.refresh, app.measure_model.refresh_send) if r._task and not r._task.done()]
-        if not busy:
+        forms = getattr(app, "form_model", None)
+        if not busy and not (forms is not None and forms._pending):
             break
         await asyncio.gather(*(r.wait() for r in busy))
+        if forms is not None:
+            await forms.idle()
     await next_frame(frames)
 
 
@@ -211,3 +214,122 @@ async def set_look(app: Any, language: str, text_size: str) -> None:
     app.session.language = language
     app.session.text_size = text_size
     await next_frame(2)
+
+
+# --- questionnaires: every kind of question, the review and what a form shows after sending -----
+
+KOLS = "https://oppfolging.example.no/fhir/Questionnaire/kols-daglig"
+GALLERY_FORM = "https://oppfolging.example.no/fhir/Questionnaire/heima-galleri"  # hub/examples_form.json
+_CS = "https://oppfolging.example.no/fhir/CodeSystem/heima-innsjekk"
+KOLS_DAY = (("pust", "mye-verre"), ("hoste", "mye-mer"), ("slim", "ja"), ("slim-farge", "gult-gront"),
+            ("anfallsmedisin", "nei"), ("sovn", "ja"))
+
+
+async def _form_at(app, url: str, link_id: str) -> Any:
+    app.open_form(url)
+    await app.form_model.idle()
+    app.form_model.go_to(link_id)
+    await app.form_model.idle()
+    await next_frame(2)
+    return app.root.get_screen("form-question")
+
+
+async def _kols_answered(app) -> None:
+    from hub.api import Coding
+
+    for link_id, code in KOLS_DAY:
+        app.form_model.go_to(link_id)
+        await app.form_model.idle()
+        app.form_model.answer(Coding(code, _CS))
+    await app.form_model.idle()
+
+
+async def form_list(app, ctx):
+    app.open_forms()
+
+
+async def form_choice(app, ctx):
+    await _form_at(app, KOLS, "pust")
+
+
+async def form_boolean_help(app, ctx):
+    screen = await _form_at(app, GALLERY_FORM, "svimmel")
+    screen.help_shown = True
+
+
+async def form_open_choice_keyboard(app, ctx):
+    screen = await _form_at(app, GALLERY_FORM, "hjelp-valg")
+    screen.open_other()
+    for key in "Nabo":
+        screen.key(key)
+
+
+async def form_integer_unit(app, ctx):
+    screen = await _form_at(app, GALLERY_FORM, "skritt")
+    screen.key("3")
+
+
+async def form_decimal(app, ctx):
+    screen = await _form_at(app, GALLERY_FORM, "vekt")
+    for key in ("7", "8", "decimal", "5"):
+        screen.key(key)
+
+
+async def form_quantity_units(app, ctx):
+    screen = await _form_at(app, GALLERY_FORM, "drikke")
+    screen.choose_unit(1)
+    screen.key("1")
+
+
+async def form_date(app, ctx):
+    screen = await _form_at(app, GALLERY_FORM, "dato")
+    screen.open_picker()
+
+
+async def form_time(app, ctx):
+    screen = await _form_at(app, GALLERY_FORM, "klokka")
+    for key in "0930":
+        screen.key(key)
+
+
+async def form_string_keyboard(app, ctx):
+    screen = await _form_at(app, GALLERY_FORM, "ord")
+    for key in "Paracet":
+        screen.key(key)
+
+
+async def form_picture(app, ctx):
+    await _form_at(app, GALLERY_FORM, "intro")
+
+
+async def form_review(app, ctx):
+    await _form_at(app, KOLS, "pust")
+    await _kols_answered(app)
+    app.form_model.go_to("melding")
+    app.form_model.next()  # after the last question: the review
+
+
+async def form_after_sending(app, ctx):
+    await form_review(app, ctx)
+    await app.form_model.idle()
+    app.form_model.submit()
+
+
+SCENES = SCENES + tuple(
+    Scene(name.replace("_", "-"), fn)
+    for name, fn in [
+        ("form_list", form_list),
+        ("form_choice", form_choice),
+        ("form_boolean_help", form_boolean_help),
+        ("form_open_choice_keyboard", form_open_choice_keyboard),
+        ("form_integer_unit", form_integer_unit),
+        ("form_decimal", form_decimal),
+        ("form_quantity_units", form_quantity_units),
+        ("form_date", form_date),
+        ("form_time", form_time),
+        ("form_string_keyboard", form_string_keyboard),
+        ("form_picture", form_picture),
+        ("form_review", form_review),
+        ("form_after_sending", form_after_sending),
+    ]
+)
