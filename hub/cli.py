@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 from datetime import UTC, date, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from hub import questionnaire_cli
@@ -25,10 +24,23 @@ DATA_RULE = (
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # only for --version: the help stays quick
+
     try:
         return version("heima")
     except PackageNotFoundError:  # run from a checkout that was never installed
         return "unknown (not installed)"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, reading the installed version only when asked (argparse's own reads it always)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:  # noqa: A002
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"heima {_version()}")  # on standard output, as argparse's own
+        parser.exit()
 
 
 def _date(text: str) -> date:
@@ -77,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="heima", description="Heima: the patient's hub for digital home follow-up.", parents=both
     )
-    parser.add_argument("--version", action="version", version=f"heima {_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show the program's version number and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser(
@@ -138,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     move.add_argument("--from", dest="source", required=True, metavar="OLD", help="the destination no longer configured")
     move.add_argument("--to", dest="target", required=True, metavar="NEW", help="a configured destination")
     questionnaire_cli.add_parser(sub, [quiet])
-    from hub.app.technician import register as register_technician  # enrol, technician, return
+    from hub.app.technician_args import register as register_technician  # enrol, technician, return (arguments only)
 
     register_technician(sub, both)
     from hub.app.plan_cli import register as register_plan  # plan check, simulate, show
@@ -154,9 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "questionnaire":  # a form author's tool: no data folder, no configuration
         return questionnaire_cli.run(args)
-    from hub.app import technician  # enrol, technician mode and return read their own configuration
+    from hub.app import technician_args
 
-    if args.command in technician.COMMANDS:
+    if args.command in technician_args.COMMANDS:  # enrol, technician mode and return read their own configuration
+        from hub.app import technician
+
         return technician.main(args)
     if args.command == "plan":  # a plan author's tools need no data folder; show reads it alone
         from hub.app import plan_cli
@@ -165,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = _config(args)
     except ConfigError as exc:
-        print(technician.explain_config_error(args, exc), file=sys.stderr)
+        print(technician_args.explain_config_error(args, exc), file=sys.stderr)
         return 2
 
     from hub import app  # the composition root; imported only here

@@ -37,66 +37,9 @@ from hub.services.returning import (
     wipe_targets,
 )
 from hub.services.technician import AuditLog, PinGuard, TechnicianError, TechnicianFiles
+from hub.app.technician_args import COMMANDS, explain_config_error, register
 from hub.store import StoreError
 
-COMMANDS = ("enrol", "technician", "return")
-
-
-def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    """Add the technician's commands to `heima`'s subparsers."""
-    enrol = sub.add_parser(
-        "enrol",
-        parents=parents,
-        help="enrol this hub for a patient from the centre's signed profile (a file, a USB stick's folder, a QR code's text)",
-        description="Check the profile's signature (the centre's pinned key), that it is for this hub and not expired, "
-        "then write the configuration (--config) and the secrets (0600, in the data folder). A new technician PIN "
-        "is asked for (twice at a terminal; one line on standard input otherwise). Refused while the hub holds "
-        "another patient's data: return it first.",
-    )
-    source = enrol.add_mutually_exclusive_group(required=True)
-    source.add_argument("profile", nargs="?", type=Path, metavar="PROFILE", help="the signed profile file, or a folder (USB stick) holding heima-enrolment.json")
-    source.add_argument("--qr", metavar="TEXT", help="a QR code's text (HEIMA1:…), as a scanner types it")
-    enrol.add_argument("--hub-id", metavar="ID", help="this hub's id (default: the file hub-id beside the configuration)")
-    enrol.add_argument("--trusted-keys", type=Path, metavar="FILE", help="the centre's pinned public keys (default: enrolment-keys.json beside the configuration)")
-    enrol.add_argument("--technician", metavar="NAME", help="your name, for the audit log (default: the login name)")
-
-    tech = sub.add_parser("technician", parents=parents, help="technician mode (asks for the technician PIN): the kit, the audit log")
-    tech.add_argument("--technician", metavar="NAME", help="your name, for the audit log (default: the login name)")
-    what = tech.add_subparsers(dest="technician_command", metavar="ACTION")
-    kit = what.add_parser("kit", parents=parents, help="the paired devices: serial, model, firmware, battery, last seen, clock offset")
-    kit.add_argument("--fhir", type=Path, metavar="FILE", help="also write them as FHIR R4 Device resources (a collection Bundle) to FILE")
-    kit.add_argument("--send", action="store_true", help="queue them as Device resources for the destinations that take them")
-    what.add_parser("audit", parents=parents, help="the technician audit log (who, what, when), and whether a line was removed or changed")
-    test = what.add_parser(
-        "test",
-        parents=parents,
-        help="take a test measurement with a kit device: stored marked as a test, never sent as the patient's",
-    )
-    test.add_argument("--timeout", type=float, default=60.0, metavar="S", help="how long to wait for a device (default 60 s)")
-
-    ret = sub.add_parser(
-        "return",
-        parents=parents,
-        help="deliver everything (or export it), then wipe the patient's data: the hub boots to enrolment",
-        description="Stop the hub first. Delivers everything due to every destination; what cannot be delivered is "
-        "refused unless exported (--export DIR --yes). Then wipes the store, forms, Bluetooth bonds, keys and "
-        "certificates, settings and logs, and the configuration; leaves wipe-record.json (counts and times, no "
-        "patient data). Interrupted, it is finished by running it again.",
-    )
-    ret.add_argument("--export", type=Path, metavar="DIR", help="write what cannot be delivered into DIR (a USB stick)")
-    ret.add_argument("--yes", action="store_true", help="confirm exporting into DIR and wiping")
-    ret.add_argument("--technician", metavar="NAME", help="your name, for the audit log (default: the login name)")
-
-
-def explain_config_error(args: argparse.Namespace, exc: ConfigError) -> str:
-    """`heima` on a hub with no configuration: it is not enrolled (a returned hub)."""
-    path = getattr(args, "config", None)
-    if path is not None and not Path(path).exists():
-        return (
-            f"heima: not enrolled: there is no configuration at {path}. "
-            f"Enrol this hub with `heima --config {path} enrol PROFILE`."
-        )
-    return f"heima: configuration: {exc}"
 
 
 def main(args: argparse.Namespace, *, checkpoint: Checkpoint | None = None) -> int:
