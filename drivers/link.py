@@ -144,6 +144,7 @@ class LinkManager:
         self._clock = clock or utc_now
         self._history = history
         self._on_event = on_event
+        self._families: dict[str, str | None] = {}  # address -> the family its driver declares
         self._settle = settle
         self._cooldown = cooldown
         self._readvertise_gap = readvertise_gap
@@ -204,10 +205,7 @@ class LinkManager:
             elif not self._is_new_broadcast(advertisement):
                 return
             queued.add(advertisement.address)
-            self._emit(
-                "device-found",
-                {"address": advertisement.address, "name": advertisement.name, "driver": driver.name},
-            )
+            self._found(advertisement, driver)
             candidates.put_nowait((time.monotonic(), device, advertisement, driver))
 
         scanner = self._scanner(on_advertisement)
@@ -250,7 +248,7 @@ class LinkManager:
             if found.done():
                 return
             _, advertisement, driver = candidate
-            self._emit("device-found", {"address": advertisement.address, "name": advertisement.name, "driver": driver.name})
+            self._found(advertisement, driver)
             found.set_result(candidate)
 
         def on_advertisement(device: BLEDevice, data: AdvertisementData) -> None:
@@ -447,9 +445,19 @@ class LinkManager:
                 kwargs["passkey_provider"] = _AnnouncingProvider(self._passkey_provider, self._emit)
         return kwargs
 
+    def _found(self, advertisement: Advertisement, driver: Driver) -> None:
+        """Tell that a device was found, with the family its driver declares; remembered, so a
+        pairing it asks for later names the same family (the pairing dialog's words)."""
+        family = getattr(driver, "family", None)
+        family_value = family.value if family is not None else None
+        self._families[advertisement.address] = family_value
+        self._emit("device-found", {"address": advertisement.address, "name": advertisement.name, "driver": driver.name, "family": family_value})
+
     def _emit(self, name: str, details: dict[str, Any]) -> None:
         if self._on_event is None:
             return
+        if name == "pairing-needed" and "family" not in details:
+            details = {**details, "family": self._families.get(details.get("address", ""))}
         try:
             self._on_event(name, details)
         except Exception:  # noqa: BLE001 - the UI must not break the link

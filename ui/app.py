@@ -109,7 +109,7 @@ class HeimaApp(App):
             setattr(screen, attr, model)
             sm.add_widget(screen)
         self.passkey = PasskeyDialog()
-        self.passkey.session_family = lambda: self.measure_model.family if self.measure_model.measuring else None
+        self._detach_families = self.api.subscribe(self.passkey.follow)  # the asking device's own family
         self._detach_pairing = self.api.pairing.attach(self.passkey)
         self.feed = HubFeed(self.api, self.today_model, self.measure_model, self.history_model)
         self.session.fbind("language", self._language_changed)

@@ -10,12 +10,11 @@ answer None/False on Cancel/No. What is typed is never logged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from kivy.properties import BooleanProperty, StringProperty
 from kivy.uix.label import Label
 
-from hub.api import DeviceFamily, device_label
+from hub.api import DeviceFamily, DeviceFound, HubEvent, PairingNeeded, device_label
 from ui import kinds
 from ui.i18n import N_, tr
 from ui.widgets import Dialog, load_kv, typed
@@ -37,9 +36,10 @@ class PasskeyDialog(Dialog):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self._answer: asyncio.Future | None = None
-        # The family being measured now (the app's measuring session), else None: a pairing
-        # asks for the device the patient just switched on.
-        self.session_family: Callable[[], str | None] = lambda: None
+        # The family of each device the hub found, as its driver declares it (the hub's
+        # DeviceFound/PairingNeeded events, `follow`): the device that asks, not the family
+        # being measured, which another device in range may not be.
+        self.families: dict[str, DeviceFamily] = {}
         self.fbind("digits", self._fill_slots)
         self.fbind("mode", self._fill_slots)
         self._fill_slots()
@@ -59,14 +59,19 @@ class PasskeyDialog(Dialog):
     def slots(self) -> list[DigitSlot]:
         return list(reversed(self.ids.slots.children))
 
+    def follow(self, event: HubEvent) -> None:
+        """Listen to the hub's events (hub.api.HubApi.subscribe): remember each found device's family."""
+        if isinstance(event, DeviceFound | PairingNeeded) and event.family is not None:
+            self.families[event.address] = event.family
+
     def _ask(self, mode: str, device) -> asyncio.Future:
         if self._answer is not None and not self._answer.done():
             self._answer.set_result(None)  # a new question replaces an unanswered one
         self.mode = mode
         # Said by its family word, never its advertised name ("Heima BP 1" inside a sentence);
         # only a user code is always the scale's (a shared scale's User Data Service).
-        family = DeviceFamily.WEIGHT.value if mode == "consent" else self.session_family()
-        known = DeviceFamily(family) if family in {f.value for f in DeviceFamily} else None
+        address = getattr(device, "address", device)
+        known = DeviceFamily.WEIGHT if mode == "consent" else self.families.get(address) if isinstance(address, str) else None
         self.device = kinds.FAMILY_DEVICE[known] if known is not None else kinds.THE_DEVICE
         self.device_name = "" if known is not None else device_label(device)
         self.digits = ""

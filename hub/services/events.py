@@ -126,6 +126,7 @@ class DeviceFound:
     address: str
     device_name: str | None = None
     driver: str | None = None
+    family: DeviceFamily | None = None  # what its driver declares it reads (Driver.family)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,7 @@ class PairingNeeded:
     address: str
     method: str  # "passkey", "numeric-comparison" or "consent-code" (a shared scale's user code)
     user_index: int | None = None
+    family: DeviceFamily | None = None  # the asking device's, as its driver declares it (None: not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,19 +313,27 @@ def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _family(value: Any) -> DeviceFamily | None:
+    try:
+        return DeviceFamily(value) if isinstance(value, str) else None
+    except ValueError:  # a family this hub does not know: the dialog says "the device"
+        return None
+
+
 def device_event(name: str, details: Mapping[str, Any]) -> HubEvent | None:
     """A driver's or the link's `on_event(name, details)` as a typed event; None for an event the
     hub does not know or whose details do not fit (drivers import hub.domain only, so they speak
     in names and dicts; the composition root turns them into events here)."""
     d = details
     address = _text(d.get("address"))
-    if name in ("device-found", "connected") and address:
-        cls = DeviceFound if name == "device-found" else Connected
-        return cls(address, _text(d.get("name")), _text(d.get("driver")))
+    if name == "device-found" and address:
+        return DeviceFound(address, _text(d.get("name")), _text(d.get("driver")), _family(d.get("family")))
+    if name == "connected" and address:
+        return Connected(address, _text(d.get("name")), _text(d.get("driver")))
     if name == "disconnected" and address:
         return Disconnected(address, _text(d.get("ended_by")), _count(d.get("readings")) or 0, _count(d.get("skipped")) or 0)
     if name == "pairing-needed" and address and _text(d.get("method")):
-        return PairingNeeded(address, d["method"], _count(d.get("user_index")))
+        return PairingNeeded(address, d["method"], _count(d.get("user_index")), _family(d.get("family")))
     if name == "pairing-failed" and address:
         return PairingFailed(address, _text(d.get("name")), _text(d.get("advice")))
     if name == "consent-failed" and address:
