@@ -234,6 +234,7 @@ async def drive(app: HeimaApp, work, *, size: tuple[int, int] | None = (1280, 80
     it and leave Kivy's window ready for the next app (tests, the gallery, benchmarks)."""
     import asyncio
 
+    from ui.models.loop import finish_spawned
     from ui.scenes import next_frame
 
     if size is not None:
@@ -260,3 +261,4 @@ async def drive(app: HeimaApp, work, *, size: tuple[int, int] | None = (1280, 80
         app.stop()
         if not running.done():
             await running  # the window stays open: the next App's async_run starts Kivy's loop again
+        await finish_spawned()  # the models' refreshes end here, before the caller closes the hub's store

@@ -138,10 +138,11 @@ async def keep_forms_fresh(service: QuestionnaireService, config: HubConfig, *, 
         await asyncio.sleep(every)
 
 
-def announce_sent(service: QuestionnaireService) -> Callable[[HubEvent], None]:
+def announce_sent(service: QuestionnaireService, pending: set[asyncio.Task[Any]] | None = None) -> Callable[[HubEvent], None]:
     """A listener for the hub's feed: after a delivery, a submitted form that reached every
-    destination is told (FormSent)."""
-    pending: set[asyncio.Task[Any]] = set()
+    destination is told (FormSent). `pending`: the checks under way, which the hub ends before
+    it closes the store (Hub.stop)."""
+    pending = set() if pending is None else pending
 
     def on_event(event: HubEvent) -> None:
         if isinstance(event, DeliveryChanged):

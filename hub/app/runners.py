@@ -213,6 +213,7 @@ async def run_app(
     `ringer`: the ring tone's player (default: the sound card's)."""
     _kivy_environment()
     from ui.app import HeimaApp
+    from ui.models.loop import finish_spawned
 
     if emulated:
         config = demo_config(config)
@@ -279,6 +280,7 @@ async def run_app(
             for task in demo_tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            await finish_spawned()  # the screens' refreshes end before the store closes
             await hub.stop()
             for device in devices:
                 with contextlib.suppress(Exception):

@@ -139,6 +139,7 @@ class Hub:
     calls: Any = None  # hub.services.video.CallService: nurses' video check-ins ([video] + [centre.mqtt])
     signalling: Any = None  # its signalling over the centre's channel (sync.remote.signalling)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _checks: set[asyncio.Task[Any]] = field(default_factory=set)  # reads the events started (announce_sent)
 
     async def record(self, reading: Reading | OximetryPoint | StreamEnded) -> None:
         """The link's sink: returns once the reading is committed. A recording's points go to
@@ -174,12 +175,13 @@ class Hub:
     async def stop(self) -> None:
         if self.calls is not None:
             await self.calls.close()  # a call on ends (the nurse is told) while the channel is up
-        for task in self._tasks:
+        for task in [*self._tasks, *self._checks]:  # nothing may read the store once it is closed
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await asyncio.gather(*self._checks, return_exceptions=True)  # a failed check was its own to log
         await self.oximetry.end()  # a recording still open: its last chunk and summary
         for dest in self.destinations:
             await dest.aclose()
@@ -268,7 +270,8 @@ async def start_hub(
     questionnaires = build_questionnaires(config, store, consent, events, clock=now, on_queued=wake_workers)
     if not deliver:  # no background pull: without a centre, the folder's forms (no network)
         await refresh_forms(questionnaires, config, pull=False)
-    events.subscribe(announce_sent(questionnaires))
+    checks: set[asyncio.Task[Any]] = set()
+    events.subscribe(announce_sent(questionnaires, checks))
     readable = device_families(link)
     if link is not None:
         link.use_history(store)  # a meter is asked only for records the hub does not have
@@ -286,6 +289,7 @@ async def start_hub(
         careplan=careplans,
     )
     hub = Hub(config, store, events, service, oximetry, consent, api, workers, destinations, hub_clock, link, careplans, plan_clock)
+    hub._checks = checks
     hub.questionnaires = questionnaires
     if deliver:
         hub.start_delivery()

@@ -29,6 +29,15 @@ def spawn(coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task:
     return task
 
 
+async def finish_spawned() -> None:
+    """End the models' tasks still under way (a refresh reading the store), once the app has
+    stopped and before the hub closes its store: nothing is read after the close."""
+    running = [t for t in _tasks if not t.done()]
+    for task in running:
+        task.cancel()
+    await asyncio.gather(*running, return_exceptions=True)
+
+
 async def next_frame(count: int = 1, *, timeout: float = 5.0) -> None:
     """Wait until the Kivy Clock has ticked `count` times (the app runs on this loop); a Clock
     that does not tick within `timeout` seconds (the app is gone) raises TimeoutError."""
@@ -76,4 +85,4 @@ class Refresher:
             await asyncio.shield(self._task)
 
 
-__all__ = ["Refresher", "events_delivered", "next_frame", "spawn"]
+__all__ = ["Refresher", "events_delivered", "finish_spawned", "next_frame", "spawn"]
