@@ -9,7 +9,7 @@ import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from hub.domain.measurements import Measurement
 from hub.domain.oximetry import OximetrySummary, summary_reading
@@ -107,4 +107,48 @@ async def seed_examples(hub: ExampleHub, now: datetime) -> dict[str, list[tuple[
     forms = getattr(hub, "questionnaires", None)
     if forms is not None:  # a form with every kind of question, for the questionnaire screens' scenes
         await forms.import_forms("gallery", [json.loads(EXAMPLE_FORM.read_text(encoding="utf-8"))])
+    return ids
+
+
+def gallery_plan(examples: Path) -> dict[str, Any]:
+    """The heart-failure example plan (weight 07:30, blood pressure 08:00 and 20:00) with the COPD
+    example's oxygen saturation at 12:00: at GALLERY_NOW (11:30 in Oslo) one task of each state."""
+    plan = json.loads((examples / "heart-failure.json").read_text(encoding="utf-8"))
+    spo2 = json.loads((examples / "copd.json").read_text(encoding="utf-8"))["activity"][0]
+    spo2["detail"]["scheduledTiming"]["repeat"]["timeOfDay"] = ["12:00:00"]
+    plan["activity"].append(spo2)
+    plan["id"], plan["title"] = "galleri-eksempel", "Egenbehandlingsplan"
+    return plan
+
+
+async def seed_plan_examples(hub: ExampleHub, now: datetime) -> dict[str, list[tuple[str, str]]]:
+    """Values judged by gallery_plan (in force for a month before `now`): a month of oxygen
+    saturation around the baseline (History's zone bands), today's blood pressure done at 08.10
+    (green), a yellow one, and two red ones: the first asks to measure again after 5 minutes' rest,
+    the second confirms. The weight of 07.30 is not measured (missed); oxygen at 12.00 is due."""
+    K = MeasurementKind
+    rng = random.Random(7)
+    ox = DeviceIdentity(address="F0:11:22:33:44:01", name="Heima PLX 1", serial="PLX1-EX")
+    cuff = DeviceIdentity(address="F0:11:22:33:44:02", name="Heima BP 1", serial="BP1-EX")
+    ids: dict[str, list[tuple[str, str]]] = {}
+
+    async def put(name: str | None, reading: Reading) -> None:
+        outcome = await hub.service.record_reading(reading, Provenance.DEVICE)
+        assert outcome.measurement is not None
+        if name:
+            ids.setdefault(name, []).append((str(outcome.measurement.id), reading.kind.value))
+
+    def bp(at: datetime, s: float, d: float) -> Reading:
+        return Reading(
+            kind=K.BLOOD_PRESSURE, value=None, unit="mm[Hg]", received_at=at, device=cuff,
+            components=(Component(K.SYSTOLIC_PRESSURE, s, "mm[Hg]"), Component(K.DIASTOLIC_PRESSURE, d, "mm[Hg]")),
+        )
+
+    for day in range(30, 0, -1):
+        at = now - timedelta(days=day, hours=rng.uniform(-1, 1))
+        await put(None, Reading(K.OXYGEN_SATURATION, rng.choice((90, 91, 92, 93, 94, 94, 95, 95, 96)), "%", at, device=ox))
+    await put("plan-green", bp(now - timedelta(hours=3, minutes=20), 128, 82))
+    await put("plan-yellow", bp(now - timedelta(minutes=40), 166, 94))
+    await put("plan-red-first", bp(now - timedelta(minutes=2), 186, 98))
+    await put("plan-red", bp(now - timedelta(minutes=1), 184, 97))
     return ids

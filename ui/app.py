@@ -75,6 +75,7 @@ class HeimaApp(App):
         measure_timeout: float = 90.0,
         calls=None,  # the hub's video call service (hub.services.video.CallService): ringing and call screens
         ringer=None,
+        sounds_dir: Path | None = None,  # where the reminder tone is written (default: beside the settings)
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -84,6 +85,7 @@ class HeimaApp(App):
         self.measure_timeout = measure_timeout
         self.actions: list[str] = []  # what the patient did, by action name (tests; no values)
         self.calls, self.ringer = calls, ringer
+        self.sounds_dir = sounds_dir or (settings_path.parent if settings_path is not None else None)
 
     def build(self):
         Window.clearcolor = theme.rgba(theme.BACKGROUND)
@@ -111,7 +113,8 @@ class HeimaApp(App):
         self.passkey = PasskeyDialog()
         self._detach_families = self.api.subscribe(self.passkey.follow)  # the asking device's own family
         self._detach_pairing = self.api.pairing.attach(self.passkey)
-        self.feed = HubFeed(self.api, self.today_model, self.measure_model, self.history_model)
+        self.reminders = self._reminders()
+        self.feed = HubFeed(self.api, self.today_model, self.measure_model, self.history_model, self.reminders)
         self.session.fbind("language", self._language_changed)
         self.measure_model.fbind("state", self._measure_state_changed)
         self.form_model.fbind("step", self._form_moved)
@@ -135,6 +138,7 @@ class HeimaApp(App):
         if not hasattr(self, "feed"):
             return  # build() did not finish
         self.feed.close()
+        self.reminders.dismiss()
         self._detach_pairing()
         self.root.get_screen("measure").stop_animations()
         self.measure_model.cancel()
@@ -185,9 +189,24 @@ class HeimaApp(App):
         self._form_opening = True
         self.form_model.open(url)
 
+    def open_task(self, family: str, form: str = "") -> None:
+        """A task of the self-care plan: its measurement, or its form (when the app has forms)."""
+        if family:
+            self.measure(family)
+        elif form and hasattr(self, "open_form"):
+            self.open_form(form)
+
+    def _reminders(self):
+        import tempfile
+
+        from ui.reminders import Reminders, Tone
+
+        folder = self.sounds_dir or Path(tempfile.gettempdir()) / "heima-sounds"
+        return Reminders(self.api, tr, tone=Tone(folder), say=self.session.say, can_open_forms=lambda: hasattr(self, "open_form"))
+
     def read_screen(self) -> None:
         self.actions.append("read-aloud")
-        text = self.passkey.spoken() if self.passkey.waiting else self.screen.spoken()
+        text = self.passkey.spoken() if self.passkey.waiting else (self.reminders.spoken() or self.screen.spoken())
         self.session.say(text, asked=True)
 
     # -- reactions ----------------------------------------------------------------------------------
@@ -195,6 +214,7 @@ class HeimaApp(App):
     def _language_changed(self, *_args) -> None:
         for model in (self.today_model, self.measure_model, self.history_model):
             model.render()
+        self.reminders.dismiss()  # shown again in the new language at its next reminder
         self.form_model.relang()
         for name in SCREENS:
             screen = self.root.get_screen(name)

@@ -6,7 +6,8 @@ at the larger sizes), and picks a scale that fits the values.
 - the y axis: about five ticks of 1, 2 or 5 × 10^n — whole numbers for kinds measured in whole
   numbers — with a little room above and below the values;
 - the x axis: the period's first day at the left and "Today" at the right, under the plot;
-- a chart with one value per line shows that value as text beside its point.
+- a chart with one value per line shows that value as text beside its point;
+- the self-care plan's zones as pale bands behind the lines (History names them in words).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from __future__ import annotations
 import math
 
 from kivy.clock import Clock
-from kivy.graphics import Color, Line
+from kivy.graphics import Color, Line, Rectangle
 from kivy.metrics import dp
 from kivy.properties import StringProperty
 from kivy.uix.label import Label
-from kivy_garden.graph import Graph, LinePlot, PointPlot
+from kivy_garden.graph import Graph, LinePlot, Plot, PointPlot
 
 from ui import theme
 from ui.i18n import tr
@@ -67,6 +68,30 @@ class WideLinePlot(LinePlot):
         return [self._gcolor, self._gline]
 
 
+class BandPlot(Plot):
+    """One zone of the plan, from `low` to `high` (None: the chart's edge), across the whole plot."""
+
+    def __init__(self, low: float | None, high: float | None, **kwargs) -> None:
+        self.low, self.high = low, high
+        super().__init__(**kwargs)
+
+    def create_drawings(self):  # type: ignore[override]
+        self._bcolor = Color(*self.color)
+        self._rect = Rectangle(pos=(0, 0), size=(0, 0))
+        return [self._bcolor, self._rect]
+
+    def draw(self, *args):  # type: ignore[override]
+        super().draw(*args)
+        params = self.params
+        ymin, ymax = params["ymin"], params["ymax"]
+        lo = ymin if self.low is None else min(max(self.low, ymin), ymax)
+        hi = ymax if self.high is None else min(max(self.high, ymin), ymax)
+        bounds, y_px = self.get_px_bounds(), self.y_px()
+        y0, y1 = y_px(lo), y_px(hi)
+        self._rect.pos = (bounds["xmin"], y0)
+        self._rect.size = (bounds["xmax"] - bounds["xmin"], max(0.0, y1 - y0))
+
+
 class HistoryChart(Graph):
     start_text = StringProperty("")  # under the left end of the plot: the period's first day
     end_text = StringProperty("")  # under the right end: "Today"
@@ -106,7 +131,15 @@ class HistoryChart(Graph):
             label.font_size = self.font_size
         self._trigger()
 
-    def show(self, series: list[list[tuple[float, float]]], *, days: int, y_range: tuple[float, float], decimals: int = 0) -> None:
+    def show(
+        self,
+        series: list[list[tuple[float, float]]],
+        *,
+        days: int,
+        y_range: tuple[float, float],
+        decimals: int = 0,
+        bands: list[tuple[str, float | None, float | None]] = (),  # type: ignore[assignment]
+    ) -> None:
         for plot in list(self.plots):
             self.remove_plot(plot)
         for label in self._point_labels:
@@ -117,6 +150,8 @@ class HistoryChart(Graph):
         # A little room right of today, so the newest point is drawn whole, not cut by the edge.
         self.xmin, self.xmax = -float(days), days * 0.03
         self.x_ticks_major = 1 if days <= 7 else 7
+        for level, low, high in bands:  # first: behind the lines
+            self.add_plot(BandPlot(low, high, color=theme.rgba(theme.ZONE_BANDS[level])))
         for n, points in enumerate(series):
             colour = theme.rgba(LINE_COLOURS[n % len(LINE_COLOURS)])
             line = WideLinePlot(color=colour, line_width=dp(3))

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hub.api import Connected, CuffPressure, DownloadProgress, HubEvent, LiveReading, MeasurementKind
+from hub.api import Connected, CuffPressure, DownloadProgress, HubEvent, LiveReading, MeasurementKind, ReminderDue, TaskState
 from ui.screens import call as call_scenes
 from ui.models.loop import next_frame
 from ui.models.measuring import Phase, SessionOver
@@ -39,6 +39,7 @@ async def settle(app: Any, frames: int = 3) -> None:
 class Scene:
     name: str
     enter: Callable[[Any, dict[str, Any]], Awaitable[None]]
+    plan: bool = False  # shown on a hub with the self-care plan in force (hub.app.example_hub(plan=True))
 
 
 def _feed(app: Any, event: HubEvent) -> None:
@@ -198,9 +199,80 @@ SCENES: tuple[Scene, ...] = tuple(
 )
 
 
+# --- the self-care plan (on the plan's example hub: hub.examples.seed_plan_examples) -------------
+
+
+async def _plan_result(app, ids) -> None:
+    app.measure("blood-pressure")
+    for mid, kind in ids:
+        await app.measure_model.show_measurement(mid, kind)
+
+
+async def plan_today(app, ctx):
+    """Today by the plan at 11.30: weight missed (said calmly), blood pressure done, oxygen due
+    now, blood pressure again this evening."""
+    app.go("today")
+
+
+async def plan_today_other(app, ctx):
+    app.go("today")
+    await settle(app)
+    app.today_model.show_others = True
+
+
+async def plan_result_green(app, ctx):
+    await _plan_result(app, ctx["plan-green"])
+
+
+async def plan_result_yellow(app, ctx):
+    await _plan_result(app, ctx["plan-yellow"])
+
+
+async def plan_remeasure(app, ctx):
+    """A first red value: measure again after the plan's rest, counted down, with the advice."""
+    await _plan_result(app, ctx["plan-red-first"])
+
+
+async def plan_result_red(app, ctx):
+    await _plan_result(app, ctx["plan-red"])
+
+
+async def plan_reminder(app, ctx):
+    app.go("today")
+    task = next(t for t in await app.api.due_today() if t.state is TaskState.DUE_NOW)
+    _feed(app, ReminderDue(task.activity, task.title, task.due, task.closes, task.due))
+    for _ in range(100):
+        if app.reminders.showing:
+            break
+        await next_frame(1)
+
+
+async def plan_history(app, ctx):
+    app.history_model.kind = "oxygen-saturation"
+    app.history_model.days = 30
+    app.go("history")
+
+
+PLAN_SCENES: tuple[Scene, ...] = tuple(
+    Scene(name.replace("_", "-"), fn, plan=True)
+    for name, fn in [
+        ("plan_today", plan_today),
+        ("plan_today_other", plan_today_other),
+        ("plan_result_green", plan_result_green),
+        ("plan_result_yellow", plan_result_yellow),
+        ("plan_remeasure", plan_remeasure),
+        ("plan_result_red", plan_result_red),
+        ("plan_reminder", plan_reminder),
+        ("plan_history", plan_history),
+    ]
+)
+
+
 async def leave(app: Any, ctx: dict[str, Any]) -> None:
     """Undo what a scene left open (a dialog waiting for an answer)."""
     pending = ctx.pop("pending", None)
+    app.reminders.dismiss()
+    app.today_model.show_others = False
     for undo in ctx.pop("undo", []):  # a scene's own clean-up (the example video call)
         undo()
     if app.passkey.waiting:

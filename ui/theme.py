@@ -26,6 +26,11 @@ WAIT = "#6B3A00"  # waiting to send
 FAIL = "#8A1010"  # only where the patient must act: measure again, check the number
 BORDER = "#5A5A5A"
 ACCENT = "#C8DAF0"  # pictogram fills (not text)
+# The self-care plan's zones: always with their name in words (never colour alone); text on them 7:1.
+ZONE_GREEN = "#17561B"  # white text
+ZONE_YELLOW = "#F2C94C"  # ink text
+ZONE_RED = "#8A1010"  # white text
+ZONE_BANDS = {"green": "#E2F0DE", "yellow": "#FBEFC4", "red": "#F7DADA"}  # behind a chart (ink 7:1 on each)
 SKIN = "#F0C8A0"
 
 TEXT_PAIRS = {
@@ -42,6 +47,9 @@ TEXT_PAIRS = {
     "wait-bg": (WAIT, BACKGROUND),
     "fail": (FAIL, SURFACE),
     "fail-bg": (FAIL, BACKGROUND),
+    "zone-green": (ON_PRIMARY, ZONE_GREEN),
+    "zone-yellow": (INK, ZONE_YELLOW),
+    "zone-red": (ON_PRIMARY, ZONE_RED),
 }
 MIN_CONTRAST = 7.0
 

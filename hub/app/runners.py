@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,7 +18,7 @@ from hub.app.careplan import install_demo_plan
 from hub.app.wiring import Hub, Link, hub_registry, publish_device_events, start_hub
 from hub.config import HubConfig
 from hub.demo import DEMO_PASSKEY, Transcript, describe, passkey_banner
-from hub.examples import GALLERY_NOW, seed_examples
+from hub.examples import GALLERY_NOW, gallery_plan, seed_examples, seed_plan_examples
 from hub.platform import systemd
 from hub.platform.private_files import private_folder
 from hub.services.events import Connected, DeviceFound, EventBus, HubEvent, PairingNeeded, device_event
@@ -310,12 +310,27 @@ class _NothingInRange:
         await asyncio.Event().wait()
 
 
-async def example_hub(data_dir: Any, now: datetime) -> tuple[Hub, dict[str, list[tuple[str, str]]]]:
+async def example_hub(data_dir: Any, now: datetime, *, plan: bool = False) -> tuple[Hub, dict[str, list[tuple[str, str]]]]:
     """A hub on a fresh store in `data_dir` with every family and example values, whose clock
-    stands still at `now`, and a measure command that waits (nothing is in range)."""
+    stands still at `now`, and a measure command that waits (nothing is in range).
+
+    `plan`: with the gallery's self-care plan in force for a month before `now` and values it
+    judged instead (hub.examples.seed_plan_examples); `hub.api.clock` can then be moved on by
+    setting `hub.example_now[0]`."""
+    import json
+    from pathlib import Path
+
+    from hub.app.careplan import EXAMPLES
+
     config = HubConfig(data_dir=data_dir, serial="HEIMA-GALLERY")
-    hub = await start_hub(config, link=_NothingInRange(), deliver=False, families=list(DeviceFamily), clock=lambda: now)
-    return hub, await seed_examples(hub, now)
+    clock = [now - timedelta(days=31) if plan else now]
+    if plan:
+        (Path(data_dir) / "careplans").mkdir(parents=True, exist_ok=True)
+        (Path(data_dir) / "careplans" / "plan.json").write_text(json.dumps(gallery_plan(EXAMPLES)), encoding="utf-8")
+    hub = await start_hub(config, link=_NothingInRange(), deliver=False, families=list(DeviceFamily), clock=lambda: clock[0])
+    hub.example_now = clock
+    clock[0] = now
+    return hub, await (seed_plan_examples(hub, now) if plan else seed_examples(hub, now))
 
 
 async def run_gallery(out: Any, *, scenes: Any = None, languages: Any = None, sizes: Any = None) -> list[Any]:
@@ -328,16 +343,24 @@ async def run_gallery(out: Any, *, scenes: Any = None, languages: Any = None, si
     from ui.app import HeimaApp, drive
     from ui.speech import RecordingSpeaker
 
+    chosen = list(scenes or (*all_scenes.SCENES, *all_scenes.PLAN_SCENES))
+    written: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="heima-gallery-") as tmp:
-        hub, ids = await example_hub(Path(tmp), GALLERY_NOW)
-        try:
-            app = HeimaApp(hub.api, speaker=RecordingSpeaker())
-            ctx: dict[str, Any] = dict(ids)
-            options = {
-                "scenes": scenes or all_scenes.SCENES,
-                "languages": languages or all_scenes.LANGUAGES,
-                "sizes": sizes or all_scenes.TEXT_SIZES,
-            }
-            return await drive(app, lambda a: gallery.render(a, ctx, Path(out), **options))
-        finally:
-            await hub.stop()
+        # The self-care plan's scenes on a hub with the gallery's plan in force; the rest without.
+        for plan in (False, True):
+            group = [s for s in chosen if s.plan == plan]
+            if not group:
+                continue
+            hub, ids = await example_hub(Path(tmp) / ("plan" if plan else "hub"), GALLERY_NOW, plan=plan)
+            try:
+                app = HeimaApp(hub.api, speaker=RecordingSpeaker())
+                ctx: dict[str, Any] = dict(ids)
+                options = {
+                    "scenes": group,
+                    "languages": languages or all_scenes.LANGUAGES,
+                    "sizes": sizes or all_scenes.TEXT_SIZES,
+                }
+                written += await drive(app, lambda a: gallery.render(a, ctx, Path(out), **options))
+            finally:
+                await hub.stop()
+    return written

@@ -1,4 +1,5 @@
-"""The History screen's model: one kind over 7 or 30 days, as chart lines and a list."""
+"""The History screen's model: one kind over 7 or 30 days, as chart lines and a list; with a
+self-care plan, its zones as bands behind the chart, named in words."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from kivy.event import EventDispatcher
 from kivy.properties import ListProperty, NumericProperty, StringProperty
 
 from hub.api import HubApi, HubEvent, MeasurementKind, MeasurementRecorded, MeasurementView
-from ui import kinds
+from ui import kinds, zones
 from ui.i18n import N_, Translator
 from ui.models.loop import Refresher
 
@@ -27,6 +28,9 @@ class HistoryModel(EventDispatcher):
     empty_text = StringProperty("")
     unit = StringProperty("")
     decimals = NumericProperty(0)
+    bands = ListProperty([])  # [(level, low, high)]: the plan's limit zones of the chart's (first) line
+    bands_title = StringProperty("")
+    band_legend = ListProperty([])  # [(level, words)]: each band named, not only coloured
 
     def __init__(self, api: HubApi, tr: Translator, **kw) -> None:
         super().__init__(**kw)
@@ -80,6 +84,11 @@ class HistoryModel(EventDispatcher):
         self.legend = [tr._(kinds.KIND_NAME[k]) for k in kinds.chart_series(kind)]
         self.series = lines
         ys = [y for line in lines for _, y in line]
+        self._render_bands(kind, ys)
+        limits = [x for b in self.bands for x in b[1:] if x is not None]
+        if ys and limits:  # the limits near the values are seen: where green ends
+            span = max(max(ys) - min(ys), 1.0)
+            ys += [x for x in limits if min(ys) - span <= x <= max(ys) + span]
         self.y_range = [min(ys), max(ys)] if ys else [0, 1]
         rows = []
         for v in reversed(self._views):
@@ -89,6 +98,20 @@ class HistoryModel(EventDispatcher):
             rows.append({"when": f"{tr.short_day(local.date())} {tr.time(local)}", "value": kinds.value_text(tr, v), "note": note})
         self.rows = rows
         self.empty_text = "" if self._views else tr.f(N_("No values in the last {days} days."), days=int(self.days))
+
+    def _render_bands(self, kind: MeasurementKind, ys: list[float]) -> None:
+        """The zones the plan gave the newest value of the period (the plan in force then)."""
+        tr = self.tr
+        series = kinds.chart_series(kind)[0]
+        bands: list[zones.Band] = []
+        for v in reversed(self._views):
+            bands = zones.bands_for(v.evaluation, series)
+            if bands:
+                break
+        self.bands = [(b.level, b.low, b.high) for b in bands]
+        name = tr._(kinds.KIND_NAME.get(series, kinds.VALUE))
+        self.bands_title = tr.f(N_("Zones in your plan: {name}"), name=name) if bands else ""
+        self.band_legend = [(b.level, zones.band_text(tr, b, kinds.DECIMALS.get(kind, 0))) for b in reversed(bands)]
 
     def on_event(self, event: HubEvent) -> None:
         if isinstance(event, MeasurementRecorded):

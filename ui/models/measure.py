@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
+from kivy.clock import Clock
 from kivy.event import EventDispatcher
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, OptionProperty, StringProperty
 
 from hub.api import FAMILY_KINDS, MANUAL_FIELDS, DeviceFamily, HubApi, HubEvent, ManualValueError, MeasurementKind, MeasurementView, SendState
-from ui import kinds
+from ui import kinds, zones
 from ui.i18n import N_, Translator
 from ui.models import measuring as m
 from ui.models.loop import Refresher, events_delivered, spawn
@@ -43,8 +45,9 @@ class MeasureModel(EventDispatcher):
     live_text = StringProperty("")
     progress = NumericProperty(-1.0)  # memory download 0..1; -1: none
     progress_text = StringProperty("")
-    results = ListProperty([])  # dicts: name, value, quality, manual, again (+ how_picture, how_text)
+    results = ListProperty([])  # dicts: name, value, quality, manual, again, zone, zone_text, advice, rest (+ how_picture, how_text)
     again = BooleanProperty(False)  # any result asks to measure again
+    wait_text = StringProperty("")  # the plan's wait before measuring again, counting down calmly
     send_text = StringProperty("")
     send_role = StringProperty("body")
     message = StringProperty("")  # what happened, in plain words, for states without a value
@@ -60,6 +63,8 @@ class MeasureModel(EventDispatcher):
         self._live: dict[MeasurementKind, tuple[float, str]] = {}
         self._reading: set[asyncio.Task] = set()  # stored values being read from the hub
         self.refresh_send = Refresher(self._refresh_send, "send-state")
+        self._ready_at: datetime | None = None  # when the plan's wait before measuring again is over
+        self._ticker = None
 
     # -- the machine -----------------------------------------------------------------------------
 
@@ -90,6 +95,7 @@ class MeasureModel(EventDispatcher):
             self._task = spawn(self._measure(effect.family), "measure")
         elif isinstance(effect, m.Clear):
             self._live = {}
+            self._countdown(None)
             self.results, self.again = [], False
             self.live_text = self.live_label = self.send_text = ""
             self.send_role = "body"
@@ -221,23 +227,39 @@ class MeasureModel(EventDispatcher):
         again = False
         family = DeviceFamily(self.family)
         order = list(FAMILY_KINDS[family])
+        ready_at: datetime | None = None
         for view in sorted(self._views.values(), key=lambda v: order.index(v.kind) if v.kind in order else 99):
             quality, asks_again = kinds.quality_text(tr, view)
+            ev = view.evaluation
+            zone = zones.zone_of(ev)
+            confirm = ev is not None and ev.remeasure and not asks_again  # the plan asks, before anything alarms
+            if confirm:
+                quality, asks_again = tr._(zones.CONFIRM_AGAIN), True
             again |= asks_again
+            wait = zones.wait_seconds(ev)
             row = {
                 "name": tr._(kinds.KIND_NAME.get(view.kind, kinds.VALUE)),
                 "value": kinds.value_text(tr, view),
                 "quality": quality,
                 "manual": kinds.provenance_text(tr, view),
                 "again": asks_again,
+                "zone": zone,
+                "zone_text": zones.zone_text(tr, zone),
+                "advice": zones.advice_text(tr, ev),
+                "rest": zones.rest_text(tr, wait) if wait else "",
             }
+            if wait:
+                ends = view.taken_at + timedelta(seconds=wait)
+                ready_at = ends if ready_at is None else max(ready_at, ends)
             if asks_again:  # the request and how come first; the doubtful value is small, below
-                how = kinds.how_again(view, family)
+                how = kinds.how_again(view, family) or (kinds.GUIDES[family][0] if confirm and kinds.GUIDES.get(family) else None)
                 row["how_picture"] = how.pictogram if how else ""
                 row["how_text"] = tr._(how.text) if how else ""
                 has_value = row["value"] != "—"
-                row["value"] = tr.f(kinds.UNCERTAIN_VALUE, value=row["value"]) if has_value else ""
+                if not confirm:  # a value to confirm is not doubtful: it is shown as measured
+                    row["value"] = tr.f(kinds.UNCERTAIN_VALUE, value=row["value"]) if has_value else ""
             rows.append(row)
+        self._countdown(ready_at)
         self.results = rows
         self.again = again
         if self.machine.note is not None:
@@ -250,16 +272,50 @@ class MeasureModel(EventDispatcher):
     def spoken_result(self) -> str:
         parts = []
         for row in self.results:
-            if row["again"]:  # as shown: the request, how, then the doubtful value
+            advice = [f"{x.rstrip('.')}." for x in (row["zone_text"], row["advice"]) if x]
+            if row["again"]:  # as shown: the request, the wait, how, the zone and advice, then the value
                 parts.append(f"{row['name']}. {row['quality']}")
-                parts.extend(f"{x}." for x in (row["how_text"].rstrip("."), row["value"]) if x)
+                wait = (row["rest"], self.wait_text) if row["rest"] else ()
+                parts.extend(f"{x.rstrip('.')}." for x in (*wait, row["how_text"]) if x)
+                parts.extend(advice)
+                if row["value"]:
+                    parts.append(f"{row['value']}.")
                 continue
             parts.append(f"{row['name']}: {row['value']}.")
+            parts.extend(advice)
             if row["quality"]:
                 parts.append(row["quality"])
         if self.send_text:
             parts.append(self.send_text.replace("✓", "").strip() + ".")
         return " ".join(parts)
+
+
+    # -- the plan's wait before measuring again -------------------------------------------------------
+
+    def _countdown(self, ready_at: datetime | None) -> None:
+        """Count the wait down on the Kivy Clock (whole minutes, by the hub's clock), until it is over."""
+        self._ready_at = ready_at
+        if ready_at is None:
+            self.wait_text = ""
+            self._stop_ticking()
+            return
+        if self._ticker is None:
+            self._ticker = Clock.schedule_interval(self.tick, 1.0)
+        self.tick()
+
+    def tick(self, *_args) -> None:
+        if self._ready_at is None:
+            self._stop_ticking()
+            return
+        now = self.api.clock()
+        self.wait_text = zones.countdown_text(self.tr, self._ready_at, now)
+        if now >= self._ready_at:
+            self._stop_ticking()  # "you can measure again now" stays; nothing more to count
+
+    def _stop_ticking(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
 
 
 def manual_fields(family: str):

@@ -20,7 +20,7 @@ class HistoryScreen(HeimaScreen):
 
     def on_model(self, _inst, model) -> None:
         later = Clock.create_trigger(self.update)  # several changes in one frame: one rebuild
-        for name in ("kinds", "kind", "rows", "series", "days"):
+        for name in ("kinds", "kind", "rows", "series", "days", "bands", "band_legend"):
             model.fbind(name, later)
         self.update()
 
@@ -49,11 +49,12 @@ class HistoryScreen(HeimaScreen):
             b.role = "selected" if value == m.kind else "secondary"
         start = m.api.clock().astimezone(m.api.local_zone).date() - timedelta(days=int(m.days))
         self.start_text = self.ids.chart.start_text = tr.short_day(start)
-        chart = (list(m.series), int(m.days), tuple(m.y_range), int(m.decimals), tr.lang)
+        chart = (list(m.series), int(m.days), tuple(m.y_range), int(m.decimals), tr.lang, list(m.bands), list(m.band_legend))
         if chart != self._shown_chart:  # the same chart is not plotted again
             self._shown_chart = chart
-            self.ids.chart.show(m.series, days=int(m.days), y_range=tuple(m.y_range), decimals=int(m.decimals))
+            self.ids.chart.show(m.series, days=int(m.days), y_range=tuple(m.y_range), decimals=int(m.decimals), bands=list(m.bands))
             self._legend(m.legend if len(m.series) > 1 else [])
+            self._zones(m.band_legend)
         fill(self.ids.rows, m.rows[:30], Factory.HistoryRow)  # the newest 30; the chart shows the rest
 
     def _legend(self, names: list[str]) -> None:
@@ -66,6 +67,15 @@ class HistoryScreen(HeimaScreen):
             entry.text, entry.colour = name, colour
             box.add_widget(entry)
 
+    def _zones(self, entries) -> None:
+        """The plan's zones behind the chart, each named in words beside its colour."""
+        box = self.ids.zone_list
+        box.clear_widgets()
+        for level, words in entries:
+            entry = Factory.ZoneEntry()
+            entry.text, entry.colour = words, theme.rgba(theme.ZONE_BANDS[level])
+            box.add_widget(entry)
+
     def on_pre_enter(self, *_args) -> None:
         if self._stale and self.model is not None:
             self.update()
@@ -76,7 +86,8 @@ class HistoryScreen(HeimaScreen):
         first = m.rows[0] if m.rows else None
         newest = tr._("Newest value")
         latest = f"{newest}: {first['value']}, {first['when']}." if first else m.empty_text
-        return f"{self.title}. {name}. {latest}"
+        zones = " ".join(f"{words}." for _level, words in m.band_legend)
+        return " ".join(x for x in (f"{self.title}. {name}. {latest}", m.bands_title + "." if zones else "", zones) if x)
 
 
 load_kv(__file__)

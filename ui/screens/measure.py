@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from kivy.clock import Clock
 from kivy.factory import Factory
-from kivy.properties import ObjectProperty, StringProperty
+from kivy.properties import ColorProperty, ObjectProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
 
 from hub.api import DeviceFamily
 from ui import kinds, pictograms  # noqa: F401  (Pictogram for the kv)
@@ -43,6 +44,14 @@ PROBLEM = {
     "lost": N_("The device stopped before a value arrived. Please measure again."),
     "failed": N_("Something went wrong while measuring. Please try again."),
 }
+
+
+class ZoneBadge(BoxLayout):
+    """The plan's zone of a value, in words on the zone's colour (measure.kv)."""
+
+    zone = StringProperty("")
+    text = StringProperty("")
+    bg_colour = ColorProperty((1, 1, 1, 1))  # the audit reads the colour text stands on here
 
 
 class MeasureScreen(HeimaScreen):
