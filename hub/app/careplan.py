@@ -111,13 +111,14 @@ async def refresh_plans(
     pull_one: Callable[[HubConfig, DestinationConfig], Any] = pull_from_centre,
 ) -> list[PlanOutcome]:
     """Offer what the sources hold now: the folder when it changed, the centres when `pull`."""
-    from sync.pull.careplans import PullError
-
     outcomes: list[PlanOutcome] = []
     found = folder.changed()
     if found is not None:
         outcomes.append(await service.offer(found[1], source=found[0]))
-    for dest in centres(config) if pull else ():
+    sources = centres(config) if pull else []
+    if sources:  # httpx only in a hub that pulls (the touch app's memory: docs/performance.md)
+        from sync.pull.careplans import PullError
+    for dest in sources:
         try:
             document = await pull_one(config, dest)
         except PullError as exc:

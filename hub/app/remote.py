@@ -23,13 +23,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.api import DeviceFamily, QualityFlag, family_of
 from hub.config import ConfigError, HubConfig, _oximetry
-from sync.remote.channel import ChannelSettings, RemoteChannel
 from sync.remote.port import CommandFailed, CommandRefused
 from sync.remote.protocol import Reason, utc_text
 from sync.remote.settings import SettingRefused, check_setting
 
 if TYPE_CHECKING:
     from hub.app import Hub
+    from sync.remote.channel import ChannelSettings, RemoteChannel  # paho: imported when a centre is set
 
 log = logging.getLogger(__name__)
 SETTINGS_FILE = "centre-settings.json"
@@ -247,6 +247,8 @@ def forward_events(hub: Hub, channel: RemoteChannel, clock: Callable[[], datetim
 
 
 def channel_settings(config: HubConfig) -> ChannelSettings:
+    from sync.remote.channel import ChannelSettings
+
     m = config.centre_mqtt
     assert m is not None
     return ChannelSettings(
@@ -264,6 +266,8 @@ def channel_settings(config: HubConfig) -> ChannelSettings:
 
 async def run_remote(hub: Hub, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
     """Keep the centre's channel up until cancelled (a task of the running hub)."""
+    from sync.remote.channel import RemoteChannel
+
     channel = RemoteChannel(
         channel_settings(hub.config),
         HubRemoteCommands(hub),

@@ -13,6 +13,7 @@ from typing import Any
 from hub.domain.careplan.due import MissedTask
 from hub.domain.evaluation import Evaluation, ZoneAlert
 from hub.domain.measurements import Measurement, MonotonicAnchor
+from hub.domain.ids import TextUUID
 from hub.domain.outgoing import Outgoing, OutgoingKind
 from hub.domain.oximetry import SampledSeries, decode_values, encode_values
 from hub.domain.questionnaire import Coding, ScoreResult, Submission
@@ -196,7 +197,7 @@ def measurement_from_row(row: tuple | dict) -> Measurement:
         duration=timedelta(seconds=row["duration_s"]) if row.get("duration_s") is not None else None,
     )
     return Measurement(
-        id=uuid.UUID(row["id"]),
+        id=TextUUID.of(row["id"]),  # its text kept: the delivery path asks for it again and again
         reading=reading,
         provenance=_PROVENANCES[row["provenance"]] if row["provenance"] in _PROVENANCES else Provenance(row["provenance"]),
         effective_time=datetime.fromisoformat(row["effective_time"]),
@@ -298,4 +299,4 @@ def payload_to_json(item: Outgoing) -> str:
 def outgoing_from_payload(id: str, kind: str, payload: str) -> Outgoing:
     kind_ = OutgoingKind(kind)
     _, decode = PAYLOAD_CODECS[kind_]
-    return Outgoing(kind_, uuid.UUID(id), decode(payload))
+    return Outgoing(kind_, TextUUID.of(id), decode(payload))

@@ -23,7 +23,6 @@ import json
 import logging
 import math
 import ssl
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from typing import Any
 import httpx
 import orjson
 
+from hub.domain.ids import TextUUID
 from hub.domain.outgoing import Outgoing, as_outgoings
 from sync.auth import AuthError, describe_tls_error
 from sync.delivery import DeliveryError, EntryResult, Outcome
@@ -341,7 +341,7 @@ class FhirServerDestination:
         results: list[EntryResult] = []
         for outcome in outcomes:
             if owners is not None:
-                ids = tuple(uuid.UUID(i) for i in owners[outcome.index])
+                ids = tuple(map(TextUUID.of, owners[outcome.index]))
             else:
                 ids = (outcome.measurement_id,) if outcome.measurement_id is not None else ()
             if not ids:

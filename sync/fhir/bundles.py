@@ -254,25 +254,60 @@ def _location_of(resource_type: str) -> re.Pattern[str]:
 
 
 def _read_entry(index: int, resource_type: str, got: Any) -> tuple[int, str | None, tuple[str, ...]]:
-    """One reply entry's (status, location, issues); raises BundleResponseError when unusable."""
+    """One reply entry's (status, location, issues); raises BundleResponseError when unusable.
+
+    Read once per delivered resource, so the usual answer takes short cuts that say exactly what
+    the plain checks say (tests/unit/test_fhir_fast_paths.py): the status text's number, the
+    location's type and an outcome with one issue are looked up, not worked out each time."""
     response = got.get("response") if isinstance(got, dict) else None
     if not isinstance(response, dict):
         raise BundleResponseError(f"reply entry {index} has no response")
-    match = _STATUS.match(str(response.get("status", "")))
-    if not match:
+    status = _status_number(str(response.get("status", "")))
+    if status is None:
         raise BundleResponseError(f"reply entry {index} has no valid HTTP status")
-    status = int(match.group(1))
     location = response.get("location")
     if location is not None and not isinstance(location, str):
         raise BundleResponseError(f"reply entry {index} has a malformed location")
-    if location and not _location_of(resource_type).search(location):
+    if location and not _names_type(location, resource_type):
         raise BundleResponseError(f"reply entry {index} names a resource of another type than requested ({resource_type})")
     outcome = response.get("outcome")
     if outcome is None:  # the usual answer to a create: nothing more to read
         return status, location or None, ()
-    if 200 <= status < 300 and _has_error(outcome):
+    has_error, issues = _outcome_codes(outcome)
+    if 200 <= status < 300 and has_error:
         raise BundleResponseError(f"reply entry {index} says {status} but carries an error outcome")
-    return status, location or None, issue_codes(outcome)
+    return status, location or None, issues
+
+
+@lru_cache(maxsize=64)
+def _status_number(text: str) -> int | None:
+    """The HTTP status number an entry's `status` text starts with; None when it has none."""
+    match = _STATUS.match(text)
+    return int(match.group(1)) if match else None
+
+
+def _names_type(location: str, resource_type: str) -> bool:
+    """The location names a resource of `resource_type` (`Type/id`, possibly after a base URL)."""
+    n = len(resource_type)
+    if location.startswith(resource_type) and location[n : n + 1] == "/" and location[n + 1 : n + 2] not in ("", "/"):
+        return True  # "Observation/123/_history/1": the usual answer
+    return _location_of(resource_type).search(location) is not None
+
+
+def _outcome_codes(outcome: Any) -> tuple[bool, tuple[str, ...]]:
+    """(an error or fatal issue among them, issue_codes(outcome)) for an entry's outcome."""
+    issues = outcome.get("issue") if isinstance(outcome, dict) else None
+    if isinstance(issues, list) and len(issues) == 1 and isinstance(issues[0], dict):
+        severity, code = issues[0].get("severity"), issues[0].get("code")
+        if isinstance(severity, str) and isinstance(code, str):  # the usual "information/informational"
+            return _one_issue(severity, code)
+    return _has_error(outcome), issue_codes(outcome)
+
+
+@lru_cache(maxsize=256)
+def _one_issue(severity: str, code: str) -> tuple[bool, tuple[str, ...]]:
+    outcome = {"issue": [{"severity": severity, "code": code}]}
+    return _has_error(outcome), issue_codes(outcome)
 
 
 def _parse_response(

@@ -1,19 +1,24 @@
 """The delivery path's shortcuts (issue 13) say exactly what the plain code said: names derived
-with uuid5, search tokens escaped and URL-encoded, SampledData words formatted one by one."""
+with uuid5, search tokens escaped and URL-encoded, SampledData words formatted one by one, the
+server's answer checked entry by entry, identifiers read back from their stored text."""
 
 from __future__ import annotations
 
 import math
+import pickle
 import re
 import uuid
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hub.domain.ids import TextUUID
 from hub.domain.oximetry import SampledSeries
 from hub.domain.readings import MeasurementKind
+from sync.fhir.bundles import BundleResponseError, _read_entry, issue_codes
 from sync.fhir.codes import to_canonical
 from sync.fhir.devices import HEIMA_NAMESPACE, heima_urn, search_token
 from sync.fhir.observations import sampled_data
@@ -51,3 +56,106 @@ def test_sampled_data_words_are_the_per_sample_formatting(values):
     for kind, unit in ((MeasurementKind.OXYGEN_SATURATION_SERIES, "%"), (MeasurementKind.PULSE_RATE_SERIES, "/min")):
         got = sampled_data(kind, series, unit)["valueSampledData"]["data"]
         assert got == _plain_words(kind, values, unit)
+
+
+# -- reading the server's answer, entry by entry ------------------------------------------------------
+
+
+def _plain_read_entry(index: int, resource_type: str, got):
+    """The answer check as it was before its short cuts (issue 13)."""
+    response = got.get("response") if isinstance(got, dict) else None
+    if not isinstance(response, dict):
+        raise BundleResponseError(f"reply entry {index} has no response")
+    match = re.match(r"^\s*([1-5][0-9]{2})(\s|$)", str(response.get("status", "")))
+    if not match:
+        raise BundleResponseError(f"reply entry {index} has no valid HTTP status")
+    status = int(match.group(1))
+    location = response.get("location")
+    if location is not None and not isinstance(location, str):
+        raise BundleResponseError(f"reply entry {index} has a malformed location")
+    if location and not re.search(rf"(^|/){re.escape(resource_type)}/[^/]+", location):
+        raise BundleResponseError(f"reply entry {index} names a resource of another type than requested ({resource_type})")
+    outcome = response.get("outcome")
+    if outcome is None:
+        return status, location or None, ()
+    issues = outcome.get("issue") if isinstance(outcome, dict) else None
+    has_error = isinstance(issues, list) and any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in issues)
+    if 200 <= status < 300 and has_error:
+        raise BundleResponseError(f"reply entry {index} says {status} but carries an error outcome")
+    return status, location or None, issue_codes(outcome)
+
+
+def _outcome_of(result):
+    try:
+        return result()
+    except BundleResponseError as exc:
+        return ("refused", str(exc))
+
+
+TYPES = st.sampled_from(["Observation", "Device", "QuestionnaireResponse", "Obs", ""])
+WORDS = st.sampled_from(["information", "informational", "error", "fatal", "warning", "processing", "duplicate", "", "Error"])
+ISSUE = st.one_of(
+    st.fixed_dictionaries({}, optional={"severity": st.one_of(WORDS, st.integers(), st.none()), "code": st.one_of(WORDS, st.none())}),
+    st.integers(),
+)
+OUTCOME = st.one_of(
+    st.none(),
+    st.fixed_dictionaries({"resourceType": st.just("OperationOutcome")}, optional={"issue": st.one_of(st.lists(ISSUE, max_size=3), st.text(max_size=3))}),
+    st.lists(ISSUE, max_size=1),
+)
+STATUS = st.one_of(
+    st.sampled_from(["201", "201 Created", "200 OK", " 200", "200OK", "412 Precondition Failed", "500", "99", "600 x"]),
+    st.integers(-5, 700),
+    st.text(max_size=6),
+)
+LOCATION = st.one_of(
+    st.none(),
+    st.integers(),
+    st.sampled_from(["", "/", "Observation/", "Observation//x", "Observation/1/_history/2", "https://x/fhir/Observation/9", "Device/1"]),
+    st.builds(lambda t, rest: t + rest, TYPES, st.text(alphabet="/ab1", max_size=5)),
+    st.text(max_size=8),
+)
+ENTRY = st.one_of(
+    st.fixed_dictionaries({}, optional={"response": st.fixed_dictionaries({}, optional={"status": STATUS, "location": LOCATION, "outcome": OUTCOME})}),
+    st.fixed_dictionaries({"response": st.integers()}),
+    st.text(max_size=2),
+)
+
+
+@given(st.integers(0, 500), TYPES, ENTRY)
+def test_an_answer_entry_is_read_as_the_plain_checks_read_it(index, resource_type, got):
+    assert _outcome_of(lambda: _read_entry(index, resource_type, got)) == _outcome_of(
+        lambda: _plain_read_entry(index, resource_type, got)
+    )
+
+
+# -- identifiers read back from the store ---------------------------------------------------------------
+
+
+@given(st.uuids())
+def test_an_identifier_read_as_text_is_the_same_uuid(value):
+    for text in (str(value), str(value).upper(), value.hex, "{" + str(value) + "}", f"urn:uuid:{value}"):
+        read = TextUUID.of(text)
+        assert read == value and hash(read) == hash(value) and {read: 1}[value] == 1
+        assert str(read) == str(value) and f"{read}" == str(value) and read.hex == value.hex
+    assert str(pickle.loads(pickle.dumps(TextUUID.of(str(value))))) == str(value)
+
+
+@given(st.text(max_size=40))
+def test_text_that_is_no_uuid_is_refused_as_uuid_refuses_it(text):
+    check_parity(text)
+
+
+def check_parity(text: str) -> None:
+    try:
+        expected = uuid.UUID(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            TextUUID.of(text)
+    else:
+        assert TextUUID.of(text) == expected and str(TextUUID.of(text)) == str(expected)
+
+
+@given(st.uuids(), st.integers(0, 35), st.sampled_from(["_", "+", " ", "\u0663", "x", "-", "A", "0"]))
+def test_an_almost_canonical_text_is_read_as_uuid_reads_it(value, at, char):
+    check_parity(str(value)[:at] + char + str(value)[at + 1 :])
