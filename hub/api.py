@@ -43,6 +43,9 @@ from hub.services.events import (
     TaskMissed,
 )
 from hub.services.careplan import CarePlanService
+from hub.domain.kit import KitEntry
+from hub.services.returning import ReturnRefused, Unsent
+from hub.services.technician_desk import DeskPorts, EnrolOutcome, KIND_WORDS, ProfileFile, ReturnDone, TechnicianDesk, UnlockOutcome
 from hub.services.measurements import MeasurementService
 from hub.services.pairing import Pairing, PasskeyPrompt, device_label
 from hub.services.questionnaires import FormClosed, FormNotFound, QuestionnaireService
@@ -99,6 +102,10 @@ class FamilyView:
 
 
 class HubApi:
+    # Technician mode's screens (enrolment, PIN, kit, return): set by the composition root
+    # (hub.app.technician_desk) when the hub knows its configuration file; None: no technician mode.
+    technician: TechnicianDesk | None = None
+
     def __init__(
         self,
         *,
@@ -368,6 +375,17 @@ __all__ = [
     "Provenance",
     "QualityFlag",
     "family_of",
+    # technician mode (hub.services.technician_desk)
+    "DeskPorts",
+    "EnrolOutcome",
+    "KIND_WORDS",
+    "KitEntry",
+    "ProfileFile",
+    "ReturnDone",
+    "ReturnRefused",
+    "TechnicianDesk",
+    "UnlockOutcome",
+    "Unsent",
     # pairing
     "Pairing",
     "PasskeyPrompt",

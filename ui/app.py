@@ -47,6 +47,7 @@ from ui.screens.questionnaire_done import FormDoneScreen
 from ui.screens.questionnaire_list import FormsScreen
 from ui.screens.questionnaire_review import ReviewScreen
 from ui.screens.settings import SettingsScreen
+from ui.screens.technician import TechnicianActions, attach as attach_technician
 from ui.screens.today import TodayScreen
 from ui.speech import EspeakSpeaker, Speaker
 from ui.models.feed import HubFeed
@@ -63,7 +64,7 @@ SCREENS = ("today", "measure", "manual", "history", "settings", "forms", "form-q
 FORM_SCREENS = ("forms", "form-question", "form-review", "form-done")
 
 
-class HeimaApp(App):
+class HeimaApp(TechnicianActions, App):
     title = "Heima"
 
     def __init__(
@@ -125,6 +126,8 @@ class HeimaApp(App):
 
             self.root = sm  # attach_calls adds its screens to the app's root
             attach_calls(self, self.calls, ringer=self.ringer)
+        self.root = sm
+        attach_technician(self)  # technician mode and first-boot enrolment (ui/screens/technician.py)
         return sm
 
     def on_start(self) -> None:

@@ -405,3 +405,126 @@ SCENES = SCENES + tuple(
         ("form_after_sending", form_after_sending),
     ]
 )
+
+
+# --- technician mode and first-boot enrolment (the example hub's desk: hub.app.technician_desk) ---
+
+
+def _technician_undo(app, ctx) -> None:
+    def undo() -> None:
+        m = app.technician
+        m.unlocked, m.pin, m._unlock, m._tested = False, "", None, None
+        m.back_to_start()
+        m.cancel_return()
+        app.root.current = "today"
+
+    ctx.setdefault("undo", []).append(undo)
+
+
+async def _technician(app, ctx, then=None) -> None:
+    _technician_undo(app, ctx)
+    app.open_technician()
+    await app.technician.idle()
+
+
+async def not_enrolled(app, ctx):
+    _technician_undo(app, ctx)
+    app.technician.back_to_start()
+    app.root.current = "enrol"
+
+
+async def enrol_choose(app, ctx):
+    await not_enrolled(app, ctx)
+    app.technician.start_enrol()
+
+
+async def enrol_new_pin(app, ctx):
+    await enrol_choose(app, ctx)
+    app.technician.choose_file(app.technician.profiles[0][1])
+    for key in "2580":
+        app.technician.key(key)
+
+
+async def enrol_ok(app, ctx):
+    from hub.api import EnrolOutcome
+
+    await not_enrolled(app, ctx)
+    app.technician.show_enrolled(EnrolOutcome(True, hub_id="HEIMA-GALLERY", destinations=("sykehuset", "kommunen")))
+
+
+async def enrol_refused(app, ctx):
+    from hub.api import EnrolOutcome
+
+    await not_enrolled(app, ctx)
+    reason = "the profile's signature is not valid: it was changed or damaged after the centre signed it"
+    app.technician.show_enrolled(EnrolOutcome(False, reason=reason))
+
+
+async def technician_pin(app, ctx):
+    _technician_undo(app, ctx)
+    app.open_technician_door()
+    for key in "258":
+        app.technician.key(key)
+
+
+async def technician_locked(app, ctx):
+    from datetime import timedelta
+
+    from hub.api import UnlockOutcome
+
+    _technician_undo(app, ctx)
+    app.open_technician_door()
+    app.technician.show_unlock(UnlockOutcome(False, wait=timedelta(minutes=2)))
+
+
+async def technician_kit(app, ctx):
+    await _technician(app, ctx)
+
+
+async def return_counts(app, ctx):
+    _technician_undo(app, ctx)
+    app.open_return()
+    await app.technician.idle()
+
+
+async def return_confirm_export(app, ctx):
+    await return_counts(app, ctx)
+    app.technician.ask_export(app.technician.export_folders[0])
+
+
+async def return_confirm_wipe(app, ctx):
+    await return_confirm_export(app, ctx)
+    app.technician.ask_wipe()
+
+
+async def return_refused(app, ctx):
+    await return_counts(app, ctx)
+    app.technician.show_refused()
+
+
+async def return_done(app, ctx):
+    from hub.api import ReturnDone
+
+    await return_counts(app, ctx)
+    app.technician.show_done(ReturnDone(214, {"sykehuset": 0, "kommunen": 0}, {"sykehuset": 13, "kommunen": 3}, ("heima.db", "secrets")))
+
+
+TECHNICIAN_SCENES: tuple[Scene, ...] = tuple(
+    Scene(name.replace("_", "-"), fn)
+    for name, fn in [
+        ("not_enrolled", not_enrolled),
+        ("enrol_choose", enrol_choose),
+        ("enrol_new_pin", enrol_new_pin),
+        ("enrol_ok", enrol_ok),
+        ("enrol_refused", enrol_refused),
+        ("technician_pin", technician_pin),
+        ("technician_locked", technician_locked),
+        ("technician_kit", technician_kit),
+        ("return_counts", return_counts),
+        ("return_confirm_export", return_confirm_export),
+        ("return_confirm_wipe", return_confirm_wipe),
+        ("return_refused", return_refused),
+        ("return_done", return_done),
+    ]
+)
+SCENES = SCENES + TECHNICIAN_SCENES

@@ -206,6 +206,7 @@ async def run_app(
     say: Transcript = print,
     ready: Callable[[Any, Hub], Any] | None = None,
     ringer: Any = None,
+    config_path: Any = None,
 ) -> int:
     """The touch app on this hub's asyncio loop. `emulated`: a virtual radio with an emulated
     device of every family the drivers can read (the demo with a screen); else the machine's
@@ -264,6 +265,10 @@ async def run_app(
                     log.warning("no BlueZ pairing agent (%s)", type(exc).__name__)
             link = LinkManager(hub_registry(config, on_event=on_link_event), passkey_provider=pairing, on_event=on_link_event, **options)
         hub = await start_hub(config, link=link, pairing=pairing, events=events)
+        if config_path is not None:  # technician mode and enrolment need the configuration's file
+            from hub.app.technician_desk import attach
+
+            attach(hub, config_path)
         settings = config.data_dir / "ui-settings.json"
         app = HeimaApp(hub.api, speaker=speaker, settings_path=settings, calls=hub.calls, ringer=ringer)  # calls: [video]
         service = systemd.announce_ready()  # Kivy's Clock runs on this loop: a frozen UI stops the pings
@@ -330,6 +335,9 @@ async def example_hub(data_dir: Any, now: datetime, *, plan: bool = False) -> tu
     hub = await start_hub(config, link=_NothingInRange(), deliver=False, families=list(DeviceFamily), clock=lambda: clock[0])
     hub.example_now = clock
     clock[0] = now
+    from hub.app.technician_desk import attach_example
+
+    attach_example(hub, Path(data_dir) / "example-technician")  # the technician screens' gallery
     return hub, await (seed_plan_examples(hub, now) if plan else seed_examples(hub, now))
 
 

@@ -1,0 +1,262 @@
+"""Technician mode on the touch screen: what its screens ask of the hub, delegating to the
+services the CLI uses (enrolment, the PIN guard and its audit log, the kit, the return).
+
+The desk holds paths and the composition root's ports, never patient data: an enrolment's
+outcome names the hub and the destinations; a refusal says why (the service's own words);
+the return's counts are counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from hub.domain.enrolment import ProfileRefused
+from hub.domain.kit import KitEntry, kit_entries
+from hub.domain.measurements import Measurement
+from hub.domain.pin import LockoutPolicy, locked
+from hub.services.returning import KIND_WORDS, ReturnRefused, Unsent
+from hub.services.technician import LockedOut, NoPin, PinGuard, TechnicianError, TechnicianFiles, WrongPin, wall_clock
+
+WHO = "touch screen"  # the audit's "who": the screen has no names, the log also has the machine user
+MAX_PROFILES = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileFile:
+    """A *.json file on a USB stick that may be an enrolment profile."""
+
+    name: str  # the file name, and the folder it is in (what the technician reads on the stick)
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolOutcome:
+    ok: bool
+    reason: str = ""  # why it was refused (no patient data: the service's messages name none)
+    hub_id: str = ""
+    destinations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockOutcome:
+    ok: bool
+    wait: timedelta = timedelta(0)  # locked out: how long until a PIN is looked at again
+    no_pin: bool = False  # the hub has no technician PIN (configured by hand)
+
+    @property
+    def locked(self) -> bool:
+        return self.wait > timedelta(0)
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnDone:
+    """The wipe record's counts (hub.services.returning): what was stored, delivered, exported."""
+
+    measurements_stored: int
+    delivered_now: dict[str, int]
+    exported: dict[str, int]
+    wiped: tuple[str, ...]
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+class DeskPorts(Protocol):
+    """What the composition root gives the desk (hub.app.technician_desk)."""
+
+    async def measurements(self) -> list[Measurement]:
+        """Every stored measurement (the kit list reads device information from them)."""
+
+    def bonded(self) -> list[str]:
+        """The addresses the hub holds Bluetooth bonds for."""
+
+    async def unsent(self) -> Unsent: ...
+
+    async def deliver(self) -> dict[str, int]:
+        """Deliver what is due now, {destination: delivered}."""
+
+    async def finish_return(self, export_dir: Path | None, confirmed: bool, audit: Callable[..., Any]) -> dict[str, Any]:
+        """heima return's walk (deliver, export, wipe): the wipe record; ReturnRefused when not."""
+
+    async def test_measurement(self, timeout: float) -> int:
+        """A test measurement (marked, never sent): how many readings were stored."""
+
+
+class TechnicianDesk:
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        config_path: Path,
+        trusted_keys: Path,
+        hub_id: str | None = None,
+        profile_folders: Sequence[Path] = (Path("/media"),),
+        check_config: Callable[[dict[str, Any], Path], None] | None = None,
+        ports: DeskPorts | None = None,
+        clock: Callable[[], datetime] = wall_clock,
+        policy: LockoutPolicy | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.config_path = config_path
+        self.trusted_keys = trusted_keys
+        self._hub_id = hub_id
+        self.profile_folders = tuple(profile_folders)
+        self._check = check_config
+        self.ports = ports
+        self.clock = clock
+        self.guard = PinGuard(TechnicianFiles(data_dir), clock=clock, policy=policy)
+
+    # -- enrolment -------------------------------------------------------------------------------
+
+    @property
+    def enrolled(self) -> bool:
+        """A configuration file exists (a returned or new hub has none: it shows enrolment)."""
+        return self.config_path.exists()
+
+    def profiles(self) -> list[ProfileFile]:
+        """The *.json files on the mounted USB sticks (and the configured folder), two levels
+        down at most (/media/<user>/<stick>/file.json)."""
+        found: list[ProfileFile] = []
+        for folder in self.profile_folders:
+            for pattern in ("*.json", "*/*.json", "*/*/*.json"):
+                try:
+                    paths = sorted(folder.glob(pattern))
+                except OSError:
+                    continue
+                for path in paths:
+                    if path.is_file() and len(found) < MAX_PROFILES:
+                        found.append(ProfileFile(f"{path.parent.name}/{path.name}", path))
+        return found
+
+    def export_folders(self) -> list[Path]:
+        """Folders a return may export into: the USB sticks mounted under the profile folders."""
+        found: list[Path] = []
+        for folder in self.profile_folders:
+            try:
+                children = sorted(p for p in folder.iterdir() if p.is_dir())
+            except OSError:
+                continue
+            for child in children:
+                inner = sorted(p for p in child.iterdir() if p.is_dir()) if folder.name == "media" else []
+                found += inner or [child]
+        return found
+
+    def _hub(self) -> str:
+        if self._hub_id:
+            return self._hub_id
+        path = self.config_path.parent / "hub-id"
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError:
+            text = ""
+        if not text:
+            raise ProfileRefused(f"this hub has no id: write it into {path} (it is printed on the hub)")
+        return text
+
+    async def enrol_file(self, path: Path, pin: str) -> EnrolOutcome:
+        from hub.services.enrolment import read_source
+
+        return await self._enrol(lambda: read_source(path), pin)
+
+    async def enrol_text(self, text: str, pin: str) -> EnrolOutcome:
+        """The QR code's text, as a keyboard-wedge scanner types it (or the profile's JSON)."""
+        from hub.services.enrolment import decode_qr
+
+        stripped = text.strip()
+        return await self._enrol(lambda: stripped.encode() if stripped.startswith("{") else decode_qr(stripped), pin)
+
+    async def _enrol(self, read: Callable[[], bytes], pin: str) -> EnrolOutcome:
+        from hub.services.enrolment import enrol, load_trusted_keys
+
+        def run() -> EnrolOutcome:
+            signed = read()
+            profile, written = enrol(
+                signed,
+                config_path=self.config_path,
+                data_dir=self.data_dir,
+                hub_id=self._hub(),
+                trusted=load_trusted_keys(self.trusted_keys),
+                pin=pin,
+                who=WHO,
+                clock=self.clock,
+                check_config=self._check,
+            )
+            return EnrolOutcome(True, hub_id=profile.hub_id, destinations=written.destinations)
+
+        try:
+            return await asyncio.to_thread(run)  # scrypt and file writes: off the UI's loop
+        except (ProfileRefused, TechnicianError) as exc:
+            self.guard.audit.append(WHO, "enrol", "refused")
+            return EnrolOutcome(False, reason=str(exc))
+
+    # -- the PIN -----------------------------------------------------------------------------------
+
+    def locked_for(self) -> timedelta:
+        """How long the PIN is not looked at (zero when a PIN may be typed)."""
+        now = self.clock()
+        lock = locked(self.guard.state(), now)
+        return lock.wait(now) if lock is not None else timedelta(0)
+
+    async def unlock(self, pin: str) -> UnlockOutcome:
+        """Technician mode's door (audited by the guard: unlocked, wrong-pin, locked-out)."""
+        try:
+            await asyncio.to_thread(self.guard.unlock, pin, who=WHO, action="technician-mode")
+        except NoPin:
+            return UnlockOutcome(False, no_pin=True)
+        except LockedOut as exc:
+            return UnlockOutcome(False, wait=exc.wait)
+        except WrongPin:
+            return UnlockOutcome(False, wait=self.locked_for())
+        return UnlockOutcome(True)
+
+    def audit(self, action: str, outcome: str, **details: Any) -> None:
+        self.guard.audit.append(WHO, action, outcome, **details)
+
+    # -- the kit -------------------------------------------------------------------------------------
+
+    def _ports(self) -> DeskPorts:
+        if self.ports is None:
+            raise RuntimeError("this hub runs without technician ports")
+        return self.ports
+
+    async def kit(self) -> list[KitEntry]:
+        ports = self._ports()
+        entries = kit_entries(ports.bonded(), await ports.measurements())
+        self.audit("kit", "listed", devices=len(entries))
+        return entries
+
+    async def test_measurement(self, timeout: float = 60.0) -> int:
+        taken = await self._ports().test_measurement(timeout)
+        self.audit("test-measurement", "taken" if taken else "none", readings=taken)
+        return taken
+
+    # -- the return -----------------------------------------------------------------------------------
+
+    async def unsent(self) -> Unsent:
+        return await self._ports().unsent()
+
+    async def deliver_now(self) -> dict[str, int]:
+        delivered = await self._ports().deliver()
+        self.audit("deliver", "done", delivered=sum(delivered.values()))
+        return delivered
+
+    async def finish_return(self, export_dir: Path | None, *, confirmed: bool) -> ReturnDone:
+        """Deliver, export (when confirmed), wipe; ReturnRefused (audited) while anything waits."""
+        try:
+            record = await self._ports().finish_return(export_dir, confirmed, self.audit)
+        except ReturnRefused:
+            self.audit("return", "refused")
+            raise
+        return ReturnDone(
+            record.get("measurements_stored", 0),
+            dict(record.get("delivered_now", {})),
+            dict(record.get("exported", {})),
+            tuple(record.get("wiped", ())),
+            record,
+        )
+
+
+__all__ = ["DeskPorts", "EnrolOutcome", "KIND_WORDS", "ProfileFile", "ReturnDone", "TechnicianDesk", "UnlockOutcome"]

@@ -1,0 +1,204 @@
+"""Technician mode's screens: the PIN door, the kit (with the test measurement) and the return.
+Reached by holding the Settings title for 3 seconds (`attach`), so a patient never lands here
+by a tap; every action is audited by the hub (hub.api.TechnicianDesk)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kivy.clock import Clock
+from kivy.properties import ListProperty, ObjectProperty
+
+from ui.i18n import tr
+from ui.widgets import BigButton, HeimaScreen, fill, load_kv
+
+LONG_PRESS_SECONDS = 3.0
+
+
+class TechnicianPinScreen(HeimaScreen):
+    model = ObjectProperty(None, allownone=True, rebind=True)
+
+    def spoken(self) -> str:
+        return f"{self.title}. {self.model.pin_message if self.model else ''}"
+
+
+class TechnicianScreen(HeimaScreen):
+    model = ObjectProperty(None, allownone=True, rebind=True)
+
+    def on_model(self, *_args) -> None:
+        self.model.fbind("kit_rows", self.update)
+
+    def update(self, *_args) -> None:
+        from kivy.factory import Factory
+
+        fill(self.ids.rows, [{"title": t, "details": d} for t, d in self.model.kit_rows], Factory.KitRow)
+
+    def spoken(self) -> str:
+        return ". ".join([self.title, *(t for t, _d in self.model.kit_rows)]) if self.model else self.title
+
+
+class TechnicianReturnScreen(HeimaScreen):
+    model = ObjectProperty(None, allownone=True, rebind=True)
+    actions = ListProperty(["return-deliver", "", ""])
+    labels = ListProperty(["", "", ""])
+
+    def on_model(self, *_args) -> None:
+        for name in ("return_step", "export_folders", "return_counts"):
+            self.model.fbind(name, self.update)
+        self.update()
+
+    def update(self, *_args) -> None:
+        m = self.model
+        step = m.return_step
+        buttons = {
+            "counts": [("return-deliver", tr._("Deliver now")), ("return-wipe", tr._("Wipe the hub")), ("return-back", tr._("Back"))],
+            "refused": [("return-deliver", tr._("Deliver now")), ("return-back", tr._("Back")), ("", "")],
+            "confirm-export": [("return-no", tr._("No")), ("return-export-yes", tr._("Yes, export")), ("", "")],
+            "confirm-wipe": [("return-no", tr._("No")), ("return-wipe-yes", tr._("Yes, wipe")), ("", "")],
+            "working": [("return-back", tr._("Back")), ("", ""), ("", "")],
+            "done": [("return-finished", tr._("Done")), ("", ""), ("", "")],
+        }[step]
+        self.actions = [a for a, _l in buttons]
+        self.labels = [label for _a, label in buttons]
+        show_folders = step in ("counts", "refused")
+        rows = [{"text": tr.f("Export to {folder}", folder=Path(f).name), "folder": f, "action": f"return-export-{n}"} for n, f in enumerate(m.export_folders)] if show_folders else []
+        fill(self.ids.folders, rows, self._folder_button)
+
+    def _folder_button(self) -> BigButton:
+        button = BigButton(primary=True)
+        button.bind(on_release=lambda b: self.model.ask_export(b.folder))
+        return button
+
+    def press(self, n: int) -> None:
+        from kivy.app import App
+
+        action, m = self.actions[n], self.model
+        if action == "return-deliver":
+            m.deliver()
+        elif action == "return-wipe":
+            m.ask_wipe()
+        elif action in ("return-back", "return-finished"):
+            App.get_running_app().after_return(action == "return-finished")
+        elif action == "return-no":
+            m.cancel_return()
+        elif action == "return-export-yes":
+            m.ask_wipe()  # the second confirmation
+        elif action == "return-wipe-yes":
+            m.wipe()
+
+    def spoken(self) -> str:
+        return f"{self.title}. {self.model.return_counts} {self.model.return_message}" if self.model else self.title
+
+
+class LongPress:
+    """Holding `widget` for `seconds` calls `then()`; lifting the finger earlier does nothing."""
+
+    def __init__(self, widget, then, seconds: float = LONG_PRESS_SECONDS) -> None:
+        self.widget, self.then, self.seconds = widget, then, seconds
+        self._event = None
+        widget.bind(on_touch_down=self._down, on_touch_up=self._up)
+
+    def _down(self, widget, touch) -> None:
+        if widget.collide_point(*touch.pos):
+            self._cancel()
+            self._event = Clock.schedule_once(lambda _dt: self.then(), self.seconds)
+
+    def _up(self, _widget, _touch) -> None:
+        self._cancel()
+
+    def _cancel(self) -> None:
+        if self._event is not None:
+            self._event.cancel()
+            self._event = None
+
+
+def attach(app) -> None:
+    """Technician mode and first-boot enrolment in the app (when the hub has a desk): the screens,
+    the long press on the Settings title, the model following the language."""
+    from ui.models.technician import TechnicianModel
+    from ui.screens.enrol import EnrolScreen
+    from ui.widgets import Title
+
+    desk = getattr(app.api, "technician", None)
+    model = app.technician = TechnicianModel(desk, tr)
+    # kv rules name `app.technician` before the model exists: set it first, then add the screens
+    for screen in (TechnicianPinScreen(), TechnicianScreen(), TechnicianReturnScreen(), EnrolScreen()):
+        screen.model = model
+        app.root.add_widget(screen)
+    app.session.fbind("language", lambda *_a: _relang(app))
+    model.fbind("unlocked", lambda _m, ok: ok and app.open_technician())
+    settings = app.root.get_screen("settings")
+    title = next((w for w in settings.walk(restrict=True) if isinstance(w, Title)), None)
+    if title is not None and desk is not None:
+        app._technician_press = LongPress(title, app.open_technician_door)
+    model.render()
+    if desk is not None and not desk.enrolled:
+        app.root.current = "enrol"
+
+
+class TechnicianActions:
+    """What technician mode's buttons call on the app (HeimaApp mixes this in)."""
+
+    def open_technician_door(self) -> None:
+        self.actions.append("technician-door")
+        self.technician.open_door()
+        self.root.current = "technician-pin"
+        self.session.say(self.screen.spoken())
+
+    def technician_ok(self, action: str) -> None:
+        if action == "enrol-pin-ok":
+            self.technician.next_pin()
+        else:
+            self.technician.submit_pin()
+
+    def open_technician(self) -> None:
+        self.actions.append("technician-home")
+        self.technician.load_kit()
+        self.root.current = "technician"
+        self.session.say(self.screen.spoken())
+
+    def open_return(self) -> None:
+        self.actions.append("technician-return")
+        self.technician.load_return()
+        self.root.current = "technician-return"
+        self.session.say(self.screen.spoken())
+
+    def after_return(self, finished: bool) -> None:
+        if finished:  # the hub is wiped: it is not enrolled any more
+            self.technician.unlocked = False
+            self.technician.back_to_start()
+            self.root.current = "enrol"
+        else:
+            self.open_technician()
+
+    def leave_technician(self) -> None:
+        self.actions.append("technician-leave")
+        self.technician.unlocked = False
+        self.technician.pin = ""
+        desk = self.technician.desk
+        if desk is not None and not desk.enrolled:
+            self.technician.back_to_start()
+            self.root.current = "enrol"
+        else:
+            self.go("today")
+
+    def enrol_finished(self) -> None:
+        """Enrolled: the hub starts again with its new configuration (the kiosk's service
+        restarts the app when it ends; a test or the gallery sets `on_enrolled`)."""
+        self.actions.append("enrol-finished")
+        then = getattr(self, "on_enrolled", None)
+        if then is not None:
+            then()
+        else:
+            self.stop()
+
+
+def _relang(app) -> None:
+    app.technician.render()
+    for name in ("technician", "technician-return", "enrol"):
+        screen = app.root.get_screen(name)
+        if hasattr(screen, "update"):
+            screen.update()
+
+
+load_kv(__file__)
