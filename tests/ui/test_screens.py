@@ -543,6 +543,9 @@ async def test_a_device_asking_to_pair_while_measuring_is_called_by_its_kind(run
     """The patient tapped Start for the finger clip: the pairing question says "fingerklypa",
     and neither the question nor what is read aloud holds the device's own name."""
     import asyncio
+    from types import SimpleNamespace
+
+    from hub.api import DeviceFamily, PairingNeeded
 
     hub, _ = example
     held = HeldSession()
@@ -553,7 +556,10 @@ async def test_a_device_asking_to_pair_while_measuring_is_called_by_its_kind(run
         await tap(find(app.root, action="measure-pulse-oximeter"), app)
         await tap(find(app.root, action="start"), app)
         await held.started.wait()
-        answer = asyncio.ensure_future(api.pairing.passkey_for("Heima PLX 1"))
+        # What the link says before it asks: the asking device and its driver's family.
+        hub.events.publish(PairingNeeded(address="F0:11:22:33:44:01", method="passkey", family=DeviceFamily.PULSE_OXIMETER))
+        device = SimpleNamespace(address="F0:11:22:33:44:01", name="Heima PLX 1")  # as bleak gives it
+        answer = asyncio.ensure_future(api.pairing.passkey_for(device))
         await wait_for(lambda: app.passkey.waiting)
         await settle(app)
         shown = texts(app.passkey)
