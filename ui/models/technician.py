@@ -33,13 +33,18 @@ def wait_words(tr: Translator, wait: timedelta) -> str:
 
 KIND_TEXT = {
     "measurement": N_("measurements"),
-    "questionnaire-response": N_("questionnaire answers"),
+    "questionnaire-response": N_("form answers"),
     "score": N_("scores"),
     "zone-alert": N_("zone alerts"),
     "missed-task": N_("missed tasks"),
     "device": N_("device list entries"),
 }
 assert set(KIND_TEXT) == set(KIND_WORDS)
+
+
+def _short(folder: str | None) -> str:
+    """A folder as the technician knows it: the stick's name and the folder on it."""
+    return "/".join(Path(folder).parts[-2:]) if folder else ""
 
 
 class TechnicianModel(EventDispatcher):
@@ -137,7 +142,7 @@ class TechnicianModel(EventDispatcher):
         if u is None:
             self.pin_message = tr._("Type the technician PIN.")
         elif u.no_pin:
-            self.pin_message = tr._("This hub has no technician PIN. It is set when the hub is enrolled.")
+            self.pin_message = tr._("This box has no technician PIN. It is set when the box is set up.")
         elif self.pin_locked:
             self.pin_message = tr.f("Too many wrong PINs. Try again in {wait}.", wait=wait_words(tr, wait))
         elif not u.ok:
@@ -212,7 +217,7 @@ class TechnicianModel(EventDispatcher):
             self.enrol_message = tr._("Checking the profile …")
         elif step == "done" and o is not None:
             if o.ok:
-                self.enrol_message = tr.f("The hub is ready: {hub}. It sends to: {destinations}.", hub=o.hub_id, destinations=", ".join(o.destinations))
+                self.enrol_message = tr.f("The box is ready: {box}. It sends to: {destinations}.", box=o.hub_id, destinations=", ".join(o.destinations))
             else:
                 self.enrol_message = tr._("The profile was refused. Nothing was changed.") + "\n" + o.reason
         else:
@@ -256,7 +261,7 @@ class TechnicianModel(EventDispatcher):
             self.test_message = tr.n("{count} test value stored. It is marked as a test and never sent.",
                                      "{count} test values stored. They are marked as a test and never sent.", self._tested)  # fmt: skip
         else:
-            self.test_message = tr._("No device answered. Switch it on near the hub and measure, then try again.")
+            self.test_message = tr._("No device answered. Switch it on near the box and measure, then try again.")
 
     def test_measurement(self) -> None:
         if self.desk is not None:
@@ -354,20 +359,20 @@ class TechnicianModel(EventDispatcher):
             if parts:
                 lines.append(f"{dest}: " + ", ".join(parts))
         for dest, n in sorted(u.on_hub_folders.items()):
-            lines.append(f"{dest}: " + tr.n("{count} file in a folder on the hub", "{count} files in a folder on the hub", n))
+            lines.append(f"{dest}: " + tr.n("{count} file in a folder on the box", "{count} files in a folder on the box", n))
         return tr._("Waiting to be sent:") + "\n" + "\n".join(lines) if lines else tr._("Everything is sent.")
 
     def _render_return(self) -> None:
         tr, step = self.tr, self.return_step
         self.return_counts = self._counts_text()
         if step == "confirm-export":
-            self.return_message = tr.f("Export everything that waits to {folder}?", folder=self.export_to or "")
+            self.return_message = tr.f("Export everything that waits to {folder}?", folder=_short(self.export_to))
         elif step == "confirm-wipe":
-            self.return_message = tr._("Wipe the hub? Everything of the patient's is deleted. This cannot be undone.")
+            self.return_message = tr._("Wipe the box? Everything of the patient's is deleted. This cannot be undone.")
         elif step == "working":
-            self.return_message = tr._("Working … the patient's part of the hub is stopped.")
+            self.return_message = tr._("Working … the patient's part of the box is stopped.")
         elif step == "refused":
-            self.return_message = tr._("Not everything is sent: the hub was NOT wiped. Deliver now, or export to a USB stick.")
+            self.return_message = tr._("Not everything is sent: the box was NOT wiped. Deliver now, or export to a USB stick.")
         elif step == "done" and self._done is not None:
             d = self._done
             exported = sum(d.exported.values())
@@ -376,7 +381,7 @@ class TechnicianModel(EventDispatcher):
                 "Stored: {stored}. Delivered now: {delivered}. Exported: {exported}.",
                 stored=d.measurements_stored, delivered=delivered, exported=exported,
             )
-            self.return_message = tr._("The hub is wiped. It starts as not enrolled.")
+            self.return_message = tr._("The box is wiped. It starts as not set up.")
         else:
             self.return_message = ""
 

@@ -51,7 +51,7 @@ class TechnicianReturnScreen(HeimaScreen):
         m = self.model
         step = m.return_step
         buttons = {
-            "counts": [("return-deliver", tr._("Deliver now")), ("return-wipe", tr._("Wipe the hub")), ("return-back", tr._("Back"))],
+            "counts": [("return-deliver", tr._("Deliver now")), ("return-wipe", tr._("Wipe the box")), ("return-back", tr._("Back"))],
             "refused": [("return-deliver", tr._("Deliver now")), ("return-back", tr._("Back")), ("", "")],
             "confirm-export": [("return-no", tr._("No")), ("return-export-yes", tr._("Yes, export")), ("", "")],
             "confirm-wipe": [("return-no", tr._("No")), ("return-wipe-yes", tr._("Yes, wipe")), ("", "")],
