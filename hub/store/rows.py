@@ -102,18 +102,13 @@ def evaluation_to_row(m: Measurement) -> dict[str, Any] | None:
 EVALUATION_ROW = ("measurement_id", "level", "display", "ranges", "advice", "decided")
 
 
-def _evaluation_from_row(row: dict) -> Evaluation | None:
-    if row.get("evaluation_decided") is not None:
-        return Evaluation.from_dict(json.loads(row["evaluation_decided"]))
-    if row.get("evaluation_level") is None:
+def _evaluation_from_row(decided: str | None, level: str | None, display: Any, ranges: str | None, advice: Any) -> Evaluation | None:
+    if decided is not None:
+        return Evaluation.from_dict(json.loads(decided))
+    if level is None:
         return None
     # A row written before the care plan (schema 4): its level, display, ranges and advice.
-    return Evaluation.legacy(
-        row["evaluation_level"],
-        row["evaluation_display"],
-        tuple((level, low, high, text) for level, low, high, text in json.loads(row["evaluation_ranges"])),
-        row["evaluation_advice"],
-    )
+    return Evaluation.legacy(level, display, tuple((lv, low, high, text) for lv, low, high, text in json.loads(ranges)), advice)
 
 
 _NAMES = [c.strip() for c in MEASUREMENT_COLUMNS.split(",")]
@@ -127,10 +122,6 @@ _KINDS = {k.value: k for k in MeasurementKind}
 _PROVENANCES = {p.value: p for p in Provenance}
 _FLAGS = {f.value: f for f in QualityFlag}
 _NO_FLAGS: frozenset[QualityFlag] = frozenset()
-
-
-def _json_list(text: str) -> list:
-    return [] if text == "[]" else json.loads(text)
 
 
 def _flags(text: str) -> frozenset[QualityFlag]:
@@ -150,62 +141,58 @@ def _device(
     )
 
 
+_ALL_NAMES = _NAMES + _SAMPLE_NAMES + _EVALUATION_NAMES
+_WIDTH = len(_ALL_NAMES)
+_NO_TAIL = (None,) * (_WIDTH - len(_NAMES))
+
+
 def measurement_from_row(row: tuple | dict) -> Measurement:
     """A row of MEASUREMENT_COLUMNS, optionally followed by SAMPLE_COLUMNS (NULLs: no series) and
-    then EVALUATION_COLUMNS (NULLs: not evaluated)."""
-    if not isinstance(row, dict):
-        names = _NAMES
-        if len(row) > len(_NAMES):
-            names = names + _SAMPLE_NAMES
-        if len(row) > len(names):
-            names = names + _EVALUATION_NAMES
-        row = dict(zip(names, row, strict=True))
-    samples = None
-    if row.get("samples_data") is not None:
-        samples = SampledSeries(
-            datetime.fromisoformat(row["samples_start"]), row["samples_period_s"], decode_values(row["samples_data"])
-        )
-    device = None
-    if row["device_address"] is not None:
-        device = _device(
-            row["device_address"],
-            row["device_name"],
-            row["device_manufacturer"],
-            row["device_model"],
-            row["device_serial"],
-            row["device_firmware"],
-            row["device_system_id"],
-        )
+    then EVALUATION_COLUMNS (NULLs: not evaluated); or a dict of those names.
+
+    On the delivery path for every queued row: read by position, the empty JSON lists most rows
+    hold not parsed, enum values and devices looked up."""
+    if isinstance(row, dict):
+        row = tuple(row.get(name) for name in _ALL_NAMES)
+    elif len(row) < _WIDTH:
+        row = (*row, *_NO_TAIL[: _WIDTH - len(row)])
+    (
+        id_, kind, value, unit, absent, flags, provenance, address, name, manufacturer, model, serial, firmware,
+        system_id, device_time, record_id, received_at, effective_time, natural_key_, components, body_site,
+        context, device_user, clock_offset, boot_id, boottime, _time_pending, duration,
+        samples_start, samples_period, samples_data, level, display, ranges, advice, decided,
+    ) = row
     reading = Reading(
-        kind=_KINDS[row["kind"]] if row["kind"] in _KINDS else MeasurementKind(row["kind"]),
-        value=row["value"],
-        unit=row["unit"],
-        received_at=datetime.fromisoformat(row["received_at"]),
-        absent_reason=AbsentReason(row["absent_reason"]) if row["absent_reason"] else None,
-        device=device,
-        device_time=datetime.fromisoformat(row["device_time"]) if row["device_time"] else None,
-        flags=_flags(row["flags"]),
-        record_id=row["record_id"],
-        components=tuple(
-            Component(MeasurementKind(k), v, u, AbsentReason(a) if a else None) for k, v, u, a in _json_list(row["components"])
+        kind=_KINDS[kind] if kind in _KINDS else MeasurementKind(kind),
+        value=value,
+        unit=unit,
+        received_at=datetime.fromisoformat(received_at),
+        absent_reason=AbsentReason(absent) if absent else None,
+        device=None if address is None else _device(address, name, manufacturer, model, serial, firmware, system_id),
+        device_time=datetime.fromisoformat(device_time) if device_time else None,
+        flags=_NO_FLAGS if flags == "[]" else _flags(flags),
+        record_id=record_id,
+        components=() if components == "[]" else tuple(
+            Component(MeasurementKind(k), v, u, AbsentReason(a) if a else None) for k, v, u, a in json.loads(components)
         ),
-        body_site=row["body_site"],
-        context=tuple((str(n), str(v)) for n, v in _json_list(row["context"])),
-        device_user=row["device_user"],
-        device_clock_offset=timedelta(seconds=row["device_clock_offset_s"]) if row["device_clock_offset_s"] is not None else None,
-        samples=samples,
-        duration=timedelta(seconds=row["duration_s"]) if row.get("duration_s") is not None else None,
+        body_site=body_site,
+        context=() if context == "[]" else tuple((str(n), str(v)) for n, v in json.loads(context)),
+        device_user=device_user,
+        device_clock_offset=timedelta(seconds=clock_offset) if clock_offset is not None else None,
+        samples=(
+            None if samples_data is None
+            else SampledSeries(datetime.fromisoformat(samples_start), samples_period, decode_values(samples_data))
+        ),
+        duration=timedelta(seconds=duration) if duration is not None else None,
     )
     return Measurement(
-        id=TextUUID.of(row["id"]),  # its text kept: the delivery path asks for it again and again
+        id=TextUUID.of(id_),  # its text kept: the delivery path asks for it again and again
         reading=reading,
-        provenance=_PROVENANCES[row["provenance"]] if row["provenance"] in _PROVENANCES else Provenance(row["provenance"]),
-        effective_time=datetime.fromisoformat(row["effective_time"]),
-        natural_key=row["natural_key"],
-        received_anchor=(
-            MonotonicAnchor(row["received_boot_id"], row["received_boottime"]) if row["received_boot_id"] is not None else None
-        ),
-        evaluation=_evaluation_from_row(row),
+        provenance=_PROVENANCES[provenance] if provenance in _PROVENANCES else Provenance(provenance),
+        effective_time=datetime.fromisoformat(effective_time),
+        natural_key=natural_key_,
+        received_anchor=MonotonicAnchor(boot_id, boottime) if boot_id is not None else None,
+        evaluation=None if decided is None and level is None else _evaluation_from_row(decided, level, display, ranges, advice),
     )
 
 

@@ -39,6 +39,7 @@ from hub.domain.measurements import Measurement
 from hub.domain.oximetry import SampledSeries
 from hub.domain.readings import AbsentReason, Component, MeasurementKind, Provenance, QualityFlag, Reading
 from sync.fhir.codes import (
+    CONVERSIONS,
     MappingError,
     ABSENT_ERROR,
     ABSENT_UNKNOWN,
@@ -438,6 +439,10 @@ def observation_for(
     `not_for_destination`), `UnsupportedUnit` for a value in a unit that cannot be converted,
     `PanelShapeError` for components that do not fit the kind.
     """
+    if device_reference is None and gateway_reference is None:
+        fast = _device_value(measurement, ctx)
+        if fast is not None:
+            return fast
     refusal = not_for_destination(measurement)
     if refusal:
         raise NotForDestination(refusal)
@@ -505,3 +510,86 @@ def observation_for(
     if measurement.evaluation is not None:  # the plan's zone, decided when it was recorded
         apply_evaluation(obs, measurement.evaluation)
     return obs
+
+
+# The usual Observation on the delivery path — one value from a device, nothing flagged, no
+# words, no plan's zone — built from the parts its kind, unit and hub share with every other one
+# (built once by the plain code above, the first time they are asked for), with only its own
+# identifier, time and number filled in. tests/unit/test_fhir_fast_paths.py holds it to the
+# plain code's output, byte for byte.
+_OWN_CODE = frozenset({MeasurementKind.BLOOD_GLUCOSE, MeasurementKind.BODY_TEMPERATURE})  # site, specimen, meal
+
+
+def _device_value(measurement: Measurement, ctx: FhirContext) -> dict[str, Any] | None:
+    """The Observation, or None when it is not the usual kind (then the plain code builds it)."""
+    reading = measurement.reading
+    value = reading.value
+    if (
+        value is None
+        or reading.flags
+        or reading.components
+        or reading.samples is not None
+        or reading.duration is not None
+        or reading.context
+        or reading.body_site is not None
+        or reading.device is None
+        or measurement.evaluation is not None
+        or measurement.provenance is not Provenance.DEVICE
+        or reading.kind in _OWN_CODE
+        or reading.kind in PANEL_COMPONENTS
+        or type(value) is not float
+        or value != value  # NaN, ±inf: the plain code says why there is no number
+        or value in (_INF, -_INF)
+    ):
+        return None
+    parts = _shared_parts(reading.kind, reading.unit, ctx)
+    if parts is None:
+        return None
+    head, middle, tail, quantity, convert = parts
+    number = value if convert is None else convert(value)
+    if number != number or number in (_INF, -_INF):  # beyond any scale once converted: the plain code says so
+        return None
+    return {
+        **head,
+        "identifier": [{"system": URI_IDENTIFIER, "value": measurement.urn}],
+        **middle,
+        "effectiveDateTime": fhir_datetime(measurement.effective_time),
+        **tail,
+        "valueQuantity": {"value": int(number) if float(number).is_integer() else number, **quantity},
+        "device": logical_device_reference(reading.device),
+    }
+
+
+_INF = float("inf")
+_PARTS: dict[tuple[MeasurementKind, str, int], tuple[FhirContext, Any]] = {}
+
+
+def _shared_parts(kind: MeasurementKind, unit: str, ctx: FhirContext) -> Any:
+    """What every usual Observation of this kind, unit and context holds, cut where its own
+    fields go: (head, middle, tail, the quantity's unit fields, the unit conversion or None);
+    None when such a value cannot be sent this way (a unit that does not convert)."""
+    key = (kind, unit, id(ctx))
+    found = _PARTS.get(key)
+    if found is not None and found[0] is ctx:
+        return found[1]
+    codes = codes_for(kind)
+    if codes.ucum is None or ctx.patient.synthetic:  # a panel; a test person's (meta: HTEST)
+        parts = None
+    else:
+        conversion = None if unit == codes.ucum else CONVERSIONS.get(kind, {}).get(unit.strip())
+        if unit != codes.ucum and conversion is None:
+            parts = None
+        else:
+            head: dict[str, Any] = {"resourceType": "Observation"}
+            head["extension"] = [{"url": GATEWAY_DEVICE_EXTENSION, "valueReference": hub_reference(ctx.hub)}]
+            middle: dict[str, Any] = {"status": "final", "category": _categories(kind), "code": _kind_code(kind)}
+            subject = _subject(ctx.patient)
+            if subject:
+                middle["subject"] = subject
+            tail = {"performer": _performer(ctx.organisation)} if ctx.organisation is not None else {}
+            quantity = {"unit": codes.unit, "system": UCUM, "code": codes.ucum}
+            parts = (head, middle, tail, quantity, None if conversion is None else conversion.apply)
+    if len(_PARTS) > 256:  # contexts come and go in tests; a hub has one
+        _PARTS.clear()
+    _PARTS[key] = (ctx, parts)
+    return parts

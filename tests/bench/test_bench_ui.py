@@ -57,6 +57,13 @@ PROBE = textwrap.dedent(
         Window.bind(on_flip=on_flip)
         return marks
 
+    def memory():
+        """(RSS, anonymous) in MB: what the process holds, and what it allocated itself (heap,
+        Python objects, textures in llvmpipe) rather than mapped from files."""
+        with open("/proc/self/smaps_rollup") as f:
+            fields = {line.split()[0]: int(line.split()[1]) / 1024 for line in f if line[0].isupper()}
+        return round(fields["Rss:"]), round(fields["Anonymous:"])
+
     def p95(xs):
         return statistics.quantiles(xs, n=100)[94] * 1000 if len(xs) >= 20 else float("nan")
 
@@ -80,7 +87,9 @@ PROBE = textwrap.dedent(
         from ui.scenes import next_frame, settle
         from ui.speech import RecordingSpeaker
 
+        out["memory"] = {"imports": memory()}
         hub = await start_hub(HubConfig(data_dir=Path(sys.argv[2])), families=list(DeviceFamily))
+        out["memory"]["hub"] = memory()
         app = HeimaApp(hub.api, speaker=RecordingSpeaker())
 
         async def work(app):
@@ -89,6 +98,7 @@ PROBE = textwrap.dedent(
             await next_frame(1)  # drawn with its data: a tap now acts
             out["ready"] = time.time()
             await settle(app)
+            out["memory"]["today shown"] = memory()
             meter = frame_meter()
             # Waiting for the cuff (its picture blinks twice a second) for 3 s: frames drawn.
             # The screen as during a session (the gallery's way: no cuff behind it), its events
@@ -115,8 +125,10 @@ PROBE = textwrap.dedent(
             out["live_state"] = m.state
             m.cancel()
             # Everything once more, then the memory: history charts, results, settings.
+            out["memory"]["measure"] = memory()
             for name in ("history", "settings", "today"):
                 app.go(name); await settle(app)
+                out["memory"][name] = memory()
             import psutil
             out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
 
@@ -157,6 +169,7 @@ PROBE = textwrap.dedent(
         out["idle_work_p95_ms"] = p95(meter["work"])
         import psutil
         out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
+        out["memory"] = {"running": memory()}
         out["window"] = list(Window.size)
         app.stop()
         await task
@@ -227,7 +240,9 @@ def test_touch_app_cold_start_frames_and_memory(report, tmp_path):
         f"{rss_ratio:.2f}x ({app['rss_mb']:.0f} MB vs {base['rss_mb']:.0f} MB)",
         f"<= {RSS_RATIO_TARGET}x",
         rss_ratio <= RSS_RATIO_TARGET,
-        "after every screen with a month of values; the bare app measured in the same run",
+        "after every screen with a month of values; the bare app measured in the same run; RSS/anonymous MB by step: "
+        + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in app["memory"].items())
+        + f" (bare app {base['memory']['running'][0]}/{base['memory']['running'][1]})",
     )
     assert app["live_shown"].replace("\u00a0", " ") == "159 mmHg"
     assert (app["idle_panel"], app["live_panel"], app["live_state"]) == ("waiting", "waiting", "live"), "measured another panel than the live one"

@@ -8,20 +8,24 @@ import math
 import pickle
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import quote
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.domain.ids import TextUUID
+from hub.domain.measurements import Measurement
 from hub.domain.oximetry import SampledSeries
-from hub.domain.readings import MeasurementKind
+from hub.domain.readings import DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
 from sync.fhir.bundles import BundleResponseError, _read_entry, issue_codes
-from sync.fhir.codes import to_canonical
-from sync.fhir.devices import HEIMA_NAMESPACE, heima_urn, search_token
-from sync.fhir.observations import sampled_data
+from sync.fhir.codes import CONVERSIONS, codes_for, to_canonical
+from sync.fhir.context import FhirContext, HubIdentity, OrganisationRef, PatientRef
+from sync.fhir.devices import HEIMA_NAMESPACE, heima_urn, hub_reference, search_token
+from sync.fhir.observations import PANEL_COMPONENTS, MappingError, _device_value, observation_for, sampled_data
+from tests.unit.hub.factories import measurement, spo2
 
 
 @given(st.text())
@@ -159,3 +163,83 @@ def check_parity(text: str) -> None:
 @given(st.uuids(), st.integers(0, 35), st.sampled_from(["_", "+", " ", "\u0663", "x", "-", "A", "0"]))
 def test_an_almost_canonical_text_is_read_as_uuid_reads_it(value, at, char):
     check_parity(str(value)[:at] + char + str(value)[at + 1 :])
+
+
+# -- the usual Observation, from the parts it shares with the others ---------------------------------------
+
+DEVICES = st.sampled_from(
+    [
+        None,
+        DeviceIdentity(address="C0:FF:EE:00:00:01", name="Heima PLX 1", manufacturer="Heima", model="PLX-1", serial="SN-0001"),
+        DeviceIdentity(address="C0:FF:EE:00:00:02"),
+        DeviceIdentity(address="C0:FF:EE:00:00:03", model="UA-651", system_id="0011223344556677"),
+    ]
+)
+CONTEXTS = st.sampled_from(
+    [
+        FhirContext(patient=PatientRef(identifier="13116900216"), hub=HubIdentity(serial="HUB-1")),
+        FhirContext(patient=PatientRef(identifier="15854540030", display="Test"), hub=HubIdentity(serial="HUB-2", name="Stua")),
+        FhirContext(patient=PatientRef(reference="Patient/7"), hub=HubIdentity(serial="HUB-3"), organisation=OrganisationRef("974633574")),
+        FhirContext(patient=PatientRef(), hub=HubIdentity(serial="HUB-4", system_id="0011223344556677")),
+    ]
+)
+UNITS = st.sampled_from(["%", "/min", "mm[Hg]", "kPa", "Cel", "[degF]", "kg", "[lb_av]", "g", "cm", "m", "mmol/L", "mg/dL", "1", " kPa", "?"])
+VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(-1e6, 1e6), st.integers(-1000, 1000).map(float), st.integers(0, 300))
+FLAGS = st.frozensets(st.sampled_from(list(QualityFlag)), max_size=2)
+SIMPLE_KINDS = [k for k in MeasurementKind if k not in PANEL_COMPONENTS and "SERIES" not in k.name]
+
+
+@st.composite
+def measurements(draw):
+    """Any simple measurement; half of them the delivery path's usual one (a device's value, nothing
+    flagged, no words), in the kind's own unit or one that converts."""
+    kind = draw(st.sampled_from(SIMPLE_KINDS))
+    usual = draw(st.booleans())
+    when = draw(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-3, minutes=-30))])))
+    own_units = [u for u in (codes_for(kind).ucum, *CONVERSIONS.get(kind, {})) if u]
+    reading = Reading(
+        kind=kind,
+        value=draw(VALUES),
+        unit=draw(st.sampled_from(own_units) if usual and own_units else UNITS),
+        received_at=when,
+        device=draw(DEVICES.filter(lambda d: d is not None) if usual else DEVICES),
+        flags=frozenset() if usual else draw(FLAGS),
+        body_site=None if usual else draw(st.one_of(st.none(), st.sampled_from(["finger", "ear", "control solution"]))),
+        context=() if usual else draw(st.one_of(st.just(()), st.just((("meal", "preprandial"),)))),
+    )
+    return Measurement(
+        id=uuid.UUID(int=draw(st.integers(0, 2**128 - 1))),
+        reading=reading,
+        provenance=Provenance.DEVICE if usual else draw(st.sampled_from(list(Provenance))),
+        effective_time=when,
+        natural_key=None,
+    )
+
+
+def _plain_observation(m, ctx):
+    # A gateway reference (the same one the default gives) steers observation_for to the plain code.
+    return observation_for(m, ctx, gateway_reference=hub_reference(ctx.hub))
+
+
+def _bytes_or_refusal(build):
+    try:
+        return orjson.dumps(build())
+    except (MappingError, TypeError) as exc:  # TypeError: orjson and a number past 64 bits, both ways
+        return type(exc)
+
+
+@given(measurements(), CONTEXTS)
+def test_the_usual_observation_is_the_plain_mappers_byte_for_byte(m, ctx):
+    plain = _bytes_or_refusal(lambda: _plain_observation(m, ctx))
+    assert _bytes_or_refusal(lambda: observation_for(m, ctx)) == plain
+    if _device_value(m, ctx) is not None:
+        assert _bytes_or_refusal(lambda: _device_value(m, ctx)) == plain
+
+
+def test_a_stored_oximeter_value_takes_the_short_way():
+    """Not vacuous: the delivery path's usual row is built by the short cut."""
+    ctx = FhirContext(patient=PatientRef(identifier="13116900216"), hub=HubIdentity(serial="HUB-1"))
+    for value in (97.0, 93.5):
+        m = measurement(spo2(value))
+        assert _device_value(m, ctx) is not None
+        assert orjson.dumps(observation_for(m, ctx)) == orjson.dumps(_plain_observation(m, ctx))
