@@ -36,3 +36,165 @@ async def test_the_technician_scenes_pass_the_audit_in_every_language_and_text_s
     Metrics.fontscale = 1.0
     assert walked == len(TECHNICIAN_SCENES) * len(LANGUAGES) * len(TEXT_SIZES)
     assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:60])
+
+
+# --- behaviour through taps ---------------------------------------------------------------------
+
+import asyncio  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.ui.conftest import Finger, find, tap, texts, wait_for  # noqa: E402
+from tests.unit.technician.profiles import HUB_ID, NOW, centre_key, payload, signed, write_trusted  # noqa: E402
+from ui.scenes import next_frame  # noqa: E402
+
+
+async def type_pin(app, pin: str, ok: str) -> None:
+    for digit in pin:
+        await tap(find(app.root, action=f"key-{digit}"))
+    await tap(find(app.root, action=ok))
+    await app.technician.idle()
+    await next_frame(3)
+
+
+async def test_a_technician_enrols_a_new_hub_from_a_signed_profile_on_a_usb_stick_by_taps(run_app, example, tmp_path):
+    from hub.app.technician_desk import desk
+    from hub.config import load_config
+
+    hub, _ids = example
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    key = centre_key()
+    write_trusted(etc / "enrolment-keys.json", key)
+    (etc / "hub-id").write_text(HUB_ID)
+    stick = tmp_path / "media" / "tone" / "HEIMA-USB"
+    stick.mkdir(parents=True)
+    (stick / "kari.json").write_bytes(signed(payload(tmp_path / "inbox"), key))
+    config = etc / "heima.toml"
+    fresh = desk(config, tmp_path / "data", profile_folders=(tmp_path / "media",), clock=lambda: NOW)
+    hub.api.technician = fresh
+    enrolled = []
+
+    async def work(app):
+        app.on_enrolled = lambda: enrolled.append(True)
+        await wait_for(lambda: app.root.current == "enrol")
+        assert "Ikke klargjort — be teknikeren om å klargjøre boksen" in texts(app.root)
+        await tap(find(app.root, action="enrol-start"))
+        assert "HEIMA-USB/kari.json" in texts(app.root)
+        assert "håndskanner" in texts(app.root)
+        await tap(find(app.root, action="enrol-profile-0"))
+        await type_pin(app, "739154", "enrol-pin-ok")
+        await type_pin(app, "739154", "enrol-pin-ok")
+        await wait_for(lambda: app.technician.enrol_step == "done")
+        await next_frame(3)
+        assert f"Boksen er klar: {HUB_ID}" in texts(app.root)
+        await tap(find(app.root, action="enrol-finished"))
+
+    await run_app(work)
+    assert enrolled == [True]
+    loaded = load_config(config)  # the configuration the hub starts with
+    assert loaded.serial == HUB_ID and [d.name for d in loaded.destinations] == ["centre-inbox"]
+    assert fresh.guard.is_set  # the PIN chosen on the pad guards technician mode now
+
+
+async def test_a_bad_profile_is_refused_on_screen_and_nothing_is_written(run_app, example, tmp_path):
+    from hub.app.technician_desk import desk
+
+    hub, _ids = example
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    write_trusted(etc / "enrolment-keys.json", centre_key())  # not the key that signed the profile
+    (etc / "hub-id").write_text(HUB_ID)
+    stick = tmp_path / "media" / "tone" / "HEIMA-USB"
+    stick.mkdir(parents=True)
+    (stick / "kari.json").write_bytes(signed(payload(tmp_path / "inbox"), centre_key()))
+    config = etc / "heima.toml"
+    hub.api.technician = desk(config, tmp_path / "data", profile_folders=(tmp_path / "media",), clock=lambda: NOW)
+
+    async def work(app):
+        await tap(find(app.root, action="enrol-start"))
+        await tap(find(app.root, action="enrol-profile-0"))
+        await type_pin(app, "739154", "enrol-pin-ok")
+        await type_pin(app, "739154", "enrol-pin-ok")
+        await wait_for(lambda: app.technician.enrol_step == "done")
+        await next_frame(3)
+        shown = texts(app.root)
+        assert "Profilen ble avvist" in shown and "signature is not valid" in shown
+
+    await run_app(work)
+    assert not config.exists()
+
+
+async def test_holding_the_settings_title_opens_the_pin_and_wrong_pins_lock_it_with_the_wait_in_words(run_app):
+    async def work(app):
+        app.go("settings")
+        await next_frame(2)
+        title = find(app.root, text=app.root.get_screen("settings").title)
+        await tap(title)  # a tap (a patient's) does nothing
+        assert app.root.current == "settings"
+        finger = Finger(title)
+        await finger.down()
+        await wait_for(lambda: app.root.current == "technician-pin", timeout=8)  # held 3 s
+        await finger.up()
+        # The service forgives three wrong PINs (typing mistakes); the fourth locks.
+        for n in range(3):
+            await type_pin(app, "111111", "pin-ok")
+            assert "Feil PIN-kode" in texts(app.root), n
+        await type_pin(app, "111111", "pin-ok")
+        shown = texts(app.root)
+        assert "For mange feil PIN-koder. Prøv igjen om 30 sekunder." in shown
+        with pytest.raises(LookupError):
+            find(app.root, action="pin-ok")  # no pad while locked
+        assert app.root.current == "technician-pin"
+
+    await run_app(work)
+
+
+async def test_return_by_taps_refuses_while_unsent_then_exports_and_wipes(tmp_path):
+    from hub.app import start_hub
+    from hub.app.technician_desk import attach
+    from hub.config import load_config
+    from tests.unit.technician.hubs import PIN, leftovers, make_hub, observation_ids
+    from ui.app import HeimaApp, drive
+    from ui.speech import RecordingSpeaker
+
+    enrolled = await asyncio.to_thread(make_hub, tmp_path / "kit", unreachable=True)
+    stick = tmp_path / "media" / "tone" / "HEIMA-USB"
+    stick.mkdir(parents=True)
+    hub = await start_hub(load_config(enrolled.config), deliver=False)
+    made = attach(hub, enrolled.config, profile_folders=(tmp_path / "media",))
+
+    async def work(app):
+        app.open_technician_door()
+        await next_frame(2)
+        await type_pin(app, PIN, "pin-ok")
+        await wait_for(lambda: app.root.current == "technician")
+        await tap(find(app.root, action="technician-return"))
+        await app.technician.idle()
+        await next_frame(3)
+        assert "hospital: 6 målinger" in texts(app.root)
+        await tap(find(app.root, action="return-wipe"))
+        assert "Det kan ikke angres" in texts(app.root)
+        await tap(find(app.root, action="return-wipe-yes"))
+        await wait_for(lambda: app.technician.return_step == "refused", timeout=30)
+        await next_frame(3)
+        assert "boksen ble IKKE tømt" in texts(app.root)
+        assert enrolled.config.exists() and (enrolled.data / "heima.db").exists()
+        await tap(find(app.root, action="return-export-0"))
+        assert "HEIMA-USB/heima-export" in texts(app.root)
+        await tap(find(app.root, action="return-export-yes"))
+        await tap(find(app.root, action="return-wipe-yes"))  # the second confirmation
+        await wait_for(lambda: app.technician.return_step == "done", timeout=60)
+        await next_frame(3)
+        shown = texts(app.root)
+        assert "Boksen er tømt" in shown and "Lagret: 6." in shown and "Eksportert: 6." in shown
+
+    try:
+        await drive(HeimaApp(hub.api, speaker=RecordingSpeaker()), work)
+    finally:
+        if not made.ports.stopped:
+            await hub.stop()
+    assert leftovers(enrolled) == []
+    assert observation_ids(stick / "heima-export") == set(enrolled.ids)
+    assert (enrolled.data / "wipe-record.json").exists()
