@@ -198,3 +198,54 @@ async def test_return_by_taps_refuses_while_unsent_then_exports_and_wipes(tmp_pa
     assert leftovers(enrolled) == []
     assert observation_ids(stick / "heima-export") == set(enrolled.ids)
     assert (enrolled.data / "wipe-record.json").exists()
+
+
+async def test_the_kit_list_shows_an_emulated_device_paired_by_a_test_measurement_that_is_never_sent(tmp_path):
+    """An emulated pulse oximeter on the virtual radio that wants a passkey: the technician taps
+    Test measurement, types the passkey in the pairing dialog, and the kit list shows the device
+    paired, with its serial, model and firmware; the test value is stored and never queued."""
+    from hub.api import Pairing
+    from hub.app import start_hub
+    from hub.app.technician_desk import attach
+    from hub.config import HubConfig
+    from hub.services.events import EventBus
+    from tests.emulated import emulated_oximeter
+    from tests.ui.test_e2e_devices import hub_link
+    from ui.app import HeimaApp, drive
+    from ui.speech import RecordingSpeaker
+
+    config = HubConfig(data_dir=tmp_path / "hub", serial="HUB-UI-KIT")
+    config.data_dir.mkdir(parents=True)
+    events, pairing = EventBus(), Pairing()
+    async with emulated_oximeter(records=[(96, 64)], requires_bonding=True, keystore_path=config.data_dir / "bonds.json") as rig:
+        hub = await start_hub(config, link=hub_link(config, rig.radio, events, pairing), pairing=pairing, events=events)
+        made = attach(hub, tmp_path / "etc" / "heima.toml")
+        made.guard.set_pin("604913", who="test")
+
+        async def work(app):
+            app.open_technician_door()
+            await next_frame(2)
+            await type_pin(app, "604913", "pin-ok")
+            await wait_for(lambda: app.root.current == "technician")
+            await app.technician.idle()
+            await tap(find(app.root, action="technician-test"))
+            await wait_for(lambda: app.passkey.waiting, timeout=20)
+            await next_frame(2)
+            for key in f"{rig.oximeter.passkey:06d}":
+                await tap(find(app.passkey, action=f"key-{key}"))
+            await tap(find(app.passkey, action="pairing-ok"))
+            await wait_for(lambda: "aldri" in app.technician.test_message, timeout=30)
+            await app.technician.idle()
+            await next_frame(3)
+            return texts(app.root)
+
+        try:
+            shown = await drive(HeimaApp(hub.api, speaker=RecordingSpeaker()), work)
+            queued = hub.store.db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+            stored = hub.store.db.execute("SELECT count(*) FROM measurements").fetchone()[0]
+        finally:
+            await hub.stop()
+    assert "testverdi" in shown and "sendes aldri" in shown
+    assert rig.oximeter.name in shown and f"Paret · {rig.oximeter.address}" in shown
+    assert "Serienummer: " in shown and "Serienummer: –" not in shown
+    assert stored >= 1 and queued == 0  # the technician's value is the patient's nowhere

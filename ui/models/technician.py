@@ -245,11 +245,15 @@ class TechnicianModel(EventDispatcher):
             name = (d.name or d.model) if d is not None and (d.name or d.model) else e.address
             seen = f"{e.last_seen.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if e.last_seen else tr._("never measured")
             offset = f"{e.clock_offset.total_seconds():+.0f} s" if e.clock_offset is not None else "–"
+            paired = tr._("Paired") if e.paired else tr._("Not paired")
+            serial, model, firmware = tr._("Serial"), tr._("Model"), tr._("Firmware")
+            battery = tr._("low") if e.battery_low else tr._("not reported low")
+            words = (tr._("Battery"), tr._("Last seen"), tr._("Clock offset"))
             details = "\n".join(
                 (
-                    f"{tr._('Paired') if e.paired else tr._('Not paired')} · {e.address}",
-                    f"{tr._('Serial')}: {(d and d.serial) or '–'} · {tr._('Model')}: {(d and d.model) or '–'} · {tr._('Firmware')}: {(d and d.firmware) or '–'}",
-                    f"{tr._('Battery')}: {tr._('low') if e.battery_low else tr._('not reported low')} · {tr._('Last seen')}: {seen} · {tr._('Clock offset')}: {offset}",
+                    f"{paired} · {e.address}",
+                    f"{serial}: {(d and d.serial) or '–'} · {model}: {(d and d.model) or '–'} · {firmware}: {(d and d.firmware) or '–'}",
+                    f"{words[0]}: {battery} · {words[1]}: {seen} · {words[2]}: {offset}",
                 )
             )
             rows.append((name, details))

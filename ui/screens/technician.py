@@ -34,7 +34,8 @@ class TechnicianScreen(HeimaScreen):
         fill(self.ids.rows, [{"title": t, "details": d} for t, d in self.model.kit_rows], Factory.KitRow)
 
     def spoken(self) -> str:
-        return ". ".join([self.title, *(t for t, _d in self.model.kit_rows)]) if self.model else self.title
+        # Not the devices' advertised names: read aloud, they could pass for a sentence to a patient.
+        return " ".join(x for x in (self.title + ".", self.model.kit_message, self.model.test_message) if x) if self.model else self.title
 
 
 class TechnicianReturnScreen(HeimaScreen):
