@@ -194,7 +194,10 @@ def attach_example(hub: Any, folder: Path, *, pin: str = "258046") -> Technician
     stick.mkdir(parents=True, exist_ok=True)
     for name in ("pasient-0412.json", "pasient-0413.json"):
         (stick / name).write_text("{}", encoding="utf-8")
-    made = desk(folder / "etc" / "heima.toml", hub.config.data_dir, ports=ExamplePorts(hub),
+    config = folder / "etc" / "heima.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("# the example hub counts as enrolled: its screens start on Today\n", encoding="utf-8")
+    made = desk(config, hub.config.data_dir, ports=ExamplePorts(hub),
                 profile_folders=(folder / "media",), hub_id="HEIMA-GALLERY", clock=hub.api.clock)  # fmt: skip
     if not made.guard.is_set:
         made.guard.set_pin(pin, who="gallery")
