@@ -5,7 +5,9 @@ The real stack, as tests/ui/test_e2e_careplan.py runs it: an emulated blood pres
 the Bumble virtual radio (real ATT/GATT), `start_hub` as `heima` composes it with the
 heart-failure example plan in force, SQLite, no destination, the touch app offscreen. Each value
 is one session as the patient makes it (Start → the cuff connects → it measures), the zones
-alternating (green, high yellow, low yellow) so the advice on screen changes every time.
+alternating (green, high yellow, low yellow) so the advice on screen changes every time; the
+patient ends each session with Mål på nytt (the link's quiet gap is long, so a busy machine cannot
+end a session before the cuff measures). The first value of each arm is a warm-up, not counted.
 
 The clock starts in the emulator, right before the Bumble device sends the indication (the cuff's
 send hook), and stops in a Kivy Clock callback run every frame, on the first frame whose result
