@@ -4,7 +4,7 @@ windows and gives reminders.
 - From the centre: every `fhir` destination is asked for the patient's active self-care plan
   (sync.pull.careplans, with that destination's auth and TLS), every `pull_every` seconds.
 - Without a centre (or beside it): the data folder's `careplans/` folder; the newest JSON file in
-  it is offered when the folder changes. `heima demo` puts the heart-failure example there for the
+  it is offered when the folder changes. `heima demo` puts the COPD example there for the
   synthetic test patient.
 - Each plan is checked by hub.services.careplan before it is used: a bad one is refused with the
   reason in the log and the last good one stays in force; a new version applies to values measured
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 FOLDER = "careplans"
 # The example plans a centre can start from (docs/care-plan-format.md), shipped with the source.
 EXAMPLES = Path(__file__).resolve().parents[2] / "packaging" / "examples" / "careplans"
-DEMO_PLAN = "heart-failure.json"
+DEMO_PLAN = "copd.json"  # SpO2, temperature and the KOLS check-in: what the demo's devices and forms show
 
 
 def plan_folder(config: HubConfig) -> Path:
@@ -38,7 +38,7 @@ def plan_folder(config: HubConfig) -> Path:
 
 
 def install_demo_plan(config: HubConfig) -> Path | None:
-    """The demo's plan for the synthetic test patient: the heart-failure example, unless the
+    """The demo's plan for the synthetic test patient: the COPD example, unless the
     folder holds a plan already (the operator's own is never replaced)."""
     folder = plan_folder(config)
     if any(folder.glob("*.json")) or not (EXAMPLES / DEMO_PLAN).exists():

@@ -42,7 +42,7 @@ async def run_demo(config: HubConfig, say: Transcript = print, *, timeout: float
 
     passkey = DEMO_PASSKEY
     private_folder(config.data_dir)  # patient data and bonds: the hub user's alone
-    install_demo_plan(config)  # the synthetic test patient's self-care plan (heart failure)
+    install_demo_plan(config)  # the synthetic test patient's self-care plan (COPD)
     say(f"Heima demo — data in {config.data_dir}")
     async with VirtualRadio(keystore_path=config.data_dir / "bonds.json", passkey_provider=FixedPasskeyProvider(passkey)) as radio:
         oximeter = EmulatedPulseOximeter(name="Heima PLX 1", serial="PLX1-DEMO-0001", requires_bonding=True, passkey=passkey)
@@ -219,7 +219,7 @@ async def run_app(
     if emulated:
         config = demo_config(config)
         private_folder(config.data_dir)
-        install_demo_plan(config)  # the synthetic test patient's self-care plan (heart failure)
+        install_demo_plan(config)  # the synthetic test patient's self-care plan (COPD)
 
     pairing = Pairing()
     events = EventBus()

@@ -20,7 +20,9 @@ async def test_the_demo_app_pairs_through_the_dialog_and_measures(tmp_path):
         try:
             async with asyncio.timeout(60):
                 await settle(app)
-                await tap(find(app.root, action="measure-pulse-oximeter"), app)
+                # The demo's self-care plan (COPD) asks for oxygen saturation: Today offers it as a task.
+                [task] = [t for t in app.today_model.tasks if t["family"] == "pulse-oximeter"]
+                await tap(find(app.root, action=task["task_action"]), app)
                 await tap(find(app.root, action="start"), app)
                 await wait_for(lambda: app.passkey.waiting, timeout=20)
                 await settle(app)  # the dialog laid out: a tap lands where its keys are drawn
