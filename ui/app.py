@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 # Kivy's image providers without PIL (~3 MB of RSS): SDL2 reads the theme's PNG atlases and the
@@ -34,6 +35,7 @@ if "kivy.core.window" not in __import__("sys").modules:
     Config.set("graphics", "multisamples", os.environ.get("HEIMA_MULTISAMPLES", "0"))
 
 from kivy.core.window import Window  # noqa: E402
+from kivy.uix.screenmanager import Screen  # noqa: E402
 
 from hub.api import HubApi
 from ui import theme
@@ -97,20 +99,9 @@ class HeimaApp(TechnicianActions, App):
         self.history_model = HistoryModel(self.api, tr)
         self.form_model = QuestionnaireModel(self.api, tr)
         sm = Screens()
-        # Models are given after construction: a screen's ids exist only once its kv rule ran.
-        for screen, attr, model in (
-            (TodayScreen(), "model", self.today_model),
-            (MeasureScreen(), "model", self.measure_model),
-            (ManualScreen(), "model", self.measure_model),
-            (HistoryScreen(), "model", self.history_model),
-            (SettingsScreen(), "session", self.session),
-            (FormsScreen(), "model", self.form_model),
-            (QuestionScreen(), "model", self.form_model),
-            (ReviewScreen(), "model", self.form_model),
-            (FormDoneScreen(), "model", self.form_model),
-        ):
-            setattr(screen, attr, model)
-            sm.add_widget(screen)
+        for name, factory in self._screen_factories().items():
+            sm.register(name, factory)
+        sm.current = "today"  # only Today is built at start; the rest on first use
         self.passkey = PasskeyDialog()
         self._detach_families = self.api.subscribe(self.passkey.follow)  # the asking device's own family
         self._detach_pairing = self.api.pairing.attach(self.passkey)
@@ -130,6 +121,29 @@ class HeimaApp(TechnicianActions, App):
         attach_technician(self)  # technician mode and first-boot enrolment (ui/screens/technician.py)
         return sm
 
+    def _screen_factories(self) -> dict[str, Callable[[], Screen]]:
+        """How each screen is made when first needed. Models are given after construction (a
+        screen's ids exist only once its kv rule ran); a screen that draws only on its model's
+        changes is drawn once here from what the model holds now."""
+
+        def made(screen: Screen, model, *, attr: str = "model", show: str | None = None) -> Screen:
+            setattr(screen, attr, model)
+            if show is not None:
+                getattr(screen, show)()
+            return screen
+
+        return {
+            "today": lambda: made(TodayScreen(), self.today_model),
+            "measure": lambda: made(MeasureScreen(), self.measure_model),
+            "manual": lambda: made(ManualScreen(), self.measure_model),
+            "history": lambda: made(HistoryScreen(), self.history_model),
+            "settings": lambda: made(SettingsScreen(), self.session, attr="session"),
+            "forms": lambda: made(FormsScreen(), self.form_model, show="rebuild"),
+            "form-question": lambda: made(QuestionScreen(), self.form_model, show="_step_changed"),
+            "form-review": lambda: made(ReviewScreen(), self.form_model, show="rebuild"),
+            "form-done": lambda: made(FormDoneScreen(), self.form_model, show="rebuild"),
+        }
+
     def on_start(self) -> None:
         from ui.models.loop import spawn
 
@@ -143,7 +157,9 @@ class HeimaApp(TechnicianActions, App):
         self.feed.close()
         self.reminders.dismiss()
         self._detach_pairing()
-        self.root.get_screen("measure").stop_animations()
+        measure = self.root.built("measure")
+        if measure is not None:
+            measure.stop_animations()
         self.measure_model.cancel()
         self.speaker.stop()
 
@@ -220,7 +236,9 @@ class HeimaApp(TechnicianActions, App):
         self.reminders.dismiss()  # shown again in the new language at its next reminder
         self.form_model.relang()
         for name in SCREENS:
-            screen = self.root.get_screen(name)
+            screen = self.root.built(name)  # one not built yet is made in the new language
+            if screen is None:
+                continue
             for method in ("rebuild", "update"):
                 if hasattr(screen, method) and getattr(screen, "model", None) is not None:
                     getattr(screen, method)()

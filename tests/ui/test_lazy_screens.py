@@ -1,0 +1,45 @@
+"""Screens are built on first use (issue 13, the touch app's memory and start-up): the app starts
+with Today, and a screen first opened later shows what its model holds, in the language chosen
+meanwhile."""
+
+from __future__ import annotations
+
+from ui.scenes import settle
+
+from .conftest import find, tap, texts
+
+
+async def test_only_today_is_built_at_start_and_history_opened_later_shows_its_values(run_app):
+    async def work(app):
+        await settle(app)
+        built = {s.name for s in app.root.screens}
+        assert "today" in built
+        assert not built & {"measure", "manual", "history", "forms", "form-question", "form-review", "form-done"}
+        # The language changes before History was ever opened: History is built in it, with the values.
+        await tap(find(app.root, action="go-settings"), app)
+        await tap(find(app.root, action="language-en"), app)
+        await tap(find(app.root, action="go-history"), app)
+        await settle(app)
+        assert app.root.current == "history"
+        shown = texts(app.root)
+        assert "History" in shown and "Historikk" not in shown
+        history = app.root.get_screen("history")
+        assert history.model.rows and history.ids.rows.children  # the example hub's values listed
+        assert app.root.get_screen("history") is history  # built once
+        await tap(find(app.root, action="go-today"), app)
+        assert app.root.current == "today"
+
+    await run_app(work)
+
+
+async def test_the_forms_list_opened_first_time_shows_the_forms(run_app):
+    async def work(app):
+        await settle(app)
+        assert "forms" not in {s.name for s in app.root.screens}
+        app.open_forms()
+        await settle(app)
+        assert app.root.current == "forms"
+        screen = app.root.get_screen("forms")
+        assert app.form_model.forms and len(screen.ids.forms.children) == len(app.form_model.forms)
+
+    await run_app(work)
