@@ -100,6 +100,10 @@ class EmulatedPeripheral:
         self.device: Device | None = None
         self._controller: Controller | None = None
         self.connections: list[Connection] = []
+        # Which characteristics (full 128-bit UUID strings, lower case) a central has enabled
+        # notifications or indications on: a test waits for this instead of for "connected",
+        # since a value sent before the central subscribes is not seen by it.
+        self.subscribed: set[str] = set()
         self._state_changed: asyncio.Condition | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._att_faults: dict[str, int] = {}  # characteristic UUID -> ATT error it answers with
@@ -334,6 +338,11 @@ class EmulatedPeripheral:
         connection = bearer if isinstance(bearer, Connection) else getattr(bearer, "connection", None)
         if connection is None:
             return
+        uuid = _full_uuid(characteristic.uuid)
+        if notify or indicate:
+            self.subscribed.add(uuid)
+        else:
+            self.subscribed.discard(uuid)
         self.on_subscription(connection, characteristic, notify, indicate)
         self._notify_state()
 
@@ -351,3 +360,10 @@ class EmulatedPeripheral:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} {self.address}>"
+
+
+def _full_uuid(value: object) -> str:
+    """A Bumble UUID (16- or 128-bit) as the 128-bit text bleak and our codecs use."""
+    import uuid
+
+    return str(uuid.UUID(bytes=bytes(reversed(value.to_bytes(force_128=True)))))  # type: ignore[attr-defined]

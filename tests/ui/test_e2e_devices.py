@@ -129,6 +129,7 @@ async def test_a_cuff_that_goes_away_mid_measurement_says_to_measure_again(tmp_p
     before a result: the screen says it stopped before a value came and offers to measure again;
     nothing is stored, and the cuff pressure is never taken for a blood pressure."""
     from drivers.emulator.blood_pressure_monitor import EmulatedBloodPressureMonitor
+    from drivers.gatt.blood_pressure import INTERMEDIATE_CUFF_PRESSURE_UUID
 
     config = HubConfig(data_dir=tmp_path / "hub", serial="HUB-UI-BP-GONE")
     events, pairing = EventBus(), Pairing()
@@ -144,6 +145,9 @@ async def test_a_cuff_that_goes_away_mid_measurement_says_to_measure_again(tmp_p
                 await tap(find(app.root, action="start"), app)
                 await monitor.wait_until(lambda: monitor.is_connected, timeout=20)
                 await wait_for(lambda: app.measure_model.state == "connected", timeout=20)
+                # The hub listens for cuff pressure once it has subscribed: inflating before that
+                # (a loaded machine, a slow subscribe) would send pressures nobody hears.
+                await monitor.wait_until(lambda: INTERMEDIATE_CUFF_PRESSURE_UUID in monitor.subscribed, timeout=20)
                 await monitor.inflate([60, 90, 120], interval=0.05)
                 await wait_for(lambda: app.measure_model.state == "live", timeout=10)
                 await settle(app)
