@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from kivy.core.window import Window
 from kivy.metrics import Metrics
 
-from ui.audit import audit, presses_do_nothing, waiting_timers
-from ui.scenes import LANGUAGES, SCENES, TEXT_SIZES, leave, set_look, settle
+from tests.ui.audit_walk import AuditWalk
+from ui.scenes import LANGUAGES, SCENES, TEXT_SIZES
 
 
 def snapshot(app):
@@ -23,31 +22,15 @@ def snapshot(app):
 
 
 async def test_every_screen_in_every_language_and_text_size_passes_the_audit(run_app):
-    problems: list[str] = []
-    walked = 0
+    walk = AuditWalk()
 
     async def work(app):
-        nonlocal walked
-        ctx = dict(app.example_ids)
-        for language in LANGUAGES:
-            for size in TEXT_SIZES:
-                await set_look(app, language, size)
-                for scene in SCENES:
-                    await scene.enter(app, ctx)
-                    await settle(app, frames=2)
-                    where = f"{scene.name}/{language}/{size}"
-                    widgets = list(Window.children)
-                    problems.extend(f"{where}: {p}" for p in audit(widgets))
-                    problems.extend(f"{where}: {p}" for p in waiting_timers())
-                    if size == "larger":  # pressing is the same at every size; once per language
-                        problems.extend(f"{where}: {p}" for p in presses_do_nothing(widgets, lambda: snapshot(app)))
-                    walked += 1
-                    await leave(app, ctx)
+        await walk.through(app, SCENES, dict(app.example_ids), lambda: snapshot(app))
 
     await run_app(work, timeout=240)
     Metrics.fontscale = 1.0
-    assert walked == len(SCENES) * len(LANGUAGES) * len(TEXT_SIZES)
-    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:60])
+    assert walk.walked == len(SCENES) * len(LANGUAGES) * len(TEXT_SIZES)
+    assert not walk.problems, f"{len(walk.problems)} problem(s):\n" + "\n".join(walk.problems[:60])
 
 
 async def test_the_self_care_plan_scenes_pass_the_audit_in_every_language_and_text_size(tmp_path):
@@ -59,31 +42,15 @@ async def test_the_self_care_plan_scenes_pass_the_audit_in_every_language_and_te
     from ui.speech import RecordingSpeaker
 
     hub, ids = await example_hub(tmp_path / "hub", GALLERY_NOW, plan=True)
-    problems: list[str] = []
-    walked = 0
+    walk = AuditWalk()
 
     async def work(app):
-        nonlocal walked
-        ctx = dict(ids)
-        for language in LANGUAGES:
-            for size in TEXT_SIZES:
-                await set_look(app, language, size)
-                for scene in PLAN_SCENES:
-                    await scene.enter(app, ctx)
-                    await settle(app, frames=2)
-                    where = f"{scene.name}/{language}/{size}"
-                    widgets = list(Window.children)
-                    problems.extend(f"{where}: {p}" for p in audit(widgets))
-                    problems.extend(f"{where}: {p}" for p in waiting_timers())
-                    if size == "larger":
-                        problems.extend(f"{where}: {p}" for p in presses_do_nothing(widgets, lambda: snapshot(app)))
-                    walked += 1
-                    await leave(app, ctx)
+        await walk.through(app, PLAN_SCENES, dict(ids), lambda: snapshot(app))
 
     try:
         await drive(HeimaApp(hub.api, speaker=RecordingSpeaker(), sounds_dir=tmp_path), work)
     finally:
         await hub.stop()
     Metrics.fontscale = 1.0
-    assert walked == len(PLAN_SCENES) * len(LANGUAGES) * len(TEXT_SIZES)
-    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:60])
+    assert walk.walked == len(PLAN_SCENES) * len(LANGUAGES) * len(TEXT_SIZES)
+    assert not walk.problems, f"{len(walk.problems)} problem(s):\n" + "\n".join(walk.problems[:60])
