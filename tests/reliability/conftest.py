@@ -20,6 +20,17 @@ REPORT = Path(__file__).resolve().parents[2] / "build" / "reliability.json"
 
 
 @pytest.fixture
+def vfs():
+    """The power-cut VFS (tests/reliability/powercut.py), gone with the test's connections after it."""
+    from tests.reliability.powercut import PowerCutVFS, close_everything  # apsw only where a test cuts power
+
+    v = PowerCutVFS("heima-powercut")
+    yield v
+    close_everything()
+    v.unregister()
+
+
+@pytest.fixture
 def record_result(request):
     """record_result(name, target=, result=, met=, **counts): one row of the summary."""
     started = time.monotonic()

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterable, Sequence
+import types
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,3 +260,60 @@ def check_image(path: str) -> tuple[str, set[str], dict[tuple[str, str], str]]:
         return integrity, ids, outbox
     finally:
         conn.close()
+
+
+# --- Heima's own store code on the VFS --------------------------------------------------------
+
+_OPEN: list[ApswConnection] = []
+
+
+def close_everything() -> None:
+    """Connections a cut left half-open (e.g. inside connect()) must not hold locks into the next boot."""
+    while _OPEN:
+        _OPEN.pop().close()
+
+
+def heima_on_apsw(
+    monkeypatch: Any, vfs: PowerCutVFS, synchronous: str, *, opened: Callable[[ApswConnection], None] | None = None
+) -> None:
+    """hub.store.schema.connect — Heima's pragmas and migrations, unchanged — opens apsw on the VFS.
+    `synchronous` other than FULL overrides what connect() sets (the control); `opened` sees each
+    connection as it is made."""
+    from hub.store import schema
+
+    def connect(path: str, **_: object) -> ApswConnection:
+        conn = ApswConnection(path, vfs=vfs.vfs_name, synchronous=None if synchronous == "FULL" else synchronous)
+        _OPEN.append(conn)
+        if opened is not None:
+            opened(conn)
+        return conn
+
+    monkeypatch.setattr(schema, "sqlite3", types.SimpleNamespace(connect=connect))
+
+
+def discard_database(path: Path) -> None:
+    """A corrupt image is started afresh, as a hub would after restoring nothing."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+async def power_on(
+    path: Path, vfs: PowerCutVFS, work: Callable[[Any], Awaitable[None]], *, cut_errors: tuple[type[BaseException], ...] = (apsw.Error,)
+) -> None:
+    """One power-on: `work` on Heima's Store over the VFS. An error the cut raised ends the boot
+    quietly (opening included); any other error, or one before the cut, is the test's failure."""
+    from hub.store import Store
+
+    store = None
+    try:
+        store = await Store.open(path)
+        await work(store)
+    except cut_errors:
+        if not vfs.cut:
+            raise
+    finally:
+        if store is not None:
+            try:
+                await store.close()
+            except apsw.Error:  # closing after the power went
+                pass

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import types
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,10 +25,10 @@ import pytest
 
 from hub.domain.outgoing import OutgoingKind
 from hub.services.questionnaires import FOLDER, QuestionnaireService
-from hub.store import Store, schema
+from hub.store import Store
 from hub.store.forms import FormStore
 from tests.reliability.form_process import KOLS, a_value
-from tests.reliability.powercut import ApswConnection, PowerCutVFS, check_image
+from tests.reliability.powercut import PowerCutVFS, check_image, close_everything, discard_database, heima_on_apsw, power_on
 from tests.reliability.support import scaled, seed
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "packaging" / "examples" / "questionnaires"
@@ -63,48 +62,41 @@ class Boot:
 
     async def run(self, path: Path) -> None:
         self.submitted = []
-        store = None
-        try:
-            store = await Store.open(path)
-            service = service_on(store)
-            if not await service.available():
-                forms = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES.glob("*.json"))]
-                await service.import_forms(FOLDER, forms)
-            step = await service.start(KOLS)
-            self.last = await shown(service, step)
-            while not self.vfs.cut:
-                roll = self.rng.random()
-                if step.at_review:
-                    review = await service.review(step.form_id)
-                    if review.can_submit and roll < 0.5:
-                        self.pending = ("submit", None)
-                        sent = await service.submit(step.form_id)
-                        if self.vfs.cut:
-                            return
-                        self.submitted.append(sent.response_id)
-                        step = await service.start(KOLS)
-                    else:
-                        self.pending = ("move", None)
-                        step = await service.back(step.form_id)
-                elif roll < 0.5 and not step.item.read_only and step.item.type != "display":
-                    self.pending = ("answer", step.item.link_id)
-                    step = await service.answer(step.form_id, step.item.path, a_value(step, self.rng))
+        # the power going shows as apsw's I/O error, or the store's own error about it
+        await power_on(path, self.vfs, self._walk, cut_errors=(apsw.Error, RuntimeError))
+
+    async def _walk(self, store: Store) -> None:
+        """The patient walks the form at random until the power goes."""
+        service = service_on(store)
+        if not await service.available():
+            forms = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES.glob("*.json"))]
+            await service.import_forms(FOLDER, forms)
+        step = await service.start(KOLS)
+        self.last = await shown(service, step)
+        while not self.vfs.cut:
+            roll = self.rng.random()
+            if step.at_review:
+                review = await service.review(step.form_id)
+                if review.can_submit and roll < 0.5:
+                    self.pending = ("submit", None)
+                    sent = await service.submit(step.form_id)
+                    if self.vfs.cut:
+                        return
+                    self.submitted.append(sent.response_id)
+                    step = await service.start(KOLS)
                 else:
                     self.pending = ("move", None)
-                    step = await service.next(step.form_id) if roll < 0.9 else await service.back(step.form_id)
-                state = await shown(service, step)
-                if self.vfs.cut:
-                    return
-                self.last = state
-        except (apsw.Error, RuntimeError):  # the power went (apsw's I/O error, or the store's own error about it)
-            if not self.vfs.cut:
-                raise
-        finally:
-            if store is not None:
-                try:
-                    await store.close()
-                except apsw.Error:
-                    pass
+                    step = await service.back(step.form_id)
+            elif roll < 0.5 and not step.item.read_only and step.item.type != "display":
+                self.pending = ("answer", step.item.link_id)
+                step = await service.answer(step.form_id, step.item.path, a_value(step, self.rng))
+            else:
+                self.pending = ("move", None)
+                step = await service.next(step.form_id) if roll < 0.9 else await service.back(step.form_id)
+            state = await shown(service, step)
+            if self.vfs.cut:
+                return
+            self.last = state
 
 
 @dataclass
@@ -114,31 +106,6 @@ class Series:
     steps_lost: int = 0
     submits_lost: int = 0
     corrupt: int = 0
-
-
-_OPEN: list[ApswConnection] = []
-
-
-def _close_everything() -> None:
-    while _OPEN:
-        _OPEN.pop().close()
-
-
-@pytest.fixture
-def vfs():
-    v = PowerCutVFS("heima-powercut-forms")
-    yield v
-    _close_everything()
-    v.unregister()
-
-
-def heima_on_apsw(monkeypatch, vfs: PowerCutVFS, synchronous: str) -> None:  # noqa: ANN001
-    def connect(path: str, **_: object) -> ApswConnection:
-        conn = ApswConnection(path, vfs=vfs.vfs_name, synchronous=None if synchronous == "FULL" else synchronous)
-        _OPEN.append(conn)
-        return conn
-
-    monkeypatch.setattr(schema, "sqlite3", types.SimpleNamespace(connect=connect))
 
 
 async def resumed_state(path: Path) -> tuple[dict[str, Any] | None, set[str], dict[str, int]]:
@@ -152,7 +119,7 @@ async def resumed_state(path: Path) -> tuple[dict[str, Any] | None, set[str], di
         return await shown(service, await service.start(KOLS)), responses, kinds
     finally:
         await store.close()
-        _close_everything()
+        close_everything()
 
 
 def one_step_on(before: dict[str, Any], after: dict[str, Any], pending: tuple[str, str | None]) -> bool:
@@ -181,14 +148,13 @@ async def run_series(directory: Path, vfs: PowerCutVFS, series: Series, cuts: in
             continue
         series.cuts += 1
         submitted |= set(boot.submitted or [])
-        _close_everything()
+        close_everything()
         vfs.restore()
         vfs.arm(cut_at=None)
         integrity, _, _ = check_image(str(path))
         if integrity != "ok":
             series.corrupt += 1
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            discard_database(path)
             submitted.clear()
             continue
         state, responses, kinds = await resumed_state(path)

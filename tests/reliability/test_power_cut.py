@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import types
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,8 +32,9 @@ import pytest
 from hub.domain.readings import MeasurementKind, Reading
 from hub.services.measurements import MeasurementService
 from hub.services.outgoing import OutgoingService
-from hub.store import Store, schema
-from tests.reliability.powercut import ApswConnection, PowerCutVFS, check_image
+from hub.store import Store
+from tests.reliability import powercut
+from tests.reliability.powercut import ApswConnection, PowerCutVFS, check_image, close_everything, discard_database, power_on
 from tests.reliability.support import inventory_device, scaled, seed
 from tests.unit.hub.factories import OXIMETER
 
@@ -87,21 +87,12 @@ class Boot:
         self.delivered: set[str] = set()
 
     async def run(self, path: Path) -> None:
-        store = None
-        try:
-            store = await Store.open(path)
-            service = MeasurementService(store, destinations_for=lambda kind: DESTINATIONS, local_zone=UTC)
-            inventory = OutgoingService(store, destinations_for=lambda kind: DESTINATIONS)
-            await asyncio.gather(*(self._record(service, inventory, k) for k in range(RECORDERS)), self._deliver(store))
-        except apsw.Error:
-            if not self.vfs.cut:
-                raise
-        finally:
-            if store is not None:
-                try:
-                    await store.close()
-                except apsw.Error:
-                    pass
+        await power_on(path, self.vfs, self._work)
+
+    async def _work(self, store: Store) -> None:
+        service = MeasurementService(store, destinations_for=lambda kind: DESTINATIONS, local_zone=UTC)
+        inventory = OutgoingService(store, destinations_for=lambda kind: DESTINATIONS)
+        await asyncio.gather(*(self._record(service, inventory, k) for k in range(RECORDERS)), self._deliver(store))
 
     async def _record(self, service: MeasurementService, inventory: OutgoingService, k: int) -> None:
         n = 0
@@ -173,14 +164,13 @@ async def run_series(directory: Path, vfs: PowerCutVFS, series: Series, cuts: in
         series.acked_deliveries += len(boot.delivered)
         acked |= boot.acked
         delivered |= boot.delivered
-        _close_everything()
+        close_everything()
         vfs.restore()  # the next boot: the real files are what the platter held
 
         integrity, ids, outbox = check_image(str(path))
         if integrity != "ok":
             series.corrupt += 1
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            discard_database(path)
             acked.clear()
             delivered.clear()
             continue
@@ -204,37 +194,17 @@ async def run_series(directory: Path, vfs: PowerCutVFS, series: Series, cuts: in
         assert rows >= len(acked) * len(DESTINATIONS)
     finally:
         await store.close()
-        _close_everything()
-
-
-_OPEN: list[ApswConnection] = []
-
-
-def _close_everything() -> None:
-    """Connections a cut left half-open (e.g. inside connect()) must not hold locks into the next boot."""
-    while _OPEN:
-        _OPEN.pop().close()
-
-
-@pytest.fixture
-def vfs():
-    v = PowerCutVFS("heima-powercut")
-    yield v
-    _close_everything()
-    v.unregister()
+        close_everything()
 
 
 def heima_on_apsw(monkeypatch, vfs: PowerCutVFS, series: Series) -> None:
-    """hub.store.schema.connect — Heima's pragmas and migrations, unchanged — opens apsw on the VFS."""
+    """Heima's connect() on the VFS; the series keeps the pragmas its first connection applied."""
 
-    def connect(path: str, **_: object) -> ApswConnection:
-        conn = ApswConnection(path, vfs=vfs.vfs_name, synchronous=None if series.synchronous == "FULL" else series.synchronous)
-        _OPEN.append(conn)
+    def first_pragmas(conn: ApswConnection) -> None:
         if not series.pragmas:
-            series.pragmas = conn.pragmas  # what connect() applied, as applied
-        return conn
+            series.pragmas = conn.pragmas  # the live list: what connect() goes on to apply, as applied
 
-    monkeypatch.setattr(schema, "sqlite3", types.SimpleNamespace(connect=connect))
+    powercut.heima_on_apsw(monkeypatch, vfs, series.synchronous, opened=first_pragmas)
 
 
 async def test_power_cuts_lose_no_acknowledged_measurement_and_corrupt_no_database(tmp_path, monkeypatch, vfs, record_result):
