@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import apsw
-import pytest
 
 from hub.domain.outgoing import OutgoingKind
 from hub.services.questionnaires import FOLDER, QuestionnaireService

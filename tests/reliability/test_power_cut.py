@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import apsw
-import pytest
 
 from hub.domain.readings import MeasurementKind, Reading
 from hub.services.measurements import MeasurementService
