@@ -29,6 +29,7 @@ from drivers.frames.nonin import NoninFrame, NoninStatus, encode_nonin_frame, pa
 from drivers.gatt import MalformedPacket
 from drivers.gatt.plx import PLX_SERVICE_UUID
 from hub.domain.readings import DeviceIdentity, MeasurementKind, QualityFlag
+from tests.unit.frame_values import BERRYMED_FRAMES, JUMPER_VALUES, NONIN_FRAMES
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -104,18 +105,7 @@ def test_nonin_arbitrary_bytes_parse_or_raise_never_invent(data: bytes) -> None:
     assert frame.pulse_rate is None or 0 <= frame.pulse_rate <= 321
 
 
-nonin_frames = st.builds(
-    NoninFrame,
-    status=st.builds(NoninStatus, st.integers(0, 255)),
-    battery_decivolts=st.integers(0, 255),
-    pulse_amplitude_raw=st.integers(0, 0xFFFF),
-    counter=st.integers(0, 0xFFFF),
-    spo2=st.none() | st.integers(0, 100),
-    pulse_rate=st.none() | st.integers(0, 321),
-)
-
-
-@given(nonin_frames)
+@given(NONIN_FRAMES)
 def test_nonin_round_trip(frame: NoninFrame) -> None:
     assert parse_nonin_frame(encode_nonin_frame(frame)) == frame
 
@@ -174,14 +164,7 @@ def test_jumper_arbitrary_bytes_parse_or_raise_never_invent(data: bytes) -> None
     assert frame.pulse_rate is None or 1 <= frame.pulse_rate <= 254
 
 
-@given(
-    st.builds(
-        JumperValues,
-        pulse_rate=st.none() | st.integers(1, 254),
-        spo2=st.none() | st.integers(1, 100).filter(lambda v: v != 127),
-        perfusion_index_raw=st.none() | st.integers(1, 254),
-    )
-)
+@given(JUMPER_VALUES)
 def test_jumper_round_trip(values: JumperValues) -> None:
     assert parse_jumper_frame(encode_jumper_values(values)) == values
 
@@ -234,26 +217,12 @@ def test_berrymed_arbitrary_bytes_parse_or_raise_never_invent(data: bytes) -> No
     assert frame.pulse_rate == (None if pulse == 255 else pulse)
 
 
-berrymed_frames = st.builds(
-    BerryMedFrame,
-    signal_strength=st.integers(0, 15),
-    probe_unplugged=st.booleans(),
-    pulse_beep=st.booleans(),
-    pleth=st.integers(0, 127),
-    bar_graph=st.integers(0, 15),
-    no_finger=st.booleans(),
-    pulse_searching=st.booleans(),
-    pulse_rate=st.none() | st.integers(0, 254),
-    spo2=st.none() | st.integers(0, 100),
-)
-
-
-@given(berrymed_frames)
+@given(BERRYMED_FRAMES)
 def test_berrymed_round_trip(frame: BerryMedFrame) -> None:
     assert parse_berrymed_frame(encode_berrymed_frame(frame)) == frame
 
 
-@given(st.lists(berrymed_frames, min_size=1, max_size=12), st.lists(st.integers(1, 9), min_size=1, max_size=30))
+@given(st.lists(BERRYMED_FRAMES, min_size=1, max_size=12), st.lists(st.integers(1, 9), min_size=1, max_size=30))
 def test_berrymed_stream_reassembles_frames_cut_anywhere(frames: list[BerryMedFrame], cuts: list[int]) -> None:
     data = b"".join(encode_berrymed_frame(f) for f in frames)
     stream, out, position, i = BerryMedStream(), [], 0, 0
@@ -264,7 +233,7 @@ def test_berrymed_stream_reassembles_frames_cut_anywhere(frames: list[BerryMedFr
     assert out == frames and stream.dropped_bytes == 0 and stream.lost == 0
 
 
-@given(st.lists(berrymed_frames, min_size=3, max_size=10), st.data())
+@given(st.lists(BERRYMED_FRAMES, min_size=3, max_size=10), st.data())
 def test_berrymed_stream_resynchronises_after_a_lost_byte(frames: list[BerryMedFrame], data: st.DataObject) -> None:
     wire = b"".join(encode_berrymed_frame(f) for f in frames)
     lost = data.draw(st.integers(0, len(wire) - 1))
