@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -37,9 +36,9 @@ from drivers.gatt import MalformedPacket
 from drivers.gatt.blood_pressure import UNKNOWN_USER
 from drivers.gatt.current_time import CURRENT_TIME_UUID, CurrentTime, encode_current_time, parse_current_time
 from drivers.gatt.datetime import encode_date_time, parse_date_time
-from drivers.gatt.ieee11073 import Number, SpecialValue
+from drivers.protocol.device_values import ABSENT_REASONS, CLOCK_PLAUSIBLE_FROM, clock_is_set, clock_offset, value_or_reason
 from hub.domain.plausibility import DEVICE_TIME_AHEAD_LIMIT
-from hub.domain.readings import AbsentReason, DeviceIdentity, QualityFlag
+from hub.domain.readings import DeviceIdentity, QualityFlag
 
 if TYPE_CHECKING:
     from bleak import BleakClient
@@ -52,20 +51,10 @@ EventCallback = Callable[[str, dict[str, Any]], None]
 DATE_TIME_UUID = "00002a08-0000-1000-8000-00805f9b34fb"
 AND_CUSTOM_SERVICE_UUID = "233bf000-5a34-1b6d-975c-000d5690abe4"
 
-CLOCK_PLAUSIBLE_FROM = datetime(2020, 1, 1)
-"""A device clock (or a record's stamp) before this was never set, or was reset: not a time."""
 STORED_AFTER = timedelta(minutes=2)
 """A reading placed this much before its reception came out of the device's memory."""
 CLOCK_TOLERANCE = timedelta(minutes=5)
 """Drift a device clock may have before the hub sets it (when its policy is WHEN_DRIFTED)."""
-
-ABSENT_REASONS = {
-    SpecialValue.NAN: AbsentReason.NOT_A_NUMBER,
-    SpecialValue.NRES: AbsentReason.NOT_AT_THIS_RESOLUTION,
-    SpecialValue.POSITIVE_INFINITY: AbsentReason.POSITIVE_INFINITY,
-    SpecialValue.NEGATIVE_INFINITY: AbsentReason.NEGATIVE_INFINITY,
-    SpecialValue.RESERVED: AbsentReason.RESERVED,
-}
 
 _NOT_SET = frozenset({QualityFlag.DEVICE_CLOCK_NOT_SET, QualityFlag.TIME_QUESTIONABLE})
 
@@ -99,17 +88,13 @@ class DeviceClock:
 
     @property
     def is_set(self) -> bool:
-        return self.device_time is not None and self.device_time >= CLOCK_PLAUSIBLE_FROM
+        return clock_is_set(self.device_time)
 
     @property
     def offset(self) -> timedelta | None:
         """hub clock - device clock in whole seconds (a device shows whole seconds, cut, so the
         fraction is the hub's), or None when the clock is not set."""
-        if not self.is_set:
-            return None
-        assert self.device_time is not None
-        exact = self.read_at - self.device_time.replace(tzinfo=self.local_zone)
-        return timedelta(seconds=math.floor(exact.total_seconds()))
+        return clock_offset(self.read_at, self.device_time, self.local_zone)
 
     def needs_setting(self, tolerance: timedelta) -> bool:
         offset = self.offset
@@ -138,12 +123,6 @@ def time_fields(
     if placed < received_at - STORED_AFTER:
         return timestamp, frozenset({QualityFlag.FROM_STORAGE}), offset
     return timestamp, frozenset(), offset
-
-
-def value_or_reason(number: Number) -> tuple[float | None, AbsentReason | None]:
-    if isinstance(number, SpecialValue):
-        return None, ABSENT_REASONS[number]
-    return float(number), None
 
 
 def device_user(user_id: int | None) -> int | None:

@@ -47,6 +47,7 @@ from drivers.gatt.device_information import (
     parse_utf8_string,
 )
 from drivers.gatt.ieee11073 import Number, SpecialValue
+from drivers.protocol.device_values import value_or_reason
 from drivers.gatt.plx import (
     PLX_CONTINUOUS_UUID,
     PLX_FEATURES_UUID,
@@ -74,14 +75,6 @@ logger = logging.getLogger(__name__)
 
 SPO2_UNIT = "%"
 PULSE_RATE_UNIT = "/min"
-
-_ABSENT_REASONS = {
-    SpecialValue.NAN: AbsentReason.NOT_A_NUMBER,
-    SpecialValue.NRES: AbsentReason.NOT_AT_THIS_RESOLUTION,
-    SpecialValue.POSITIVE_INFINITY: AbsentReason.POSITIVE_INFINITY,
-    SpecialValue.NEGATIVE_INFINITY: AbsentReason.NEGATIVE_INFINITY,
-    SpecialValue.RESERVED: AbsentReason.RESERVED,
-}
 
 _STATUS_FLAGS = (
     ("measurement_ongoing", QualityFlag.MEASUREMENT_ONGOING),
@@ -113,11 +106,9 @@ def quality_flags(measurement: PlxSpotCheck) -> frozenset[QualityFlag]:
 
 def _value(number: Number, invalid: bool) -> tuple[float | None, AbsentReason | None]:
     """A number, or no number with the reason: special values first, then "invalid" status."""
-    if isinstance(number, SpecialValue):
-        return None, _ABSENT_REASONS[number]
-    if invalid:
+    if invalid and not isinstance(number, SpecialValue):
         return None, AbsentReason.ERROR
-    return float(number), None
+    return value_or_reason(number)
 
 
 def spot_check_readings(

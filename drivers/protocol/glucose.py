@@ -35,7 +35,7 @@ from drivers.gatt.glucose import (
 )
 from drivers.gatt.ieee11073 import SpecialValue
 from drivers.gatt.racp import report_all_records, report_records_from_sequence
-from drivers.protocol.glucose_clock import CLOCK_PLAUSIBLE_FROM
+from drivers.protocol.device_values import CLOCK_PLAUSIBLE_FROM, value_or_reason
 from hub.domain.readings import AbsentReason, DeviceIdentity, MeasurementKind, QualityFlag, Reading
 
 GLUCOSE_UNIT = "mmol/L"
@@ -64,13 +64,6 @@ _VALUE_MEANINGLESS = (
     "sensor_malfunction",
     "general_device_fault",
 )
-_ABSENT_REASONS = {
-    SpecialValue.NAN: AbsentReason.NOT_A_NUMBER,
-    SpecialValue.NRES: AbsentReason.NOT_AT_THIS_RESOLUTION,
-    SpecialValue.POSITIVE_INFINITY: AbsentReason.POSITIVE_INFINITY,
-    SpecialValue.NEGATIVE_INFINITY: AbsentReason.NEGATIVE_INFINITY,
-    SpecialValue.RESERVED: AbsentReason.RESERVED,
-}
 _BODY_SITES = {
     GlucoseSampleLocation.FINGER: "finger",
     GlucoseSampleLocation.ALTERNATE_SITE_TEST: "alternate-site",
@@ -110,8 +103,7 @@ def glucose_value(measurement: GlucoseMeasurement) -> tuple[float | None, Absent
     if isinstance(value, SpecialValue):
         if status is not None and (status.result_too_high or status.result_too_low):
             return None, AbsentReason.ERROR
-        return None, _ABSENT_REASONS[value]
-    return float(value), None
+    return value_or_reason(value)
 
 
 def glucose_context(measurement: GlucoseMeasurement, context: GlucoseMeasurementContext | None) -> tuple[tuple[str, str], ...]:

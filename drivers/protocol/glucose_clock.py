@@ -8,17 +8,13 @@ time, so no offset.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 
 from drivers.gatt.current_time import CURRENT_TIME_UUID, CurrentTime, encode_current_time, parse_current_time
 from drivers.gatt.datetime import encode_date_time, parse_date_time
-
-CLOCK_PLAUSIBLE_FROM = datetime(2020, 1, 1)
-"""A meter clock (or a record's stamp) before this was never set, or was reset: not a time
-(the same rule as the blood pressure, scale and thermometer drivers)."""
+from drivers.protocol.device_values import CLOCK_PLAUSIBLE_FROM, clock_is_set, clock_offset  # the same rule as every driver's
 DATE_TIME_UUID = "00002a08-0000-1000-8000-00805f9b34fb"
 CONTOUR_CLOCK_UUID = "00001026-0002-11e2-9e96-0800200c9a66"  # GUESSED: see EmulatedContourNextOne
 
@@ -55,17 +51,7 @@ class ClockReading:
 
     @property
     def is_set(self) -> bool:
-        return self.device_time is not None and self.device_time >= CLOCK_PLAUSIBLE_FROM
-
-
-def clock_offset(hub_now: datetime, device_time: datetime | None, local_zone: tzinfo | None = None) -> timedelta | None:
-    """hub clock − the device's clock, a naive wall-clock time in `local_zone` (default the
-    system's), in whole seconds: the device shows whole seconds, cut, so the fraction is the
-    hub's. None when the device clock is unknown or implausible (never set, or reset)."""
-    if device_time is None or device_time < CLOCK_PLAUSIBLE_FROM:
-        return None
-    shown = device_time.replace(tzinfo=local_zone or hub_now.astimezone().tzinfo)
-    return timedelta(seconds=math.floor((hub_now - shown).total_seconds()))
+        return clock_is_set(self.device_time)
 
 
 __all__ = [
