@@ -129,6 +129,7 @@ async def run_headless(config: HubConfig, *, link: Link | None = None) -> None:
         except Exception as exc:  # no system bus / BlueZ here: the link reports it below
             log.warning("no BlueZ pairing agent (%s)", type(exc).__name__)
     hub = await start_hub(config, link=link)
+    freeze_startup_objects()
     log.info("hub running headless with %d destination(s)", len(hub.workers))
     service = systemd.announce_ready()  # under systemd: READY=1, then watchdog pings from this loop
     try:
@@ -148,6 +149,17 @@ async def run_headless(config: HubConfig, *, link: Link | None = None) -> None:
         if agent_bus is not None:
             agent_bus.disconnect()
         await hub.stop()
+
+
+def freeze_startup_objects() -> None:
+    """Move what start-up made (modules, the hub, the app's widgets) out of the cyclic garbage
+    collector's sight: they live as long as the process, and every full collection walked them
+    again (a 10,000-Observation drain: 50 → 40 and 61 → 46 µs of Heima's CPU per Observation in
+    back-to-back runs; the touch app's frames: no change measured)."""
+    import gc
+
+    gc.collect()  # garbage of start-up freed first, not frozen for good
+    gc.freeze()
 
 
 # --- the touch app -----------------------------------------------------------------------------
@@ -273,9 +285,10 @@ async def run_app(
         app = HeimaApp(hub.api, speaker=speaker, settings_path=settings, calls=hub.calls, ringer=ringer)  # calls: [video]
         service = systemd.announce_ready()  # Kivy's Clock runs on this loop: a frozen UI stops the pings
         try:
-            if ready is not None:
-                from kivy.clock import Clock
+            from kivy.clock import Clock
 
+            Clock.schedule_once(lambda _dt: freeze_startup_objects(), 0)  # once the app is built
+            if ready is not None:
                 Clock.schedule_once(lambda _dt: ready(app, hub), 0)
             await app.async_run(async_lib="asyncio")
         finally:

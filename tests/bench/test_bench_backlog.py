@@ -11,6 +11,7 @@ same-run ratios are not (much).
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 
@@ -18,6 +19,7 @@ import httpx
 import orjson
 import pytest
 
+from hub.app.runners import freeze_startup_objects
 from sync.destinations import FhirServerDestination
 from sync.fhir.context import FhirContext, HubIdentity, PatientRef
 from sync.fhir.observations import observation_for
@@ -38,11 +40,14 @@ async def drain(path, server, n: int) -> Clocks:
     try:
         async with httpx.AsyncClient(timeout=120) as client:
             worker = OutboxWorker(store, FhirServerDestination("centre", server.base_url, ctx=CTX, client=client), batch_size=BATCH)
+            if os.environ.get("HEIMA_GC_FREEZE", "1") == "1":
+                freeze_startup_objects()  # as the hub's runners do once it is started
             with Clocks(server._proc.pid) as clocks:
                 report = await worker.drain()
         assert report.delivered == n and not report.dead and not report.retried
         return clocks
     finally:
+        gc.unfreeze()  # the next benchmark starts from a plain collector
         await store.close()
 
 
