@@ -1,9 +1,13 @@
-"""The self-care plan with the touch app over the real stack, offline: the heart-failure example
-plan from the data folder, an emulated blood pressure monitor on the virtual radio (real
-ATT/GATT/SMP), `start_hub` as `heima` composes it, SQLite. The patient taps Blodtrykk → Start, the
-cuff gives a red value → the screen asks to measure again, first, with the plan's 5 minutes' rest
-and the guide → Mål på nytt → a second red → the patient's own action text from the plan, with
-the zone in words, on the screen and read aloud."""
+"""The self-care plan with the touch app over the real stack: the heart-failure example plan from
+the data folder, an emulated blood pressure monitor on the virtual radio (real ATT/GATT/SMP),
+`start_hub` as `heima` composes it, SQLite, the reference FHIR server (Medplum's engine) as the
+centre. The patient taps Blodtrykk → Start, the cuff gives a red value → the screen asks to
+measure again, first, with the plan's 5 minutes' rest and the guide → Mål på nytt → a second red
+→ the patient's own action text from the plan, with the zone in words, on the screen and read
+aloud → at the centre both Observations carry the zone in `interpretation` and the plan's limits
+as `referenceRange`, and exactly one DetectedIssue implicates them, however often delivery runs.
+The advice is decided on the hub as the value is recorded, so the screen does not wait for the
+centre (the centre is reachable here only so the same walk can be checked there)."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from drivers.emulator import VirtualRadio
 from drivers.emulator.blood_pressure_monitor import EmulatedBloodPressureMonitor
 from hub.api import MeasurementKind, Pairing
 from hub.app import start_hub
-from hub.config import HubConfig
+from hub.config import DestinationConfig, HubConfig, PatientConfig
 from hub.services.events import EventBus
 from ui.app import HeimaApp, drive
 from ui.scenes import settle
@@ -27,8 +31,23 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "packaging" / "examples" / "car
 ADVICE = "Blodtrykket er svært høyt. Ring oppfølgingssenteret nå. Ring 113 hvis du har brystsmerter eller blir lam."
 
 
-async def test_two_red_values_ask_to_measure_again_then_show_and_say_the_patients_own_advice(tmp_path):
-    config = HubConfig(data_dir=tmp_path / "hub", serial="HUB-UI-PLAN", timezone="Europe/Oslo")
+LOINC = "http://loinc.org"
+BP_PANEL, SYSTOLIC = "85354-9", "8480-6"
+ZONES = "http://hl7.no/fhir/ig/planer-hacking/CodeSystem/planer-hacking-observation-severity-zone-cs"
+
+
+def codes(concept: dict, system: str) -> set[str]:
+    return {c["code"] for c in concept.get("coding", []) if c["system"] == system}
+
+
+async def test_two_red_values_ask_to_measure_again_then_show_and_say_the_patients_own_advice(tmp_path, fhir_server):
+    config = HubConfig(
+        data_dir=tmp_path / "hub",
+        serial="HUB-UI-PLAN",
+        timezone="Europe/Oslo",
+        patient=PatientConfig(identifier="13116900216"),
+        destinations=(DestinationConfig(name="centre", kind="fhir", url=fhir_server.base_url),),
+    )
     (config.data_dir / "careplans").mkdir(parents=True)
     shutil.copyfile(EXAMPLES / "heart-failure.json", config.data_dir / "careplans" / "plan.json")
     events, pairing = EventBus(), Pairing()
@@ -78,6 +97,16 @@ async def test_two_red_values_ask_to_measure_again_then_show_and_say_the_patient
 
             await drive(HeimaApp(hub.api, speaker=speaker, sounds_dir=tmp_path), work)
             panels = await hub.api.recent(kind=MeasurementKind.BLOOD_PRESSURE)
+            await hub.deliver_now()
+            await hub.deliver_now()  # once more: nothing is sent twice
         finally:
             await hub.stop()
     assert sorted((v.evaluation.zone, v.evaluation.remeasure, v.evaluation.alert) for v in panels) == [("red", False, True), ("red", True, False)]
+    sent = [o for o in fhir_server.observations() if BP_PANEL in codes(o["code"], LOINC)]
+    assert sorted(o["identifier"][0]["value"] for o in sent) == sorted(f"urn:uuid:{v.id}" for v in panels)
+    for o in sent:
+        assert any(codes(i, ZONES) == {"red"} for i in o["interpretation"])
+        [systolic] = [c for c in o["component"] if SYSTOLIC in codes(c["code"], LOINC)]
+        assert systolic["referenceRange"]  # the plan's limits travel with the value
+    [issue] = fhir_server.resources("DetectedIssue")
+    assert sorted(i["identifier"]["value"] for i in issue["implicated"]) == sorted(f"urn:uuid:{v.id}" for v in panels)
