@@ -139,3 +139,9 @@ async def wait_for(predicate, timeout: float = 10.0) -> None:
 
 
 __all__ = ["Finger", "find", "settle", "tap", "texts", "wait_for", "next_frame", "datetime", "UTC"]
+
+
+async def start_measuring(app, family: str) -> None:
+    """What the patient does to measure: the family's button on Today, then Start."""
+    await tap(find(app.root, action=f"measure-{family}"), app)
+    await tap(find(app.root, action="start"), app)

@@ -20,7 +20,7 @@ from ui.app import HeimaApp, drive
 from ui.scenes import next_frame, settle
 from ui.speech import RecordingSpeaker
 
-from .conftest import find, tap, texts, wait_for
+from .conftest import find, start_measuring, tap, texts, wait_for
 
 
 def hub_link(config: HubConfig, radio: VirtualRadio, events: EventBus, pairing: Pairing) -> LinkManager:
@@ -51,8 +51,7 @@ async def test_the_chosen_meter_is_read_and_its_memory_download_shows_how_far_it
 
             async def work(app):
                 await settle(app)
-                await tap(find(app.root, action="measure-glucose"), app)
-                await tap(find(app.root, action="start"), app)
+                await start_measuring(app, "glucose")
                 await wait_for(lambda: 0.1 <= app.measure_model.progress < 0.5, timeout=20)
                 await next_frame(3)
                 seen.append(texts(app.root))  # part-way: the download's progress, not a value yet
@@ -102,8 +101,7 @@ async def test_a_shared_scale_gets_the_code_the_patient_types(tmp_path, caplog):
 
             async def work(app):
                 await settle(app)
-                await tap(find(app.root, action="measure-weight"), app)
-                await tap(find(app.root, action="start"), app)
+                await start_measuring(app, "weight")
                 await type_code(app, "4321")  # a wrong code: the scale keeps the weight
                 await wait_for(lambda: app.measure_model.state == "lost", timeout=20)
                 await settle(app)
@@ -141,8 +139,7 @@ async def test_a_cuff_that_goes_away_mid_measurement_says_to_measure_again(tmp_p
 
             async def work(app):
                 await settle(app)
-                await tap(find(app.root, action="measure-blood-pressure"), app)
-                await tap(find(app.root, action="start"), app)
+                await start_measuring(app, "blood-pressure")
                 await monitor.wait_until(lambda: monitor.is_connected, timeout=20)
                 await wait_for(lambda: app.measure_model.state == "connected", timeout=20)
                 # The hub listens for cuff pressure once it has subscribed: inflating before that

@@ -14,7 +14,7 @@ from ui.app import HeimaApp, drive
 from ui.scenes import settle
 from ui.speech import RecordingSpeaker
 
-from .conftest import find, tap, texts, wait_for
+from .conftest import find, start_measuring, tap, texts, wait_for
 from .test_e2e_devices import hub_link
 
 
@@ -30,8 +30,7 @@ async def test_the_pairing_dialog_names_the_asking_devices_family_not_the_one_me
 
             async def work(app):
                 await settle(app)
-                await tap(find(app.root, action="measure-blood-pressure"), app)
-                await tap(find(app.root, action="start"), app)
+                await start_measuring(app, "blood-pressure")
                 await wait_for(lambda: app.passkey.waiting, timeout=30)
                 await settle(app)
                 shown = texts(app.passkey)

@@ -7,7 +7,7 @@ import json
 from hub.api import Connected, CuffPressure, DownloadProgress, LiveReading, MeasurementKind, Provenance
 from ui.scenes import settle
 
-from .conftest import Finger, HeldSession, find, measuring_with, tap, texts, wait_for
+from .conftest import Finger, HeldSession, find, measuring_with, start_measuring, tap, texts, wait_for
 
 
 async def test_today_says_what_is_done_and_where_it_was_sent(run_app):
@@ -134,8 +134,7 @@ async def test_a_device_that_never_answers_is_told_with_what_to_do(run_app, exam
 
     async def work(app):
         await settle(app)
-        await tap(find(app.root, action="measure-pulse-oximeter"), app)
-        await tap(find(app.root, action="start"), app)
+        await start_measuring(app, "pulse-oximeter")
         await wait_for(lambda: app.measure_model.state == "no-device")
         await settle(app)
         assert "Ingen apparater svarte. Sjekk at fingerklypa er slått på og ligger nær denne skjermen" in texts(app.root)
@@ -151,8 +150,7 @@ async def test_live_cuff_pressure_and_memory_download_show_as_they_come(run_app,
 
     async def work(app):
         await settle(app)
-        await tap(find(app.root, action="measure-blood-pressure"), app)
-        await tap(find(app.root, action="start"), app)
+        await start_measuring(app, "blood-pressure")
         await held.started.wait()
         hub.events.publish(Connected("F0:11:22:33:44:02"))
         hub.events.publish(CuffPressure("F0:11:22:33:44:02", 162))
@@ -186,8 +184,7 @@ async def test_a_value_stored_as_the_session_ends_is_shown_not_called_lost(run_a
 
     async def work(app):
         await settle(app)
-        await tap(find(app.root, action="measure-thermometer"), app)
-        await tap(find(app.root, action="start"), app)
+        await start_measuring(app, "thermometer")
         await wait_for(lambda: not app.measure_model.measuring)
         await settle(app)
         assert app.measure_model.state == "result"
@@ -401,8 +398,7 @@ async def test_a_streaming_oximeter_shows_oxygen_and_pulse_as_they_come(run_app,
 
     async def work(app):
         await settle(app)
-        await tap(find(app.root, action="measure-pulse-oximeter"), app)
-        await tap(find(app.root, action="start"), app)
+        await start_measuring(app, "pulse-oximeter")
         await held.started.wait()
         hub.events.publish(Connected("F0:11:22:33:44:50"))
         hub.events.publish(LiveReading("F0:11:22:33:44:50", MeasurementKind.OXYGEN_SATURATION, 95, "%"))
@@ -553,8 +549,7 @@ async def test_a_device_asking_to_pair_while_measuring_is_called_by_its_kind(run
 
     async def work(app):
         await settle(app)
-        await tap(find(app.root, action="measure-pulse-oximeter"), app)
-        await tap(find(app.root, action="start"), app)
+        await start_measuring(app, "pulse-oximeter")
         await held.started.wait()
         # What the link says before it asks: the asking device and its driver's family.
         hub.events.publish(PairingNeeded(address="F0:11:22:33:44:01", method="passkey", family=DeviceFamily.PULSE_OXIMETER))
