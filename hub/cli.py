@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         from hub.app import plan_cli
 
         return plan_cli.main(args)
+    if _touch_app(args) and _not_enrolled(args):
+        return _first_boot(args)
     try:
         config = _config(args)
     except ConfigError as exc:
@@ -202,8 +204,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, app, co
         return asyncio.run(app.run_demo(config))
     print(f"data in {config.data_dir}", flush=True)
     _note_earlier_default(config)
-    if args.command in (None, "app") or (args.command == "run" and not args.headless):
-        return _run_app(app, config, emulated=False)
+    if _touch_app(args):  # with --config, technician mode and enrolment are on the screen too
+        return _run_app(app, config, emulated=False, config_path=getattr(args, "config", None))
     if args.command == "run":
         try:
             asyncio.run(app.run_headless(config))
@@ -239,11 +241,40 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def _run_app(app, config: HubConfig, *, emulated: bool) -> int:  # noqa: ANN001
+def _run_app(app, config: HubConfig, *, emulated: bool, config_path: Path | None = None) -> int:  # noqa: ANN001
     try:
-        return asyncio.run(app.run_app(config, emulated=emulated))
+        return asyncio.run(app.run_app(config, emulated=emulated, config_path=config_path))
     except KeyboardInterrupt:
         return 0
+
+
+def _touch_app(args: argparse.Namespace) -> bool:
+    return args.command in (None, "app") or (args.command == "run" and not args.headless)
+
+
+def _not_enrolled(args: argparse.Namespace) -> bool:
+    from hub.app.first_boot import needs_enrolment
+
+    return needs_enrolment(getattr(args, "config", None))
+
+
+def _first_boot(args: argparse.Namespace) -> int:
+    """The touch app with --config naming a file that is not there: a new or returned hub. The
+    enrolment screen is shown (the kiosk must show something); enrolled, the app ends and the
+    service starts it again into the patient's app."""
+    from hub.app.first_boot import run_first_boot
+
+    config_path = Path(args.config).absolute()
+    data_dir = (getattr(args, "data_dir", None) or DEFAULT_DATA_DIR).absolute()
+    print(f"data in {data_dir}", flush=True)
+    print(f"heima: not enrolled (no configuration at {config_path}): showing the enrolment screen", flush=True)
+    try:
+        status = asyncio.run(run_first_boot(config_path, data_dir))
+    except KeyboardInterrupt:
+        return 0
+    if config_path.exists():
+        print("heima: enrolled; the patient's app opens when heima starts again (the kiosk's service restarts it)", flush=True)
+    return status
 
 
 def _sync(app, config: HubConfig) -> int:  # noqa: ANN001

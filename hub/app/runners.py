@@ -219,11 +219,13 @@ async def run_app(
     ready: Callable[[Any, Hub], Any] | None = None,
     ringer: Any = None,
     config_path: Any = None,
+    desk: Any = None,
 ) -> int:
     """The touch app on this hub's asyncio loop. `emulated`: a virtual radio with an emulated
     device of every family the drivers can read (the demo with a screen); else the machine's
     Bluetooth (BlueZ). `ready(app, hub)` is called once the app is built (tests, benchmarks);
-    `ringer`: the ring tone's player (default: the sound card's)."""
+    `ringer`: the ring tone's player (default: the sound card's); `desk`: a technician desk made
+    by the caller (first boot, hub.app.first_boot: it enrols into the real folders)."""
     _kivy_environment()
     from ui.app import HeimaApp
     from ui.models.loop import finish_spawned
@@ -277,7 +279,9 @@ async def run_app(
                     log.warning("no BlueZ pairing agent (%s)", type(exc).__name__)
             link = LinkManager(hub_registry(config, on_event=on_link_event), passkey_provider=pairing, on_event=on_link_event, **options)
         hub = await start_hub(config, link=link, pairing=pairing, events=events)
-        if config_path is not None:  # technician mode and enrolment need the configuration's file
+        if desk is not None:
+            hub.api.technician = desk
+        elif config_path is not None:  # technician mode and enrolment need the configuration's file
             from hub.app.technician_desk import attach
 
             attach(hub, config_path)

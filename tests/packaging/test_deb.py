@@ -102,6 +102,12 @@ def test_the_hub_unit_runs_headless_and_the_kiosk_owns_tty1_with_kmsdrm() -> Non
         assert re.search(r"^WatchdogSec=\d+", unit, re.M)
         assert re.search(r"^ReadWritePaths=/var/lib/heima$", unit, re.M)
         assert re.search(r"^User=heima$", unit, re.M)
+    # First boot: the kiosk starts without a configuration (it shows enrolment and writes
+    # /etc/heima/heima.toml); the headless hub waits for one, and never writes /etc.
+    assert "ConditionPathExists" not in "".join(line for line in kiosk.splitlines(True) if not line.startswith("#"))
+    assert re.search(r"^ReadWritePaths=/etc/heima$", kiosk, re.M)
+    assert re.search(r"^ConditionPathExists=/etc/heima/heima.toml$", hub, re.M)
+    assert "/etc/heima" not in "".join(line for line in hub.splitlines(True) if line.startswith("ReadWritePaths="))
 
 
 needs_root = pytest.mark.skipif(
