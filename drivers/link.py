@@ -10,9 +10,9 @@ received has been through the sink.
 Rules kept here, not in drivers:
 * one connection at a time (an `asyncio.Lock`): cheap adapters and medical devices cope badly
   with parallel connection attempts;
-* nothing here unpairs, removes a device or clears BlueZ's cache (`BleakClient`, not
+* nothing here unpairs, removes a device or clears BlueZ's cache by itself (`BleakClient`, not
   `BleakClientWithServiceCache`, so bleak-retry-connector never calls BlueZ `RemoveDevice`): a
-  bond a device relies on is never deleted;
+  bond a device relies on is deleted only when a technician asks (`unpair`);
 * scanning pauses while a session runs;
 * after a session the device is left alone for a cool-down, unless it disconnected by itself
   and advertises again, or it stopped advertising for `readvertise_gap` seconds and came back
@@ -23,6 +23,13 @@ Rules kept here, not in drivers:
   is a recording: no `max_session` limit, and a `StreamEnded` goes to the sink when it ends so
   the hub closes the recording (its last chunk and its summary). While it runs, other devices
   wait: one connection at a time holds for a night's recording too.
+
+A technician's pairing (technician mode): `scan(seconds)` lists the supported devices heard
+within a bounded time with their signal (hub.domain.nearby), `pair(address)` connects to one,
+bonds (passkey / numeric comparison through the passkey provider) and, for a scale with the User
+Data Service, gives the configured user's consent code, then disconnects without reading;
+`unpair(address)` removes the bond from the Bluetooth stack (BlueZ `RemoveDevice`, the
+emulator's keystore).
 
 Backends: `scanner_backend` / `client_backend` are bleak backend classes (None: the platform's,
 BlueZ on the Pi). A client backend with `supports_passkey_provider = True` (the emulator) gets the
@@ -48,6 +55,7 @@ from bleak_retry_connector import establish_connection
 from drivers.devices.base import Advertisement, Clock, Driver, Registry, Session, utc_now
 from drivers.pairing import ConsentRefused, PasskeyProvider
 from hub.domain.devices import DeviceHistory
+from hub.domain.nearby import NearbyDevice, ScanReport, heard, norm_address, strongest_first
 from hub.domain.oximetry import OximetryPoint, StreamEnded
 from hub.domain.readings import DeviceIdentity, Reading
 
@@ -107,6 +115,21 @@ def pairing_advice(error: BaseException) -> str | None:
         if any(w in text for w in words):
             return advice
     return None
+
+
+class PairingFailed(Exception):
+    """A technician's pairing did not complete; `advice` says what to do, in words (no codes)."""
+
+    def __init__(self, advice: str) -> None:
+        super().__init__(advice)
+        self.advice = advice
+
+
+NOT_FOUND_ADVICE = (
+    "The device was not heard. Switch it on, put it in pairing mode (see its manual), hold it near the hub and try again."
+)
+BROADCAST_ADVICE = "This device only sends its values over the air: it needs no pairing. Measure with it near the hub."
+GENERIC_ADVICE = "Pairing did not complete. Put the device in pairing mode, hold it near the hub and try again."
 
 
 class LinkManager:
@@ -228,6 +251,117 @@ class LinkManager:
                     break
                 found_at, ble_device, advertisement, driver = candidates.get_nowait()
 
+    # -- a technician's pairing ------------------------------------------------------------------
+
+    async def scan(self, seconds: float, *, enough: Callable[[ScanReport], bool] | None = None) -> ScanReport:
+        """Listen for `seconds` (or until `enough(report so far)`): the supported devices heard,
+        strongest signal first, and how many unsupported ones were heard. No service filter: an
+        unsupported device is heard and counted, never listed. `known` is left False here: the
+        hub decides it from its bonds and kit (hub.domain.nearby.mark_known)."""
+        found: dict[str, NearbyDevice] = {}
+        unsupported: set[str] = set()
+        done = asyncio.Event()
+
+        def report() -> ScanReport:
+            return ScanReport(tuple(strongest_first(found.values())), len(unsupported - set(found)))
+
+        def on_advertisement(device: BLEDevice, data: AdvertisementData) -> None:
+            nonlocal found
+            advertisement = Advertisement.from_bleak(device, data)
+            driver = self.registry.match(advertisement)
+            if driver is None:
+                unsupported.add(norm_address(advertisement.address))
+            else:
+                family = getattr(driver, "family", None)
+                seen = NearbyDevice(
+                    address=advertisement.address,
+                    name=advertisement.name,
+                    driver=driver.name,
+                    family=family.value if family is not None else None,
+                    rssi=advertisement.rssi,
+                )
+                found = heard(found, seen)
+                self._families[norm_address(advertisement.address)] = seen.family
+            if enough is not None and enough(report()):
+                done.set()
+
+        kwargs: dict[str, Any] = {} if self._scanner_backend is None else {"backend": self._scanner_backend}
+        async with BleakScanner(on_advertisement, **kwargs):
+            try:
+                async with asyncio.timeout(seconds):
+                    await done.wait()
+            except TimeoutError:
+                pass  # the bounded time is up: what was heard is the answer
+        result = report()
+        self._emit("scan-done", {"devices": len(result.devices), "unsupported": result.unsupported})
+        return result
+
+    async def pair(self, address: str, *, timeout: float = 30.0) -> DeviceIdentity:
+        """Find `address` (within `timeout` s), connect, bond and (a User Data Service scale) give
+        the configured user's consent code; disconnect without reading anything. Raises
+        PairingFailed with a technician's advice when it did not work."""
+        wanted = norm_address(address)
+        try:
+            async with asyncio.timeout(timeout):
+                ble_device, advertisement, driver = await self._find_first(None, 0.0, address=wanted)
+        except TimeoutError:
+            raise PairingFailed(NOT_FOUND_ADVICE) from None
+        if not driver.connectable:
+            raise PairingFailed(BROADCAST_ADVICE)
+        async with self._lock:
+            return await self._bond(ble_device, advertisement, driver)
+
+    async def _bond(self, ble_device: BLEDevice, advertisement: Advertisement, driver: Driver) -> DeviceIdentity:
+        address = advertisement.address
+        identity = DeviceIdentity(address=address, name=advertisement.name)
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                client = await establish_connection(
+                    BleakClient, ble_device, advertisement.name or address, max_attempts=1, pair=True, **self._client_kwargs()
+                )
+        except (BleakError, TimeoutError) as error:
+            logger.info("%s: pairing failed: %s", address, error)
+            advice = pairing_advice(error) or GENERIC_ADVICE
+            self._emit("pairing-failed", {"address": address, "name": advertisement.name, "advice": advice})
+            raise PairingFailed(advice) from None
+        try:
+            give_consent = getattr(driver, "give_consent", None)
+            if give_consent is not None:  # a shared scale: the configured user's consent code
+                session = Session(address=address, clock=self._clock, deliver=lambda _reading: None)
+                session.consent_provider = (  # type: ignore[attr-defined]
+                    None if self._passkey_provider is None else _AnnouncingProvider(self._passkey_provider, self._emit)
+                )
+                try:
+                    await give_consent(client, identity, session)
+                except ConsentRefused as refused:
+                    self._emit("consent-failed", {"address": address, "name": advertisement.name, "user_index": refused.user_index, "advice": refused.advice})
+                    raise PairingFailed(refused.advice) from None
+                except BleakError as error:
+                    raise PairingFailed(pairing_advice(error) or GENERIC_ADVICE) from None
+            self._emit("paired", {"address": address, "name": advertisement.name, "driver": driver.name})
+            return identity
+        finally:
+            try:
+                await client.disconnect()
+            except Exception as error:  # noqa: BLE001 - it is going away either way
+                logger.info("%s: disconnect failed: %s", address, error)
+            self._ended[address] = (time.monotonic(), True)
+
+    async def unpair(self, address: str) -> bool:
+        """Remove the bond with `address` from the Bluetooth stack (BlueZ `RemoveDevice`; the
+        emulator's keystore). False when the stack did not know the device (nothing to remove)."""
+        from bleak.exc import BleakDeviceNotFoundError
+
+        kwargs: dict[str, Any] = {} if self._client_backend is None else {"backend": self._client_backend}
+        async with self._lock:
+            try:
+                await BleakClient(norm_address(address), **kwargs).unpair()
+            except BleakDeviceNotFoundError:
+                return False
+        self._ended.pop(norm_address(address), None)
+        self._emit("unpaired", {"address": norm_address(address)})
+        return True
+
     # -- finding -------------------------------------------------------------------------------
 
     def _scanner(self, callback: Callable[[BLEDevice, AdvertisementData], None]) -> BleakScanner:
@@ -237,7 +371,7 @@ class LinkManager:
         return BleakScanner(callback, service_uuids=self.registry.scan_filter(), **kwargs)
 
     async def _find_first(
-        self, prefer: Callable[[Driver], bool] | None = None, prefer_for: float = 0.0
+        self, prefer: Callable[[Driver], bool] | None = None, prefer_for: float = 0.0, *, address: str | None = None
     ) -> tuple[BLEDevice, Advertisement, Driver]:
         loop = asyncio.get_running_loop()
         found: asyncio.Future[tuple[BLEDevice, Advertisement, Driver]] = loop.create_future()
@@ -255,6 +389,8 @@ class LinkManager:
             if found.done():
                 return
             advertisement = Advertisement.from_bleak(device, data)
+            if address is not None and norm_address(advertisement.address) != address:
+                return
             driver = self.registry.match(advertisement)
             if driver is None:
                 return
@@ -464,4 +600,4 @@ class LinkManager:
             logger.exception("event callback failed for %s", name)
 
 
-__all__ = ["EventCallback", "LinkManager", "Sink"]
+__all__ = ["EventCallback", "LinkManager", "PairingFailed", "Sink"]

@@ -46,6 +46,8 @@ from hub.services.careplan import CarePlanService
 from hub.domain.kit import KitEntry
 from hub.services.returning import ReturnRefused, Unsent
 from hub.services.technician_desk import DeskPorts, EnrolOutcome, KIND_WORDS, ProfileFile, ReturnDone, TechnicianDesk, UnlockOutcome
+from hub.services.technician_desk import PairOutcome, ScanReport  # a technician's pairing (hub.domain.nearby)
+from hub.domain.nearby import MAX_BARS, NearbyDevice
 from hub.services.measurements import MeasurementService
 from hub.services.pairing import Pairing, PasskeyPrompt, device_label
 from hub.services.questionnaires import FormClosed, FormNotFound, QuestionnaireService
@@ -385,6 +387,10 @@ __all__ = [
     "ReturnRefused",
     "TechnicianDesk",
     "UnlockOutcome",
+    "MAX_BARS",
+    "NearbyDevice",
+    "PairOutcome",
+    "ScanReport",
     "Unsent",
     # pairing
     "Pairing",

@@ -155,6 +155,46 @@ class HubPorts:
             return 0
         return taken
 
+    async def scan(self, seconds: float, until: Any = None) -> Any:
+        return await link_scan(None if self.stopped else self.hub.link, seconds, until)
+
+    async def pair(self, address: str, timeout: float) -> None:
+        await link_pair(None if self.stopped else self.hub.link, address, timeout)
+
+    async def unpair(self, address: str) -> bool:
+        return await link_unpair(None if self.stopped else self.hub.link, address, self.config.data_dir / "bonds.json")
+
+
+async def link_scan(link: Any, seconds: float, until: Any = None) -> Any:
+    """The link's bounded scan (drivers.link.LinkManager.scan); nothing heard without a link."""
+    from hub.domain.nearby import ScanReport
+
+    return ScanReport() if link is None else await link.scan(seconds, enough=until)
+
+
+async def link_pair(link: Any, address: str, timeout: float) -> None:
+    """Pair through the link; its failure in the technician's words (PairingRefused)."""
+    from drivers.link import PairingFailed
+    from hub.services.technician_pairing import PairingRefused
+
+    if link is None:
+        raise PairingRefused("This hub has no Bluetooth link running. Restart the hub and try again.")
+    try:
+        await link.pair(address, timeout=timeout)
+    except PairingFailed as failed:
+        raise PairingRefused(failed.advice) from None
+
+
+async def link_unpair(link: Any, address: str, bonds: Path) -> bool:
+    """Remove the bond from the Bluetooth stack (BlueZ, the emulator's keystore) and from the
+    hub's bonds file; True when either held one."""
+    from drivers.bonds import forget_bond
+
+    removed = False
+    if link is not None:
+        removed = await link.unpair(address)
+    return forget_bond(bonds, address) or removed
+
 
 class ExamplePorts:
     """The gallery's technician ports: the example hub's devices, and a return whose counts are
@@ -184,8 +224,27 @@ class ExamplePorts:
     async def test_measurement(self, timeout: float) -> int:
         return 0
 
+    async def scan(self, seconds: float, until: Any = None) -> Any:
+        from hub.domain.nearby import NearbyDevice, ScanReport
+
+        return ScanReport(tuple(NearbyDevice(*d) for d in EXAMPLE_NEARBY), unsupported=2)
+
+    async def pair(self, address: str, timeout: float) -> None:
+        return None
+
+    async def unpair(self, address: str) -> bool:
+        return True
+
     async def export(self, to: Path, destination: str) -> Exported:  # pragma: no cover - not reached
         return Exported({}, 0)
+
+
+# The gallery's scan: (address, advertised name, driver, family, RSSI dBm)
+EXAMPLE_NEARBY = (
+    ("F0:11:22:33:44:01", "Heima PLX 1", "plx-standard", "pulse-oximeter", -48),
+    ("F0:11:22:33:44:05", "A&D_UA-651_5B0A12", "and-ua-651ble", "blood-pressure", -67),
+    ("F0:11:22:33:44:02", "Heima Scale", "scale-standard", "weight", -83),
+)
 
 
 def attach_example(hub: Any, folder: Path, *, pin: str = "258046") -> TechnicianDesk:

@@ -18,9 +18,11 @@ from typing import Any, Protocol
 from hub.domain.enrolment import ProfileRefused
 from hub.domain.kit import KitEntry, kit_entries
 from hub.domain.measurements import Measurement
+from hub.domain.nearby import ScanReport, mark_known, norm_address, without_forgotten
 from hub.domain.pin import LockoutPolicy, locked
 from hub.services.returning import KIND_WORDS, ReturnRefused, Unsent
 from hub.services.technician import LockedOut, NoPin, PinGuard, TechnicianError, TechnicianFiles, WrongPin, wall_clock
+from hub.services.technician_pairing import ForgottenDevices, PairingRefused
 
 WHO = "touch screen"  # the audit's "who": the screen has no names, the log also has the machine user
 MAX_PROFILES = 50
@@ -54,6 +56,15 @@ class UnlockOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class PairOutcome:
+    """A technician's pairing (or unpairing) of one device: done, or why not in words."""
+
+    ok: bool
+    address: str
+    advice: str = ""  # what to do when it did not work (the link's words; no codes, no patient data)
+
+
+@dataclass(frozen=True, slots=True)
 class ReturnDone:
     """The wipe record's counts (hub.services.returning): what was stored, delivered, exported."""
 
@@ -84,6 +95,16 @@ class DeskPorts(Protocol):
     async def test_measurement(self, timeout: float) -> int:
         """A test measurement (marked, never sent): how many readings were stored."""
 
+    async def scan(self, seconds: float, until: Callable[[ScanReport], bool] | None = None) -> ScanReport:
+        """The supported devices heard within `seconds` (or until `until(report)`), strongest
+        first (known not decided yet)."""
+
+    async def pair(self, address: str, timeout: float) -> None:
+        """Bond with the device (passkey / consent code through the pairing dialog); PairingRefused when not."""
+
+    async def unpair(self, address: str) -> bool:
+        """Remove the bond from the Bluetooth stack and bonds.json; False when there was none."""
+
 
 class TechnicianDesk:
     def __init__(
@@ -98,7 +119,9 @@ class TechnicianDesk:
         ports: DeskPorts | None = None,
         clock: Callable[[], datetime] = wall_clock,
         policy: LockoutPolicy | None = None,
+        who: str = WHO,
     ) -> None:
+        self.who = who  # the audit's "who": the touch screen, or the name given at the command line
         self.data_dir = data_dir
         self.config_path = config_path
         self.trusted_keys = trusted_keys
@@ -108,6 +131,7 @@ class TechnicianDesk:
         self.ports = ports
         self.clock = clock
         self.guard = PinGuard(TechnicianFiles(data_dir), clock=clock, policy=policy)
+        self.forgotten = ForgottenDevices(TechnicianFiles(data_dir).folder, clock)
 
     # -- enrolment -------------------------------------------------------------------------------
 
@@ -180,7 +204,7 @@ class TechnicianDesk:
                 hub_id=self._hub(),
                 trusted=load_trusted_keys(self.trusted_keys),
                 pin=pin,
-                who=WHO,
+                who=self.who,
                 clock=self.clock,
                 check_config=self._check,
             )
@@ -189,7 +213,7 @@ class TechnicianDesk:
         try:
             return await asyncio.to_thread(run)  # scrypt and file writes: off the UI's loop
         except (ProfileRefused, TechnicianError) as exc:
-            self.guard.audit.append(WHO, "enrol", "refused")
+            self.guard.audit.append(self.who, "enrol", "refused")
             return EnrolOutcome(False, reason=str(exc))
 
     # -- the PIN -----------------------------------------------------------------------------------
@@ -203,7 +227,7 @@ class TechnicianDesk:
     async def unlock(self, pin: str) -> UnlockOutcome:
         """Technician mode's door (audited by the guard: unlocked, wrong-pin, locked-out)."""
         try:
-            await asyncio.to_thread(self.guard.unlock, pin, who=WHO, action="technician-mode")
+            await asyncio.to_thread(self.guard.unlock, pin, who=self.who, action="technician-mode")
         except NoPin:
             return UnlockOutcome(False, no_pin=True)
         except LockedOut as exc:
@@ -213,7 +237,7 @@ class TechnicianDesk:
         return UnlockOutcome(True)
 
     def audit(self, action: str, outcome: str, **details: Any) -> None:
-        self.guard.audit.append(WHO, action, outcome, **details)
+        self.guard.audit.append(self.who, action, outcome, **details)
 
     # -- the kit -------------------------------------------------------------------------------------
 
@@ -222,11 +246,47 @@ class TechnicianDesk:
             raise RuntimeError("this hub runs without technician ports")
         return self.ports
 
-    async def kit(self) -> list[KitEntry]:
+    async def _kit(self) -> list[KitEntry]:
         ports = self._ports()
-        entries = kit_entries(ports.bonded(), await ports.measurements())
+        return without_forgotten(kit_entries(ports.bonded(), await ports.measurements()), self.forgotten.load())
+
+    async def kit(self) -> list[KitEntry]:
+        entries = await self._kit()
         self.audit("kit", "listed", devices=len(entries))
         return entries
+
+    # -- pairing ---------------------------------------------------------------------------------------
+
+    async def scan(self, seconds: float = 8.0, *, until: Callable[[ScanReport], bool] | None = None) -> ScanReport:
+        """The supported devices nearby, strongest first, each marked known (bonded, or in the
+        kit) or new. `until`: stop early once the report so far satisfies it. Audited with counts only."""
+        ports = self._ports()
+        report = await ports.scan(seconds, until)
+        kit = [e.address for e in await self._kit()]
+        devices = tuple(mark_known(report.devices, ports.bonded(), kit))
+        self.audit("scan", "done", devices=len(devices), known=sum(d.known for d in devices), unsupported=report.unsupported)
+        return ScanReport(devices, report.unsupported)
+
+    async def pair(self, address: str, timeout: float = 60.0) -> PairOutcome:
+        """Pair one device (the passkey or consent code is asked for in the pairing dialog).
+        Audited with the device's address, never its advertised name (it could name a person)."""
+        key = norm_address(address)
+        try:
+            await self._ports().pair(key, timeout)
+        except PairingRefused as refused:
+            self.audit("pair", "failed", address=key)
+            return PairOutcome(False, key, str(refused))
+        self.forgotten.remember(key)
+        self.audit("pair", "paired", address=key)
+        return PairOutcome(True, key)
+
+    async def unpair(self, address: str) -> PairOutcome:
+        """Remove the bond and forget the device in the kit; its stored readings stay."""
+        key = norm_address(address)
+        removed = await self._ports().unpair(key)
+        self.forgotten.forget(key)
+        self.audit("unpair", "done", address=key, bond_removed=removed)
+        return PairOutcome(True, key)
 
     async def test_measurement(self, timeout: float = 60.0) -> int:
         taken = await self._ports().test_measurement(timeout)
@@ -259,4 +319,7 @@ class TechnicianDesk:
         )
 
 
-__all__ = ["DeskPorts", "EnrolOutcome", "KIND_WORDS", "ProfileFile", "ReturnDone", "TechnicianDesk", "UnlockOutcome"]
+__all__ = [
+    "DeskPorts", "EnrolOutcome", "KIND_WORDS", "PairOutcome", "PairingRefused", "ProfileFile", "ReturnDone", "ScanReport",
+    "TechnicianDesk", "UnlockOutcome",
+]  # fmt: skip
