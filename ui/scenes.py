@@ -527,4 +527,8 @@ TECHNICIAN_SCENES: tuple[Scene, ...] = tuple(
         ("return_done", return_done),
     ]
 )
-SCENES = SCENES + TECHNICIAN_SCENES
+# The technician's pairing screen (ui/screens/technician_pairing.py): scanning, list, passkey, error, paired.
+from ui.screens.technician_pairing import pairing_scenes  # noqa: E402
+
+PAIRING_SCENES: tuple[Scene, ...] = pairing_scenes()
+SCENES = SCENES + TECHNICIAN_SCENES + PAIRING_SCENES

@@ -133,6 +133,9 @@ def attach(app) -> None:
     if title is not None and desk is not None:
         app._technician_press = LongPress(title, app.open_technician_door)
     model.render()
+    from ui.screens.technician_pairing import attach_pairing
+
+    attach_pairing(app)  # the pairing screen (technician_pairing.py), built on first use
     if desk is not None and not desk.enrolled:
         app.root.current = "enrol"
 
