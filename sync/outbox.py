@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+import sqlcipher3.dbapi2
+
 from hub.domain.outgoing import Outgoing, as_outgoings
 from sync.delivery import DeliveryError, Destination, EntryResult, Outcome
 from sync.fhir.codes import MappingError
@@ -96,7 +98,7 @@ def _stack(exc: BaseException) -> str:
     """Where `exc` came from, frame by frame, without its message: an exception raised while
     reading a server's reply may quote that reply, and what a server says is never logged. The
     hub's own database and disk (sqlite3, OSError) speak for themselves."""
-    local = isinstance(exc, (sqlite3.Error, OSError))
+    local = isinstance(exc, (sqlite3.Error, sqlcipher3.dbapi2.Error, OSError))  # the store's SQLite is SQLCipher
     return "".join(traceback.format_tb(exc.__traceback__)) + (f"{type(exc).__name__}: {exc}" if local else type(exc).__name__)
 
 

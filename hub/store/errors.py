@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# sqlite3.Error by its own name: the power-cut proof swaps hub.store.schema's `sqlite3` for apsw.
-from sqlite3 import Error as SqliteError
+# The store's SQLite is SQLCipher's (hub/store/schema.py); its Error by its own name: the power-cut
+# proof swaps hub.store.schema's `sqlite3` for apsw.
+from sqlcipher3.dbapi2 import Error as SqliteError
 
 __all__ = ["SqliteError", "StoreDamaged", "StoreError", "StoreFull", "damaged", "store_error"]
 
@@ -46,5 +47,6 @@ def store_error(exc: SqliteError, path: Path | str) -> StoreError | None:
 def damaged(path: Path | str, what: str) -> StoreDamaged:
     return StoreDamaged(
         f"the database {path} is damaged ({what}); Heima will not use it or replace it, and has left it "
-        "as it is: stop the hub, keep a copy of the whole data folder and ask your technician to restore it"
+        "as it is: stop the hub, keep a copy of the whole data folder (and of the key folder beside it: "
+        "the database is encrypted) and ask your technician to restore it"
     )

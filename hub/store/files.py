@@ -26,10 +26,26 @@ WAL_HEADER = 32
 FRAME_HEADER = 24
 
 
-def refuse_damaged_files(path: Path) -> None:
-    """Raise StoreDamaged if the database file or its WAL is not what Heima wrote."""
-    _check_database_header(path)
+def refuse_damaged_files(path: Path, *, encrypted: bool = False) -> None:
+    """Raise StoreDamaged if the database file or its WAL is not what Heima wrote. `encrypted`:
+    a file that is not plaintext SQLite is taken as encrypted (SQLCipher has no plaintext
+    header: its first 16 bytes are the salt; its pages are checked by their HMAC on open)."""
+    if not (encrypted and header_kind(path) == "encrypted"):
+        _check_database_header(path)
     _check_wal(path, Path(f"{path}-wal"))
+
+
+def header_kind(path: Path) -> str:
+    """'new' (no file, or an empty one: a first start cut short), 'plaintext' (SQLite's own
+    header) or 'encrypted' (anything else, for the key to tell)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        return "new"
+    if not head:
+        return "new"
+    return "plaintext" if head == SQLITE_MAGIC else "encrypted"
 
 
 def _check_database_header(path: Path) -> None:

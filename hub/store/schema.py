@@ -10,17 +10,29 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
+# SQLCipher (statically bundled SQLite with AES-256 pages), the stdlib sqlite3's API: the store is
+# encrypted at rest. Named `sqlite3` so that the power-cut proof can swap it for apsw
+# (tests/reliability/powercut.py), which sets CIPHER to False: durability is SQLite's, not the cipher's.
+from sqlcipher3 import dbapi2 as sqlite3
+
 from hub.store.errors import SqliteError, StoreDamaged, StoreError, StoreFull, damaged, store_error
-from hub.store.files import refuse_damaged_files
+from hub.store.files import header_kind, refuse_damaged_files
+from hub.store.keys import StoreKey, StoreKeyError, create_key, key_path, missing, read_key, wrong
 from hub.store.transactions import write_transaction
 
-__all__ = ["SCHEMA_VERSION", "StoreDamaged", "StoreError", "StoreFull", "connect", "migrate"]
+__all__ = [
+    "SCHEMA_VERSION", "StoreDamaged", "StoreError", "StoreFull", "StoreKeyError", "connect", "migrate", "open_connection",
+]  # fmt: skip
+
+# The store is opened encrypted. False only where the SQLite library swapped in has no cipher.
+CIPHER = True
+CIPHER_PAGE = 4096  # SQLCipher 4's page size: an encrypted file is whole pages
 
 log = logging.getLogger(__name__)
 
@@ -336,16 +348,22 @@ def connect(path: Path | str, *, check_files: bool = True) -> sqlite_utils.Datab
     """Open (or create) the hub database with its durability settings, migrated to the newest schema.
 
     A file that is there but damaged, or is not a Heima database, is refused with StoreDamaged and
-    never replaced: an empty database in its place would hide every measurement it held. The
-    database and its -wal/-shm are readable by the hub's user only. `check_files=False`: another
+    never replaced: an empty database in its place would hide every measurement it held. Its key
+    missing or not its own: StoreKeyError, the files left as they are. A plaintext database (made
+    before the store was encrypted) is encrypted in place first, every row kept. The database,
+    its -wal/-shm and its key are readable by the hub's user only. `check_files=False`: another
     process owns the folder and is writing its WAL now (it checked the files when it started).
     """
+    key: StoreKey | None = None
     if str(path) != ":memory:":
         path = Path(path)
+        key = store_key(path, create=check_files) if CIPHER else None
         if check_files:
-            refuse_damaged_files(path)
+            refuse_damaged_files(path, encrypted=key is not None)
+            if key is not None:
+                encrypt_plaintext(path, key)
         _create_private(path)
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn = _open(path, key)
     try:
         conn.execute("PRAGMA busy_timeout = 5000")
         _check_integrity(conn, path)  # before anything is written to it
@@ -367,6 +385,149 @@ def connect(path: Path | str, *, check_files: bool = True) -> sqlite_utils.Datab
     return db
 
 
+def open_connection(path: Path | str, *, timeout: float = 5.0) -> Any:
+    """A plain connection to an existing store, its key set: for tools and tests that read
+    heima.db directly (no checks, no migration, nothing written). Every direct open of heima.db
+    goes through here or connect(). A missing key raises StoreKeyError."""
+    path = Path(path)
+    key = store_key(path, create=False) if CIPHER else None
+    conn = _open(path, key)
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    return conn
+
+
+def store_key(path: Path, *, create: bool) -> StoreKey | None:
+    """The key of the database at `path`, checked against the file: created when there is none
+    and the database is new or plaintext (`create`); StoreKeyError when the file is encrypted and
+    its key is missing, or the key's salt is not the file's."""
+    where = key_path(path)
+    key = read_key(where)
+    kind = header_kind(path)
+    if key is None:
+        if kind == "encrypted":
+            raise missing(path, where)
+        if not create:
+            return None  # plaintext, or nothing yet: opened as it is
+        return create_key(where)
+    if kind == "encrypted":
+        with path.open("rb") as f:
+            head = f.read(len(key.salt))
+        if path.stat().st_size < CIPHER_PAGE:
+            raise damaged(path, "it is shorter than one encrypted page")
+        if head != key.salt:
+            # The key still opens the pages (its salt is given with it): the header is damaged.
+            raise damaged(path, "its first bytes are garbled") if _decrypts(path, key) else wrong(path, where)
+    return key
+
+
+def _decrypts(path: Path, key: StoreKey) -> bool:
+    """Whether `key` reads the first page; read-only and lock-free (`immutable`): nothing is written."""
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?immutable=1", uri=True)
+    try:
+        conn.execute("PRAGMA cipher_log_level = NONE")
+        conn.execute(key.pragma())
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return True
+    except SqliteError:
+        return False
+    finally:
+        conn.close()
+
+
+def _open(path: Path | str, key: StoreKey | None) -> Any:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    if key is not None:
+        try:
+            conn.execute("PRAGMA cipher_log_level = NONE")  # our errors say it, in one line
+            conn.execute(key.pragma())  # before anything reads the file
+            if not conn.execute("PRAGMA cipher_version").fetchall():
+                raise StoreError("this Heima's SQLite library cannot encrypt; reinstall Heima (the sqlcipher3 package)")
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+def encrypt_plaintext(path: Path, key: StoreKey) -> None:
+    """A plaintext database (a hub from before encryption) becomes an encrypted one, every row
+    kept: checked, its WAL checkpointed into it, exported into `heima.db.encrypting` under the
+    key, the row counts compared, fsynced, renamed over it. The plaintext's blocks are then
+    overwritten with zeros before they are freed. A cut anywhere leaves the plaintext (done again
+    on the next open) or the encrypted database (the leftover plaintext is cleared then)."""
+    leftover = path.with_name(path.name + ".plaintext")
+    if header_kind(path) != "plaintext":
+        if leftover.exists() and header_kind(path) == "encrypted":
+            _clear(leftover)  # cut after the rename, before the plaintext was cleared
+        return
+    target = path.with_name(path.name + ".encrypting")
+    target.unlink(missing_ok=True)  # an earlier try cut short
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA cipher_log_level = NONE")
+        _check_integrity(conn, path)  # a damaged plaintext is refused as it is, not copied
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA journal_mode = DELETE")  # the WAL is folded in and removed
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        before = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+        os.close(os.open(target, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        conn.execute(key.attach(target, "encrypted"))
+        conn.execute("SELECT sqlcipher_export('encrypted')")
+        conn.execute(f"PRAGMA encrypted.user_version = {int(version)}")  # not copied by the export
+        after = {t: conn.execute(f'SELECT count(*) FROM encrypted."{t}"').fetchone()[0] for t in tables}
+        conn.execute("DETACH DATABASE encrypted")
+    except SqliteError as exc:
+        conn.close()
+        target.unlink(missing_ok=True)
+        raise store_error(exc, path) or StoreError(f"the database {path} could not be encrypted ({type(exc).__name__}); it is left as it was") from None
+    except BaseException:
+        conn.close()
+        target.unlink(missing_ok=True)
+        raise
+    conn.close()
+    if after != before:
+        target.unlink(missing_ok=True)
+        raise StoreError(f"encrypting the database {path} did not keep every row; it is left as it was (plaintext): ask for help")
+    fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    leftover.unlink(missing_ok=True)
+    os.link(path, leftover)  # the plaintext's blocks, kept reachable until they are zeroed
+    os.replace(target, path)
+    for stale in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+        stale.unlink(missing_ok=True)  # the plaintext's, empty (its WAL was folded in)
+    _fsync_dir(path.parent)
+    _clear(leftover)
+    log.info("database encrypted at rest (it was a plaintext database from an earlier Heima)")
+
+
+def _clear(path: Path) -> None:
+    """Zeros over a file, fsynced, then removed (an SD card may keep the old blocks elsewhere)."""
+    size = path.stat().st_size
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        block = b"\0" * 65536
+        done = 0
+        while done < size:
+            done += os.write(fd, block[: min(len(block), size - done)])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    path.unlink()
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def _create_private(path: Path) -> None:
     """Create the database file 0600 before SQLite does: SQLite gives the -wal and -shm it
     makes later the database file's own mode, whatever the process's umask."""
@@ -384,7 +545,7 @@ def _make_private(path: Path) -> None:
                 name.chmod(0o600)
 
 
-def _check_integrity(conn: sqlite3.Connection, path: Path | str) -> None:
+def _check_integrity(conn: Any, path: Path | str) -> None:
     """A damaged database found at start, not halfway through a patient's measurement. One
     read of every page (quick_check: the b-trees without the index-to-table cross-check; about
     0.05 s for 100 MB in the page cache); what was torn off a truncated file shows here. Runs

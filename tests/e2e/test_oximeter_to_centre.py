@@ -11,7 +11,7 @@ import asyncio
 import os
 import signal
 import socket
-import sqlite3
+from contextlib import closing
 import subprocess
 import sys
 import time
@@ -21,6 +21,9 @@ import pytest
 
 from hub.app import start_hub
 from hub.config import DestinationConfig, HubConfig
+from hub.store import StoreError
+from hub.store.errors import SqliteError
+from hub.store.schema import open_connection
 from tests.emulated import emulated_oximeter
 
 LOINC = "http://loinc.org"
@@ -155,10 +158,10 @@ def _run_demo_until_committed(data_dir, centre: str) -> subprocess.Popen:
     while time.monotonic() < deadline:
         if db.exists():
             try:
-                with sqlite3.connect(db, timeout=1) as conn:
+                with closing(open_connection(db, timeout=1)) as conn:
                     if conn.execute("SELECT count(*) FROM outbox").fetchone()[0] >= 2:
                         return proc
-            except sqlite3.OperationalError:
+            except (SqliteError, StoreError):  # not created yet, or its first transaction not yet committed
                 pass
         if proc.poll() is not None:
             raise AssertionError(f"the demo ended early: {proc.stdout.read().decode()}")
@@ -190,7 +193,7 @@ def _until(condition, *, timeout: float = 15.0, what: str) -> None:
 
 
 def _committed_ids(data_dir) -> set[str]:
-    with sqlite3.connect(data_dir / "heima.db") as conn:
+    with closing(open_connection(data_dir / "heima.db")) as conn:
         return {f"urn:uuid:{r[0]}" for r in conn.execute("SELECT id FROM measurements")}
 
 

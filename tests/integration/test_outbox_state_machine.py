@@ -8,6 +8,7 @@ lost, the server never holds a measurement twice, and what the hub calls deliver
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 
 import httpx
@@ -32,7 +33,9 @@ class OutboxMachine(RuleBasedStateMachine):
         self.server.reset()
         self.loop = asyncio.new_event_loop()
         self.dir = tempfile.TemporaryDirectory()
-        self.store = self.loop.run_until_complete(Store.open(f"{self.dir.name}/heima.db"))
+        # In a folder of its own: the store's key folder (data-keys) goes with self.dir.
+        os.mkdir(f"{self.dir.name}/data")
+        self.store = self.loop.run_until_complete(Store.open(f"{self.dir.name}/data/heima.db"))
         self.http = httpx.AsyncClient(timeout=10)
         self.clock = SteppedClock()
         self.worker = OutboxWorker(

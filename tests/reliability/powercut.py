@@ -289,6 +289,9 @@ def heima_on_apsw(
         return conn
 
     monkeypatch.setattr(schema, "sqlite3", types.SimpleNamespace(connect=connect))
+    # apsw's SQLite has no cipher: the store is plaintext here. Durability is SQLite's WAL and
+    # fsyncs, the same with SQLCipher's pages (docs/data-safety.md says so).
+    monkeypatch.setattr(schema, "CIPHER", False)
 
 
 def discard_database(path: Path) -> None:

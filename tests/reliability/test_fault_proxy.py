@@ -7,14 +7,15 @@ outbox carries both kinds, mixed in the same batches.
 from __future__ import annotations
 
 import random
-import sqlite3
 import time
+from contextlib import closing
 from datetime import UTC, datetime
 
 import httpx
 
 from hub.domain.outgoing import of_device
 from hub.store import Store
+from hub.store.schema import open_connection
 from sync.destinations import FhirServerDestination
 from sync.fhir.context import FhirContext, HubIdentity, PatientRef
 from sync.outbox import DrainReport, OutboxWorker, RetryPolicy
@@ -40,7 +41,7 @@ DEVICE_EVERY = 7  # one device of the inventory queued after every 7th reading
 
 def latest_retry(db_path) -> datetime:
     """When the last failure's backoff ends (the worker holds the whole destination until then)."""
-    with sqlite3.connect(db_path) as conn:
+    with closing(open_connection(db_path)) as conn:
         row = conn.execute("SELECT max(next_attempt_at) FROM outbox WHERE state = 'pending'").fetchone()
     return datetime.fromisoformat(row[0]) if row[0] else datetime.now(UTC)
 

@@ -18,13 +18,14 @@ import os
 import random
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
+from hub.store.schema import open_connection
 from tests.reliability.support import (
     devices_exactly_once,
     exactly_once,
@@ -210,7 +211,7 @@ def test_kill_9_at_random_points_two_hundred_times_every_acknowledged_measuremen
     config.write_text('[patient]\nidentifier = "13116900216"\n')
     drained = heima("--config", str(config), "sync", "--data-dir", str(data_dir), "--centre", fhir_server.base_url)
     status = heima("status", "--data-dir", str(data_dir))
-    with sqlite3.connect(data_dir / "heima.db") as conn:
+    with closing(open_connection(data_dir / "heima.db")) as conn:
         stored = {f"urn:uuid:{r[0]}" for r in conn.execute("SELECT id FROM measurements")}
         outbox = dict(conn.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
         stored_devices = {

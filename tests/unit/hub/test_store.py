@@ -1,7 +1,7 @@
 """The store keeps every measurement once, with one outbox row per destination, durably."""
 
 import asyncio
-import sqlite3
+from sqlcipher3 import dbapi2 as sqlite3  # the store's SQLite (SQLCipher)
 import uuid
 
 import pytest

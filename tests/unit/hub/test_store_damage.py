@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from hub.store import Store, StoreDamaged
 from hub.store.files import WAL_HEADER, wal_problem
+from hub.store.keys import key_path
 from hub.store.schema import connect
 
 from .factories import measurement
@@ -44,7 +45,11 @@ async def _store_with(folder: Path, n: int, *, keep_wal: bool) -> set[str]:
     await store.close()
     if not keep_wal:
         shutil.copyfile(live / "heima.db", folder / "heima.db")
+    # The store is encrypted: its key goes with it, into the key folder beside `folder`.
+    key_path(folder / "heima.db").parent.mkdir(mode=0o700, exist_ok=True)
+    shutil.copyfile(key_path(live / "heima.db"), key_path(folder / "heima.db"))
     shutil.rmtree(live)
+    shutil.rmtree(key_path(live / "heima.db").parent)
     return ids
 
 
@@ -153,11 +158,13 @@ def _real_wal(commits: int) -> tuple[bytes, list[int]]:
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
-        db = connect(Path(folder) / "heima.db")
+        data_dir = Path(folder) / "data"  # its key folder, data-keys, is removed with `folder`
+        data_dir.mkdir()
+        db = connect(data_dir / "heima.db")
         db.execute("PRAGMA wal_autocheckpoint = 0")
         for i in range(commits):
             db.execute("INSERT INTO consent_events (destination, state, source, at) VALUES (?, 'given', 'config', ?)", [f"d{i}", str(i)])
-        data = (Path(folder) / "heima.db-wal").read_bytes()
+        data = (data_dir / "heima.db-wal").read_bytes()
         db.conn.close()
     page_size = int.from_bytes(data[8:12], "big")
     frame = 24 + page_size
