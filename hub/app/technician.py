@@ -39,6 +39,7 @@ from hub.services.returning import (
 from hub.services.technician import AuditLog, PinGuard, TechnicianError, TechnicianFiles
 from hub.app.technician_args import COMMANDS, explain_config_error, register
 from hub.store import StoreError
+from hub.store.keys import key_path as store_key_path
 
 
 
@@ -486,6 +487,7 @@ def _return(args: argparse.Namespace, checkpoint: Checkpoint | None = None) -> i
         confirmed=args.yes,
         hub_id=enrolment.get("hub_id") or (config.serial if config else None),
         profile_id=enrolment.get("profile_id"),
+        store_key=store_key_path(data_dir / "heima.db"),
     )
     audit = AuditLog(files.audit)
     try:

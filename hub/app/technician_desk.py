@@ -109,6 +109,7 @@ class HubPorts:
         import json
 
         from hub.app.technician import _folder_lock
+        from hub.store.keys import key_path
 
         if export_dir is not None and not export_dir.parent.is_dir():
             raise ReturnRefused(f"the folder above {export_dir} does not exist (is the USB stick mounted?)")
@@ -128,6 +129,7 @@ class HubPorts:
             confirmed=confirmed,
             hub_id=enrolment.get("hub_id") or self.config.serial,
             profile_id=enrolment.get("profile_id"),
+            store_key=key_path(self.config.database_path),
         )
         result = await return_hub(
             plan, self._cli_ports(), say=lambda _text: None, audit=audit, exclusive=lambda: _folder_lock(data_dir)

@@ -13,12 +13,14 @@ The walk, and why it survives a kill -9 anywhere:
 3. The return journal (`<data>/return-journal.json`, fsynced) is written: the counts and the
    list of what is to be wiped. From now on the hub is being wiped: `heima return` run again
    finishes the wipe without asking again (the store may already be gone).
-4. Wipe, one target at a time (each removal idempotent): the store, forms, bonds, secrets,
-   settings, logs, and the configuration file last.
+4. Wipe. First the store's key (kept apart from the data folder, hub/store/keys.py): overwritten,
+   fsynced, unlinked, its folder fsynced — from then on the store's bytes, wherever the card kept
+   them, cannot be read. Then one target at a time (each removal idempotent): the store, forms,
+   bonds, secrets, settings, logs, and the configuration file last.
 5. The wipe record (`<data>/wipe-record.json`: counts and times, no patient data), then the
    journal is removed. A returned hub has no configuration: it boots to enrolment.
 
-What a wipe can and cannot guarantee on an SD card: docs/technician.md.
+What a wipe can and cannot guarantee on an SD card: docs/technician.md, docs/data-safety.md.
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ class ReturnPlan:
     confirmed: bool = False  # the technician said yes to exporting (--yes)
     hub_id: str | None = None
     profile_id: str | None = None
+    store_key: Path | None = None  # the store's key file: destroyed first, the store unreadable from then on
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,7 @@ def wipe_targets(data_dir: Path, config_path: Path | None, on_hub_folders: Seque
     names = [
         "heima.db", "heima.db-wal", "heima.db-shm", "forms", "bonds.json", "secrets", "ui-settings.json",
         "ui.json", "enrolment.json", "logs", "bundles",
+        "heima.db.encrypting", "heima.db.plaintext",  # an encryption of an old plaintext store cut short
     ]  # fmt: skip
     targets = [data_dir / n for n in names]
     with contextlib.suppress(OSError):
@@ -174,6 +178,26 @@ def _remove(path: Path) -> bool:
         return True
     except FileNotFoundError:
         return False
+
+
+def destroy_key(path: Path) -> bool:
+    """The store's key made unrecoverable from the file system: random bytes over it, fsynced,
+    unlinked, the folder fsynced (a power cut after this leaves no key). False when already gone.
+    On an SD card the controller may keep the key's old blocks (docs/data-safety.md)."""
+    path.with_name(f".{path.name}.tmp").unlink(missing_ok=True)  # a key creation cut short
+    try:
+        size = max(path.stat().st_size, 64)
+    except FileNotFoundError:
+        return False
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, os.urandom(size))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    path.unlink()
+    fsync_dir(path.parent)
+    return True
 
 
 def _overwrite(path: Path) -> None:
@@ -236,6 +260,10 @@ async def return_hub(
     else:
         say("A return was interrupted while wiping; finishing it.")
     with exclusive():
+        key = journal.get("store_key") or (str(plan.store_key) if plan.store_key else None)
+        if key:
+            destroy_key(Path(key))  # the step that makes the store unreadable
+            checkpoint("key-destroyed")
         for i, raw in enumerate(journal["targets"]):
             _remove(Path(raw))
             checkpoint(f"wiped-{i}")
@@ -253,7 +281,9 @@ async def return_hub(
         "not_sent_device_inventory": journal["not_sent_device_inventory"],
         "half_answered_forms_wiped": journal.get("half_answered_forms", 0),
         "wiped": [Path(t).name for t in journal["targets"]],
-        "note": "files were deleted (and overwritten where the disk allows); on an SD card this is not erasure: see docs/technician.md",
+        "store_key_destroyed": bool(journal.get("store_key") or plan.store_key),
+        "note": "the store's encryption key was destroyed, then files were deleted (and overwritten where the disk "
+        "allows); on an SD card this is not erasure: see docs/technician.md",
     }
     write_private(plan.data_dir / RECORD, json.dumps(record, indent=1).encode())
     checkpoint("record-written")
@@ -302,6 +332,7 @@ async def _deliver_and_account(
         "not_sent_device_inventory": 0 if exported else unsent.devices,
         "half_answered_forms": unsent.forms_in_progress,
         "targets": [str(t) for t in plan.targets],
+        "store_key": str(plan.store_key) if plan.store_key else None,
     }
     write_private(_journal_path(plan.data_dir), json.dumps(journal, indent=1).encode())
     checkpoint("journal-written")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.store.keys import key_path
+
 from .hubs import PIN, leftovers, make_hub, observation_ids
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -49,9 +51,9 @@ def kill_at(args: list[str], checkpoint: str) -> None:
 
 
 # The checkpoints in hub.services.returning, in order: after delivery, after the export, after the
-# journal, after the store's file, after the secrets, after the configuration (the last target),
-# after the wipe record.
-CHECKPOINTS = ["delivered", "exported", "journal-written", "wiped-0", "wiped-5", "wiped-11", "record-written"]
+# journal, after the store's key (destroyed first), after the store's file, after the secrets,
+# after the configuration (the last target), after the wipe record.
+CHECKPOINTS = ["delivered", "exported", "journal-written", "key-destroyed", "wiped-0", "wiped-5", "wiped-13", "record-written"]
 
 
 @pytest.mark.parametrize("checkpoint", CHECKPOINTS)
@@ -62,7 +64,12 @@ def test_kill_9_during_return_loses_nothing_and_the_return_can_be_finished(tmp_p
     args = hub.cli("return", "--export", str(export / "hub"), "--yes")
     kill_at(args, checkpoint)
     # Whatever was left half-done, nothing is lost yet: every measurement is on the hub, or sent, or exported.
-    if (hub.data / "heima.db").exists():
+    key = key_path(hub.data / "heima.db")
+    if checkpoint in CHECKPOINTS[: CHECKPOINTS.index("key-destroyed")]:
+        assert key.exists()  # the store is still readable: nothing of it is lost
+    else:
+        assert not key.exists()  # destroyed before any file of the store is deleted
+    if (hub.data / "heima.db").exists() and key.exists():
         assert "heima.db" in leftovers(hub)
     else:
         assert observation_ids(hub.inbox) | observation_ids(export) >= set(hub.ids)
@@ -73,7 +80,7 @@ def test_kill_9_during_return_loses_nothing_and_the_return_can_be_finished(tmp_p
     assert finished.wait(timeout=120) == 0, err
     assert observation_ids(hub.inbox) == set(hub.ids)  # delivered to the reachable destination
     assert observation_ids(export) == set(hub.ids)  # exported for the unreachable one
-    assert leftovers(hub) == []
+    assert leftovers(hub) == [] and not key.exists()
     record = json.loads((hub.data / "wipe-record.json").read_text())
     assert record["measurements_stored"] == 5
     assert not (hub.data / "return-journal.json").exists()
