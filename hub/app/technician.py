@@ -1,4 +1,5 @@
-"""The technician's commands, wired: `heima enrol`, `heima technician kit|audit`, `heima return`.
+"""The technician's commands, wired: `heima enrol`, `heima technician kit|audit|test|scan|pair|unpair`,
+`heima return`.
 
 The rules live in hub.domain (pin, enrolment, kit) and hub.services (technician, enrolment,
 returning); this module gives them the store, the delivery (sync_once), the operator export and
@@ -39,7 +40,6 @@ from hub.services.returning import (
 from hub.services.technician import AuditLog, PinGuard, TechnicianError, TechnicianFiles
 from hub.app.technician_args import COMMANDS, explain_config_error, register
 from hub.store import StoreError
-from hub.store.keys import key_path as store_key_path
 
 
 
@@ -153,7 +153,7 @@ def _technician(args: argparse.Namespace) -> int:
     print(f"data in {config.data_dir}", flush=True)
     action = args.technician_command
     if action is None:
-        print("technician: give an action: kit or audit (heima technician --help)", file=sys.stderr)
+        print("technician: give an action: kit, audit, test, scan, pair or unpair (heima technician --help)", file=sys.stderr)
         return 2
     guard = _unlock(config, args, action)
     if action == "audit":
@@ -166,6 +166,8 @@ def _technician(args: argparse.Namespace) -> int:
             print(f"WARNING: the log was changed or lines removed before line(s) {broken}")
             return 1
         return 0
+    if action in PAIRING_ACTIONS:
+        return asyncio.run(_pairing_on_bluez(config, args))
     if action == "test":
         taken = asyncio.run(_test_on_bluez(config, args.timeout))
         guard.audit.append(_who(args), "test-measurement", "taken" if taken else "none", readings=len(taken))
@@ -208,7 +210,11 @@ async def kit(config: HubConfig) -> list[KitEntry]:
             measurements = await store.measurements(limit=100_000)
         finally:
             await store.close()
-    return kit_entries(bonded_addresses(config.data_dir / "bonds.json"), measurements)
+    from hub.domain.nearby import without_forgotten
+    from hub.services.technician_pairing import ForgottenDevices
+
+    forgotten = ForgottenDevices(TechnicianFiles(config.data_dir).folder, lambda: datetime.now(UTC)).load()
+    return without_forgotten(kit_entries(bonded_addresses(config.data_dir / "bonds.json"), measurements), forgotten)
 
 
 def _offset(offset: timedelta | None) -> str:
@@ -376,6 +382,113 @@ async def _test_on_bluez(config: HubConfig, timeout: float) -> list[Any]:
             bus.disconnect()
 
 
+# --- pairing: scan, pair, unpair ----------------------------------------------------------------
+
+PAIRING_ACTIONS = ("scan", "pair", "unpair")
+
+
+class CliPorts:
+    """The desk's pairing ports for a command beside a stopped hub: the store opened for the kit,
+    the bonds file, and a link of the command's own (BlueZ on a Pi; the emulator in tests)."""
+
+    def __init__(self, config: HubConfig, link: Any) -> None:
+        self.config, self.link = config, link
+
+    async def measurements(self) -> list[Any]:
+        if not self.config.database_path.exists():
+            return []
+        from hub.store import Store
+
+        store = await Store.open(self.config.database_path)
+        try:
+            return await store.measurements(limit=100_000)
+        finally:
+            await store.close()
+
+    def bonded(self) -> list[str]:
+        return bonded_addresses(self.config.data_dir / "bonds.json")
+
+    async def scan(self, seconds: float, until: Any = None) -> Any:
+        from hub.app.technician_desk import link_scan
+
+        return await link_scan(self.link, seconds, until)
+
+    async def pair(self, address: str, timeout: float) -> None:
+        from hub.app.technician_desk import link_pair
+
+        await link_pair(self.link, address, timeout)
+
+    async def unpair(self, address: str) -> bool:
+        from hub.app.technician_desk import link_unpair
+
+        return await link_unpair(self.link, address, self.config.data_dir / "bonds.json")
+
+
+def bars(count: int) -> str:
+    from hub.domain.nearby import MAX_BARS
+
+    return "■" * count + "□" * (MAX_BARS - count)
+
+
+async def pairing_command(config: HubConfig, args: argparse.Namespace, link: Any, *, say: Any = print) -> int:
+    """`heima technician scan|pair|unpair` on `link`, through the technician desk (audited as
+    the technician named; the PIN was asked for already)."""
+    from hub.app.technician_desk import check_config
+    from hub.services.technician_desk import TechnicianDesk
+
+    config_path = Path(getattr(args, "config", None) or "/etc/heima/heima.toml").absolute()
+    desk = TechnicianDesk(
+        data_dir=config.data_dir, config_path=config_path, trusted_keys=config_path.parent / "enrolment-keys.json",
+        check_config=check_config, ports=CliPorts(config, link), who=_who(args),
+    )  # fmt: skip
+    action = args.technician_command
+    if action == "scan":
+        report = await desk.scan(args.seconds)
+        others = f" ({report.unsupported} other device(s) heard, not supported)" if report.unsupported else ""
+        if not report.devices:
+            say(f"No supported device heard in {args.seconds:g} s{others}. Switch it on, put it in pairing mode, hold it near the hub and scan again.")
+            return 1
+        say(f"{len(report.devices)} supported device(s) nearby, strongest signal first{others}:")
+        for d in report.devices:
+            signal = f"{d.rssi} dBm" if d.rssi is not None else "signal ?"
+            say(f"  {bars(d.bars)} {signal:>9}  {'known' if d.known else 'new  '}  {d.address}  {d.name or '?'}  ({d.driver})")
+        say("Pair one with `heima technician pair ADDRESS`.")
+        return 0
+    if action == "pair":
+        say(f"Pairing with {args.address}: switch it on and put it in pairing mode; a passkey or consent code is asked here.")
+        outcome = await desk.pair(args.address, args.timeout)
+        if not outcome.ok:
+            say(f"Not paired: {outcome.advice}")
+            return 1
+        say(f"Paired with {outcome.address}. Take a test measurement: `heima technician test`.")
+        return 0
+    outcome = await desk.unpair(args.address)
+    say(f"Unpaired {outcome.address}: the bond is removed and it is no longer in the kit list; its stored values are kept.")
+    return 0
+
+
+async def _pairing_on_bluez(config: HubConfig, args: argparse.Namespace) -> int:
+    from drivers.link import LinkManager
+    from hub.app import hub_registry
+
+    provider = TerminalPasskeys()
+    bus = None
+    try:
+        from drivers.bluez_agent import PairingWindow, start_agent
+
+        window = PairingWindow()
+        link = LinkManager(hub_registry(config), passkey_provider=provider, on_event=window.follow)
+        bus, _ = await start_agent(provider, window)
+    except Exception as exc:  # no system bus / BlueZ: the link says so when it scans
+        print(f"(no BlueZ pairing agent: {type(exc).__name__})")
+        link = LinkManager(hub_registry(config), passkey_provider=provider)
+    try:
+        return await pairing_command(config, args, link)
+    finally:
+        if bus is not None:
+            bus.disconnect()
+
+
 # --- return ----------------------------------------------------------------------------------
 
 
@@ -487,7 +600,6 @@ def _return(args: argparse.Namespace, checkpoint: Checkpoint | None = None) -> i
         confirmed=args.yes,
         hub_id=enrolment.get("hub_id") or (config.serial if config else None),
         profile_id=enrolment.get("profile_id"),
-        store_key=store_key_path(data_dir / "heima.db"),
     )
     audit = AuditLog(files.audit)
     try:

@@ -29,7 +29,7 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     enrol.add_argument("--trusted-keys", type=Path, metavar="FILE", help="the centre's pinned public keys (default: enrolment-keys.json beside the configuration)")
     enrol.add_argument("--technician", metavar="NAME", help="your name, for the audit log (default: the login name)")
 
-    tech = sub.add_parser("technician", parents=parents, help="technician mode (asks for the technician PIN): the kit, the audit log")
+    tech = sub.add_parser("technician", parents=parents, help="technician mode (asks for the technician PIN): the kit, pairing, the audit log")
     tech.add_argument("--technician", metavar="NAME", help="your name, for the audit log (default: the login name)")
     what = tech.add_subparsers(dest="technician_command", metavar="ACTION")
     kit = what.add_parser("kit", parents=parents, help="the paired devices: serial, model, firmware, battery, last seen, clock offset")
@@ -42,6 +42,28 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="take a test measurement with a kit device: stored marked as a test, never sent as the patient's",
     )
     test.add_argument("--timeout", type=float, default=60.0, metavar="S", help="how long to wait for a device (default 60 s)")
+    scan = what.add_parser(
+        "scan",
+        parents=parents,
+        help="list the supported devices nearby: signal strength, address, model, whether the hub knows them",
+        description="Stop the hub first. Listens for S seconds; devices no Heima driver reads are counted, not listed.",
+    )
+    scan.add_argument("--seconds", type=float, default=10.0, metavar="S", help="how long to listen (default 10 s)")
+    pair = what.add_parser(
+        "pair",
+        parents=parents,
+        help="pair one device (its passkey, or a shared scale's consent code, is asked at the terminal)",
+        description="Stop the hub first. Connects, bonds and (a shared scale) gives the user's consent code; reads nothing. "
+        "Then take a test measurement (heima technician test).",
+    )
+    pair.add_argument("address", metavar="ADDRESS", help="the device's Bluetooth address, as `heima technician scan` shows it")
+    pair.add_argument("--timeout", type=float, default=60.0, metavar="S", help="how long to look for it (default 60 s)")
+    unpair = what.add_parser(
+        "unpair",
+        parents=parents,
+        help="remove a device's bond and take it off the kit list (the values it gave stay stored)",
+    )
+    unpair.add_argument("address", metavar="ADDRESS", help="the device's Bluetooth address, as the kit list shows it")
 
     ret = sub.add_parser(
         "return",
