@@ -46,6 +46,7 @@ from hub.services.careplan import CarePlanService
 from hub.domain.kit import KitEntry
 from hub.services.returning import ReturnRefused, Unsent
 from hub.services.technician_desk import DeskPorts, EnrolOutcome, KIND_WORDS, ProfileFile, ReturnDone, TechnicianDesk, UnlockOutcome
+from hub.domain import refusals  # why enrolment or a return was refused, as codes (ui/models/refusals.py words them)
 from hub.services.technician_desk import PairOutcome, ScanReport  # a technician's pairing (hub.domain.nearby)
 from hub.domain.nearby import MAX_BARS, NearbyDevice
 from hub.services.measurements import MeasurementService
@@ -385,6 +386,7 @@ __all__ = [
     "ProfileFile",
     "ReturnDone",
     "ReturnRefused",
+    "refusals",
     "TechnicianDesk",
     "UnlockOutcome",
     "MAX_BARS",

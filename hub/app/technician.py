@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from hub.domain import refusals
 from hub.config import DEFAULT_DATA_DIR, ConfigError, HubConfig, load_config, parse_config
 from hub.domain.enrolment import ProfileRefused
 from hub.domain.kit import KitEntry, kit_entries
@@ -133,7 +134,7 @@ def _hub_id(path: Path) -> str:
     except OSError:
         text = ""
     if not text:
-        raise ProfileRefused(f"this hub has no id: give --hub-id ID (printed on the hub), or write it into {path}")
+        raise ProfileRefused(f"this hub has no id: give --hub-id ID (printed on the hub), or write it into {path}", refusals.NO_HUB_ID)
     return text
 
 
@@ -581,7 +582,7 @@ def _return(args: argparse.Namespace, checkpoint: Checkpoint | None = None) -> i
             print("This hub has no technician PIN (it was configured by hand, not enrolled); returning without one.")
     export_dir = args.export.absolute() if args.export else None
     if export_dir is not None and not export_dir.parent.is_dir():
-        raise ReturnRefused(f"the folder above {export_dir} does not exist (is the USB stick mounted?)")
+        raise ReturnRefused(f"the folder above {export_dir} does not exist (is the USB stick mounted?)", refusals.NO_STICK)
     on_hub: dict[str, Path] = {}
     if config is not None:
         for dest in config.effective_destinations():

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import HubConfig, parse_config
+from hub.domain import refusals
 from hub.services.returning import Exported, ReturnPlan, ReturnRefused, Unsent, return_hub, wipe_targets
 from hub.services.technician_desk import TechnicianDesk
 
@@ -112,7 +113,7 @@ class HubPorts:
         from hub.store.keys import key_path
 
         if export_dir is not None and not export_dir.parent.is_dir():
-            raise ReturnRefused(f"the folder above {export_dir} does not exist (is the USB stick mounted?)")
+            raise ReturnRefused(f"the folder above {export_dir} does not exist (is the USB stick mounted?)", refusals.NO_STICK)
         await self._stop_hub()
         data_dir = self.config.data_dir
         on_hub = _on_hub_folders(self.config)

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from hub.domain import refusals
 from typing import Any, Protocol
 
 from hub.services.technician import fsync_dir, wall_clock, write_private
@@ -43,7 +44,12 @@ RECORD_FORMAT = "heima-wipe-record/1"
 
 
 class ReturnRefused(Exception):
-    """The hub cannot be wiped yet; the message says what waits and what to do. No patient data."""
+    """The hub cannot be wiped yet; the message says what waits and what to do. No patient data.
+    `reason` (hub.domain.refusals) is what the touch app says, in the patient's language."""
+
+    def __init__(self, message: str, reason: str = refusals.UNSENT) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 # The outgoing kinds, as the outbox names them (hub.domain.outgoing.OutgoingKind's values).
@@ -161,9 +167,9 @@ def read_journal(data_dir: Path) -> dict[str, Any] | None:
         return None
     except (OSError, ValueError):
         # Written atomically, so never half-written; unreadable means someone changed it.
-        raise ReturnRefused(f"the return journal {_journal_path(data_dir)} cannot be read; do not delete anything by hand — ask for help") from None
+        raise ReturnRefused(f"the return journal {_journal_path(data_dir)} cannot be read; do not delete anything by hand — ask for help", refusals.JOURNAL) from None
     if not isinstance(data, dict) or data.get("phase") != "wiping":
-        raise ReturnRefused(f"the return journal {_journal_path(data_dir)} is not one this Heima wrote")
+        raise ReturnRefused(f"the return journal {_journal_path(data_dir)} is not one this Heima wrote", refusals.JOURNAL)
     return data
 
 
@@ -313,7 +319,8 @@ async def _deliver_and_account(
         if unsent.held:
             raise ReturnRefused(
                 f"{unsent.held} reading(s) wait for the hub's clock to be set (their day is not known, so they "
-                "cannot be exported): connect the hub to the network so it gets the time, then run `heima return` again"
+                "cannot be exported): connect the hub to the network so it gets the time, then run `heima return` again",
+                refusals.CLOCK_NOT_SET,
             )
         if not plan.confirmed:
             raise ReturnRefused(_refusal(unsent) + f"\nTo export into {plan.export_dir} and then wipe, add --yes.")
@@ -358,7 +365,8 @@ async def _export(
             raise ReturnRefused(
                 f"the export for {dest} holds {short} "
                 f"({result.not_expressible} cannot be written as FHIR, {result.held} wait for the clock); "
-                "nothing was wiped — ask for help before returning this hub"
+                "nothing was wiped — ask for help before returning this hub",
+                refusals.EXPORT_INCOMPLETE,
             )
         exported[dest] = sum(got.values())
         kinds[dest] = got

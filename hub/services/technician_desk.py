@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from hub.domain import refusals
 from hub.domain.enrolment import ProfileRefused
 from hub.domain.kit import KitEntry, kit_entries
 from hub.domain.measurements import Measurement
@@ -40,6 +41,7 @@ class ProfileFile:
 class EnrolOutcome:
     ok: bool
     reason: str = ""  # why it was refused (no patient data: the service's messages name none)
+    why: str = ""  # the same as a code (hub.domain.refusals): the screen says it in the patient's language
     hub_id: str = ""
     destinations: tuple[str, ...] = ()
 
@@ -177,7 +179,7 @@ class TechnicianDesk:
         except OSError:
             text = ""
         if not text:
-            raise ProfileRefused(f"this hub has no id: write it into {path} (it is printed on the hub)")
+            raise ProfileRefused(f"this hub has no id: write it into {path} (it is printed on the hub)", refusals.NO_HUB_ID)
         return text
 
     async def enrol_file(self, path: Path, pin: str) -> EnrolOutcome:
@@ -214,7 +216,10 @@ class TechnicianDesk:
             return await asyncio.to_thread(run)  # scrypt and file writes: off the UI's loop
         except (ProfileRefused, TechnicianError) as exc:
             self.guard.audit.append(self.who, "enrol", "refused")
-            return EnrolOutcome(False, reason=str(exc))
+            return EnrolOutcome(False, reason=str(exc), why=getattr(exc, "reason", refusals.BAD_PIN))  # else: the PIN's rules
+        except OSError as exc:  # the configuration or a secret could not be written (read-only /etc?)
+            self.guard.audit.append(self.who, "enrol", "refused")
+            return EnrolOutcome(False, reason=f"could not write ({exc.strerror or type(exc).__name__})", why=refusals.NOT_SAVED)
 
     # -- the PIN -----------------------------------------------------------------------------------
 
