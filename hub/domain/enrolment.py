@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hub.domain import refusals
 from hub.domain.identifiers import InvalidNationalId, NationalIdKind, parse_national_id
 
 FORMAT = "heima-enrolment/1"
@@ -56,7 +57,12 @@ SECRET_KEYS = ("key_pem", "client_cert_pem", "client_key_pem", "ca_pem")
 
 
 class ProfileRefused(ValueError):
-    """The profile cannot be used. The message says why and what to do, never a value from it."""
+    """The profile cannot be used. The message says why and what to do, never a value from it;
+    `reason` (hub.domain.refusals) is what the touch app says, in the patient's language."""
+
+    def __init__(self, message: str, reason: str = refusals.INCOMPLETE) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,9 +194,9 @@ def check_profile(payload: Any, *, hub_id: str, now: datetime) -> EnrolmentProfi
     """The profile in `payload` (the signed JSON, already verified), checked for this hub at
     `now`; ProfileRefused says why not."""
     if not isinstance(payload, dict):
-        raise ProfileRefused("the profile is not a JSON object; ask the centre for a new one")
+        raise ProfileRefused("the profile is not a JSON object; ask the centre for a new one", refusals.NOT_A_PROFILE)
     if payload.get("format") != FORMAT:
-        raise ProfileRefused(f"profile.format: this Heima reads {FORMAT} profiles; ask the centre for one")
+        raise ProfileRefused(f"profile.format: this Heima reads {FORMAT} profiles; ask the centre for one", refusals.NOT_A_PROFILE)
     _unknown(payload, _TOP_KEYS, "profile")
     missing = [k for k in _REQUIRED if k not in payload]
     if missing:
@@ -198,14 +204,14 @@ def check_profile(payload: Any, *, hub_id: str, now: datetime) -> EnrolmentProfi
     profile_hub = _text(payload, "hub_id", "profile")
     if profile_hub != hub_id:
         # Both ids are printed on boxes and labels: naming them helps the technician find the right one.
-        raise ProfileRefused(f"this profile is for hub {profile_hub}, not for this hub ({hub_id}); use the profile made for {hub_id}")
+        raise ProfileRefused(f"this profile is for hub {profile_hub}, not for this hub ({hub_id}); use the profile made for {hub_id}", refusals.OTHER_HUB)
     issued, expires = _time(payload, "issued_at"), _time(payload, "expires_at")
     if expires <= issued:
         raise ProfileRefused("profile: expires_at is not after issued_at; ask the centre for a new profile")
     if now >= expires:
-        raise ProfileRefused(f"the profile expired at {expires.isoformat()}; ask the centre for a new one")
+        raise ProfileRefused(f"the profile expired at {expires.isoformat()}; ask the centre for a new one", refusals.EXPIRED)
     if now < issued:
-        raise ProfileRefused(f"the profile is valid only from {issued.isoformat()}; check the hub's clock (date) or wait")
+        raise ProfileRefused(f"the profile is valid only from {issued.isoformat()}; check the hub's clock (date) or wait", refusals.NOT_YET_VALID)
     identifier, system, display = _patient(payload["patient"])
     organisation = payload.get("organisation")
     if organisation is not None and not isinstance(organisation, dict):

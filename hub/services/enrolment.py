@@ -36,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hub.domain import refusals
 from hub.domain.enrolment import SECRET_KEYS, EnrolmentProfile, ProfileRefused, check_profile
 from hub.services.technician import PinGuard, TechnicianFiles, private_dir, wall_clock, write_private
 
@@ -48,11 +49,11 @@ _ENVELOPE_KEYS = {"format", "key_id", "payload", "signature"}
 
 def _b64(text: Any, what: str) -> bytes:
     if not isinstance(text, str):
-        raise ProfileRefused(f"the signed profile's {what} is missing or not text")
+        raise ProfileRefused(f"the signed profile's {what} is missing or not text", refusals.DAMAGED)
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
-        raise ProfileRefused(f"the signed profile's {what} is not base64url") from None
+        raise ProfileRefused(f"the signed profile's {what} is not base64url", refusals.DAMAGED) from None
 
 
 def read_source(source: Path) -> bytes:
@@ -62,17 +63,17 @@ def read_source(source: Path) -> bytes:
         found = [named] if named.is_file() else sorted(source.glob("*.heima-enrolment.json"))
         if len(found) != 1:
             what = "none" if not found else f"{len(found)}"
-            raise ProfileRefused(f"{source}: expected one {PROFILE_FILE} (or one *.heima-enrolment.json), found {what}")
+            raise ProfileRefused(f"{source}: expected one {PROFILE_FILE} (or one *.heima-enrolment.json), found {what}", refusals.UNREADABLE)
         source = found[0]
     try:
         with open(source, "rb") as f:
             data = f.read(MAX_PROFILE_BYTES + 1)
     except FileNotFoundError:
-        raise ProfileRefused(f"no profile at {source}; is the USB stick mounted?") from None
+        raise ProfileRefused(f"no profile at {source}; is the USB stick mounted?", refusals.UNREADABLE) from None
     except OSError as exc:
-        raise ProfileRefused(f"{source} cannot be read ({exc.strerror or type(exc).__name__})") from None
+        raise ProfileRefused(f"{source} cannot be read ({exc.strerror or type(exc).__name__})", refusals.UNREADABLE) from None
     if len(data) > MAX_PROFILE_BYTES:
-        raise ProfileRefused(f"{source} is larger than a profile can be ({MAX_PROFILE_BYTES // 1024} KiB)")
+        raise ProfileRefused(f"{source} is larger than a profile can be ({MAX_PROFILE_BYTES // 1024} KiB)", refusals.UNREADABLE)
     return data
 
 
@@ -80,15 +81,15 @@ def decode_qr(text: str) -> bytes:
     """The signed profile's bytes from a QR code's text (`HEIMA1:` + base64url(zlib(JSON)))."""
     text = text.strip()
     if not text.startswith(QR_PREFIX):
-        raise ProfileRefused(f"this QR code is not a Heima enrolment profile (it should start with {QR_PREFIX})")
+        raise ProfileRefused(f"this QR code is not a Heima enrolment profile (it should start with {QR_PREFIX})", refusals.NOT_A_PROFILE)
     packed = _b64(text[len(QR_PREFIX) :], "QR text")
     try:
         inflater = zlib.decompressobj()
         data = inflater.decompress(packed, MAX_PROFILE_BYTES + 1)
     except zlib.error:
-        raise ProfileRefused("the QR code's data is damaged; scan it again") from None
+        raise ProfileRefused("the QR code's data is damaged; scan it again", refusals.DAMAGED) from None
     if len(data) > MAX_PROFILE_BYTES or inflater.unconsumed_tail:
-        raise ProfileRefused("the QR code holds more than a profile can be")
+        raise ProfileRefused("the QR code holds more than a profile can be", refusals.UNREADABLE)
     return data
 
 
@@ -105,12 +106,12 @@ def load_trusted_keys(path: Path) -> dict[str, Any]:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ProfileRefused(f"no pinned centre keys at {path}: the package installs them there") from None
+        raise ProfileRefused(f"no pinned centre keys at {path}: the package installs them there", refusals.NO_KEYS) from None
     except (OSError, ValueError):
-        raise ProfileRefused(f"{path} is not a readable JSON file of centre keys") from None
+        raise ProfileRefused(f"{path} is not a readable JSON file of centre keys", refusals.NO_KEYS) from None
     keys = raw.get("keys") if isinstance(raw, dict) else None
     if not isinstance(keys, dict) or not keys:
-        raise ProfileRefused(f"{path}: expected {{\"keys\": {{\"<key id>\": \"<public key>\"}}}}")
+        raise ProfileRefused(f"{path}: expected {{\"keys\": {{\"<key id>\": \"<public key>\"}}}}", refusals.NO_KEYS)
     trusted: dict[str, Any] = {}
     for key_id, text in keys.items():
         try:
@@ -119,9 +120,9 @@ def load_trusted_keys(path: Path) -> dict[str, Any]:
             else:
                 key = Ed25519PublicKey.from_public_bytes(base64.b64decode(str(text)))
         except (ValueError, binascii.Error):
-            raise ProfileRefused(f"{path}: the key {key_id!r} is not an Ed25519 public key") from None
+            raise ProfileRefused(f"{path}: the key {key_id!r} is not an Ed25519 public key", refusals.NO_KEYS) from None
         if not isinstance(key, Ed25519PublicKey):
-            raise ProfileRefused(f"{path}: the key {key_id!r} is not an Ed25519 public key")
+            raise ProfileRefused(f"{path}: the key {key_id!r} is not an Ed25519 public key", refusals.NO_KEYS)
         trusted[key_id] = key
     return trusted
 
@@ -133,26 +134,26 @@ def verify_envelope(signed: bytes, trusted: dict[str, Any]) -> Any:
     try:
         envelope = json.loads(signed)
     except (ValueError, UnicodeDecodeError):
-        raise ProfileRefused("the profile is not JSON; is this the file the centre sent?") from None
+        raise ProfileRefused("the profile is not JSON; is this the file the centre sent?", refusals.NOT_A_PROFILE) from None
     if not isinstance(envelope, dict) or envelope.get("format") != SIGNED_FORMAT:
-        raise ProfileRefused(f"the profile is not signed in format {SIGNED_FORMAT}; ask the centre for a signed profile")
+        raise ProfileRefused(f"the profile is not signed in format {SIGNED_FORMAT}; ask the centre for a signed profile", refusals.NOT_A_PROFILE)
     unknown = sorted(set(envelope) - _ENVELOPE_KEYS)
     if unknown:
         raise ProfileRefused(f"the signed profile has unknown key(s) {unknown}")
     key_id = envelope.get("key_id")
     key = trusted.get(key_id) if isinstance(key_id, str) else None
     if key is None:
-        raise ProfileRefused("the profile is signed with a key this hub does not trust; it is not from your centre")
+        raise ProfileRefused("the profile is signed with a key this hub does not trust; it is not from your centre", refusals.UNTRUSTED)
     payload = _b64(envelope.get("payload"), "payload")
     signature = _b64(envelope.get("signature"), "signature")
     try:
         key.verify(signature, payload)
     except InvalidSignature:
-        raise ProfileRefused("the profile's signature is not valid: it was changed or damaged after the centre signed it") from None
+        raise ProfileRefused("the profile's signature is not valid: it was changed or damaged after the centre signed it", refusals.DAMAGED) from None
     try:
         return json.loads(payload)
     except (ValueError, UnicodeDecodeError):
-        raise ProfileRefused("the signed payload is not JSON; ask the centre for a new profile") from None
+        raise ProfileRefused("the signed payload is not JSON; ask the centre for a new profile", refusals.DAMAGED) from None
 
 
 def sign_profile(payload: dict[str, Any], private_key: Any, key_id: str) -> bytes:
@@ -199,7 +200,7 @@ def refuse_other_patient(profile: EnrolmentProfile, config_path: Path, data_dir:
     """Re-enrolling for the same patient (a renewed profile) keeps the data; for anyone else the
     hub must be returned (delivered and wiped) first."""
     if (data_dir / "return-journal.json").exists():
-        raise ProfileRefused("a return of this hub was started and not finished: run `heima return` again to finish it")
+        raise ProfileRefused("a return of this hub was started and not finished: run `heima return` again to finish it", refusals.RETURN_UNFINISHED)
     earlier = configured_patient(config_path) if config_path.exists() else None
     if earlier == (profile.patient_identifier, profile.patient_system):
         return
@@ -207,7 +208,8 @@ def refuse_other_patient(profile: EnrolmentProfile, config_path: Path, data_dir:
     if earlier is not None or held:
         what = ", ".join(held) if held else f"the configuration {config_path}"
         raise ProfileRefused(
-            f"this hub still holds another patient's data ({what}); return it first (`heima return`), then enrol"
+            f"this hub still holds another patient's data ({what}); return it first (`heima return`), then enrol",
+            refusals.OTHER_PATIENT,
         )
 
 
@@ -337,7 +339,7 @@ def enrol(
 
     problem = pin_problem(pin)
     if problem:
-        raise ProfileRefused(f"technician PIN: {problem}")
+        raise ProfileRefused(f"technician PIN: {problem}", refusals.BAD_PIN)
     private_dir(data_dir)
     private_dir(files.secrets)
     written: list[Path] = []

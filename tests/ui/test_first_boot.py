@@ -114,7 +114,12 @@ def test_heima_run_without_a_configuration_is_ready_on_the_enrolment_screen_and_
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        sock.wait_for("READY=1", timeout=60)
+        try:
+            sock.wait_for("READY=1", timeout=60)
+        except TimeoutError:
+            proc.kill()
+            out, err = proc.communicate(timeout=30)
+            raise AssertionError(f"no READY=1 within 60 s (exit {proc.returncode}):\n{out[-1500:]}\n{err[-3000:]}") from None
         sock.wait_for("WATCHDOG=1", timeout=INTERVAL * 5)
         sock.wait_for("WATCHDOG=1", timeout=INTERVAL * 5)
         proc.send_signal(signal.SIGINT)

@@ -103,7 +103,8 @@ async def test_a_bad_profile_is_refused_on_screen_and_nothing_is_written(run_app
         await wait_for(lambda: app.technician.enrol_step == "done")
         await next_frame(3)
         shown = texts(app.root)
-        assert "Profilen ble avvist" in shown and "signature is not valid" in shown
+        assert "Profilen ble avvist" in shown and "Profilen er skadet" in shown
+        assert "signature" not in shown  # the service's English message is not for the screen
 
     await run_app(work)
     assert not config.exists()

@@ -2,8 +2,8 @@
 measurement and the return. Everything goes through `hub.api.TechnicianDesk`; the desk audits.
 
 Texts are made here in the chosen language (`render()` again when it changes). A refusal from
-the hub's services is shown in its own words (English: it is for the technician, and it names
-no patient data)."""
+the hub's services is shown by its reason's code, in words of the chosen language
+(ui/models/refusals.py), never in the service's English message."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from pathlib import Path
 from kivy.event import EventDispatcher
 from kivy.properties import BooleanProperty, ListProperty, ObjectProperty, OptionProperty, StringProperty
 
-from hub.api import KIND_WORDS, EnrolOutcome, KitEntry, ReturnDone, ReturnRefused, TechnicianDesk, UnlockOutcome, Unsent
+from hub.api import KIND_WORDS, EnrolOutcome, refusals, KitEntry, ReturnDone, ReturnRefused, TechnicianDesk, UnlockOutcome, Unsent
 from ui.i18n import N_, Translator
 from ui.models.loop import spawn
+from ui.models.refusals import refusal_text
 
 PIN_MAX = 12
 
@@ -80,6 +81,7 @@ class TechnicianModel(EventDispatcher):
         self._kit: list[KitEntry] = []
         self._unsent: Unsent | None = None
         self._refused = False
+        self._refusal = refusals.UNSENT  # why the last return was refused
         self._done: ReturnDone | None = None
         self._tested: int | None = None
         self._pending: set = set()
@@ -219,7 +221,9 @@ class TechnicianModel(EventDispatcher):
             if o.ok:
                 self.enrol_message = tr.f("The box is ready: {box}. It sends to: {destinations}.", box=o.hub_id, destinations=", ".join(o.destinations))
             else:
-                self.enrol_message = tr._("The profile was refused. Nothing was changed.") + "\n" + o.reason
+                why = refusal_text(tr, o.why, enrolment=True)
+                clean = o.why != refusals.NOT_SAVED  # a failed write may have left part of it behind
+                self.enrol_message = tr._("The profile was refused. Nothing was changed.") + "\n" + why if clean else why
         else:
             self.enrol_message = ""
 
@@ -333,8 +337,8 @@ class TechnicianModel(EventDispatcher):
         folder = Path(self.export_to) if self.export_to else None
         try:
             done = await self.desk.finish_return(folder, confirmed=folder is not None)
-        except ReturnRefused:
-            self._refused = True
+        except ReturnRefused as exc:
+            self._refused, self._refusal = True, getattr(exc, "reason", refusals.UNSENT)
             self.return_step = "refused"
             try:
                 self._unsent = await self.desk.unsent()
@@ -344,8 +348,8 @@ class TechnicianModel(EventDispatcher):
             return
         self.show_done(done)
 
-    def show_refused(self) -> None:
-        self._refused, self.return_step = True, "refused"
+    def show_refused(self, reason: str = refusals.UNSENT) -> None:
+        self._refused, self._refusal, self.return_step = True, reason, "refused"
         self._render_return()
 
     def show_done(self, done: ReturnDone) -> None:
@@ -376,7 +380,7 @@ class TechnicianModel(EventDispatcher):
         elif step == "working":
             self.return_message = tr._("Working … the patient's part of the box is stopped.")
         elif step == "refused":
-            self.return_message = tr._("Not everything is sent: the box was NOT wiped. Deliver now, or export to a USB stick.")
+            self.return_message = refusal_text(tr, self._refusal, enrolment=False)
         elif step == "done" and self._done is not None:
             d = self._done
             exported = sum(d.exported.values())
