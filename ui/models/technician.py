@@ -75,6 +75,7 @@ class TechnicianModel(EventDispatcher):
         self.desk = desk
         self.tr = tr
         self._unlock: UnlockOutcome | None = None
+        self._desk_said = False  # the outcome shown is the desk's (not a scene's): its lock runs out
         self._source: tuple[str, object] | None = None  # ("file", Path) or ("text", str)
         self._new_pin = ""
         self._enrolled: EnrolOutcome | None = None
@@ -128,11 +129,20 @@ class TechnicianModel(EventDispatcher):
 
     async def _try(self, pin: str) -> None:
         assert self.desk is not None
-        self.show_unlock(await self.desk.unlock(pin))
+        self.show_unlock(await self.desk.unlock(pin), from_desk=True)
 
-    def show_unlock(self, outcome: UnlockOutcome) -> None:
-        self._unlock = outcome
+    def show_unlock(self, outcome: UnlockOutcome, *, from_desk: bool = False) -> None:
+        self._unlock, self._desk_said = outcome, from_desk
         self.unlocked = outcome.ok
+        self._render_pin()
+
+    def tick(self, *_args) -> None:
+        """Once a second on the PIN door (ui/screens/technician.py): while locked, the wait counts
+        down in words; when it is over, the pad comes back and the PIN is asked for again."""
+        if not self.pin_locked or not self._desk_said:
+            return  # a scene's outcome stays as it was set
+        if self.desk is not None and self.desk.locked_for() <= timedelta(0):
+            self._unlock = None
         self._render_pin()
 
     def _render_pin(self) -> None:

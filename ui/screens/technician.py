@@ -17,6 +17,16 @@ LONG_PRESS_SECONDS = 3.0
 
 class TechnicianPinScreen(HeimaScreen):
     model = ObjectProperty(None, allownone=True, rebind=True)
+    _ticking = None
+
+    def on_enter(self, *_args) -> None:
+        # A lockout's wait counts down on screen, and the pad comes back when it is over.
+        self._ticking = Clock.schedule_interval(lambda _dt: self.model and self.model.tick(), 1.0)
+
+    def on_leave(self, *_args) -> None:
+        if self._ticking is not None:
+            self._ticking.cancel()
+            self._ticking = None
 
     def spoken(self) -> str:
         return f"{self.title}. {self.model.pin_message if self.model else ''}"
