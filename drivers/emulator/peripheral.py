@@ -67,6 +67,8 @@ class EmulatedPeripheral:
     `on_connected` / `on_disconnected` / `on_subscription`.
     """
 
+    rssi: int | None = None  # the signal the hub hears it with, dBm (None: Bumble's fixed -50); set it on an instance
+
     def __init__(
         self,
         *,

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -77,6 +78,21 @@ class _Controller(Controller):
     pending attempt is dropped and, after the Command Complete, an LE Connection Complete with
     status Unknown Connection Identifier ends it (Core Vol 4, Part E, 7.8.13).
     """
+
+    # The signal strength an advertiser is heard with (dBm), by address: Bumble's controller says
+    # -50 for every device; the radio reports each peripheral's own `rssi` instead when it has one,
+    # so a technician's scan can be tried with a device near and one far (VirtualRadio.start).
+    signal_of: Callable[[str], int | None] | None = None
+
+    def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        kinds = (hci.HCI_LE_Advertising_Report_Event, hci.HCI_LE_Extended_Advertising_Report_Event)
+        if self.signal_of is not None and isinstance(packet, kinds):
+            reports = []
+            for report in packet.reports:
+                rssi = self.signal_of(report.address.to_string(False))
+                reports.append(report if rssi is None else dataclasses.replace(report, rssi=rssi))
+            packet = type(packet)(reports)
+        super().send_hci_packet(packet)
 
     def on_hci_le_create_connection_cancel_command(self, command: hci.HCI_LE_Create_Connection_Cancel_Command) -> Any:
         pending = self.pending_le_connection
@@ -211,6 +227,7 @@ class VirtualRadio:
             return self
         self.link = LocalLink()
         central, self._controller = new_device(self.link, name=self.hub_name, address=self.hub_address)
+        self._controller.signal_of = self._signal_of  # type: ignore[attr-defined]  # a _Controller
         central.keystore = self._make_keystore()
         central.pairing_config_factory = lambda connection: PairingConfig(
             sc=True, mitm=True, bonding=True, delegate=_CentralDelegate(self, connection)
@@ -290,6 +307,10 @@ class VirtualRadio:
             if peripheral.address == wanted:
                 return peripheral
         return None
+
+    def _signal_of(self, address: str) -> int | None:
+        peripheral = self.peripheral_at(address)
+        return None if peripheral is None else peripheral.rssi
 
     async def bonded_addresses(self) -> list[str]:
         """Addresses the hub holds keys for (identity addresses, as Bumble stores them)."""

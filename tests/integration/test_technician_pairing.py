@@ -67,6 +67,7 @@ class Kit:
         self.oximeter.record_spot_check(97, 63)
         self.thermometer = EmulatedThermometer(address="F0:11:22:33:77:01")
         self.belt = HeartRateBelt(address="F0:11:22:33:99:01", name="HR Belt 9")
+        self.oximeter.rssi, self.thermometer.rssi, self.belt.rssi = -78, -45, -40  # the thermometer in the hand
         self.typed = FixedPasskeyProvider(self.oximeter.passkey if typed is None else typed)  # what the technician types
 
     async def __aenter__(self):
@@ -97,7 +98,10 @@ async def test_a_scan_lists_the_supported_devices_with_their_signal_and_not_an_u
     assert kit.belt.address not in listed and report.unsupported == 1
     assert listed[kit.oximeter.address].driver == "plx-standard" and listed[kit.oximeter.address].name == "Heima PLX 1"
     assert listed[kit.thermometer.address].driver == "thermometer-standard"
-    assert all(isinstance(d.rssi, int) and -127 <= d.rssi <= 20 for d in report.devices)  # the radio's RSSI, dBm
+    assert [(d.address, d.rssi, d.bars) for d in report.devices] == [  # strongest first, as the radio heard them
+        (kit.thermometer.address, -45, 4),
+        (kit.oximeter.address, -78, 2),
+    ]
     assert not any(d.known for d in report.devices)  # a fresh hub knows none of them
     scan = [e for e in kit.audit() if e["action"] == "scan"]
     assert scan and scan[-1]["details"] == {"devices": 2, "known": 0, "unsupported": 1}

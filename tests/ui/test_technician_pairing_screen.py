@@ -56,6 +56,7 @@ async def test_a_technician_pairs_and_unpairs_an_emulated_oximeter_by_taps(tmp_p
     config.data_dir.mkdir(parents=True)
     oximeter = EmulatedPulseOximeter(requires_bonding=True, passkey=604182, readvertise_after_disconnect=True)
     thermometer = EmulatedThermometer()
+    oximeter.rssi, thermometer.rssi = -52, -86  # the oximeter in the hand, the thermometer on a shelf
     events, pairing = EventBus(), Pairing()
     async with VirtualRadio(keystore_path=config.data_dir / "bonds.json") as radio:
         for device in (oximeter, thermometer):
@@ -99,7 +100,9 @@ async def test_a_technician_pairs_and_unpairs_an_emulated_oximeter_by_taps(tmp_p
             await hub.stop()
     assert "Heima PLX 1" in seen["list"] and "Heima Thermo 1" in seen["list"]
     assert "2 apparater funnet. Sterkeste signal først." in seen["list"]
-    assert "signal" in seen["list"] and "Nytt · Pulsoksymeter" in seen["list"]
+    assert seen["list"].index("Heima PLX 1") < seen["list"].index("Heima Thermo 1")  # strongest first
+    assert "■■■■  Svært godt signal | Nytt · Pulsoksymeter" in seen["list"]
+    assert "■□□□  Svakt signal: hold det nærmere | Nytt · Termometer" in seen["list"]
     assert "Heima PLX 1 er paret. Ta en testmåling for å sjekke det." in seen["paired"]
     assert "Kjent for denne boksen · Pulsoksymeter" in seen["paired"]
     assert oximeter.address in seen["bonded"]
