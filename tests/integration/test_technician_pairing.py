@@ -59,7 +59,7 @@ class Kit:
     """A hub on the virtual radio with an oximeter that wants a passkey, a thermometer, and a
     heart-rate belt nobody supports; the technician desk attached with its PIN set."""
 
-    def __init__(self, tmp_path: Path, *, typed: int | None = None) -> None:
+    def __init__(self, tmp_path: Path, *, typed: int | None = None, consent: int | None = None) -> None:
         self.config = HubConfig(data_dir=tmp_path / "hub", serial="HUB-PAIR")
         self.config.data_dir.mkdir(parents=True)
         self.bonds = self.config.data_dir / "bonds.json"
@@ -68,7 +68,8 @@ class Kit:
         self.thermometer = EmulatedThermometer(address="F0:11:22:33:77:01")
         self.belt = HeartRateBelt(address="F0:11:22:33:99:01", name="HR Belt 9")
         self.oximeter.rssi, self.thermometer.rssi, self.belt.rssi = -78, -45, -40  # the thermometer in the hand
-        self.typed = FixedPasskeyProvider(self.oximeter.passkey if typed is None else typed)  # what the technician types
+        # what the technician types: the passkey the device shows, a shared scale's consent code
+        self.typed = FixedPasskeyProvider(self.oximeter.passkey if typed is None else typed, consent_code=consent)
 
     async def __aenter__(self):
         self.radio = await VirtualRadio(keystore_path=self.bonds).start()
@@ -167,3 +168,27 @@ async def test_pairing_again_after_unpairing_brings_the_device_back_into_the_kit
         assert (await kit.desk.pair(kit.oximeter.address, timeout=20)).ok
         entries = await kit.desk.kit()
     assert [(e.address, e.paired) for e in entries] == [(kit.oximeter.address, True)]
+
+
+async def test_pairing_a_shared_scale_gives_the_users_consent_code_and_a_wrong_code_is_said_in_words(tmp_path):
+    """A scale with the User Data Service (shared by several people): pairing writes the consent
+    code of the hub's user (user number 1 here) and reads no weighing; a wrong code fails with
+    the scale's advice and is not taken as paired."""
+    from drivers.emulator.scales import EmulatedWeightScale
+
+    for code, ok in ((1234, True), (4321, False)):
+        scale = EmulatedWeightScale(user_data_service=True, consent_code=1234, user_index=1, user=1, passkey=482913)
+        scale.record_weighing(72.35)
+        async with Kit(tmp_path / str(code), consent=code) as kit:
+            await kit.radio.add(scale)
+            outcome = await kit.desk.pair(scale.address, timeout=20)
+            stored = kit.hub.store.db.execute("SELECT count(*) FROM measurements").fetchone()[0]
+            kit_list = [e.address for e in await kit.desk.kit()]
+        assert outcome.ok is ok, outcome.advice
+        assert scale.consents == [ok]
+        assert stored == 0  # the weighing in its memory is the patient's, read later
+        if ok:
+            assert scale.address in kit_list
+        else:
+            assert "consent code" in outcome.advice and "4321" not in outcome.advice
+            assert [e["outcome"] for e in kit.audit() if e["action"] == "pair"] == ["failed"]
