@@ -357,11 +357,11 @@ def connect(path: Path | str, *, check_files: bool = True) -> sqlite_utils.Datab
     key: StoreKey | None = None
     if str(path) != ":memory:":
         path = Path(path)
+        if check_files:  # before any key is made: a new key must never stand beside data of the old one
+            refuse_damaged_files(path, encrypted=CIPHER)
         key = store_key(path, create=check_files) if CIPHER else None
-        if check_files:
-            refuse_damaged_files(path, encrypted=key is not None)
-            if key is not None:
-                encrypt_plaintext(path, key)
+        if check_files and key is not None:
+            encrypt_plaintext(path, key)
         _create_private(path)
     conn = _open(path, key)
     try:
@@ -397,12 +397,15 @@ def open_connection(path: Path | str, *, timeout: float = 5.0) -> Any:
 
 
 def store_key(path: Path, *, create: bool) -> StoreKey | None:
-    """The key of the database at `path`, checked against the file: created when there is none
-    and the database is new or plaintext (`create`); StoreKeyError when the file is encrypted and
-    its key is missing, or the key's salt is not the file's."""
+    """The key of the database at `path`, checked against the file: created (`create`) when there
+    is none and the database is plaintext, and for every new database — a key left from a store
+    deleted by hand is not reused, so that store's old blocks stay unreadable; StoreKeyError when
+    the file is encrypted and its key is missing, or the key's salt is not the file's."""
     where = key_path(path)
     key = read_key(where)
     kind = header_kind(path)
+    if kind == "new" and create and not _has_log(path):
+        return create_key(where)
     if key is None:
         if kind == "encrypted":
             raise missing(path, where)
@@ -418,6 +421,13 @@ def store_key(path: Path, *, create: bool) -> StoreKey | None:
             # The key still opens the pages (its salt is given with it): the header is damaged.
             raise damaged(path, "its first bytes are garbled") if _decrypts(path, key) else wrong(path, where)
     return key
+
+
+def _has_log(path: Path) -> bool:
+    try:
+        return Path(f"{path}-wal").stat().st_size > 0
+    except FileNotFoundError:
+        return False
 
 
 def _decrypts(path: Path, key: StoreKey) -> bool:

@@ -230,3 +230,15 @@ def test_opening_stays_fast_with_a_raw_key(tmp_path):
     print(f"\nencrypted store open (200 measurements): best {min(times) * 1000:.1f} ms")
     assert min(times) < 1.0  # a KDF of 256 000 rounds alone would take ~0.3-1 s on a Pi
 
+
+
+async def test_a_new_store_gets_a_new_key_even_where_an_old_one_was_left(tmp_path):
+    """A store deleted by hand leaves its key: the next store must not reuse it, or the old
+    store's blocks left on the card would be readable with the new store's key."""
+    data = tmp_path / "data"
+    await _closed_store(data, 1)
+    old = key_path(data / "heima.db").read_bytes()
+    for name in ("heima.db", "heima.db-wal", "heima.db-shm"):
+        (data / name).unlink(missing_ok=True)
+    await _closed_store(data, 1)
+    assert key_path(data / "heima.db").read_bytes() != old
