@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hub.domain import refusals
 from hub.config import DEFAULT_DATA_DIR, ConfigError, HubConfig, load_config, parse_config
+from hub.domain import refusals
 from hub.domain.enrolment import ProfileRefused
 from hub.domain.kit import KitEntry, kit_entries
 from hub.services.returning import (
@@ -41,6 +41,7 @@ from hub.services.returning import (
 from hub.services.technician import AuditLog, PinGuard, TechnicianError, TechnicianFiles
 from hub.app.technician_args import COMMANDS, explain_config_error, register
 from hub.store import StoreError
+from hub.store.keys import key_path as store_key_path
 
 
 
@@ -601,6 +602,7 @@ def _return(args: argparse.Namespace, checkpoint: Checkpoint | None = None) -> i
         confirmed=args.yes,
         hub_id=enrolment.get("hub_id") or (config.serial if config else None),
         profile_id=enrolment.get("profile_id"),
+        store_key=store_key_path(data_dir / "heima.db"),
     )
     audit = AuditLog(files.audit)
     try:

@@ -33,9 +33,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from hub.domain import refusals
 from typing import Any, Protocol
 
+from hub.domain import refusals
 from hub.services.technician import fsync_dir, wall_clock, write_private
 
 JOURNAL = "return-journal.json"
