@@ -54,6 +54,7 @@ from bleak_retry_connector import establish_connection
 
 from drivers.devices.base import Advertisement, Clock, Driver, Registry, Session, utc_now
 from drivers.pairing import ConsentRefused, PasskeyProvider
+from hub.domain import refusals
 from hub.domain.devices import DeviceHistory
 from hub.domain.nearby import NearbyDevice, ScanReport, heard, norm_address, strongest_first
 from hub.domain.oximetry import OximetryPoint, StreamEnded
@@ -95,34 +96,49 @@ class _AnnouncingProvider:
 
 
 # How BlueZ, bleak and the emulator word a pairing that failed or a bond the device no longer
-# has, and what a technician should do about it.
+# has: the reason's code (hub.domain.refusals, worded on the touch screen in its language) and
+# what a technician should do about it in English (the command line and the log).
 _PAIRING_TROUBLE = (
-    (("authenticationrejected", "authentication rejected", "pairing not allowed"),
+    (("authenticationrejected", "authentication rejected", "pairing not allowed"), refusals.PAIR_REFUSED,
      "The device refused to pair. Put it in pairing mode (see its manual) and try again."),
     (("pin or key missing", "key missing", "authenticationfailed", "authentication failed", "bond", "pairing failed",
-      "insufficient authentication", "insufficient encryption"),
+      "insufficient authentication", "insufficient encryption"), refusals.PAIR_FORGOTTEN,
      "The device no longer knows this hub (its pairing was reset, e.g. after a battery change, or it "
      "was paired with another hub). Put it in pairing mode and pair it with this hub again."),
-    (("authenticationcanceled", "cancel"),
+    (("authenticationcanceled", "cancel"), refusals.PAIR_CANCELLED,
      "Pairing was cancelled before the passkey was entered. Try again and enter the number the device shows."),
-)
+)  # fmt: skip
+
+
+def pairing_trouble(error: BaseException) -> tuple[str, str] | None:
+    """(reason code, a technician's English words) for a pairing failure, or None when the
+    error is about something else."""
+    text = str(error).lower()
+    for words, reason, advice in _PAIRING_TROUBLE:
+        if any(w in text for w in words):
+            return reason, advice
+    return None
 
 
 def pairing_advice(error: BaseException) -> str | None:
     """A technician's words for a pairing failure, or None when the error is about something else."""
-    text = str(error).lower()
-    for words, advice in _PAIRING_TROUBLE:
-        if any(w in text for w in words):
-            return advice
-    return None
+    trouble = pairing_trouble(error)
+    return None if trouble is None else trouble[1]
 
 
 class PairingFailed(Exception):
-    """A technician's pairing did not complete; `advice` says what to do, in words (no codes)."""
+    """A technician's pairing did not complete: `advice` says what to do in English (the command
+    line, the log), `reason` is the same as a code (hub.domain.refusals) the screen words."""
 
-    def __init__(self, advice: str) -> None:
+    def __init__(self, advice: str, reason: str = refusals.PAIR_FAILED) -> None:
         super().__init__(advice)
         self.advice = advice
+        self.reason = reason
+
+    @classmethod
+    def from_error(cls, error: BaseException) -> PairingFailed:
+        reason, advice = pairing_trouble(error) or (refusals.PAIR_FAILED, GENERIC_ADVICE)
+        return cls(advice, reason)
 
 
 NOT_FOUND_ADVICE = (
@@ -130,6 +146,7 @@ NOT_FOUND_ADVICE = (
 )
 BROADCAST_ADVICE = "This device only sends its values over the air: it needs no pairing. Measure with it near the hub."
 GENERIC_ADVICE = "Pairing did not complete. Put the device in pairing mode, hold it near the hub and try again."
+WRONG_PASSKEY_ADVICE = "The device did not accept the passkey: it was not paired. Try again and enter the number the device shows."
 
 
 class LinkManager:
@@ -168,6 +185,7 @@ class LinkManager:
         self._history = history
         self._on_event = on_event
         self._families: dict[str, str | None] = {}  # address -> the family its driver declares
+        self._passkey_typed: set[str] = set()  # addresses asked for a passkey (their failed bond: a wrong number)
         self._settle = settle
         self._cooldown = cooldown
         self._readvertise_gap = readvertise_gap
@@ -305,14 +323,15 @@ class LinkManager:
             async with asyncio.timeout(timeout):
                 ble_device, advertisement, driver = await self._find_first(None, 0.0, address=wanted)
         except TimeoutError:
-            raise PairingFailed(NOT_FOUND_ADVICE) from None
+            raise PairingFailed(NOT_FOUND_ADVICE, refusals.PAIR_NOT_FOUND) from None
         if not driver.connectable:
-            raise PairingFailed(BROADCAST_ADVICE)
+            raise PairingFailed(BROADCAST_ADVICE, refusals.PAIR_BROADCAST)
         async with self._lock:
             return await self._bond(ble_device, advertisement, driver)
 
     async def _bond(self, ble_device: BLEDevice, advertisement: Advertisement, driver: Driver) -> DeviceIdentity:
         address = advertisement.address
+        self._passkey_typed.discard(address)
         identity = DeviceIdentity(address=address, name=advertisement.name)
         try:
             async with asyncio.timeout(self._connect_timeout):
@@ -321,9 +340,12 @@ class LinkManager:
                 )
         except (BleakError, TimeoutError) as error:
             logger.info("%s: pairing failed: %s", address, error)
-            advice = pairing_advice(error) or GENERIC_ADVICE
-            self._emit("pairing-failed", {"address": address, "name": advertisement.name, "advice": advice})
-            raise PairingFailed(advice) from None
+            failed = PairingFailed.from_error(error)
+            if failed.reason == refusals.PAIR_FORGOTTEN and address in self._passkey_typed:
+                # A fresh pairing whose typed passkey was not accepted: a misread number, not a lost bond.
+                failed = PairingFailed(WRONG_PASSKEY_ADVICE, refusals.PAIR_WRONG_PASSKEY)
+            self._emit("pairing-failed", {"address": address, "name": advertisement.name, "advice": failed.advice, "reason": failed.reason})
+            raise failed from None
         try:
             give_consent = getattr(driver, "give_consent", None)
             if give_consent is not None:  # a shared scale: the configured user's consent code
@@ -334,10 +356,10 @@ class LinkManager:
                 try:
                     await give_consent(client, identity, session)
                 except ConsentRefused as refused:
-                    self._emit("consent-failed", {"address": address, "name": advertisement.name, "user_index": refused.user_index, "advice": refused.advice})
-                    raise PairingFailed(refused.advice) from None
+                    self._emit("consent-failed", {"address": address, "name": advertisement.name, "user_index": refused.user_index, "advice": refused.advice, "reason": refusals.PAIR_CONSENT})
+                    raise PairingFailed(refused.advice, refusals.PAIR_CONSENT) from None
                 except BleakError as error:
-                    raise PairingFailed(pairing_advice(error) or GENERIC_ADVICE) from None
+                    raise PairingFailed.from_error(error) from None
             self._emit("paired", {"address": address, "name": advertisement.name, "driver": driver.name})
             return identity
         finally:
@@ -506,9 +528,9 @@ class LinkManager:
                     **self._client_kwargs(),
                 )
         except BleakError as error:
-            advice = pairing_advice(error)
-            if advice is not None:
-                self._emit("pairing-failed", {"address": address, "name": advertisement.name, "advice": advice})
+            trouble = pairing_trouble(error)
+            if trouble is not None:
+                self._emit("pairing-failed", {"address": address, "name": advertisement.name, "advice": trouble[1], "reason": trouble[0]})
             raise
         ended_by_hub = False
         identity = DeviceIdentity(address=address, name=advertisement.name)
@@ -521,15 +543,15 @@ class LinkManager:
                     logger.info("%s: disconnected while the session started", address)
                 else:
                     logger.warning("%s: session could not start: %s", address, error)
-                advice = pairing_advice(error)
-                if advice is not None:
-                    self._emit("pairing-failed", {"address": address, "name": advertisement.name, "advice": advice})
+                trouble = pairing_trouble(error)
+                if trouble is not None:
+                    self._emit("pairing-failed", {"address": address, "name": advertisement.name, "advice": trouble[1], "reason": trouble[0]})
                 return session.identity or identity
             except ConsentRefused as refused:  # the session ends with no readings
                 logger.info("%s: %s", address, refused)
                 self._emit(
                     "consent-failed",
-                    {"address": address, "name": advertisement.name, "user_index": refused.user_index, "advice": refused.advice},
+                    {"address": address, "name": advertisement.name, "user_index": refused.user_index, "advice": refused.advice, "reason": refusals.PAIR_CONSENT},
                 )
                 return session.identity or identity
             session.touch()
@@ -590,6 +612,8 @@ class LinkManager:
         self._emit("device-found", {"address": advertisement.address, "name": advertisement.name, "driver": driver.name, "family": family_value})
 
     def _emit(self, name: str, details: dict[str, Any]) -> None:
+        if name == "pairing-needed" and details.get("method") == "passkey":
+            self._passkey_typed.add(details.get("address", ""))  # a failed bond then means a wrong number
         if self._on_event is None:
             return
         if name == "pairing-needed" and "family" not in details:

@@ -181,11 +181,11 @@ async def link_pair(link: Any, address: str, timeout: float) -> None:
     from hub.services.technician_pairing import PairingRefused
 
     if link is None:
-        raise PairingRefused("This hub has no Bluetooth link running. Restart the hub and try again.")
+        raise PairingRefused("This hub has no Bluetooth link running. Restart the hub and try again.", refusals.PAIR_NO_LINK)
     try:
         await link.pair(address, timeout=timeout)
     except PairingFailed as failed:
-        raise PairingRefused(failed.advice) from None
+        raise PairingRefused(failed.advice, failed.reason) from None
 
 
 async def link_unpair(link: Any, address: str, bonds: Path) -> bool:

@@ -1,4 +1,4 @@
-"""Why the technician's enrolment or return was refused, as a short code the touch app turns into
+"""Why the technician's enrolment, return or pairing was refused, as a short code the touch app turns into
 words in the patient's language (ui/models/refusals.py). The service's English message stays for
 the command line and the log; the screen never shows an exception's text.
 
@@ -36,6 +36,21 @@ EXPORT_INCOMPLETE = "export-incomplete"  # the export did not hold everything: n
 JOURNAL = "journal"  # an earlier return's journal cannot be read: ask for help
 RETURN = (UNSENT, NO_STICK, CLOCK_NOT_SET, EXPORT_INCOMPLETE, JOURNAL)
 
-ALL = ENROLMENT + RETURN
+# -- pairing a device (drivers.link.PairingFailed.reason, hub.api.PairOutcome.why) ----------------
+PAIR_FAILED = "pair-failed"  # pairing did not complete, no more is known (the default)
+PAIR_REFUSED = "pair-refused"  # the device refused: it is not in pairing mode
+PAIR_FORGOTTEN = "pair-forgotten"  # the device no longer knows this hub (reset, paired elsewhere)
+PAIR_CANCELLED = "pair-cancelled"  # the passkey was not entered (cancelled or too late)
+PAIR_WRONG_PASSKEY = "pair-wrong-passkey"  # a passkey was typed and the device did not accept it
+PAIR_NOT_FOUND = "pair-not-found"  # the device was not heard within the time
+PAIR_BROADCAST = "pair-broadcast"  # the device only broadcasts its values: no pairing needed
+PAIR_CONSENT = "pair-consent"  # a shared scale did not accept the user's consent code
+PAIR_NO_LINK = "pair-no-link"  # the hub's Bluetooth link is not running
+PAIRING = (
+    PAIR_FAILED, PAIR_REFUSED, PAIR_FORGOTTEN, PAIR_CANCELLED, PAIR_WRONG_PASSKEY, PAIR_NOT_FOUND, PAIR_BROADCAST,
+    PAIR_CONSENT, PAIR_NO_LINK,
+)  # fmt: skip
 
-__all__ = ["ALL", "ENROLMENT", "RETURN"]
+ALL = ENROLMENT + RETURN + PAIRING
+
+__all__ = ["ALL", "ENROLMENT", "PAIRING", "RETURN"]

@@ -160,7 +160,8 @@ class PairingFailed:
     NAME: ClassVar[str] = "pairing-failed"
     address: str
     device_name: str | None = None
-    advice: str | None = None
+    advice: str | None = None  # English, for the log and the command line
+    reason: str | None = None  # the same as a code (hub.domain.refusals): what a screen words
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +172,8 @@ class ConsentFailed:
     address: str
     device_name: str | None = None
     user_index: int | None = None
-    advice: str | None = None
+    advice: str | None = None  # English, for the log and the command line
+    reason: str | None = None  # the same as a code (hub.domain.refusals): what a screen words
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,9 +337,9 @@ def device_event(name: str, details: Mapping[str, Any]) -> HubEvent | None:
     if name == "pairing-needed" and address and _text(d.get("method")):
         return PairingNeeded(address, d["method"], _count(d.get("user_index")), _family(d.get("family")))
     if name == "pairing-failed" and address:
-        return PairingFailed(address, _text(d.get("name")), _text(d.get("advice")))
+        return PairingFailed(address, _text(d.get("name")), _text(d.get("advice")), _text(d.get("reason")))
     if name == "consent-failed" and address:
-        return ConsentFailed(address, _text(d.get("name")), _count(d.get("user_index")), _text(d.get("advice")))
+        return ConsentFailed(address, _text(d.get("name")), _count(d.get("user_index")), _text(d.get("advice")), _text(d.get("reason")))
     if name == "reading" and address and _text(d.get("kind")):
         return ReadingReceived(address, d["kind"])
     if name == "cuff-pressure":

@@ -63,7 +63,8 @@ class PairOutcome:
 
     ok: bool
     address: str
-    advice: str = ""  # what to do when it did not work (the link's words; no codes, no patient data)
+    advice: str = ""  # what to do when it did not work, in English (the command line; no patient data)
+    why: str = ""  # the same as a code (hub.domain.refusals): the screen says it in its language
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +281,7 @@ class TechnicianDesk:
             await self._ports().pair(key, timeout)
         except PairingRefused as refused:
             self.audit("pair", "failed", address=key)
-            return PairOutcome(False, key, str(refused))
+            return PairOutcome(False, key, str(refused), why=refused.reason)
         self.forgotten.remember(key)
         self.audit("pair", "paired", address=key)
         return PairOutcome(True, key)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from hub.domain import refusals
 from hub.domain.nearby import norm_address
 from hub.services.technician import TechnicianError, write_private
 
@@ -21,7 +22,13 @@ FORGOTTEN = "forgotten-devices.json"
 
 
 class PairingRefused(TechnicianError):
-    """Pairing did not complete; the message is the technician's advice (no codes, no patient data)."""
+    """Pairing did not complete; the message is the technician's advice in English (the command
+    line, the log; no patient data), `reason` the same as a code (hub.domain.refusals) the touch
+    screen words in its language."""
+
+    def __init__(self, message: str, reason: str = refusals.PAIR_FAILED) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ForgottenDevices:

@@ -13,7 +13,7 @@ from drivers.emulator import EmulatedPulseOximeter, VirtualRadio
 from drivers.emulator.peripheral import EmulatedPeripheral
 from drivers.emulator.thermometer import EmulatedThermometer
 from drivers.pairing import FixedPasskeyProvider
-from hub.api import Pairing
+from hub.api import Pairing, refusals
 from hub.app import start_hub
 from hub.app.technician_desk import attach
 from hub.app.wiring import hub_registry, publish_device_events
@@ -133,6 +133,8 @@ async def test_a_wrong_passkey_fails_with_advice_in_words_and_nothing_is_bonded(
         bonded = await kit.radio.bonded_addresses()
     assert not outcome.ok
     assert "pair" in outcome.advice.lower() and "0x" not in outcome.advice  # words, not codes
+    # the reason as a code the touch screen words in its own language (ui/models/refusals.py)
+    assert outcome.why == refusals.PAIR_WRONG_PASSKEY  # a misread number, not a lost bond
     assert not any(p.startswith(kit.oximeter.address) for p in bonded)
     assert [e["outcome"] for e in kit.audit() if e["action"] == "pair"] == ["failed"]
 
@@ -191,4 +193,5 @@ async def test_pairing_a_shared_scale_gives_the_users_consent_code_and_a_wrong_c
             assert scale.address in kit_list
         else:
             assert "consent code" in outcome.advice and "4321" not in outcome.advice
+            assert outcome.why == refusals.PAIR_CONSENT
             assert [e["outcome"] for e in kit.audit() if e["action"] == "pair"] == ["failed"]

@@ -103,8 +103,62 @@ async def test_a_technician_pairs_and_unpairs_an_emulated_oximeter_by_taps(tmp_p
     assert seen["list"].index("Heima PLX 1") < seen["list"].index("Heima Thermo 1")  # strongest first
     assert "■■■■  Svært godt signal | Nytt · Pulsoksymeter" in seen["list"]
     assert "■□□□  Svakt signal: hold det nærmere | Nytt · Termometer" in seen["list"]
-    assert "Heima PLX 1 er paret. Ta en testmåling for å sjekke det." in seen["paired"]
+    assert "Fingerklypa er paret. Ta en testmåling for å sjekke det." in seen["paired"]  # by its kind
     assert "Kjent for denne boksen · Pulsoksymeter" in seen["paired"]
     assert oximeter.address in seen["bonded"]
-    assert "Heima PLX 1 er ikke lenger paret" in seen["unpaired"] and "Nytt · Pulsoksymeter" in seen["unpaired"]
+    assert "Fingerklypa er ikke lenger paret" in seen["unpaired"] and "Nytt · Pulsoksymeter" in seen["unpaired"]
     assert oximeter.address not in seen["bonded after"]
+
+
+async def test_a_wrong_passkey_over_the_radio_is_said_in_the_screens_language_and_not_the_links_english(tmp_path):
+    """The technician types a wrong passkey for the emulated oximeter: the screen says, in
+    bokmål, that pairing with the finger clip did not work and what to do, never the link's
+    English advice and never the device's advertised name in a sentence."""
+    from drivers.emulator import EmulatedPulseOximeter, VirtualRadio
+    from drivers.link import _PAIRING_TROUBLE, BROADCAST_ADVICE, GENERIC_ADVICE, NOT_FOUND_ADVICE, WRONG_PASSKEY_ADVICE
+    from hub.api import Pairing
+    from hub.app import start_hub
+    from hub.app.technician_desk import attach
+    from hub.config import HubConfig
+    from hub.services.events import EventBus
+    from tests.ui.test_e2e_devices import hub_link
+    from ui.app import HeimaApp, drive
+    from ui.speech import RecordingSpeaker
+
+    config = HubConfig(data_dir=tmp_path / "hub", serial="HUB-UI-PAIR")
+    config.data_dir.mkdir(parents=True)
+    oximeter = EmulatedPulseOximeter(requires_bonding=True, passkey=604182, readvertise_after_disconnect=True)
+    events, pairing = EventBus(), Pairing()
+    seen: dict[str, str] = {}
+    async with VirtualRadio(keystore_path=config.data_dir / "bonds.json") as radio:
+        await radio.add(oximeter)
+        hub = await start_hub(config, link=hub_link(config, radio, events, pairing), pairing=pairing, events=events, deliver=False)
+        attach(hub, tmp_path / "etc" / "heima.toml").guard.set_pin("604913", who="test")
+
+        async def work(app):
+            app.open_technician()
+            await app.technician.idle()
+            await next_frame(2)
+            await tap(find(app.root, action="technician-pairing"))
+            await wait_for(lambda: app.technician_pairing.step == "list" and app.technician_pairing.rows, timeout=30)
+            await next_frame(2)
+            await tap(find(app.root, action="pair-0"))
+            await wait_for(lambda: app.passkey.waiting, timeout=20)
+            await next_frame(2)
+            for key in "111111":  # misread from the device's display
+                await tap(find(app.passkey, action=f"key-{key}"))
+            await tap(find(app.passkey, action="pairing-ok"))
+            await wait_for(lambda: app.technician_pairing.step == "error", timeout=30)
+            await next_frame(3)
+            seen["error"] = texts(app.root)
+            seen["spoken"] = app.screen.spoken()
+
+        try:
+            await drive(HeimaApp(hub.api, speaker=RecordingSpeaker()), work)
+        finally:
+            await hub.stop()
+    english = [advice for *_words, advice in _PAIRING_TROUBLE] + [GENERIC_ADVICE, NOT_FOUND_ADVICE, BROADCAST_ADVICE, WRONG_PASSKEY_ADVICE]
+    assert "Paringen med fingerklypa virket ikke." in seen["error"]
+    assert "Tallet som ble skrevet inn, var ikke det apparatet viser." in seen["error"], seen["error"]
+    assert not [a for a in english if a in seen["error"]], seen["error"]
+    assert "Heima PLX 1" not in seen["spoken"]

@@ -6,7 +6,8 @@ import time
 import pytest
 from bleak.exc import BleakError
 
-from drivers.link import pairing_advice
+from drivers.link import PairingFailed, pairing_advice
+from hub.domain import refusals
 
 
 @pytest.mark.parametrize(
@@ -29,6 +30,21 @@ def test_a_refusal_says_to_use_pairing_mode():
 
 def test_other_errors_are_not_pairing_trouble():
     assert pairing_advice(BleakError("Device with address F0:11 was not found")) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("org.bluez.Error.AuthenticationRejected", refusals.PAIR_REFUSED),
+        ("HCI error: PIN or Key Missing", refusals.PAIR_FORGOTTEN),
+        ("org.bluez.Error.AuthenticationCanceled", refusals.PAIR_CANCELLED),
+        ("Device with address F0:11 was not found", refusals.PAIR_FAILED),  # nothing more known: the general one
+    ],
+)
+def test_a_failed_pairing_carries_a_reason_code_the_screen_words_and_the_english_advice_for_the_command_line(message, reason):
+    failed = PairingFailed.from_error(BleakError(message))
+    assert failed.reason == reason and failed.reason in refusals.PAIRING
+    assert str(failed) == failed.advice and "pair" in failed.advice.lower()
 
 
 async def test_a_device_that_forgot_the_hub_is_reported_for_the_technician(tmp_path):
@@ -75,8 +91,8 @@ async def test_a_passkey_request_nobody_answers_is_cancelled_and_reported():
             assert time.monotonic() - started < 4
     assert sink.readings == []
     assert "pairing-needed" in events.names()
-    [advice] = [d["advice"] for name, d in events.events if name == "pairing-failed"]
-    assert "cancelled" in advice
+    [(advice, reason)] = [(d["advice"], d["reason"]) for name, d in events.events if name == "pairing-failed"]
+    assert "cancelled" in advice and reason == refusals.PAIR_CANCELLED
 
 
 async def test_a_device_silent_while_encrypting_is_dropped_within_the_security_bound(tmp_path):

@@ -1,4 +1,4 @@
-"""Why enrolment or a return was refused, in words a technician (or the patient beside the box)
+"""Why enrolment, a return or a device's pairing was refused, in words a technician (or the patient beside the box)
 understands, in the app's language: one text per reason code the hub gives (hub.api.refusals).
 The service's English message is for the command line and the log, never for the screen."""
 
@@ -29,6 +29,16 @@ TEXTS = {
     refusals.CLOCK_NOT_SET: N_("Some values wait for the box's clock to be set: the box was NOT wiped. Connect the box to the network, then try again."),
     refusals.EXPORT_INCOMPLETE: N_("The export did not hold everything: the box was NOT wiped. Ask for help before you return the box."),
     refusals.JOURNAL: N_("An earlier return cannot be finished here: the box was NOT wiped. Do not delete anything; ask for help."),
+    # pairing a device (technician mode's pairing screen)
+    refusals.PAIR_FAILED: N_("Put the device in pairing mode, hold it near the box and try again."),
+    refusals.PAIR_REFUSED: N_("The device refused to pair. Put it in pairing mode (see its manual) and try again."),
+    refusals.PAIR_FORGOTTEN: N_("The device no longer knows this box (it was reset, or paired with another box). Put it in pairing mode and pair it again."),
+    refusals.PAIR_CANCELLED: N_("The number was not typed in time. Try again and type the number the device shows."),
+    refusals.PAIR_WRONG_PASSKEY: N_("The number typed was not the one the device shows. Try again and type the number on the device's display."),
+    refusals.PAIR_NOT_FOUND: N_("The device was not heard. Switch it on, put it in pairing mode, hold it near the box and try again."),
+    refusals.PAIR_BROADCAST: N_("This device sends its values over the air and needs no pairing. Measure with it near the box."),
+    refusals.PAIR_CONSENT: N_("The scale did not accept the user's 4-digit code. Find the code in the scale's settings or manual and try again."),
+    refusals.PAIR_NO_LINK: N_("Bluetooth is not running on the box. Restart the box and try again."),
 }
 
 
@@ -38,4 +48,9 @@ def refusal_text(tr: Translator, reason: str, *, enrolment: bool) -> str:
     return tr._(TEXTS.get(reason) or TEXTS[fallback])
 
 
-__all__ = ["TEXTS", "refusal_text"]
+def pairing_text(tr: Translator, reason: str) -> str:
+    """Why a pairing did not work, in the current language; an unknown code says the general one."""
+    return tr._(TEXTS[reason] if reason in refusals.PAIRING else TEXTS[refusals.PAIR_FAILED])
+
+
+__all__ = ["TEXTS", "pairing_text", "refusal_text"]

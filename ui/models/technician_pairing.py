@@ -2,18 +2,22 @@
 one, then offer the test measurement. Everything goes through `hub.api.TechnicianDesk` (which
 audits); the passkey or consent code a device asks for is typed in the app's pairing dialog.
 
-Texts are made here in the chosen language (`render()` again when it changes). A pairing that
-failed shows a translated headline and the hub's advice in its own words (English: it is for the
-technician, and it names no patient data)."""
+Texts are made here in the chosen language (`render()` again when it changes). A sentence says a
+device by its kind in the glossary's words ("Paringen med fingerklypa virket ikke"), never by the
+name it advertises (that stays on its card's own line). A pairing that failed shows a headline and
+what to do, both in the screen's language: the hub's reason code (hub.api.refusals) worded by
+ui/models/refusals.py, never the link's English advice (that is for the command line)."""
 
 from __future__ import annotations
 
 from kivy.event import EventDispatcher
 from kivy.properties import ListProperty, OptionProperty, StringProperty
 
-from hub.api import MAX_BARS, NearbyDevice, PairOutcome, ScanReport, TechnicianDesk
+from hub.api import MAX_BARS, DeviceFamily, NearbyDevice, PairOutcome, ScanReport, TechnicianDesk
 from ui.i18n import N_, Translator
+from ui.kinds import device_word
 from ui.models.loop import spawn
+from ui.models.refusals import pairing_text
 
 SCAN_SECONDS = 8.0
 PAIR_TIMEOUT = 60.0
@@ -37,6 +41,11 @@ FAMILY_WORDS = {
 }
 
 
+def sentence(text: str) -> str:
+    """A sentence that begins with a device's word begins with a capital ("Vekta er paret.")."""
+    return text[:1].upper() + text[1:]
+
+
 def bars_text(bars: int) -> str:
     """The bars drawn with characters every font here has: filled, then empty."""
     return "■" * bars + "□" * (MAX_BARS - bars)
@@ -46,7 +55,7 @@ class PairingModel(EventDispatcher):
     step = OptionProperty("idle", options=["idle", "scanning", "list", "pairing", "paired", "error"])
     rows = ListProperty()  # [{address, title, signal, details, known, index}]
     message = StringProperty("")
-    advice = StringProperty("")  # a failed pairing: the hub's words
+    advice = StringProperty("")  # a failed pairing: what to do, in the screen's language
 
     def __init__(self, desk: TechnicianDesk | None, tr: Translator, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -56,6 +65,7 @@ class PairingModel(EventDispatcher):
         self._unsupported = 0
         self._chosen: str | None = None
         self._unpaired: str | None = None
+        self._why = ""  # the last failed pairing's reason code (hub.api.refusals)
         self._pending: set = set()
 
     def _spawn(self, coro, what: str) -> None:
@@ -84,7 +94,7 @@ class PairingModel(EventDispatcher):
     def pair(self, address: str) -> None:
         if self.desk is None or self.step in ("scanning", "pairing"):
             return
-        self._chosen, self.step, self.advice = address, "pairing", ""
+        self._chosen, self.step, self._why = address, "pairing", ""
         self.render()
         self._spawn(self._pair(address), "pairing-pair")
 
@@ -116,13 +126,13 @@ class PairingModel(EventDispatcher):
         self.render()
 
     def show_pairing(self, address: str) -> None:
-        self._chosen, self.step, self.advice = address, "pairing", ""
+        self._chosen, self.step, self._why = address, "pairing", ""
         self.render()
 
     def show_outcome(self, outcome: PairOutcome) -> None:
         self._chosen = outcome.address
         self.step = "paired" if outcome.ok else "error"
-        self.advice = "" if outcome.ok else outcome.advice
+        self._why = "" if outcome.ok else outcome.why
         self.render()
 
     def _mark(self, address: str, *, known: bool) -> None:
@@ -133,14 +143,18 @@ class PairingModel(EventDispatcher):
 
     # -- texts ------------------------------------------------------------------------------------------
 
-    def _label(self, address: str | None) -> str:
-        for d in self._devices:
-            if d.address == address:
-                return d.name or self.tr._(FAMILY_WORDS.get(d.family or "", N_("Device")))
-        return address or ""
+    def _device(self, address: str | None) -> str:
+        """The device in a sentence: its kind ("fingerklypa"), never its advertised name."""
+        family = next((d.family for d in self._devices if d.address == address), None)
+        try:
+            known = DeviceFamily(family) if family else None
+        except ValueError:
+            known = None
+        return device_word(self.tr, known)
 
     def render(self, *_args) -> None:
         tr = self.tr
+        self.advice = pairing_text(tr, self._why) if self.step == "error" else ""
         rows = []
         for n, d in enumerate(self._devices):
             kind = tr._(FAMILY_WORDS.get(d.family or "", N_("Device")))
@@ -163,11 +177,11 @@ class PairingModel(EventDispatcher):
             self.message = tr._("Searching for devices nearby …")
         elif step == "pairing":
             self.message = tr.f("Pairing with {device} … If the box asks for a number, type the one the device shows.",
-                                device=self._label(self._chosen))  # fmt: skip
+                                device=self._device(self._chosen))  # fmt: skip
         elif step == "paired":
-            self.message = tr.f("{device} is paired. Take a test measurement to check it.", device=self._label(self._chosen))
+            self.message = sentence(tr.f("{device} is paired. Take a test measurement to check it.", device=self._device(self._chosen)))
         elif step == "error":
-            self.message = tr.f("Pairing with {device} did not work.", device=self._label(self._chosen))
+            self.message = tr.f("Pairing with {device} did not work.", device=self._device(self._chosen))
         elif not rows:
             self.message = (
                 tr._("No supported device found. Switch it on, put it in pairing mode and search again.")
@@ -177,9 +191,9 @@ class PairingModel(EventDispatcher):
                           self._unsupported)  # fmt: skip
             )
         elif self._unpaired is not None:
-            self.message = tr.f("{device} is unpaired. Its stored values are kept.", device=self._label(self._unpaired))
+            self.message = sentence(tr.f("{device} is unpaired. Its stored values are kept.", device=self._device(self._unpaired)))
         else:
             self.message = tr.n("{count} device found. Strongest signal first.", "{count} devices found. Strongest signal first.", len(rows))
 
 
-__all__ = ["PairingModel", "SIGNAL_WORDS", "bars_text"]
+__all__ = ["PairingModel", "SIGNAL_WORDS", "bars_text", "sentence"]

@@ -1,6 +1,7 @@
 """Technician mode's pairing screen: the supported devices nearby, strongest signal first, the
 signal in words and bars, known or new; Pair and Unpair; the passkey typed in the app's pairing
-dialog when a device asks; progress, and a failure in words; then the test measurement.
+dialog when a device asks; progress, and a failure in words (the device said by its kind, what to
+do in the screen's language); then the test measurement.
 
 Reached from the kit screen (technician mode, behind the PIN). Built on first use like every
 screen (`attach_pairing` registers a factory); the model follows the language."""
@@ -88,7 +89,7 @@ def test_measurement(app) -> None:
 def _undo(app, ctx) -> None:
     def undo() -> None:
         m = app.technician_pairing
-        m.step, m.advice, m._devices, m._unsupported, m._unpaired = "idle", "", (), 0, None
+        m.step, m._why, m._devices, m._unsupported, m._unpaired = "idle", "", (), 0, None
         m.render()
         app.root.current = "today"
 
@@ -128,12 +129,12 @@ async def pairing_passkey(app, ctx):
 
 
 async def pairing_error(app, ctx):
-    from hub.api import PairOutcome
+    from hub.api import PairOutcome, refusals
 
     await _listed(app, ctx)
     first = app.technician_pairing.rows[0]["address"]
     advice = "Pairing was cancelled before the passkey was entered. Try again and enter the number the device shows."
-    app.technician_pairing.show_outcome(PairOutcome(False, first, advice))
+    app.technician_pairing.show_outcome(PairOutcome(False, first, advice, why=refusals.PAIR_CANCELLED))
 
 
 async def pairing_done(app, ctx):
