@@ -242,6 +242,10 @@ class TechnicianDesk:
             return UnlockOutcome(False, wait=self.locked_for())
         return UnlockOutcome(True)
 
+    def leave(self, why: str) -> None:
+        """Technician mode was left: by its button ("button") or after no touch for a while ("idle")."""
+        self.audit("technician-mode", "left", why=why)
+
     def audit(self, action: str, outcome: str, **details: Any) -> None:
         self.guard.audit.append(self.who, action, outcome, **details)
 

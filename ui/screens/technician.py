@@ -1,6 +1,8 @@
 """Technician mode's screens: the PIN door, the kit (with the test measurement) and the return.
 Reached by holding the Settings title for 3 seconds (`attach`), so a patient never lands here
-by a tap; every action is audited by the hub (hub.api.TechnicianDesk)."""
+by a tap; every action is audited by the hub (hub.api.TechnicianDesk). Left by its button, or by
+itself after 5 minutes without a touch (ui/models/technician_idle.py), back to the patient's
+Today screen."""
 
 from __future__ import annotations
 
@@ -138,6 +140,7 @@ def attach(app) -> None:
         app.root.add_widget(screen)
     app.session.fbind("language", lambda *_a: _relang(app))
     model.fbind("unlocked", lambda _m, ok: ok and app.open_technician())
+    _watch_idle(app)
     settings = app.root.get_screen("settings")
     title = next((w for w in settings.walk(restrict=True) if isinstance(w, Title)), None)
     if title is not None and desk is not None:
@@ -148,6 +151,36 @@ def attach(app) -> None:
     attach_pairing(app)  # the pairing screen (technician_pairing.py), built on first use
     if desk is not None and not desk.enrolled:
         app.root.current = "enrol"
+
+
+TECHNICIAN_SCREENS = ("technician", "technician-return", "technician-pairing")
+IDLE_CHECK_SECONDS = 1.0
+
+
+def _watch_idle(app) -> None:
+    """While technician mode is open, every touch resets the idle timer and Kivy's Clock asks it
+    once a second; when it has run out, technician mode is left (`leave_technician("idle")`)."""
+    from kivy.core.window import Window
+
+    from ui.models.technician_idle import IdleTimer
+
+    idle = app.technician_idle = IdleTimer()
+    checking: list = []
+
+    def touched(*_args) -> None:
+        idle.touch()  # returns None: the touch goes on to the widget it was for
+
+    def opened(_model, unlocked: bool) -> None:
+        while checking:
+            checking.pop().cancel()
+        if unlocked:
+            idle.start()
+            checking.append(Clock.schedule_interval(lambda _dt: app.check_technician_idle(), IDLE_CHECK_SECONDS))
+        else:
+            idle.stop()
+
+    Window.bind(on_touch_down=touched)
+    app.technician.fbind("unlocked", opened)
 
 
 class TechnicianActions:
@@ -185,11 +218,26 @@ class TechnicianActions:
         else:
             self.open_technician()
 
-    def leave_technician(self) -> None:
+    def check_technician_idle(self) -> None:
+        """Kivy's Clock, once a second in technician mode: left when no touch for the idle time.
+        Work the technician waits for (a return delivering and wiping, a scan or pairing) counts
+        as activity; technician mode shown on no screen (the enrolment after a return) is over."""
+        idle, m = self.technician_idle, self.technician
+        if not idle.expired():
+            return
+        pairing = getattr(self, "technician_pairing", None)
+        if m.return_step == "working" or (pairing is not None and pairing.step in ("scanning", "pairing")):
+            idle.touch()
+        elif self.root.current in TECHNICIAN_SCREENS:
+            self.leave_technician("idle")
+
+    def leave_technician(self, why: str = "button") -> None:
         self.actions.append("technician-leave")
         self.technician.unlocked = False
         self.technician.pin = ""
         desk = self.technician.desk
+        if desk is not None:
+            desk.leave(why)  # audited: "technician mode left", by the button or idle
         if desk is not None and not desk.enrolled:
             self.technician.back_to_start()
             self.root.current = "enrol"
