@@ -144,7 +144,8 @@ async def test_unpair_removes_the_bond_and_the_kit_entry_while_the_stored_readin
         assert (await kit.desk.pair(kit.oximeter.address, timeout=20)).ok
         taken = await kit.desk.test_measurement(timeout=20)  # a reading from it is stored
         assert taken >= 1
-        before = kit.hub.store.db.execute("SELECT count(*) FROM measurements").fetchone()[0]
+        # the ids, not a count: a reading still on its way from the test measurement may land later
+        before = {row[0] for row in kit.hub.store.db.execute("SELECT id FROM measurements")}
         assert [e.address for e in await kit.desk.kit()] == [kit.oximeter.address]
 
         outcome = await kit.desk.unpair(kit.oximeter.address)
@@ -152,9 +153,9 @@ async def test_unpair_removes_the_bond_and_the_kit_entry_while_the_stored_readin
         assert outcome.ok
         assert not any(p.startswith(kit.oximeter.address) for p in await kit.radio.bonded_addresses())
         assert await kit.desk.kit() == []  # forgotten in the kit ...
-        after = kit.hub.store.db.execute("SELECT count(*) FROM measurements").fetchone()[0]
+        after = {row[0] for row in kit.hub.store.db.execute("SELECT id FROM measurements")}
         report = await kit.desk.scan(10.0, until=all_three)
-    assert after == before  # ... and every reading it gave is still stored
+    assert before and before <= after  # ... and every reading it gave is still stored
     bonds = json.loads(kit.bonds.read_text())
     assert not any(peer.startswith(kit.oximeter.address) for peers in bonds.values() for peer in peers)
     assert {d.address: d.known for d in report.devices}[kit.oximeter.address] is False  # new again
