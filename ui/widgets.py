@@ -28,6 +28,31 @@ from ui import theme
 FONT = theme.register_fonts()
 
 
+def release_text_surfaces() -> None:
+    """Kivy's SDL2 text provider keeps every label's last rendered surface — its pixels in RAM,
+    as large as its texture — for as long as the label lives, though the pixels were copied out
+    to the texture already. Drop it once they are: one less copy of every text on screen (a few
+    MB for a screen's worth; a label renders a new surface whenever its text changes anyway)."""
+    from kivy.core.text import Label as CoreLabel
+
+    render_end = CoreLabel._render_end
+    if getattr(render_end, "releases_surface", False) or not hasattr(CoreLabel, "_render_begin"):
+        return
+
+    def _render_end(self):
+        try:
+            return render_end(self)
+        finally:
+            if hasattr(self, "_surface"):
+                self._surface = None
+
+    _render_end.releases_surface = True
+    CoreLabel._render_end = _render_end
+
+
+release_text_surfaces()
+
+
 def load_kv(py_file: str) -> None:
     """Load the .kv beside a module once (rules would pile up if loaded per App instance)."""
     path = str(Path(py_file).with_suffix(".kv"))
@@ -190,10 +215,20 @@ class Screens(ScreenManager):
         kwargs.setdefault("transition", NoTransition())
         super().__init__(**kwargs)
         self._factories: dict[str, Callable[[], Screen]] = {}
+        self._when_built: dict[str, list[Callable[[Screen], None]]] = {}
 
     def register(self, name: str, factory: Callable[[], Screen]) -> None:
         """`factory()` makes the screen called `name` (its model given) when it is first needed."""
         self._factories[name] = factory
+
+    def when_built(self, name: str, then: Callable[[Screen], None]) -> None:
+        """`then(screen)` once the screen called `name` exists: now if it is built, else when it is
+        (what another part adds to a screen — a long press on its title — without building it)."""
+        screen = self.built(name)
+        if screen is not None:
+            then(screen)
+        else:
+            self._when_built.setdefault(name, []).append(then)
 
     def built(self, name: str) -> Screen | None:
         """The screen called `name` if it was built (never builds it)."""
@@ -211,6 +246,8 @@ class Screens(ScreenManager):
         if made.name != name:
             raise ValueError(f"the factory for screen {name!r} made one called {made.name!r}")
         self.add_widget(made)
+        for then in self._when_built.pop(name, []):
+            then(made)
         return made
 
     def get_screen(self, name: str) -> Screen:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +60,8 @@ def check_setting(name: Any, value: Any) -> tuple[str, Any]:
     Neither the name nor the value ever goes into the exception's text."""
     if not isinstance(name, str) or name not in ALLOWED_SETTINGS:
         raise SettingRefused("setting-not-allowed")
+    import jsonschema  # with the first setting a centre asks to change, not with the hub
+
     validator = jsonschema.Draft202012Validator(ALLOWED_SETTINGS[name].schema)
     if isinstance(value, bool) and ALLOWED_SETTINGS[name].schema.get("type") == "number":
         raise SettingRefused("invalid-value")  # JSON true is not a number of minutes

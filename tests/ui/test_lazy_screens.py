@@ -43,3 +43,19 @@ async def test_the_forms_list_opened_first_time_shows_the_forms(run_app):
         assert app.form_model.forms and len(screen.ids.forms.children) == len(app.form_model.forms)
 
     await run_app(work)
+
+
+async def test_technician_mode_and_settings_are_not_built_until_opened(run_app):
+    async def work(app):
+        await settle(app)
+        built = {s.name for s in app.root.screens}
+        assert not built & {"settings", "technician-pin", "technician", "technician-return", "enrol", "technician-pairing"}
+        # Settings opened later still has its title watched for the technician's long press.
+        await tap(find(app.root, action="go-settings"), app)
+        assert app.root.current == "settings"
+        assert getattr(app, "_technician_press", None) is not None
+        app.open_technician_door()
+        await settle(app)
+        assert app.root.current == "technician-pin" and find(app.root, action="pin-ok")
+
+    await run_app(work)

@@ -6,6 +6,7 @@ Today screen."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from kivy.clock import Clock
@@ -134,17 +135,30 @@ def attach(app) -> None:
 
     desk = getattr(app.api, "technician", None)
     model = app.technician = TechnicianModel(desk, tr)
-    # kv rules name `app.technician` before the model exists: set it first, then add the screens
-    for screen in (TechnicianPinScreen(), TechnicianScreen(), TechnicianReturnScreen(), EnrolScreen()):
-        screen.model = model
-        app.root.add_widget(screen)
+
+    def made(cls) -> Callable[[], HeimaScreen]:
+        def make() -> HeimaScreen:
+            screen = cls()
+            screen.model = model  # kv rules name `app.technician`: the model exists before any screen
+            if hasattr(screen, "update"):
+                screen.update()  # drawn from what the model holds now, in today's language
+            return screen
+
+        return make
+
+    # Built on first use, like the patient's screens: most days nobody opens technician mode.
+    for name, cls in (("technician-pin", TechnicianPinScreen), ("technician", TechnicianScreen), ("technician-return", TechnicianReturnScreen), ("enrol", EnrolScreen)):
+        app.root.register(name, made(cls))
     app.session.fbind("language", lambda *_a: _relang(app))
     model.fbind("unlocked", lambda _m, ok: ok and app.open_technician())
     _watch_idle(app)
-    settings = app.root.get_screen("settings")
-    title = next((w for w in settings.walk(restrict=True) if isinstance(w, Title)), None)
-    if title is not None and desk is not None:
-        app._technician_press = LongPress(title, app.open_technician_door)
+
+    def watch_title(settings) -> None:
+        title = next((w for w in settings.walk(restrict=True) if isinstance(w, Title)), None)
+        if title is not None and desk is not None:
+            app._technician_press = LongPress(title, app.open_technician_door)
+
+    app.root.when_built("settings", watch_title)  # the long press on its title, once Settings exists
     model.render()
     from ui.screens.technician_pairing import attach_pairing
 
@@ -258,8 +272,8 @@ class TechnicianActions:
 def _relang(app) -> None:
     app.technician.render()
     for name in ("technician", "technician-return", "enrol"):
-        screen = app.root.get_screen(name)
-        if hasattr(screen, "update"):
+        screen = app.root.built(name)  # one not built yet is made in the new language
+        if screen is not None and hasattr(screen, "update"):
             screen.update()
 
 

@@ -10,18 +10,12 @@ a baseline or any other number about the patient.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import fhirpathpy
-from antlr4 import CommonTokenStream, InputStream, Token
-from antlr4.error.ErrorListener import ErrorListener
-from fhirpathpy.models import models as fhirpath_models
-from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
-from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from hub.domain.careplan import codes
 from hub.domain.careplan.model import (
@@ -46,7 +40,7 @@ from hub.domain.careplan.timing import (
 from hub.domain.careplan.units import convert, normalise
 from hub.domain.readings import MeasurementKind
 
-FHIRPATH_R4 = fhirpath_models["r4"]
+# fhirpathpy and antlr4 (~8 MB with the R4 model) are imported with the first rule compiled.
 _ACTIVE_DETAIL = {"not-started", "scheduled", "in-progress", None}
 _DROPPED_DETAIL = {"cancelled", "stopped", "completed", "entered-in-error"}
 _DURATION = {"s": timedelta(seconds=1), "min": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "wk": timedelta(weeks=1)}
@@ -258,14 +252,25 @@ def _limit(ext: Mapping[str, Any], name: str, target: MeasurementKind, unit: str
     return float(converted)
 
 
-class _Strict(ErrorListener):
-    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):  # noqa: N802 (ANTLR's name)
-        raise ValueError("syntax")
+@functools.cache
+def _strict_listener() -> type:
+    from antlr4.error.ErrorListener import ErrorListener
+
+    class _Strict(ErrorListener):
+        def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):  # noqa: N802 (ANTLR's name)
+            raise ValueError("syntax")
+
+    return _Strict
 
 
 def _well_formed(expression: str) -> bool:
     """fhirpathpy's own parser recovers from syntax errors silently ("%value < < 2" runs and is
     true): a plan's rule is parsed strictly first, to the last token."""
+    from antlr4 import CommonTokenStream, InputStream, Token
+    from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+    from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
+
+    _Strict = _strict_listener()
     lexer = FHIRPathLexer(InputStream(expression))
     parser = FHIRPathParser(CommonTokenStream(lexer))
     for part in (lexer, parser):
@@ -283,8 +288,11 @@ def _compile_rule(expression: Any, where: str, zone_id: str) -> Any:
         raise PlanError(f"zone '{zone_id}': rule needs a FHIRPath expression", where)
     if not _well_formed(expression):
         raise PlanError(f"zone '{zone_id}': the rule is not valid FHIRPath", where)
+    import fhirpathpy
+    from fhirpathpy.models import models
+
     try:
-        compiled = fhirpathpy.compile(expression, model=FHIRPATH_R4)
+        compiled = fhirpathpy.compile(expression, model=models["r4"])
     except Exception:  # the parser raises its own types; any failure is a bad expression
         raise PlanError(f"zone '{zone_id}': the rule is not valid FHIRPath", where) from None
     # A dry run finds unknown functions and variables, which the parser lets through.

@@ -8,25 +8,16 @@ items it reads (the linkIds it names), so an answer re-evaluates only what depen
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from antlr4 import CommonTokenStream, InputStream
-from antlr4.error.ErrorListener import ErrorListener
-from antlr4.tree.Tree import ParseTreeWalker
-from fhirpathpy import apply_parsed_path
-from fhirpathpy.engine.invocations.constants import constants
-from fhirpathpy.engine.nodes import FP_DateTime, FP_Time, ResourceNode
-from fhirpathpy.models import models
-from fhirpathpy.parser.ASTPathListener import ASTPathListener
-from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
-from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
-
 from hub.domain.questionnaire.errors import InvalidExpression, UnsupportedFeature
 
-R4 = models["r4"]
+# fhirpathpy and antlr4 are imported with the first expression parsed or evaluated, not with the
+# engine: with its R4 model they are ~8 MB of a process that may never open a form with one.
 FHIRPATH = "text/fhirpath"
 # Names every SDC expression may use without declaring them.
 ENVIRONMENT = frozenset({"resource", "context", "questionnaire", "qitem", "patient", "ucum", "sct", "loinc", "rootResource"})
@@ -37,14 +28,33 @@ _VARIABLE = re.compile(r"%([A-Za-z_][A-Za-z0-9_]*)")
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'")
 
 
-class _Raise(ErrorListener):
-    def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):  # noqa: N802 (antlr's name)
-        raise SyntaxError(f"column {column}: {msg}")
+@functools.cache
+def _raising_listener() -> type:
+    from antlr4.error.ErrorListener import ErrorListener
+
+    class _Raise(ErrorListener):
+        def syntaxError(self, recognizer, offendingSymbol, line, column, msg, e):  # noqa: N802 (antlr's name)
+            raise SyntaxError(f"column {column}: {msg}")
+
+    return _Raise
+
+
+@functools.cache
+def r4_model() -> dict:
+    from fhirpathpy.models import models
+
+    return models["r4"]
 
 
 def parse_fhirpath(text: str) -> dict:
     """The AST of a FHIRPath expression; SyntaxError when it does not parse."""
-    listener = _Raise()
+    from antlr4 import CommonTokenStream, InputStream
+    from antlr4.tree.Tree import ParseTreeWalker
+    from fhirpathpy.parser.ASTPathListener import ASTPathListener
+    from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+    from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
+
+    listener = _raising_listener()()
     lexer = FHIRPathLexer(InputStream(text))
     lexer.removeErrorListeners()
     lexer.addErrorListener(listener)
@@ -98,11 +108,17 @@ def compile_expression(raw: Any, link_id: str | None, what: str) -> Expression:
 
 def response_item(node: dict) -> Any:
     """A QuestionnaireResponse item typed for the R4 model (else `answer.value` reads as empty)."""
+    from fhirpathpy.engine.nodes import ResourceNode
+
     return ResourceNode.create_node(node, "QuestionnaireResponse.item")
 
 
 def evaluate(expr: Expression, focus: dict, env: dict[str, Any], now: datetime) -> list[Any]:
     """The expression's result list at `focus`; `now()`/`today()` are `now` (the engine's clock)."""
+    from fhirpathpy import apply_parsed_path
+    from fhirpathpy.engine.invocations.constants import constants
+    from fhirpathpy.engine.nodes import FP_DateTime, FP_Time
+
     constants.reset()
     constants.now = str(FP_DateTime(now.isoformat()))
     constants.today = str(FP_DateTime(now.date().isoformat()))
@@ -111,6 +127,6 @@ def evaluate(expr: Expression, focus: dict, env: dict[str, Any], now: datetime) 
     reset = constants.reset
     constants.reset = lambda: None  # type: ignore[method-assign]
     try:
-        return apply_parsed_path(focus, expr.ast, env, R4)
+        return apply_parsed_path(focus, expr.ast, env, r4_model())
     finally:
         constants.reset = reset  # type: ignore[method-assign]
