@@ -291,12 +291,15 @@ class OutboxWorker:
     async def _settle(self, batch: list[Outgoing], results: Sequence[EntryResult], report: DrainReport) -> None:
         """Mark a batch's rows from the destination's answer: delivered, set aside, or — those
         it did not account for — tried again later."""
-        by_id = {r.resource_id: r for r in results}
+        if len(results) == len(batch) and all(r.resource_id is m.id for r, m in zip(results, batch)):
+            answered = results  # the usual answer: one result per row, in order, naming the batch's own ids
+        else:
+            by_id = {r.resource_id: r for r in results}
+            answered = [by_id.get(m.id) for m in batch]
         delivered: list[str] = []
         rejected: list[tuple[str, str]] = []
         missing: list[str] = []
-        for m in batch:
-            result = by_id.get(m.id)
+        for m, result in zip(batch, answered):
             if result is None:
                 missing.append(str(m.id))
             elif result.outcome is Outcome.DELIVERED:

@@ -14,10 +14,11 @@ from hub.domain.careplan.due import MissedTask
 from hub.domain.evaluation import Evaluation, ZoneAlert
 from hub.domain.measurements import Measurement, MonotonicAnchor
 from hub.domain.ids import TextUUID
-from hub.domain.outgoing import Outgoing, OutgoingKind
+from hub.domain.outgoing import Outgoing, OutgoingKind, of_measurement
 from hub.domain.oximetry import SampledSeries, decode_values, encode_values
 from hub.domain.questionnaire import Coding, ScoreResult, Submission
 from hub.domain.readings import AbsentReason, Component, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
+from hub.domain.usual import UsualOutgoing, UsualValue
 
 MEASUREMENT_COLUMNS = (
     "id, kind, value, unit, absent_reason, flags, provenance, device_address, device_name, "
@@ -194,6 +195,43 @@ def measurement_from_row(row: tuple | dict) -> Measurement:
         received_anchor=MonotonicAnchor(boot_id, boottime) if boot_id is not None else None,
         evaluation=None if decided is None and level is None else _evaluation_from_row(decided, level, display, ranges, advice),
     )
+
+
+def _measurement_of_row(row: tuple) -> Measurement:
+    return measurement_from_row(row)
+
+
+def outgoing_of_row(row: tuple) -> Outgoing:
+    """The outgoing measurement of a full row (MEASUREMENT_COLUMNS, SAMPLE_COLUMNS,
+    EVALUATION_COLUMNS), as the delivery path reads it: the usual shape (one number from a
+    device, nothing flagged, no words, series nor zone) as a UsualOutgoing whose Measurement is
+    built only if asked for; any other as the Measurement, built now."""
+    (
+        id_, kind, value, unit, absent, flags, provenance, address, name, manufacturer, model, serial, firmware,
+        system_id, _device_time, _record_id, _received_at, effective_time, _natural_key, components, body_site,
+        context, _device_user, _clock_offset, _boot_id, _boottime, _time_pending, duration,
+        _samples_start, _samples_period, samples_data, level, _display, _ranges, _advice, decided,
+    ) = row
+    if (
+        type(value) is float
+        and absent is None
+        and flags == "[]"
+        and provenance == "device"
+        and address is not None
+        and components == "[]"
+        and context == "[]"
+        and body_site is None
+        and duration is None
+        and samples_data is None
+        and level is None
+        and decided is None
+        and kind in _KINDS
+    ):
+        uid = TextUUID.of(id_)
+        device = _device(address, name, manufacturer, model, serial, firmware, system_id)
+        usual = UsualValue(str(uid), _KINDS[kind], value, unit, effective_time, device)
+        return UsualOutgoing.of(uid, usual, row, _measurement_of_row)
+    return of_measurement(measurement_from_row(row))
 
 
 # -- outgoing resources other than measurements: their payload as JSON, per kind -------------------

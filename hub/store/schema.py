@@ -340,7 +340,26 @@ def _v7(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7]
+def _v8(db: sqlite_utils.Database) -> None:
+    """Marking a batch delivered keeps `outbox_tally` itself, once per statement
+    (Store.mark_delivered: the rows it moved, counted by their old state), instead of a trigger
+    run for every row of the batch (issue 13). Every other change of state — set aside, withdrawn,
+    requeued, inserted, deleted — is still counted by the triggers; only mark_delivered moves a
+    row to 'delivered', in the same transaction as its count."""
+    db.execute("DROP TRIGGER IF EXISTS outbox_tally_update")
+    db.execute(
+        """
+        CREATE TRIGGER outbox_tally_update AFTER UPDATE OF state, destination ON outbox
+        WHEN (OLD.state IS NOT NEW.state OR OLD.destination IS NOT NEW.destination) AND NEW.state IS NOT 'delivered' BEGIN
+            UPDATE outbox_tally SET n = n - 1 WHERE destination = OLD.destination AND state = OLD.state;
+            INSERT INTO outbox_tally (destination, state, n) VALUES (NEW.destination, NEW.state, 1)
+                ON CONFLICT (destination, state) DO UPDATE SET n = n + 1;
+        END
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -19,11 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import sqlite_utils
 
 from hub.domain.clock import place_after_trust
 from hub.domain.measurements import Measurement, MonotonicAnchor
-from hub.domain.outgoing import Outgoing, OutgoingKind, of_measurement
+from hub.domain.outgoing import Outgoing, OutgoingKind
 from hub.domain.readings import DeviceIdentity, MeasurementKind
 from hub.store.rows import (
     EVALUATION_COLUMNS,
@@ -34,6 +35,7 @@ from hub.store.rows import (
     measurement_from_row,
     measurement_to_row,
     outgoing_from_payload,
+    outgoing_of_row,
     payload_to_json,
     samples_to_row,
 )
@@ -61,6 +63,12 @@ _MEASUREMENT_SELECT = (
 _MEASUREMENT_JOINS = "LEFT JOIN samples s ON s.measurement_id = m.id LEFT JOIN evaluations e ON e.measurement_id = m.id"
 # An outbox row with its outgoing resource and, for a measurement, the measurement (o, g, m).
 _OUTBOX_JOIN = "outbox o JOIN outgoing g ON g.id = o.resource_id LEFT JOIN measurements m ON m.id = g.measurement_id"
+_MARK_DELIVERED = "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL"
+# Rows due() handed out and not yet marked, per destination, before they are forgotten (then
+# marked by their resource id, as ever): two batches in flight, many times over.
+_HANDED_OUT_MAX = 20_000
+# The page cache while delivering (KiB): a 100k backlog's random lookups stay in memory (issue 13).
+_PAGE_CACHE_KIB = 32_768
 # The consent in force for destination `?`: its newest event; none yet means given.
 CONSENT_GIVEN_SQL = (
     "coalesce((SELECT state FROM consent_events WHERE destination = ? ORDER BY id DESC LIMIT 1), 'given') = 'given'"
@@ -161,6 +169,10 @@ class Store:
         self._pending: list[tuple[Measurement, tuple[str, ...], asyncio.Future[Recorded], Extras]] = []
         self._flushing = False
         self._lock: DataFolderLock | None = None
+        # The outbox rows due() handed out, per destination: resource id -> outbox rowid, so
+        # marking finds each row by its rowid (in queue order) rather than by a random UUID.
+        self._handed_out: dict[str, dict[str, int]] = {}
+        self._cache_sized = False
 
     @classmethod
     async def open(
@@ -421,8 +433,9 @@ class Store:
         """{destination: {state: count}} — what the patient's "sent ✓ / waiting" comes from."""
 
         def query() -> dict[str, dict[str, int]]:
-            # outbox_tally: kept by triggers with every change to the outbox (schema 7), a
-            # handful of rows however long the outbox is
+            # outbox_tally: kept with every change to the outbox, in its transaction (by triggers,
+            # schema 7; marking delivered by mark_delivered itself, schema 8): a handful of rows
+            # however long the outbox is
             counts: dict[str, dict[str, int]] = {}
             for dest, state, n in self.db.execute("SELECT destination, state, n FROM outbox_tally WHERE n > 0"):
                 counts.setdefault(dest, {})[state] = n
@@ -448,29 +461,39 @@ class Store:
         their way (the batch before this one, still unanswered), never read twice.
 
         Reads the partial index outbox_pending in queue order (schema 7): the cost of a batch
-        does not grow with the backlog behind it."""
+        does not grow with the backlog behind it. A measurement's row is found by its id alone
+        (a measurement's outgoing row says only that it is one); another resource's by its
+        outgoing row."""
         skip = "AND o.resource_id NOT IN (SELECT value FROM json_each(?)) " if excluding else ""
 
         def query() -> list[Outgoing]:
+            self._size_page_cache()
             rows = self.db.execute(
-                f"SELECT g.id, g.kind, g.payload, {_MEASUREMENT_SELECT} FROM outbox o INDEXED BY outbox_pending "
-                "JOIN outgoing g ON g.id = o.resource_id LEFT JOIN measurements m ON m.id = g.measurement_id "
+                f"SELECT o.id, o.resource_id, g.kind, g.payload, {_MEASUREMENT_SELECT} FROM outbox o INDEXED BY outbox_pending "
+                "LEFT JOIN measurements m ON m.id = o.resource_id "
+                "LEFT JOIN outgoing g ON m.id IS NULL AND g.id = o.resource_id "
                 f"{_MEASUREMENT_JOINS} "
                 f"WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? {skip}"
                 "AND coalesce(m.time_pending, 0) = 0 ORDER BY o.id LIMIT ?",
-                [destination, now.astimezone(UTC).isoformat(), *([json.dumps(list(excluding))] if excluding else []), limit],
+                [destination, now.astimezone(UTC).isoformat(), *([_json_list(excluding)] if excluding else []), limit],
             ).fetchall()
             batch: list[Outgoing] = []
             samples = 0
+            handed = self._handed_out.setdefault(destination, {})
+            if len(handed) > _HANDED_OUT_MAX:  # read and never marked (failures): forget, mark by id
+                handed.clear()
             for row in rows:
-                if row[2] is not None:  # a resource that carries its own payload
-                    batch.append(outgoing_from_payload(row[0], row[1], row[2]))
+                if row[3] is not None:  # a resource that carries its own payload
+                    batch.append(outgoing_from_payload(row[1], row[2], row[3]))
+                    handed[row[1]] = row[0]
                     continue
                 blob = row[-6]  # samples' data, before the evaluation's five columns
                 samples += len(blob) // 2 if blob is not None else 0
                 if batch and max_samples is not None and samples > max_samples:
                     break
-                batch.append(of_measurement(measurement_from_row(row[3:])))
+                # the usual measurement as it was stored: its Measurement built only if asked for
+                batch.append(outgoing_of_row(row[4:]))
+                handed[row[1]] = row[0]
             return batch
 
         return await self._run(query)
@@ -490,13 +513,49 @@ class Store:
         # the record must say so (what was sent stays sent, and is shown as sent).
         if not resource_ids:
             return
-        # One statement for the batch (the ids as one JSON parameter), each row found by its
-        # resource id (the unary + keeps the planner off walking every pending row instead).
-        await self._update_outbox(
-            "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL "
-            "WHERE +destination = ? AND resource_id IN (SELECT value FROM json_each(?)) AND +state IN ('pending', 'withdrawn')",
-            [(self._now(), destination, json.dumps(list(resource_ids)))],
-        )
+        ids = list(resource_ids)
+
+        def write(conn: Any) -> None:
+            now, wanted = self._now(), _json_list(ids)
+            handed = self._handed_out.get(destination, {})
+            found = [handed.pop(rid) for rid in ids if rid in handed]
+            rowids = _json_list(found)
+            # Rows the patient withdrew from are marked too; most destinations have none.
+            withdrawn = conn.execute(
+                "SELECT n FROM outbox_tally WHERE destination = ? AND state = 'withdrawn' AND n > 0", [destination]
+            ).fetchone()
+            moved: dict[str, int] = {}
+            for state in ("pending", "withdrawn") if withdrawn else ("pending",):
+                if not found:
+                    moved[state] = 0
+                    continue
+                # The rows due() read, by rowid: in queue order, near each other. Which rows are
+                # marked is still decided by destination and resource id (a rowid only finds them).
+                moved[state] = conn.execute(
+                    f"{_MARK_DELIVERED} WHERE rowid IN (SELECT value FROM json_each(?)) AND +destination = ? "
+                    "AND +resource_id IN (SELECT value FROM json_each(?)) AND +state = ?",
+                    [now, rowids, destination, wanted, state],
+                ).rowcount
+            if sum(moved.values()) < len(ids):
+                # The others, each found by its resource id (the unary + keeps the planner off
+                # walking every pending row instead); those just marked are no longer pending.
+                for state in moved:
+                    moved[state] += conn.execute(
+                        f"{_MARK_DELIVERED} WHERE +destination = ? AND resource_id IN (SELECT value FROM json_each(?)) "
+                        "AND +state = ?",
+                        [now, destination, wanted, state],
+                    ).rowcount
+            _tally_moved(conn, destination, moved, "delivered")
+
+        await self._transaction(write)
+
+    def _size_page_cache(self) -> None:
+        """The first time the outbox is read: a page cache that holds the outbox's and the
+        measurements' indexes for a long backlog (each batch looks 500 random UUIDs up in them;
+        with SQLite's default cache every lookup read, and decrypted, pages again)."""
+        if not self._cache_sized:
+            self.db.execute(f"PRAGMA cache_size = -{_PAGE_CACHE_KIB}")
+            self._cache_sized = True
 
     async def schedule_retry(
         self, destination: str, resource_ids: Sequence[str], *, not_before: datetime, reason: str
@@ -740,6 +799,27 @@ class Store:
             return Requeued(queued=queued, already=covered - queued, left=left)
 
         return await self._transaction(write)
+
+
+def _tally_moved(conn: Any, destination: str, moved: dict[str, int], to: str) -> None:
+    """outbox_tally after one statement moved rows of `destination` (counted by their old state)
+    to state `to`: what the per-row trigger does, once (schema 8: for 'delivered' only this does)."""
+    total = 0
+    for state, n in moved.items():
+        if n:
+            conn.execute("UPDATE outbox_tally SET n = n - ? WHERE destination = ? AND state = ?", [n, destination, state])
+            total += n
+    if total:
+        conn.execute(
+            "INSERT INTO outbox_tally (destination, state, n) VALUES (?, ?, ?) "
+            "ON CONFLICT (destination, state) DO UPDATE SET n = n + excluded.n",
+            [destination, to, total],
+        )
+
+
+def _json_list(values: Iterable[Any]) -> str:
+    """A list as one JSON parameter (json_each): orjson, 500 ids per batch on the delivery path."""
+    return orjson.dumps(list(values)).decode()
 
 
 def _queue(conn: Any, resource_id: str, destinations: Sequence[str], now: str) -> None:

@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import ssl
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -170,6 +171,7 @@ class Prepared:
 
     refused: list[EntryResult]
     requests: list[tuple[Built, bytes]]
+    ids: dict[str, uuid.UUID]  # each resource's id by its text: the answer names them by it
 
 
 class FhirServerDestination:
@@ -247,7 +249,7 @@ class FhirServerDestination:
         for run in split_batch(items, self.max_entries):
             built = build(run, self.ctx, self.bundle_type)
             requests.append((built, _serialise(built.bundle)))
-        return Prepared(refused, requests)
+        return Prepared(refused, requests, {str(i.id): i.id for i in items})
 
     async def send_prepared(self, prepared: Prepared) -> list[EntryResult]:
         """`send` for a batch `prepare` built: the same requests, in order, with the same rules."""
@@ -255,7 +257,7 @@ class FhirServerDestination:
         for number, (built, body) in enumerate(prepared.requests):
             try:
                 response = await self._post(built.bundle, body)
-                results.extend(self._results(self._outcomes(response, built.bundle), built.owners))
+                results.extend(self._results(self._outcomes(response, built.bundle), built.owners, prepared.ids))
             except DeliveryError as exc:
                 if number == 0:
                     raise
@@ -333,22 +335,28 @@ class FhirServerDestination:
             raise DeliveryError(f"{said} but {exc}; will retry{self.resend_note}") from None
 
     def _results(
-        self, outcomes: Sequence[EntryOutcome], owners: Sequence[tuple[str, ...]] | None = None
+        self,
+        outcomes: Sequence[EntryOutcome],
+        owners: Sequence[tuple[str, ...]] | None = None,
+        known: dict[str, uuid.UUID] | None = None,
     ) -> list[EntryResult]:
         """One result per outgoing resource an entry delivers (`owners`, per entry, as the bundle
         was built; without them, an Observation delivers its measurement). An entry that
-        delivers none — the hub's Device, a sensor's — only travels with the others."""
+        delivers none — the hub's Device, a sensor's — only travels with the others. `known`:
+        the batch's ids by their text (the same objects the worker holds; none parsed again)."""
         results: list[EntryResult] = []
+        known = known or {}
         for outcome in outcomes:
             if owners is not None:
-                ids = tuple(map(TextUUID.of, owners[outcome.index]))
+                ids = tuple(known.get(o) or TextUUID.of(o) for o in owners[outcome.index])
             else:
                 ids = (outcome.measurement_id,) if outcome.measurement_id is not None else ()
             if not ids:
                 self._device_outcome(outcome)
                 continue
             if outcome.ok:
-                results.extend(EntryResult(i, Outcome.DELIVERED) for i in ids)
+                for i in ids:
+                    results.append(EntryResult(i, Outcome.DELIVERED))
             elif outcome.problem is None and outcome.status in PERMANENT_STATUSES:
                 reason = f"FHIR server rejected this entry ({_status_text(outcome.status)}{_issues_text(outcome.issues)})"
                 results.extend(EntryResult(i, Outcome.REJECTED, reason) for i in ids)

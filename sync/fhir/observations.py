@@ -31,13 +31,15 @@ Rules that matter for patient safety:
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from hub.domain.measurements import Measurement
 from hub.domain.oximetry import SampledSeries
-from hub.domain.readings import AbsentReason, Component, MeasurementKind, Provenance, QualityFlag, Reading
+from hub.domain.readings import AbsentReason, Component, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
+from hub.domain.usual import UsualValue
 from sync.fhir.codes import (
     CONVERSIONS,
     MappingError,
@@ -558,6 +560,80 @@ def _device_value(measurement: Measurement, ctx: FhirContext) -> dict[str, Any] 
         "valueQuantity": {"value": int(number) if float(number).is_integer() else number, **quantity},
         "device": logical_device_reference(reading.device),
     }
+
+
+def usual_observation(usual: UsualValue, ctx: FhirContext) -> dict[str, Any] | None:
+    """`observation_for` the usual measurement (hub.domain.usual), from what was stored: the same
+    Observation, byte for byte (tests/unit/test_fhir_fast_paths.py), without a Measurement; None
+    when it is not one this shortcut writes (the plain code then builds it from the Measurement)."""
+    kind, value = usual.kind, usual.value
+    if kind in _OWN_CODE or kind in PANEL_COMPONENTS or value != value or value in (_INF, -_INF):
+        return None
+    when = _fhir_time_text(usual.effective_time)
+    parts = _shared_parts(kind, usual.unit, ctx)
+    if when is None or parts is None:
+        return None
+    obs_template, quantity_template, convert = _usual_templates(parts)
+    number = value if convert is None else convert(value)
+    if number != number or number in (_INF, -_INF):
+        return None
+    # Copies of the shared dicts with the keys in their places: its own values go where they are
+    # (a copy keeps the key order, so the JSON is the plain mapper's, byte for byte).
+    quantity = quantity_template.copy()
+    quantity["value"] = int(number) if float(number).is_integer() else number
+    obs = obs_template.copy()
+    obs["identifier"] = [{"system": URI_IDENTIFIER, "value": "urn:uuid:" + usual.id}]
+    obs["effectiveDateTime"] = when
+    obs["valueQuantity"] = quantity
+    obs["device"] = _device_reference_of(usual.device)
+    return obs
+
+
+_TEMPLATES: dict[int, tuple[Any, tuple[dict[str, Any], dict[str, Any], Any]]] = {}
+
+
+def _usual_templates(parts: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """The usual Observation's dict and its valueQuantity's, every key in its place, for one
+    kind, unit and context (`_shared_parts`), and the unit conversion."""
+    found = _TEMPLATES.get(id(parts))
+    if found is not None and found[0] is parts:
+        return found[1]
+    head, middle, tail, quantity, convert = parts
+    obs = {**head, "identifier": None, **middle, "effectiveDateTime": None, **tail, "valueQuantity": None, "device": None}
+    made = (obs, {"value": None, **quantity}, convert)
+    if len(_TEMPLATES) > 256:
+        _TEMPLATES.clear()
+    _TEMPLATES[id(parts)] = (parts, made)
+    return made
+
+
+# What datetime.isoformat() writes for an aware time: seconds, or microseconds, then the offset.
+_ISO_TEXT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?[+-]\d\d:\d\d").fullmatch
+
+
+def _fhir_time_text(text: str) -> str | None:
+    """fhir_datetime of the time `text` was written from by isoformat(), from the text itself
+    (no parsing, no formatting): as it is without a fraction, the fraction cut to milliseconds
+    (isoformat's own truncation); None for any other spelling (then it is parsed)."""
+    if _ISO_TEXT(text) is None or text.endswith("-00:00"):
+        return None
+    return text if len(text) == 25 else text[:23] + text[26:]
+
+
+_DEVICE_REFERENCES: dict[int, tuple[DeviceIdentity, dict[str, Any]]] = {}
+
+
+def _device_reference_of(device: DeviceIdentity) -> dict[str, Any]:
+    """logical_device_reference, found by the device object (rows read back share one per device)
+    rather than by hashing its seven fields for every Observation."""
+    found = _DEVICE_REFERENCES.get(id(device))
+    if found is not None and found[0] is device:
+        return found[1]
+    if len(_DEVICE_REFERENCES) > 256:
+        _DEVICE_REFERENCES.clear()
+    reference = logical_device_reference(device)
+    _DEVICE_REFERENCES[id(device)] = (device, reference)
+    return reference
 
 
 _INF = float("inf")

@@ -18,11 +18,12 @@ from typing import Any, Protocol
 from hub.domain.measurements import Measurement
 from hub.domain.outgoing import Outgoing, OutgoingKind
 from hub.domain.readings import DeviceIdentity, Provenance
+from hub.domain.usual import UsualOutgoing
 from sync.delivery import EntryResult, Outcome
 from sync.fhir.codes import URI_IDENTIFIER
 from sync.fhir.context import FhirContext
 from sync.fhir.devices import device_for, device_key, heima_urn, hub_key
-from sync.fhir.observations import observation_for
+from sync.fhir.observations import observation_for, usual_observation
 from sync.fhir.questionnaires import response_for, score_observation_for
 
 # Destination kind -> the mapping profile it speaks.
@@ -110,10 +111,16 @@ class ObservationMapper:
     resource_type = "Observation"
 
     def sensors(self, item: Outgoing) -> Sequence[DeviceIdentity]:
+        if type(item) is UsualOutgoing:  # from a device, by definition
+            return (item.usual.device,)
         sensor = sensor_of(_measurement(item))
         return (sensor,) if sensor is not None else ()
 
     def map(self, item: Outgoing, ctx: FhirContext, *, transaction: bool) -> Mapped:
+        if type(item) is UsualOutgoing and not transaction:  # the usual row of a backlog, as stored
+            obs = usual_observation(item.usual, ctx)
+            if obs is not None:
+                return Mapped(obs, (URI_IDENTIFIER, obs["identifier"][0]["value"]), _urn(f"observation-entry:{item.usual.id}"))
         m = _measurement(item)
         # In a transaction references point at the Devices' entries (the server resolves them to
         # the stored Devices); in a batch they cannot, so observation_for's default — a logical

@@ -95,8 +95,21 @@ async def test_every_query_of_the_screens_and_the_outbox_is_an_index_lookup(stor
     for sql in queries:
         plan = _plan(s, sql)
         assert not _problems(plan), f"{name}: {sql}\n" + "\n".join(plan)
-        if name in BY_KEY:
+        if name in BY_KEY and "outbox_tally" not in sql:  # the tally's upkeep: a bounded table
             assert any(step.startswith(BY_KEY[name]) for step in plan), f"{name}: {sql}\n" + "\n".join(plan)
+
+
+async def test_marking_the_rows_due_read_finds_each_by_its_rowid(store):
+    """The worker marks what due() handed out: one UPDATE, each row found by its rowid (in queue
+    order), not by a random UUID in the resource index."""
+    s, ms = store
+    batch = await s.due("centre", limit=5, now=T0 + timedelta(days=36500))  # after the rows were queued
+    traced = await _captured(s, lambda: s.mark_delivered("centre", [str(i.id) for i in batch]))
+    queries = sorted({q for q in traced if q.startswith("UPDATE outbox ")})  # traced again per trigger step
+    assert len(queries) == 1 and "rowid IN" in queries[0], queries
+    plan = _plan(s, queries[0])
+    assert not _problems(plan) and any(step.startswith("SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)") for step in plan), plan
+    assert (await s.outbox_counts())["centre"] == {"delivered": 5, "pending": 45}
 
 
 async def test_the_tally_agrees_with_the_outbox_after_every_kind_of_change(store):
@@ -110,3 +123,29 @@ async def test_the_tally_agrees_with_the_outbox_after_every_kind_of_change(store
     assert await s.outbox_counts() == counted
     assert counted["usb"] == {"delivered": 10, "dead": 1, "pending": 39}
     assert counted["centre"] == {"withdrawn": 50}
+
+
+async def test_the_tally_agrees_with_the_outbox_however_a_batch_is_marked(store):
+    """Marking keeps the tally itself, once per statement (schema 8): rows found by the rowid
+    due() read, by their resource id, already delivered, and withdrawn rows whose batch was on
+    its way — each leaves the tally saying what counting the outbox says."""
+    s, ms = store
+
+    async def agrees() -> dict[str, dict[str, int]]:
+        counted: dict[str, dict[str, int]] = {}
+        for dest, state, n in s.db.execute("SELECT destination, state, count(*) FROM outbox GROUP BY 1, 2"):
+            counted.setdefault(dest, {})[state] = n
+        assert await s.outbox_counts() == counted
+        return counted
+
+    later = T0 + timedelta(days=36500)
+    batch = [str(i.id) for i in await s.due("centre", limit=5, now=later)]
+    await s.mark_delivered("centre", batch)  # by rowid
+    await s.mark_delivered("centre", [*batch, str(ms[5].id)])  # one again, one by its resource id
+    assert (await agrees())["centre"] == {"delivered": 6, "pending": 44}
+    on_its_way = [str(i.id) for i in await s.due("centre", limit=3, now=later)]
+    await s.set_consent("centre", "withdrawn", at=T0)
+    await s.mark_delivered("centre", on_its_way)  # sent before the patient withdrew: it arrived
+    assert (await agrees())["centre"] == {"delivered": 9, "withdrawn": 41}
+    await s.mark_delivered("usb", [str(m.id) for m in ms[:12]])  # delivered, dead, pending
+    assert (await agrees())["usb"] == {"delivered": 11, "dead": 1, "pending": 38}
