@@ -64,6 +64,22 @@ PROBE = textwrap.dedent(
             fields = {line.split()[0]: int(line.split()[1]) / 1024 for line in f if line[0].isupper()}
         return round(fields["Rss:"]), round(fields["Anonymous:"])
 
+    def where():
+        """Where the RSS is, in MB: the C heap ([heap]: malloc's main arena — Mesa's buffers and
+        textures, Python's larger objects), anonymous mappings (Python's object arenas, thread
+        arenas, large buffers) and files (libraries' code and data: LLVM, Mesa, Python)."""
+        split = {"heap": 0.0, "anon": 0.0, "files": 0.0}
+        key = None
+        with open("/proc/self/smaps") as f:
+            for line in f:
+                parts = line.split()
+                if "-" in parts[0] and len(parts) >= 5 and ":" not in parts[0]:
+                    name = parts[5] if len(parts) > 5 else ""
+                    key = "heap" if name == "[heap]" else "files" if name.startswith("/") else "anon"
+                elif parts[0] == "Rss:" and key is not None:
+                    split[key] += int(parts[1]) / 1024
+        return {k: round(v) for k, v in split.items()}
+
     def p95(xs):
         return statistics.quantiles(xs, n=100)[94] * 1000 if len(xs) >= 20 else float("nan")
 
@@ -135,6 +151,7 @@ PROBE = textwrap.dedent(
                 out["memory"][name] = memory()
             import psutil
             out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
+            out["where"] = where()
 
         try:
             await drive(app, work)
@@ -174,6 +191,7 @@ PROBE = textwrap.dedent(
         import psutil
         out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
         out["memory"] = {"running": memory()}
+        out["where"] = where()
         out["window"] = list(Window.size)
         app.stop()
         await task
@@ -246,7 +264,8 @@ def test_touch_app_cold_start_frames_and_memory(report, tmp_path):
         rss_ratio <= RSS_RATIO_TARGET,
         "after every screen with a month of values; the bare app measured in the same run; RSS/anonymous MB by step: "
         + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in app["memory"].items())
-        + f" (bare app {base['memory']['running'][0]}/{base['memory']['running'][1]})",
+        + f" (bare app {base['memory']['running'][0]}/{base['memory']['running'][1]}); where, app vs bare: "
+        + ", ".join(f"{k} {app['where'][k]} vs {base['where'][k]}" for k in app["where"]),
     )
     assert app["live_shown"].replace("\u00a0", " ") == "159 mmHg"
     assert (app["idle_panel"], app["live_panel"], app["live_state"]) == ("waiting", "waiting", "live"), "measured another panel than the live one"
