@@ -63,6 +63,12 @@ _MEASUREMENT_SELECT = (
 _MEASUREMENT_JOINS = "LEFT JOIN samples s ON s.measurement_id = m.id LEFT JOIN evaluations e ON e.measurement_id = m.id"
 # An outbox row with its outgoing resource and, for a measurement, the measurement (o, g, m).
 _OUTBOX_JOIN = "outbox o JOIN outgoing g ON g.id = o.resource_id LEFT JOIN measurements m ON m.id = g.measurement_id"
+# An outbox row's outgoing kind and payload, looked up only when it is no measurement (a join
+# would look every row up in `outgoing` by its UUID: a random page per row in a long backlog).
+_OUTGOING_UNLESS_MEASURED = (
+    "CASE WHEN m.id IS NULL THEN (SELECT kind FROM outgoing WHERE id = o.resource_id) END, "
+    "CASE WHEN m.id IS NULL THEN (SELECT payload FROM outgoing WHERE id = o.resource_id) END"
+)
 _MARK_DELIVERED = "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL"
 # Rows due() handed out and not yet marked, per destination, before they are forgotten (then
 # marked by their resource id, as ever): two batches in flight, many times over.
@@ -469,9 +475,8 @@ class Store:
         def query() -> list[Outgoing]:
             self._size_page_cache()
             rows = self.db.execute(
-                f"SELECT o.id, o.resource_id, g.kind, g.payload, {_MEASUREMENT_SELECT} FROM outbox o INDEXED BY outbox_pending "
-                "LEFT JOIN measurements m ON m.id = o.resource_id "
-                "LEFT JOIN outgoing g ON m.id IS NULL AND g.id = o.resource_id "
+                f"SELECT o.id, o.resource_id, {_OUTGOING_UNLESS_MEASURED}, {_MEASUREMENT_SELECT} "
+                "FROM outbox o INDEXED BY outbox_pending LEFT JOIN measurements m ON m.id = o.resource_id "
                 f"{_MEASUREMENT_JOINS} "
                 f"WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? {skip}"
                 "AND coalesce(m.time_pending, 0) = 0 ORDER BY o.id LIMIT ?",

@@ -164,6 +164,20 @@ def _serialise(bundle: dict[str, Any]) -> bytes:
     return orjson.dumps(bundle)
 
 
+_new = object.__new__
+_SET_ID, _SET_OUTCOME, _SET_REASON = (EntryResult.__dict__[f].__set__ for f in ("resource_id", "outcome", "reason"))
+
+
+def _delivered(resource_id: uuid.UUID) -> EntryResult:
+    """EntryResult(resource_id, Outcome.DELIVERED), one per delivered resource: its slots set
+    directly, without the frozen dataclass's setattr per field."""
+    result = _new(EntryResult)
+    _SET_ID(result, resource_id)
+    _SET_OUTCOME(result, Outcome.DELIVERED)
+    _SET_REASON(result, None)
+    return result
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A batch as requests ready to send: each bundle with its body, and the resources of kinds
@@ -348,7 +362,11 @@ class FhirServerDestination:
         known = known or {}
         for outcome in outcomes:
             if owners is not None:
-                ids = tuple(known.get(o) or TextUUID.of(o) for o in owners[outcome.index])
+                own = owners[outcome.index]
+                if len(own) == 1 and outcome.ok:  # the usual entry: one resource, delivered
+                    results.append(_delivered(known.get(own[0]) or TextUUID.of(own[0])))
+                    continue
+                ids = tuple(known.get(o) or TextUUID.of(o) for o in own)
             else:
                 ids = (outcome.measurement_id,) if outcome.measurement_id is not None else ()
             if not ids:

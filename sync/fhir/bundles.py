@@ -300,6 +300,29 @@ def _usual_entry(resource_type: str, got: Any) -> tuple[int, str, tuple[str, ...
 
 
 _INFORMATIONAL = (False, ("information/informational",))
+# EntryOutcome's slots, set directly for the usual answer (one per delivered resource): what its
+# frozen __init__ sets, without a setattr call per field.
+_new = object.__new__
+_SET_OUTCOME = tuple(
+    EntryOutcome.__dict__[f].__set__
+    for f in ("index", "resource_type", "status", "location", "measurement_id", "issues", "problem")
+)
+
+
+def _made_outcome(
+    index: int, resource_type: str, status: int, location: str, measurement_id: uuid.UUID | None, issues: tuple[str, ...]
+) -> EntryOutcome:
+    """EntryOutcome(index, resource_type, status, location, measurement_id, issues)."""
+    outcome = _new(EntryOutcome)
+    set_index, set_type, set_status, set_location, set_id, set_issues, set_problem = _SET_OUTCOME
+    set_index(outcome, index)
+    set_type(outcome, resource_type)
+    set_status(outcome, status)
+    set_location(outcome, location)
+    set_id(outcome, measurement_id)
+    set_issues(outcome, issues)
+    set_problem(outcome, None)
+    return outcome
 
 
 @lru_cache(maxsize=64)
@@ -370,7 +393,7 @@ def _parse_response(
         measurement_id = measurement_id_of(resource) if identify and resource_type == "Observation" else None
         usual = _usual_entry(resource_type, got)
         if usual is not None:
-            outcomes.append(EntryOutcome(index, resource_type, usual[0], usual[1], measurement_id, usual[2]))
+            outcomes.append(_made_outcome(index, resource_type, usual[0], usual[1], measurement_id, usual[2]))
             continue
         try:
             status, location, issues = _read_entry(index, resource_type, got)
