@@ -48,6 +48,8 @@ from hub.services.returning import ReturnRefused, Unsent
 from hub.services.technician_desk import DeskPorts, EnrolOutcome, KIND_WORDS, ProfileFile, ReturnDone, TechnicianDesk, UnlockOutcome
 from hub.domain import refusals  # why enrolment or a return was refused, as codes (ui/models/refusals.py words them)
 from hub.services.technician_desk import PairOutcome, ScanReport  # a technician's pairing (hub.domain.nearby)
+from hub.services.qr_scan import DAMAGED_CODE, FOUND, OTHER_CODE, ScanEnd, ScanView  # a profile's QR code by camera
+from hub.domain.camera import CAMERA_FAILED, CAMERA_LOST, NO_CAMERA, Frame
 from hub.domain.nearby import MAX_BARS, NearbyDevice
 from hub.services.measurements import MeasurementService
 from hub.services.pairing import Pairing, PasskeyPrompt, device_label
@@ -394,6 +396,16 @@ __all__ = [
     "PairOutcome",
     "ScanReport",
     "Unsent",
+    # enrolment by camera (hub.services.qr_scan, hub.domain.camera)
+    "CAMERA_FAILED",
+    "CAMERA_LOST",
+    "DAMAGED_CODE",
+    "FOUND",
+    "Frame",
+    "NO_CAMERA",
+    "OTHER_CODE",
+    "ScanEnd",
+    "ScanView",
     # pairing
     "Pairing",
     "PasskeyPrompt",

@@ -52,12 +52,15 @@ async def run_first_boot(
     speaker: Any = None,
     ready: Any = None,
     clock: Any = None,
+    camera: str | None = None,
 ) -> int:
-    """The touch app on the enrolment screen until the hub is enrolled (then it ends, 0)."""
+    """The touch app on the enrolment screen until the hub is enrolled (then it ends, 0).
+    `camera`: where the QR code is read from (default: hub.platform.camera.DEFAULT_CAMERA)."""
     from hub.app.runners import run_app
     from hub.app.technician_desk import desk
 
-    made = desk(Path(config_path), Path(data_dir), profile_folders=profile_folders, clock=clock)
+    options = {} if camera is None else {"camera": camera}
+    made = desk(Path(config_path), Path(data_dir), profile_folders=profile_folders, clock=clock, **options)
     with tempfile.TemporaryDirectory(prefix="heima-first-boot-") as tmp:
         placeholder = HubConfig(data_dir=Path(tmp) / "placeholder", serial=NOT_ENROLLED_SERIAL)
         return await run_app(placeholder, link=NoDevices(), desk=made, speaker=speaker, ready=ready)

@@ -9,12 +9,15 @@ delivery and the wipe need the data folder to themselves (its owner lock), exact
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hub.config import HubConfig, parse_config
 from hub.domain import refusals
+from hub.platform.camera import DEFAULT_CAMERA
+from hub.platform.camera import frames as camera_frames
 from hub.services.returning import Exported, ReturnPlan, ReturnRefused, Unsent, return_hub, wipe_targets
 from hub.services.technician_desk import TechnicianDesk
 
@@ -33,10 +36,15 @@ def desk(
     profile_folders: tuple[Path, ...] = (Path("/media"),),
     hub_id: str | None = None,
     clock: Callable[[], Any] | None = None,
+    camera: str | None = DEFAULT_CAMERA,
 ) -> TechnicianDesk:
     """The desk for a hub whose configuration is (or will be) `config_path`; the centre's keys
-    are pinned beside it (enrolment-keys.json), the hub's id in hub-id (as for `heima enrol`)."""
+    are pinned beside it (enrolment-keys.json), the hub's id in hub-id (as for `heima enrol`).
+    `camera`: what the enrolment screen reads a QR code from (a V4L2 device, or a video file);
+    None: no camera."""
     options: dict[str, Any] = {} if clock is None else {"clock": clock}
+    if camera is not None:
+        options["open_camera"] = functools.partial(camera_frames, camera)
     return TechnicianDesk(
         data_dir=data_dir.absolute(),
         config_path=config_path.absolute(),
@@ -51,6 +59,9 @@ def desk(
 
 def attach(hub: Any, config_path: Path, **options: Any) -> TechnicianDesk:
     """Give a running hub's api its technician desk (run_app, tests)."""
+    video = hub.config.video
+    if video is not None and video.camera and "camera" not in options:
+        options["camera"] = video.camera  # the call's camera reads the QR code too
     made = desk(config_path, hub.config.data_dir, ports=HubPorts(hub, config_path), **options)
     hub.api.technician = made
     return made
@@ -260,7 +271,7 @@ def attach_example(hub: Any, folder: Path, *, pin: str = "258046") -> Technician
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text("# the example hub counts as enrolled: its screens start on Today\n", encoding="utf-8")
     made = desk(config, hub.config.data_dir, ports=ExamplePorts(hub),
-                profile_folders=(folder / "media",), hub_id="HEIMA-GALLERY", clock=hub.api.clock)  # fmt: skip
+                profile_folders=(folder / "media",), hub_id="HEIMA-GALLERY", clock=hub.api.clock, camera=None)  # fmt: skip
     if not made.guard.is_set:
         made.guard.set_pin(pin, who="gallery")
     hub.api.technician = made

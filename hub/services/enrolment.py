@@ -12,7 +12,8 @@ signed by any other key is refused.
 
 Where the profile comes from: a file; a folder (a USB stick: `heima-enrolment.json` in it, or
 the only `*.heima-enrolment.json`); or a QR code's text, `HEIMA1:` + base64url(zlib(envelope)).
-Reading the code with a camera is the touch app's job (not built here).
+The touch app reads the code with the hub's camera (hub/services/qr_scan.py) and hands
+its text here like a hand scanner's.
 
 What is written (in this order, so a hub killed halfway is simply not enrolled yet):
 `<data>/secrets/` — the destinations' keys and certificates, the centre's CA, the technician's
@@ -90,6 +91,8 @@ def decode_qr(text: str) -> bytes:
         raise ProfileRefused("the QR code's data is damaged; scan it again", refusals.DAMAGED) from None
     if len(data) > MAX_PROFILE_BYTES or inflater.unconsumed_tail:
         raise ProfileRefused("the QR code holds more than a profile can be", refusals.UNREADABLE)
+    if not inflater.eof:  # zlib gives what it has of a cut-off stream without complaint
+        raise ProfileRefused("the QR code's data is cut short; scan it again", refusals.DAMAGED)
     return data
 
 

@@ -21,6 +21,8 @@ from hub.domain.kit import KitEntry, kit_entries
 from hub.domain.measurements import Measurement
 from hub.domain.nearby import ScanReport, mark_known, norm_address, without_forgotten
 from hub.domain.pin import LockoutPolicy, locked
+from hub.domain.camera import NO_CAMERA
+from hub.services.qr_scan import UNAVAILABLE, OpenCamera, ScanEnd, ScanView
 from hub.services.returning import KIND_WORDS, ReturnRefused, Unsent
 from hub.services.technician import LockedOut, NoPin, PinGuard, TechnicianError, TechnicianFiles, WrongPin, wall_clock
 from hub.services.technician_pairing import ForgottenDevices, PairingRefused
@@ -120,6 +122,7 @@ class TechnicianDesk:
         profile_folders: Sequence[Path] = (Path("/media"),),
         check_config: Callable[[dict[str, Any], Path], None] | None = None,
         ports: DeskPorts | None = None,
+        open_camera: OpenCamera | None = None,
         clock: Callable[[], datetime] = wall_clock,
         policy: LockoutPolicy | None = None,
         who: str = WHO,
@@ -132,6 +135,7 @@ class TechnicianDesk:
         self.profile_folders = tuple(profile_folders)
         self._check = check_config
         self.ports = ports
+        self.open_camera = open_camera  # the camera for reading a QR code (hub/platform/camera.py); None: none
         self.clock = clock
         self.guard = PinGuard(TechnicianFiles(data_dir), clock=clock, policy=policy)
         self.forgotten = ForgottenDevices(TechnicianFiles(data_dir).folder, clock)
@@ -194,6 +198,21 @@ class TechnicianDesk:
 
         stripped = text.strip()
         return await self._enrol(lambda: stripped.encode() if stripped.startswith("{") else decode_qr(stripped), pin)
+
+    async def scan_qr(self, view: ScanView) -> ScanEnd:
+        """Look for the profile's QR code with the camera until one is found, `view.stop` is set,
+        or the camera fails; the found text then goes to `enrol_text` (after the PIN), the same
+        way as a hand scanner's. The camera is open only during this call."""
+        from hub.services.qr_scan import scan_for_profile
+
+        if self.open_camera is None:
+            return ScanEnd(UNAVAILABLE, reason=NO_CAMERA)
+        try:
+            end = await asyncio.to_thread(scan_for_profile, self.open_camera, view)
+        finally:
+            view.stop.set()  # cancelled (the app stopping): the thread ends at its next picture and closes the camera
+        self.audit("enrol-scan", end.how, **({"camera": end.reason} if end.reason else {}))
+        return end
 
     async def _enrol(self, read: Callable[[], bytes], pin: str) -> EnrolOutcome:
         from hub.services.enrolment import enrol, load_trusted_keys
@@ -330,6 +349,6 @@ class TechnicianDesk:
 
 
 __all__ = [
-    "DeskPorts", "EnrolOutcome", "KIND_WORDS", "PairOutcome", "PairingRefused", "ProfileFile", "ReturnDone", "ScanReport",
+    "DeskPorts", "EnrolOutcome", "KIND_WORDS", "ScanEnd", "ScanView", "PairOutcome", "PairingRefused", "ProfileFile", "ReturnDone", "ScanReport",
     "TechnicianDesk", "UnlockOutcome",
 ]  # fmt: skip
