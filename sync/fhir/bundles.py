@@ -37,8 +37,10 @@ import orjson
 from hub.domain.measurements import Measurement
 from hub.domain.outgoing import Outgoing, as_outgoing
 from hub.domain.readings import DeviceIdentity
+from hub.domain.usual import UsualOutgoing, UsualValue
 from sync.fhir.context import FhirContext
-from sync.fhir.devices import device_for, device_key, hub_device_for, hub_key, identifier_query
+from sync.fhir.observations import usual_observation
+from sync.fhir.devices import device_for, device_key, heima_urn, hub_device_for, hub_key, identifier_query, search_token
 from sync.fhir.resources import (
     Mapped,
     device_full_url,
@@ -70,6 +72,25 @@ def _entry(full_url: str, resource: dict[str, Any], system: str, value: str) -> 
         "fullUrl": full_url,
         "resource": resource,
         "request": {"method": "POST", "url": resource["resourceType"], "ifNoneExist": identifier_query(system, value)},
+    }
+
+
+# The ifNoneExist of an Observation named by a canonical urn:uuid (nothing in it to escape).
+_BY_URN = f"identifier={search_token(URI_IDENTIFIER, '')}"
+
+
+def _usual_entry_of(usual: UsualValue, ctx: FhirContext) -> dict[str, Any] | None:
+    """The batch entry of the usual measurement (hub.domain.usual): what ObservationMapper.map
+    and _entry make of it, byte for byte, without the Mapped in between; None when its
+    Observation is not one usual_observation writes."""
+    obs = usual_observation(usual, ctx)
+    if obs is None:
+        return None
+    urn = "urn:uuid:" + usual.id
+    return {
+        "fullUrl": heima_urn(f"observation-entry:{usual.id}"),
+        "resource": obs,
+        "request": {"method": "POST", "url": "Observation", "ifNoneExist": _BY_URN + urn},
     }
 
 
@@ -151,13 +172,19 @@ def build(items: Sequence[Item], ctx: FhirContext, bundle_type: BundleType) -> B
     if len({i.id.int for i in outgoing}) != len(outgoing):  # a UUID is its number
         raise ValueError("a resource appears twice in one batch")
     transaction = bundle_type == "transaction"
-    mapped: list[tuple[Outgoing, Mapped, bool]] = []
+    mapped: list[tuple[Outgoing, Mapped | dict[str, Any], bool]] = []
     for item in outgoing:
+        if type(item) is UsualOutgoing and not transaction:  # the usual row of a backlog: its entry at once
+            entry = _usual_entry_of(item.usual, ctx)
+            if entry is not None:
+                mapped.append((item, entry, False))
+                continue
         mapper = mapper_for(PROFILE, item.kind)
         mapped.append((item, mapper.map(item, ctx, transaction=transaction), mapper.resource_type == "Device"))
     sent_devices: dict[tuple[str, str], list[tuple[Outgoing, Mapped]]] = {}
     for item, m, is_device in mapped:
         if is_device:
+            assert isinstance(m, Mapped)
             sent_devices.setdefault(m.key, []).append((item, m))
 
     hub_system, hub_value = hub_key(ctx.hub)
@@ -173,7 +200,7 @@ def build(items: Sequence[Item], ctx: FhirContext, bundle_type: BundleType) -> B
             owners.append(())
     for item, m, is_device in mapped:
         if not is_device:
-            entries.append(_entry(m.full_url, m.resource, *m.key))
+            entries.append(m if type(m) is dict else _entry(m.full_url, m.resource, *m.key))
             owners.append((str(item.id),))
     return Built({"resourceType": "Bundle", "type": bundle_type, "entry": entries}, tuple(owners))
 
