@@ -531,4 +531,8 @@ TECHNICIAN_SCENES: tuple[Scene, ...] = tuple(
 from ui.screens.technician_pairing import pairing_scenes  # noqa: E402
 
 PAIRING_SCENES: tuple[Scene, ...] = pairing_scenes()
-SCENES = SCENES + TECHNICIAN_SCENES + PAIRING_SCENES
+# Enrolment's camera scan (ui/screens/enrol_scan.py): scanning (a code that is not a profile seen), no camera.
+from ui.screens.enrol_scan import scan_scenes  # noqa: E402
+
+SCAN_SCENES: tuple[Scene, ...] = scan_scenes()
+SCENES = SCENES + TECHNICIAN_SCENES + PAIRING_SCENES + SCAN_SCENES

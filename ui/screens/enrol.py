@@ -1,6 +1,6 @@
 """First boot: a hub with no configuration says so, and the technician enrols it here from a
-signed profile on a USB stick or a QR code's text (a hand scanner types it into the field; the
-hub reads no camera). The outcome is shown: ready, or the refusal's reason (never patient data)."""
+signed profile on a USB stick or a QR code: read by the hub's camera ("Scan the QR code",
+ui/screens/enrol_scan.py) or typed into the field by a hand scanner. The outcome is shown: ready, or the refusal's reason (never patient data)."""
 
 from __future__ import annotations
 

@@ -163,6 +163,9 @@ def attach(app) -> None:
     from ui.screens.technician_pairing import attach_pairing
 
     attach_pairing(app)  # the pairing screen (technician_pairing.py), built on first use
+    from ui.screens.enrol_scan import attach_scan
+
+    attach_scan(app)  # enrolment's camera scan (enrol_scan.py), built on first use
     if desk is not None and not desk.enrolled:
         app.root.current = "enrol"
 
