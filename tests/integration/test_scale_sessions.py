@@ -274,12 +274,12 @@ _halves = st.builds(
 @given(packets=st.lists(st.one_of(st.binary(max_size=20), _halves), min_size=1, max_size=5))
 def test_garbage_body_composition_ends_cleanly_and_invents_nothing(packets: list[bytes]) -> None:
     async def session() -> tuple[CollectingSink, EventLog]:
-        scale = EmulatedWeightScale(weight_service=False, body_composition=True)
+        scale = EmulatedWeightScale(weight_service=False, body_composition=True, hang_up_when_done=True)  # ends on its hang-up
         for packet in packets:
             scale.record_raw(packet, BODY_COMPOSITION_MEASUREMENT_UUID)
         async with on_radio(scale, mtu=23) as radio:
             sink, events = CollectingSink(), EventLog()
-            await link_for(radio, on_event=events, settle=0.15).read_once(sink, timeout=10)
+            await link_for(radio, on_event=events, settle=30.0).read_once(sink, timeout=10)
         return sink, events
 
     sink, events = asyncio.run(session())

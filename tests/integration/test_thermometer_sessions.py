@@ -115,12 +115,12 @@ _plausible = st.builds(lambda flags, value, tail: bytes([flags]) + value + tail,
 @given(packets=st.lists(st.one_of(st.binary(max_size=14), _plausible), min_size=1, max_size=5))
 def test_garbage_indications_end_cleanly_and_invent_nothing(packets: list[bytes]) -> None:
     async def session() -> tuple[CollectingSink, EventLog]:
-        thermometer = EmulatedThermometer()
+        thermometer = EmulatedThermometer(hang_up_when_done=True)  # ends on its hang-up, not on quiet time
         for packet in packets:
             thermometer.record_raw(packet)
         async with on_radio(thermometer) as radio:
             sink, events = CollectingSink(), EventLog()
-            await link_for(radio, on_event=events, settle=0.15).read_once(sink, timeout=10)
+            await link_for(radio, on_event=events, settle=30.0).read_once(sink, timeout=10)
         return sink, events
 
     sink, events = asyncio.run(session())
