@@ -84,3 +84,6 @@ async def test_download_1000_records_then_incrementally(tmp_path, report) -> Non
         len(third_sent) == 1,
         "only the probe of the last record's sequence crosses the link",
     )
+    assert first <= 30, f"first download {first:.2f} s"
+    assert not old_in_second, f"{len(old_in_second)} old records sent again"
+    assert len(third_sent) == 1, f"{len(third_sent) - 1} records sent with nothing new"

@@ -262,8 +262,9 @@ async def test_bench_fleet_of_simulated_hubs(tmp_path: Path, report) -> None:
             rss_per_conn = (broker.rss_bytes() - rss_idle) / (len(hubs) + 1)
             times, lost = await fleet_round(centre, hubs, commands=500, rate=100)
             value = p95(times) if times else float("inf")
-            report(f"centre fleet, {target} hubs", f"p95 {value:.1f} ms, lost {lost}", "p95 <= 50 ms, 0 lost", value <= 50 and lost == 0,
-                   f"broker RSS {rss_per_conn / 1024:.1f} KiB per connection; 500 commands at 100/s")
+            # a step of the search for the largest N (its target is the row after the loop's)
+            report(f"centre fleet, {target} hubs", f"p95 {value:.1f} ms, lost {lost}", "-", None,
+                   f"a step: the largest N is the last with p95 <= 50 ms and 0 lost; broker RSS {rss_per_conn / 1024:.1f} KiB per connection; 500 commands at 100/s")
             if value > 50 or lost:
                 break
             best = (target, value)
@@ -272,9 +273,9 @@ async def test_bench_fleet_of_simulated_hubs(tmp_path: Path, report) -> None:
         for hub in hubs:
             hub.client.disconnect()
         broker.stop()
-    report("centre fleet: largest N", f"{best[0] if best else 0} hubs", "p95 <= 50 ms with 0 lost (goal 5,000)", best is not None and best[0] >= 1000,
+    report("centre fleet: largest N", f"{best[0] if best else 0} hubs", ">= 1,000 hubs at p95 <= 50 ms, 0 lost (goal 5,000)", best is not None and best[0] >= 1000,
            f"broker RSS {rss_per_conn / 1024:.1f} KiB per connection")
-    assert best is not None
+    assert best is not None and best[0] >= 1000, f"p95 <= 50 ms with 0 lost held up to {best[0] if best else 0} hubs"
 
 
 async def test_bench_reconnect_storm_after_a_broker_restart(tmp_path: Path, report) -> None:
