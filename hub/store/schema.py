@@ -574,12 +574,23 @@ def _make_private(path: Path) -> None:
                 name.chmod(0o600)
 
 
+_CHECK_CACHE_KIB = 512  # the page cache of the integrity check at open
+
+
 def _check_integrity(conn: Any, path: Path | str) -> None:
     """A damaged database found at start, not halfway through a patient's measurement. One
     read of every page (quick_check: the b-trees without the index-to-table cross-check; about
     0.05 s for 100 MB in the page cache); what was torn off a truncated file shows here. Runs
-    before the first write, so a file that is not Heima's is left untouched."""
-    problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+    before the first write, so a file that is not Heima's is left untouched. Through a small page
+    cache, given back after: each page is read once, and the default cache (8 MB) would otherwise
+    hold the pages it read — the hub's peak memory growing with the database (issue 13)."""
+    size = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = -{_CHECK_CACHE_KIB}")
+    try:
+        problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+    finally:
+        conn.execute(f"PRAGMA cache_size = {int(size)}")
+        conn.execute("PRAGMA shrink_memory")
     if problems != ["ok"]:
         raise damaged(path, "its integrity check failed")
     version = conn.execute("PRAGMA user_version").fetchone()[0]

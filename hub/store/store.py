@@ -73,8 +73,14 @@ _MARK_DELIVERED = "UPDATE outbox SET state = 'delivered', delivered_at = ?, atte
 # Rows due() handed out and not yet marked, per destination, before they are forgotten (then
 # marked by their resource id, as ever): two batches in flight, many times over.
 _HANDED_OUT_MAX = 20_000
-# The page cache while delivering (KiB): a 100k backlog's random lookups stay in memory (issue 13).
+# The page cache while delivering (KiB): the indexes a batch looks its rows up in (about 0.25 KiB
+# per queued row: the outbox's pending index, the measurements' ids), at least SQLite's default
+# and at most 32 MB — a long backlog's random lookups stay in memory, while a backlog of a few
+# long rows (continuous oximetry: a row per ten minutes) is read through a small cache and the
+# hub's memory does not grow with how long it recorded (issue 13).
 _PAGE_CACHE_KIB = 32_768
+_PAGE_CACHE_MIN_KIB = 2_048
+_PAGE_CACHE_KIB_PER_ROW = 0.25
 # The consent in force for destination `?`: its newest event; none yet means given.
 CONSENT_GIVEN_SQL = (
     "coalesce((SELECT state FROM consent_events WHERE destination = ? ORDER BY id DESC LIMIT 1), 'given') = 'given'"
@@ -557,9 +563,12 @@ class Store:
     def _size_page_cache(self) -> None:
         """The first time the outbox is read: a page cache that holds the outbox's and the
         measurements' indexes for a long backlog (each batch looks 500 random UUIDs up in them;
-        with SQLite's default cache every lookup read, and decrypted, pages again)."""
+        with SQLite's default cache every lookup read, and decrypted, pages again), sized by the
+        rows queued so that a backlog of few rows does not fill it with pages read once."""
         if not self._cache_sized:
-            self.db.execute(f"PRAGMA cache_size = -{_PAGE_CACHE_KIB}")
+            row = self.db.execute("SELECT sum(n) FROM outbox_tally WHERE state = 'pending'").fetchone()
+            wanted = _PAGE_CACHE_MIN_KIB + int((row[0] or 0) * _PAGE_CACHE_KIB_PER_ROW)
+            self.db.execute(f"PRAGMA cache_size = -{min(_PAGE_CACHE_KIB, wanted)}")
             self._cache_sized = True
 
     async def schedule_retry(

@@ -194,3 +194,4 @@ def test_peak_memory_while_draining_stays_flat_from_1000_to_1000000_samples(tmp_
         growth <= 0.15,
         "whole process (VmHWM); 10-minute chunks, at most 6,000 samples a request",
     )
+    assert growth <= 0.15, f"peak RSS {small:.0f} MB -> {large:.0f} MB (+{growth * 100:.1f} %)"
