@@ -261,7 +261,8 @@ class FhirServerDestination:
         refused, items = not_taken(PROFILE_OF[self.kind], items)
         requests = []
         for run in split_batch(items, self.max_entries):
-            built = build(run, self.ctx, self.bundle_type)
+            # the usual Observations' entries as JSON text already (read back with identify=False)
+            built = build(run, self.ctx, self.bundle_type, encoded=True)
             requests.append((built, _serialise(built.bundle)))
         return Prepared(refused, requests, {str(i.id): i.id for i in items})
 

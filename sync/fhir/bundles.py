@@ -39,7 +39,7 @@ from hub.domain.outgoing import Outgoing, as_outgoing
 from hub.domain.readings import DeviceIdentity
 from hub.domain.usual import UsualOutgoing, UsualValue
 from sync.fhir.context import FhirContext
-from sync.fhir.observations import usual_observation
+from sync.fhir.observations import device_reference_of, usual_observation, usual_observation_parts
 from sync.fhir.devices import device_for, device_key, heima_urn, hub_device_for, hub_key, identifier_query, search_token
 from sync.fhir.resources import (
     Mapped,
@@ -92,6 +92,54 @@ def _usual_entry_of(usual: UsualValue, ctx: FhirContext) -> dict[str, Any] | Non
         "resource": obs,
         "request": {"method": "POST", "url": "Observation", "ifNoneExist": _BY_URN + urn},
     }
+
+
+# The usual entry as JSON text (issue 13): its JSON is the dict entry's (`_usual_entry_of`) with
+# five values put in — its fullUrl, its id twice (identifier, ifNoneExist), its time, its number.
+# The text around them is written once per Observation template and device by orjson itself, with
+# marks where the values go; the values are canonical (hex, digits) and need no escaping.
+_MARKS = re.compile(rb'"\\u0001v"|\\u0001([fut])')
+_SLOTS = ["f", "u", "t", "v", "u"]  # the marks' order in the entry: fullUrl, identifier, time, value, ifNoneExist
+_PIECES: dict[tuple[int, int], tuple[Any, Any, tuple[bytes, ...] | None]] = {}
+
+
+def _entry_pieces(obs_template: dict[str, Any], quantity_template: dict[str, Any], device: DeviceIdentity) -> tuple[bytes, ...] | None:
+    key = (id(obs_template), id(device))
+    found = _PIECES.get(key)
+    if found is not None and found[0] is obs_template and found[1] is device:
+        return found[2]
+    quantity = quantity_template.copy()
+    quantity["value"] = "\x01v"
+    obs = obs_template.copy()
+    obs["identifier"] = [{"system": URI_IDENTIFIER, "value": "urn:uuid:\x01u"}]
+    obs["effectiveDateTime"] = "\x01t"
+    obs["valueQuantity"] = quantity
+    obs["device"] = device_reference_of(device)
+    entry = {"fullUrl": "\x01f", "resource": obs, "request": {"method": "POST", "url": "Observation", "ifNoneExist": _BY_URN + "urn:uuid:\x01u"}}
+    split = _MARKS.split(orjson.dumps(entry))
+    slots = [s.decode() if s is not None else "v" for s in split[1::2]]
+    # Any other shape (a mark inside a template's own text) is written from the dict instead.
+    pieces = tuple(split[0::2]) if slots == _SLOTS else None
+    if len(_PIECES) > 1024:
+        _PIECES.clear()
+    _PIECES[key] = (obs_template, device, pieces)
+    return pieces
+
+
+def _usual_entry_encoded(usual: UsualValue, ctx: FhirContext) -> orjson.Fragment | None:
+    """`_usual_entry_of` as its JSON text, byte for byte (held by Hypothesis: the prepared bodies
+    are compared); None when it is not one this shortcut writes."""
+    found = usual_observation_parts(usual, ctx)
+    if found is None:
+        return None
+    obs_template, quantity_template, number, when = found
+    pieces = _entry_pieces(obs_template, quantity_template, usual.device)
+    if pieces is None:
+        return None
+    uid = usual.id.encode()
+    full = heima_urn(f"observation-entry:{usual.id}").encode()
+    p0, p1, p2, p3, p4, p5 = pieces
+    return orjson.Fragment(b"".join((p0, full, p1, uid, p2, when.encode(), p3, orjson.dumps(number), p4, uid, p5)))
 
 
 def _richest(identities: list[DeviceIdentity]) -> DeviceIdentity:
@@ -163,19 +211,21 @@ class Built:
     owners: tuple[tuple[str, ...], ...]
 
 
-def build(items: Sequence[Item], ctx: FhirContext, bundle_type: BundleType) -> Built:
+def build(items: Sequence[Item], ctx: FhirContext, bundle_type: BundleType, *, encoded: bool = False) -> Built:
     """The bundle for a batch: the hub's Device, one Device per distinct device (a Device sent in
-    its own right stands for its key), then every other resource in order."""
+    its own right stands for its key), then every other resource in order. `encoded`: a usual
+    Observation's entry is its JSON text already (an orjson.Fragment, for sending: the answer is
+    then read with identify=False), not a dict."""
     outgoing = [i if isinstance(i, Outgoing) else as_outgoing(i) for i in items]
     if not outgoing:
         raise ValueError(f"a {bundle_type} bundle needs at least one resource")
     if len({i.id.int for i in outgoing}) != len(outgoing):  # a UUID is its number
         raise ValueError("a resource appears twice in one batch")
     transaction = bundle_type == "transaction"
-    mapped: list[tuple[Outgoing, Mapped | dict[str, Any], bool]] = []
+    mapped: list[tuple[Outgoing, Mapped | dict[str, Any] | orjson.Fragment, bool]] = []
     for item in outgoing:
         if type(item) is UsualOutgoing and not transaction:  # the usual row of a backlog: its entry at once
-            entry = _usual_entry_of(item.usual, ctx)
+            entry = _usual_entry_encoded(item.usual, ctx) if encoded else _usual_entry_of(item.usual, ctx)
             if entry is not None:
                 mapped.append((item, entry, False))
                 continue
@@ -200,7 +250,7 @@ def build(items: Sequence[Item], ctx: FhirContext, bundle_type: BundleType) -> B
             owners.append(())
     for item, m, is_device in mapped:
         if not is_device:
-            entries.append(m if type(m) is dict else _entry(m.full_url, m.resource, *m.key))
+            entries.append(m if type(m) is dict or type(m) is orjson.Fragment else _entry(m.full_url, m.resource, *m.key))
             owners.append((str(item.id),))
     return Built({"resourceType": "Bundle", "type": bundle_type, "entry": entries}, tuple(owners))
 
@@ -415,8 +465,13 @@ def _parse_response(
 
     outcomes = []
     for index, (asked, got) in enumerate(zip(requested, answered, strict=True)):
-        resource = asked.get("resource") or {}
-        resource_type = str(resource.get("resourceType", ""))
+        if type(asked) is orjson.Fragment:  # a usual Observation's entry, already JSON (build(encoded=True))
+            if identify:
+                raise ValueError("an encoded bundle's answer is read with identify=False (Built.owners says what each entry carries)")
+            resource, resource_type = None, "Observation"
+        else:
+            resource = asked.get("resource") or {}
+            resource_type = str(resource.get("resourceType", ""))
         measurement_id = measurement_id_of(resource) if identify and resource_type == "Observation" else None
         usual = _usual_entry(resource_type, got)
         if usual is not None:

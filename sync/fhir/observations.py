@@ -566,6 +566,28 @@ def usual_observation(usual: UsualValue, ctx: FhirContext) -> dict[str, Any] | N
     """`observation_for` the usual measurement (hub.domain.usual), from what was stored: the same
     Observation, byte for byte (tests/unit/test_fhir_fast_paths.py), without a Measurement; None
     when it is not one this shortcut writes (the plain code then builds it from the Measurement)."""
+    found = usual_observation_parts(usual, ctx)
+    if found is None:
+        return None
+    obs_template, quantity_template, number, when = found
+    # Copies of the shared dicts with the keys in their places: its own values go where they are
+    # (a copy keeps the key order, so the JSON is the plain mapper's, byte for byte).
+    quantity = quantity_template.copy()
+    quantity["value"] = number
+    obs = obs_template.copy()
+    obs["identifier"] = [{"system": URI_IDENTIFIER, "value": "urn:uuid:" + usual.id}]
+    obs["effectiveDateTime"] = when
+    obs["valueQuantity"] = quantity
+    obs["device"] = _device_reference_of(usual.device)
+    return obs
+
+
+def usual_observation_parts(
+    usual: UsualValue, ctx: FhirContext
+) -> tuple[dict[str, Any], dict[str, Any], int | float, str] | None:
+    """What `usual_observation` fills its templates with: the Observation's and valueQuantity's
+    shared templates (keys in place), the number as written and the FHIR time; None when it is
+    not one this shortcut writes."""
     kind, value = usual.kind, usual.value
     if kind in _OWN_CODE or kind in PANEL_COMPONENTS or value != value or value in (_INF, -_INF):
         return None
@@ -577,16 +599,12 @@ def usual_observation(usual: UsualValue, ctx: FhirContext) -> dict[str, Any] | N
     number = value if convert is None else convert(value)
     if number != number or number in (_INF, -_INF):
         return None
-    # Copies of the shared dicts with the keys in their places: its own values go where they are
-    # (a copy keeps the key order, so the JSON is the plain mapper's, byte for byte).
-    quantity = quantity_template.copy()
-    quantity["value"] = int(number) if float(number).is_integer() else number
-    obs = obs_template.copy()
-    obs["identifier"] = [{"system": URI_IDENTIFIER, "value": "urn:uuid:" + usual.id}]
-    obs["effectiveDateTime"] = when
-    obs["valueQuantity"] = quantity
-    obs["device"] = _device_reference_of(usual.device)
-    return obs
+    return obs_template, quantity_template, int(number) if float(number).is_integer() else number, when
+
+
+def device_reference_of(device: DeviceIdentity) -> dict[str, Any]:
+    """The Observation's device reference (logical_device_reference), found by the device object."""
+    return _device_reference_of(device)
 
 
 _TEMPLATES: dict[int, tuple[Any, tuple[dict[str, Any], dict[str, Any], Any]]] = {}

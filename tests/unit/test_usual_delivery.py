@@ -8,6 +8,7 @@ import asyncio
 import math
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -69,6 +70,30 @@ async def test_a_backlog_of_device_values_is_read_without_building_measurements(
         assert [i.payload for i in batch] == ms
     finally:
         await store.close()
+
+
+async def test_a_backlog_is_sent_as_json_written_once_per_template_and_read_back_by_position():
+    """Not vacuous either: the usual rows' entries go out as JSON text (orjson.Fragment), the
+    body is the dict bundle's byte for byte, and the answer is read from the request's positions."""
+    from sync.fhir.bundles import build, parse_response
+    from sync.fhir.context import FhirContext, HubIdentity, PatientRef
+
+    ctx = FhirContext(patient=PatientRef(identifier="13116900216"), hub=HubIdentity(serial="HUB-1"))
+    store = await Store.open(":memory:")
+    try:
+        for i in range(3):
+            await store.record(measurement(spo2(90.0 + i)), ["centre"])
+        batch = await store.due("centre", limit=10, now=LATER)
+    finally:
+        await store.close()
+    (built, body), = FhirServerDestination("centre", "http://127.0.0.1:1", ctx=ctx).prepare(batch).requests
+    assert [type(e).__name__ for e in built.bundle["entry"]][-3:] == ["Fragment"] * 3
+    assert body == orjson.dumps(build(batch, ctx, "batch").bundle)
+    reply = {"resourceType": "Bundle", "type": "batch-response", "entry": [{"response": {"status": "201 Created"}}] * 5}
+    outcomes = parse_response(orjson.dumps(reply), built.bundle, identify=False)
+    assert [o.resource_type for o in outcomes][-3:] == ["Observation"] * 3
+    with pytest.raises(ValueError):  # which measurement an encoded entry carries is in Built.owners
+        parse_response(orjson.dumps(reply), built.bundle)
 
 
 @given(
