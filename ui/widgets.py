@@ -9,9 +9,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 from collections.abc import Callable
 from pathlib import Path
 
+from kivy.clock import Clock
 from kivy.graphics.texture import TextureRegion
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ColorProperty, NumericProperty, OptionProperty, StringProperty
@@ -149,13 +152,33 @@ class Backdrop(BoxLayout):
 
 
 class HeimaScreen(Screen):
-    """Every screen: a background, a title, a read-aloud button; `spoken()` is what it reads."""
+    """Every screen: a background, a title, a read-aloud button; `spoken()` is what it reads.
+
+    A screen whose `releasable` is true holds nothing of its own that the patient would miss: it
+    is drawn from its model, so `Screens` lets it go once it is left (and makes it again when it
+    is next shown). What it follows on its model it follows with `watch`, so that `release()`
+    can let go of the model — the model outlives the screen and would otherwise keep it alive."""
 
     bg_colour = ColorProperty(theme.rgba(theme.BACKGROUND))
     title = StringProperty("")
+    releasable = False
 
     def spoken(self) -> str:
         return self.title
+
+    def watch(self, model, name: str, callback) -> None:
+        """`model.fbind(name, callback)`, undone by `release()`."""
+        uid = model.fbind(name, callback)
+        self.__dict__.setdefault("_watching", []).append((model, name, uid))
+
+    def busy(self) -> bool:
+        """Doing work that must not be dropped (a measurement under way): not released then."""
+        return False
+
+    def release(self) -> None:
+        """Let go of what this screen follows: it is being dropped."""
+        for model, name, uid in self.__dict__.pop("_watching", []):
+            model.unbind_uid(name, uid)
 
 
 class NumberPad(GridLayout):
@@ -246,15 +269,48 @@ class Screens(ScreenManager):
         if made.name != name:
             raise ValueError(f"the factory for screen {name!r} made one called {made.name!r}")
         self.add_widget(made)
-        for then in self._when_built.pop(name, []):
+        for then in self._when_built.get(name, []):  # kept: a released screen is made again
             then(made)
+        if getattr(made, "releasable", False):
+            made.fbind("on_leave", self._left)
         return made
+
+    def _left(self, screen: Screen) -> None:
+        # Once the switch is over (the transition still names the screen left until then).
+        Clock.schedule_once(lambda _dt, name=screen.name: self.release(name), 0)
+
+    def release(self, name: str) -> bool:
+        """Drop the screen called `name` — its widgets, their textures and GL buffers — unless
+        it is showing or busy; it is made again from its model when next shown. Each one held
+        1–10 MB (History's chart and rows, Settings' choices), kept for the app's life before."""
+        screen = self.built(name)
+        if screen is None or screen is self.current_screen or not getattr(screen, "releasable", False) or screen.busy():
+            return False
+        self.remove_widget(screen)
+        screen.release()
+        for side in ("screen_in", "screen_out"):  # the last switch's transition still holds it
+            if getattr(self.transition, side) is screen:
+                setattr(self.transition, side, self.current_screen)
+        del screen
+        # Widgets are cycles (parent and children, their properties): only a collection frees
+        # them, and their GL buffers go at Kivy's next frame; then the C heap is given back.
+        gc.collect()
+        Clock.schedule_once(lambda _dt: Clock.schedule_once(_trim_heap, 0), 0)
+        return True
 
     def get_screen(self, name: str) -> Screen:
         return self.screen(name)
 
     def has_screen(self, name: str) -> bool:
         return name in self._factories or self.built(name) is not None
+
+
+def _trim_heap(_dt=None) -> None:
+    """Give the C heap's free pages back to the system (glibc's malloc_trim; elsewhere nothing)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class Dialog(ModalView):

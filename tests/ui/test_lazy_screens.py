@@ -59,3 +59,69 @@ async def test_technician_mode_and_settings_are_not_built_until_opened(run_app):
         assert app.root.current == "technician-pin" and find(app.root, action="pin-ok")
 
     await run_app(work)
+
+
+async def test_a_screen_left_is_let_go_and_shown_again_from_its_model(run_app):
+    """History and Settings are dropped once left (their widgets, textures and GL buffers freed,
+    not merely hidden), and made again as they were when next opened: the values listed, the
+    language chosen, the technician's long press on Settings' title."""
+    import gc
+    import weakref
+
+    from ui.scenes import next_frame
+
+    async def work(app):
+        await settle(app)
+        await tap(find(app.root, action="go-history"), app)
+        history = weakref.ref(app.root.built("history"))
+        rows = len(app.root.built("history").ids.rows.children)
+        assert rows
+        await tap(find(app.root, action="go-today"), app)
+        await settle(app)
+        await next_frame(2)
+        assert app.root.built("history") is None
+        gc.collect()  # (the tap that left it held its button until now; the app collected already)
+        assert history() is None, "History's widgets still held after it was left"
+        await tap(find(app.root, action="go-settings"), app)
+        await tap(find(app.root, action="language-en"), app)
+        first_press = app._technician_press()
+        await tap(find(app.root, action="go-history"), app)
+        await settle(app)
+        assert app.root.built("settings") is None
+        shown = texts(app.root)
+        assert "History" in shown and "Historikk" not in shown
+        assert len(app.root.built("history").ids.rows.children) == rows
+        await tap(find(app.root, action="go-today"), app)
+        await tap(find(app.root, action="go-settings"), app)
+        press = app._technician_press()
+        assert press is not None and press is not first_press  # watched on the Settings made again
+        assert press.widget in list(app.root.built("settings").walk(restrict=True))
+        assert "English" in texts(app.root) and app.session.language == "en"
+
+    await run_app(work)
+
+
+async def test_the_measuring_screen_is_kept_while_a_measurement_is_under_way(run_app):
+    """A screen doing work is never dropped: a call or a reminder may take the screen while the
+    cuff is measuring; the measurement and its screen are there when the patient comes back."""
+    from ui.scenes import next_frame
+
+    async def work(app):
+        await settle(app)
+        app.measure("blood-pressure")
+        app.measure_model.as_if_measuring()
+        await settle(app)
+        measuring = app.root.built("measure")
+        app.root.current = "history"  # taken away without cancelling (as a call's ringing does)
+        await settle(app)
+        await next_frame(2)
+        assert app.root.built("measure") is measuring and app.measure_model.measuring
+        app.root.current = "measure"
+        await settle(app)
+        app.measure_model.cancel()
+        app.go("today")
+        await settle(app)
+        await next_frame(2)
+        assert app.root.built("measure") is None  # done: let go like the others
+
+    await run_app(work)

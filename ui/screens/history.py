@@ -17,11 +17,12 @@ from ui.widgets import HeimaScreen, fill, load_kv
 class HistoryScreen(HeimaScreen):
     model = ObjectProperty(None, allownone=True, rebind=True)
     start_text = StringProperty("")
+    releasable = True  # drawn from the model: let go when left (its chart and rows)
 
     def on_model(self, _inst, model) -> None:
         later = Clock.create_trigger(self.update)  # several changes in one frame: one rebuild
         for name in ("kinds", "kind", "rows", "series", "days", "bands", "band_legend"):
-            model.fbind(name, later)
+            self.watch(model, name, later)
         self.update()
 
     _stale = False

@@ -61,13 +61,21 @@ class MeasureScreen(HeimaScreen):
     problem_text = StringProperty("")
 
     _blink = None
+    releasable = True  # what it shows is the model's; let go when left unless measuring
 
     def on_model(self, _inst, model) -> None:
         later = Clock.create_trigger(self.update)  # several changes in one frame: one rebuild
         for name in ("state", "family", "results", "message"):
-            model.fbind(name, later)
-        model.fbind("progress", self._restatus)  # a download begins: say so (no rebuild per record)
+            self.watch(model, name, later)
+        self.watch(model, "progress", self._restatus)  # a download begins: say so (no rebuild per record)
         self.update()
+
+    def busy(self) -> bool:
+        return self.model is not None and (self.model.measuring or self.model.downloading)
+
+    def release(self) -> None:
+        self.stop_animations()  # the blink's Clock event holds the picture
+        super().release()
 
     def _texts(self) -> tuple[str, str, str]:
         """Title, status and problem text, straight from the model (never a frame late)."""

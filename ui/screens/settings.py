@@ -10,6 +10,7 @@ from ui.widgets import HeimaScreen, load_kv
 
 class SettingsScreen(HeimaScreen):
     session = ObjectProperty(None, allownone=True, rebind=True)
+    releasable = True  # every choice is the session's at once: let go when left
 
     def spoken(self) -> str:
         s = self.session

@@ -6,6 +6,7 @@ Today screen."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -156,7 +157,10 @@ def attach(app) -> None:
     def watch_title(settings) -> None:
         title = next((w for w in settings.walk(restrict=True) if isinstance(w, Title)), None)
         if title is not None and desk is not None:
-            app._technician_press = LongPress(title, app.open_technician_door)
+            # Held by the Settings screen it watches (Kivy binds methods weakly), only named
+            # weakly here: Settings is let go when left and made again (ui/widgets.py).
+            settings.technician_press = LongPress(title, app.open_technician_door)
+            app._technician_press = weakref.ref(settings.technician_press)
 
     app.root.when_built("settings", watch_title)  # the long press on its title, once Settings exists
     model.render()
