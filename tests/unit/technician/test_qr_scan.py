@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import threading
 from pathlib import Path
 
 import pytest
@@ -95,26 +94,35 @@ def test_the_scan_finds_the_profile_after_blank_frames_and_closes_the_camera(tmp
     assert not opened_by_us(video)
 
 
+class CancelledOnceScannedOn(ScanView):
+    """The technician taps Cancel once the scan has gone on 12 pictures past the first foreign
+    code (past the end of the 10-picture file). Decided by what the scan has seen, so the test
+    waits on no clock; 400 pictures without a code cancel too, and the asserts say so."""
+
+    def __init__(self) -> None:
+        self.seen_at: int | None = None
+        super().__init__()
+
+    @property
+    def pictures(self) -> int:
+        return self._pictures
+
+    @pictures.setter
+    def pictures(self, count: int) -> None:
+        self._pictures = count
+        if getattr(self, "seen", None) == OTHER_CODE and self.seen_at is None:
+            self.seen_at = count
+        if (self.seen_at is not None and count > self.seen_at + 12) or count > 400:
+            self.stop.set()
+
+
 def test_a_code_that_is_not_a_profile_is_shown_and_the_scan_goes_on_until_cancelled(tmp_path):
     video = code_video(tmp_path / "camera.avi", OTHER)
-    view = ScanView()
-    ended: list = []
-    thread = threading.Thread(target=lambda: ended.append(scan_for_profile(functools.partial(frames, str(video)), view)))
-    thread.start()
-    try:
-        seen_at = None
-        for _ in range(400):  # waiting on what the scan has seen (a file plays at its pace and again)
-            if view.seen == OTHER_CODE and seen_at is None:
-                seen_at = view.pictures
-            if seen_at is not None and view.pictures > seen_at + 12:  # still scanning: past the file's end
-                break
-            thread.join(0.05)
-        assert view.seen == OTHER_CODE and not ended
-        assert view.pictures > 10  # the 10-frame file played again: a camera does not end
-    finally:
-        view.stop.set()
-        thread.join(10)
-    assert ended[0].how == STOPPED
+    view = CancelledOnceScannedOn()
+    end = scan_for_profile(functools.partial(frames, str(video)), view)
+    assert view.seen == OTHER_CODE and view.seen_at is not None
+    assert view.pictures > 10  # the 10-frame file played again: a camera does not end
+    assert end.how == STOPPED
     assert not opened_by_us(video)
 
 
