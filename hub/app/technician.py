@@ -362,7 +362,10 @@ def _label(device: Any) -> str:
     return getattr(device, "name", None) or getattr(device, "address", None) or str(device)
 
 
-async def _test_on_bluez(config: HubConfig, timeout: float) -> list[Any]:
+@contextlib.asynccontextmanager
+async def _bluez_link(config: HubConfig):  # noqa: ANN202
+    """The machine's link with BlueZ's pairing agent answering at the terminal (the test
+    measurement and the pairing commands); without a system bus the link says so when it scans."""
     from drivers.link import LinkManager
     from hub.app import hub_registry
 
@@ -374,14 +377,19 @@ async def _test_on_bluez(config: HubConfig, timeout: float) -> list[Any]:
         window = PairingWindow()
         link = LinkManager(hub_registry(config), passkey_provider=provider, on_event=window.follow)
         bus, _ = await start_agent(provider, window)
-    except Exception as exc:  # no system bus / BlueZ: the link says so when it scans
+    except Exception as exc:  # no system bus / BlueZ
         print(f"(no BlueZ pairing agent: {type(exc).__name__})")
         link = LinkManager(hub_registry(config), passkey_provider=provider)
     try:
-        return await take_test_measurement(config, link, timeout=timeout)
+        yield link
     finally:
         if bus is not None:
             bus.disconnect()
+
+
+async def _test_on_bluez(config: HubConfig, timeout: float) -> list[Any]:
+    async with _bluez_link(config) as link:
+        return await take_test_measurement(config, link, timeout=timeout)
 
 
 # --- pairing: scan, pair, unpair ----------------------------------------------------------------
@@ -470,25 +478,8 @@ async def pairing_command(config: HubConfig, args: argparse.Namespace, link: Any
 
 
 async def _pairing_on_bluez(config: HubConfig, args: argparse.Namespace) -> int:
-    from drivers.link import LinkManager
-    from hub.app import hub_registry
-
-    provider = TerminalPasskeys()
-    bus = None
-    try:
-        from drivers.bluez_agent import PairingWindow, start_agent
-
-        window = PairingWindow()
-        link = LinkManager(hub_registry(config), passkey_provider=provider, on_event=window.follow)
-        bus, _ = await start_agent(provider, window)
-    except Exception as exc:  # no system bus / BlueZ: the link says so when it scans
-        print(f"(no BlueZ pairing agent: {type(exc).__name__})")
-        link = LinkManager(hub_registry(config), passkey_provider=provider)
-    try:
+    async with _bluez_link(config) as link:
         return await pairing_command(config, args, link)
-    finally:
-        if bus is not None:
-            bus.disconnect()
 
 
 # --- return ----------------------------------------------------------------------------------
