@@ -15,7 +15,7 @@ from hub.domain.evaluation import Evaluation, ZoneAlert
 from hub.domain.measurements import Measurement, MonotonicAnchor
 from hub.domain.ids import TextUUID
 from hub.domain.outgoing import Outgoing, OutgoingKind, of_measurement
-from hub.domain.oximetry import SampledSeries, decode_values, encode_values
+from hub.domain.oximetry import SampledSeries, encode_values
 from hub.domain.questionnaire import Coding, ScoreResult, Submission
 from hub.domain.readings import AbsentReason, Component, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
 from hub.domain.usual import UsualOutgoing, UsualValue
@@ -182,7 +182,7 @@ def measurement_from_row(row: tuple | dict) -> Measurement:
         device_clock_offset=timedelta(seconds=clock_offset) if clock_offset is not None else None,
         samples=(
             None if samples_data is None
-            else SampledSeries(datetime.fromisoformat(samples_start), samples_period, decode_values(samples_data))
+            else SampledSeries.stored(datetime.fromisoformat(samples_start), samples_period, samples_data)
         ),
         duration=timedelta(seconds=duration) if duration is not None else None,
     )
