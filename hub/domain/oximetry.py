@@ -37,29 +37,88 @@ PULSE_RATE_UNIT = "/min"
 MINUTES_UNIT = "min"
 DESATURATION_LIMIT = 90.0  # time below this SpO2 (%) is reported in the summary
 
-_MISSING = 0xFFFF  # the stored code of an empty slot
+STORED_EMPTY = 0xFFFF  # the stored code of an empty slot
 _SCALE = 10  # values are stored in tenths: 97.5 % -> 975
 
 
-@dataclass(frozen=True, slots=True)
 class SampledSeries:
-    """Equally spaced values of one kind from `start`: slot i covers start + i·period."""
+    """Equally spaced values of one kind from `start`: slot i covers start + i·period.
 
+    Immutable, compared and hashed by (start, period, values). A series read back from the store
+    (`SampledSeries.stored`) keeps the stored form and decodes its values only when they are
+    asked for: delivering a chunk writes its FHIR `data` straight from the stored codes
+    (sync.fhir.observations), so a drain never makes 600 floats of each chunk."""
+
+    __slots__ = ("start", "period", "_values", "_codes")
     start: datetime  # timezone-aware
     period: float  # seconds between slots
-    values: tuple[float | None, ...] = field(repr=False)  # None: no valid value in that slot
 
-    def __post_init__(self) -> None:
-        if self.start.tzinfo is None:
-            raise ValueError("a series starts at a timezone-aware time")
-        if not (self.period > 0 and math.isfinite(self.period)):
-            raise ValueError("a series needs a positive period")
-        if not self.values:
+    def __init__(self, start: datetime, period: float, values: tuple[float | None, ...]) -> None:
+        # None in values: no valid value in that slot
+        self._set(start, period, tuple(values), None)
+        if not self._values:
             raise ValueError("a series holds at least one slot")
+
+    @classmethod
+    def stored(cls, start: datetime, period: float, data: bytes) -> SampledSeries:
+        """The series of a stored blob (`encode_values`), its values decoded when first asked for.
+        ValueError at once for a blob that is not whole samples, or holds none."""
+        if len(data) % 2:
+            raise ValueError("a stored series has an odd number of bytes")
+        if not data:
+            raise ValueError("a series holds at least one slot")
+        series = object.__new__(cls)
+        series._set(start, period, None, bytes(data))
+        return series
+
+    def _set(self, start: datetime, period: float, values: tuple[float | None, ...] | None, codes: bytes | None) -> None:
+        if start.tzinfo is None:
+            raise ValueError("a series starts at a timezone-aware time")
+        if not (period > 0 and math.isfinite(period)):
+            raise ValueError("a series needs a positive period")
+        for name, value in (("start", start), ("period", period), ("_values", values), ("_codes", codes)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a SampledSeries cannot be changed (its {name})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a SampledSeries cannot be changed (its {name})")
+
+    @property
+    def values(self) -> tuple[float | None, ...]:
+        values = self._values
+        if values is None:
+            values = decode_values(self._codes or b"")
+            object.__setattr__(self, "_values", values)
+        return values
+
+    @property
+    def stored_form(self) -> bytes | None:
+        """The stored form (little-endian uint16 tenths, 0xFFFF empty) when the series was read
+        from the store, else None."""
+        return self._codes
+
+    def __len__(self) -> int:
+        return len(self._values) if self._values is not None else len(self._codes or b"") // 2
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SampledSeries):
+            return NotImplemented
+        return (self.start, self.period, self.values) == (other.start, other.period, other.values)
+
+    def __hash__(self) -> int:
+        return hash((self.start, self.period, self.values))
+
+    def __repr__(self) -> str:  # the values out of it: never logged
+        return f"SampledSeries(start={self.start!r}, period={self.period!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (SampledSeries, (self.start, self.period, self.values))
 
     @property
     def end(self) -> datetime:
-        return self.start + timedelta(seconds=self.period * len(self.values))
+        return self.start + timedelta(seconds=self.period * len(self))
 
     @property
     def valid(self) -> list[float]:
@@ -77,9 +136,9 @@ def encode_values(values: Iterable[float | None]) -> bytes:
     codes = array("H")
     for value in values:
         if value is None:
-            codes.append(_MISSING)
+            codes.append(STORED_EMPTY)
             continue
-        if not math.isfinite(value) or value < 0 or round(value * _SCALE) >= _MISSING:
+        if not math.isfinite(value) or value < 0 or round(value * _SCALE) >= STORED_EMPTY:
             raise ValueError("a sampled value must be a finite number from 0 up to 6,553.4")
         codes.append(round(value * _SCALE))
     if codes.itemsize != 2:  # pragma: no cover - every platform Heima runs on has 16-bit "H"
@@ -89,15 +148,26 @@ def encode_values(values: Iterable[float | None]) -> bytes:
     return codes.tobytes()
 
 
-def decode_values(data: bytes) -> tuple[float | None, ...]:
-    """`encode_values` undone. ValueError for a blob that is not whole samples."""
+def stored_codes(data: bytes) -> array:
+    """The codes of a stored blob as uint16 numbers (tenths, `STORED_EMPTY` for an empty slot).
+    ValueError for a blob that is not whole samples."""
     if len(data) % 2:
         raise ValueError("a stored series has an odd number of bytes")
     codes = array("H")
     codes.frombytes(data)
     if sys.byteorder == "big":  # pragma: no cover
         codes.byteswap()
-    return tuple(None if c == _MISSING else c / _SCALE for c in codes)
+    return codes
+
+
+def value_of_code(code: int) -> float | None:
+    """The value a stored code stands for (None: an empty slot)."""
+    return None if code == STORED_EMPTY else code / _SCALE
+
+
+def decode_values(data: bytes) -> tuple[float | None, ...]:
+    """`encode_values` undone. ValueError for a blob that is not whole samples."""
+    return tuple(None if c == STORED_EMPTY else c / _SCALE for c in stored_codes(data))
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,12 +380,15 @@ def summary_reading(summary: OximetrySummary, *, device: DeviceIdentity | None) 
 
 __all__ = [
     "DESATURATION_LIMIT",
+    "STORED_EMPTY",
     "OximetryPoint",
     "OximetryRecorder",
     "OximetrySummary",
     "SampledSeries",
     "StreamEnded",
     "decode_values",
+    "stored_codes",
+    "value_of_code",
     "encode_values",
     "series_readings",
     "summary_reading",

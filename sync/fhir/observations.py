@@ -37,7 +37,7 @@ from functools import lru_cache
 from typing import Any
 
 from hub.domain.measurements import Measurement
-from hub.domain.oximetry import SampledSeries
+from hub.domain.oximetry import SampledSeries, stored_codes, value_of_code
 from hub.domain.readings import AbsentReason, Component, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
 from hub.domain.usual import UsualValue
 from sync.fhir.codes import (
@@ -185,22 +185,47 @@ class _SampleWords(dict):
         return word
 
 
-_SAMPLE_WORDS: dict[tuple[MeasurementKind, str], _SampleWords] = {}
+class _CodeWords(dict):
+    """A sample's word in `data` per stored code (hub.domain.oximetry: tenths, 0xFFFF for an
+    empty slot), for one kind and unit: the word of the value the code decodes to, worked out
+    once per code. A stored chunk's `data` is then written from its codes, no floats made."""
+
+    def __init__(self, words: _SampleWords) -> None:
+        super().__init__()
+        self.words = words
+
+    def __missing__(self, code: int) -> str:
+        word = self[code] = self.words[value_of_code(code)]
+        return word
+
+
+_SAMPLE_WORDS: dict[tuple[MeasurementKind, str], tuple[_SampleWords, _CodeWords]] = {}
+
+
+def _sample_words(kind: MeasurementKind, unit: str) -> tuple[_SampleWords, _CodeWords]:
+    found = _SAMPLE_WORDS.get((kind, unit))
+    if found is None:
+        words = _SampleWords(kind, unit)
+        found = _SAMPLE_WORDS[(kind, unit)] = (words, _CodeWords(words))
+    return found
 
 
 def sampled_data(kind: MeasurementKind, series: SampledSeries, unit: str) -> dict[str, Any]:
     """`{"valueSampledData": ...}` for one chunk: values in the kind's UCUM unit, "E" for an
     empty slot (FHIR's "error" marker: no valid value there)."""
     codes = codes_for(kind)
-    words = _SAMPLE_WORDS.get((kind, unit))
-    if words is None:
-        words = _SAMPLE_WORDS[(kind, unit)] = _SampleWords(kind, unit)
+    words, code_words = _sample_words(kind, unit)
+    stored = series.stored_form
+    if stored is not None:  # read back from the store: the words of its codes
+        data = " ".join(map(code_words.__getitem__, stored_codes(stored)))
+    else:
+        data = " ".join(map(words.__getitem__, series.values))
     return {
         "valueSampledData": {
             "origin": {"value": 0, "unit": codes.unit, "system": UCUM, "code": codes.ucum},
             "period": fhir_decimal(round(series.period * 1000, 3)),
             "dimensions": 1,
-            "data": " ".join(map(words.__getitem__, series.values)),
+            "data": data,
         }
     }
 
