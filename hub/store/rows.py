@@ -201,6 +201,67 @@ def _measurement_of_row(row: tuple) -> Measurement:
     return measurement_from_row(row)
 
 
+# -- the usual row, read short (issue 13) -----------------------------------------------------------
+# Whether a measurement row (m, with its samples s and evaluation e) is of the usual shape — a
+# device's number, nothing flagged, no words, series, duration nor plan's zone: what
+# `outgoing_of_row` checks of a full row, decided by SQLite so that only such a row's short
+# tuple (USUAL_COLUMNS) is made Python objects. Kept word for word beside `outgoing_of_row`'s
+# test; tests/unit/test_usual_delivery.py holds both to the Measurement recorded.
+USUAL_SHAPE = (
+    "(m.absent_reason IS NULL AND typeof(m.value) = 'real' AND m.flags = '[]' AND m.provenance = 'device' "
+    "AND m.device_address IS NOT NULL AND m.components = '[]' AND m.context = '[]' AND m.body_site IS NULL "
+    "AND m.duration_s IS NULL AND s.measurement_id IS NULL AND e.measurement_id IS NULL)"
+)
+# The usual row: its id and what a destination needs (kind, number, unit, time, device — the
+# device's seven fields as one JSON text, looked up, not made seven objects per row), then what
+# its Measurement needs besides (built only if something asks): nothing is read a second time.
+USUAL_COLUMNS = (
+    "m.id, m.kind, m.value, m.unit, m.effective_time, json_array(m.device_address, m.device_name, "
+    "m.device_manufacturer, m.device_model, m.device_serial, m.device_firmware, m.device_system_id), "
+    "m.received_at, m.device_time, m.record_id, m.natural_key, m.device_user, m.device_clock_offset_s, "
+    "m.received_boot_id, m.received_boottime"
+)
+USUAL_WIDTH = 14
+_DEVICES_BY_TEXT: dict[str, DeviceIdentity] = {}
+
+
+def _device_of_text(text: str) -> DeviceIdentity:
+    """The device of USUAL_COLUMNS' JSON text: one object per device, as `_device` gives."""
+    device = _DEVICES_BY_TEXT.get(text)
+    if device is None:
+        if len(_DEVICES_BY_TEXT) > 256:
+            _DEVICES_BY_TEXT.clear()
+        device = _DEVICES_BY_TEXT[text] = _device(*json.loads(text))
+    return device
+
+
+def usual_outgoing_of_row(row: tuple) -> Outgoing | None:
+    """The UsualOutgoing of a row that starts with USUAL_COLUMNS and whose USUAL_SHAPE held;
+    None for a kind this Heima does not know (then it is read in full)."""
+    kind = _KINDS.get(row[1])
+    if kind is None:
+        return None
+    uid = TextUUID.of(row[0])
+    usual = UsualValue(str(uid), kind, row[2], row[3], row[4], _device_of_text(row[5]))
+    return UsualOutgoing.of(uid, usual, row, _measurement_of_usual_row)
+
+
+def _measurement_of_usual_row(row: tuple) -> Measurement:
+    """The Measurement of a usual row read short: the full row it stands for (what the usual
+    shape leaves out is empty or absent, the device's fields are its device's), built as every
+    row is."""
+    (
+        id_, kind, value, unit, effective_time, device_text, received_at, device_time, record_id, natural_key_,
+        device_user, clock_offset, boot_id, boottime,
+    ) = row[:USUAL_WIDTH]
+    d = _device_of_text(device_text)
+    return measurement_from_row((
+        id_, kind, value, unit, None, "[]", "device", d.address, d.name, d.manufacturer, d.model, d.serial,
+        d.firmware, d.system_id, device_time, record_id, received_at, effective_time, natural_key_, "[]", None,
+        "[]", device_user, clock_offset, boot_id, boottime, 0, None,
+    ))
+
+
 def outgoing_of_row(row: tuple) -> Outgoing:
     """The outgoing measurement of a full row (MEASUREMENT_COLUMNS, SAMPLE_COLUMNS,
     EVALUATION_COLUMNS), as the delivery path reads it: the usual shape (one number from a

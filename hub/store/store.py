@@ -31,6 +31,9 @@ from hub.store.rows import (
     EVALUATION_ROW,
     MEASUREMENT_COLUMNS,
     SAMPLE_COLUMNS,
+    USUAL_COLUMNS,
+    USUAL_SHAPE,
+    USUAL_WIDTH,
     evaluation_to_row,
     measurement_from_row,
     measurement_to_row,
@@ -38,6 +41,7 @@ from hub.store.rows import (
     outgoing_of_row,
     payload_to_json,
     samples_to_row,
+    usual_outgoing_of_row,
 )
 from hub.store.lock import DataFolderLock
 from hub.store.schema import connect
@@ -69,6 +73,8 @@ _OUTGOING_UNLESS_MEASURED = (
     "CASE WHEN m.id IS NULL THEN (SELECT kind FROM outgoing WHERE id = o.resource_id) END, "
     "CASE WHEN m.id IS NULL THEN (SELECT payload FROM outgoing WHERE id = o.resource_id) END"
 )
+# due()'s short row: USUAL_COLUMNS, then the outbox row's rowid and whether the usual shape held.
+_ROWID, _USUAL = USUAL_WIDTH, USUAL_WIDTH + 1
 _MARK_DELIVERED = "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL"
 # Rows due() handed out and not yet marked, per destination, before they are forgotten (then
 # marked by their resource id, as ever): two batches in flight, many times over.
@@ -480,8 +486,10 @@ class Store:
 
         def query() -> list[Outgoing]:
             self._size_page_cache()
+            # Every row short: the usual measurement's few columns, the rest of a row read only
+            # for the few rows of another shape (or another kind of resource), by rowid.
             rows = self.db.execute(
-                f"SELECT o.id, o.resource_id, {_OUTGOING_UNLESS_MEASURED}, {_MEASUREMENT_SELECT} "
+                f"SELECT {USUAL_COLUMNS}, o.id, {USUAL_SHAPE} "
                 "FROM outbox o INDEXED BY outbox_pending LEFT JOIN measurements m ON m.id = o.resource_id "
                 f"{_MEASUREMENT_JOINS} "
                 f"WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? {skip}"
@@ -489,25 +497,46 @@ class Store:
                 [destination, now.astimezone(UTC).isoformat(), *([_json_list(excluding)] if excluding else []), limit],
             ).fetchall()
             batch: list[Outgoing] = []
-            samples = 0
             handed = self._handed_out.setdefault(destination, {})
             if len(handed) > _HANDED_OUT_MAX:  # read and never marked (failures): forget, mark by id
                 handed.clear()
-            for row in rows:
-                if row[3] is not None:  # a resource that carries its own payload
-                    batch.append(outgoing_from_payload(row[1], row[2], row[3]))
-                    handed[row[1]] = row[0]
+            usual = [usual_outgoing_of_row(row) if row[_USUAL] else None for row in rows]
+            others = [row[_ROWID] for row, item in zip(rows, usual) if item is None]
+            full = self._full_rows(others) if others else {}
+            samples = 0
+            for row, item in zip(rows, usual):
+                if item is not None:
+                    batch.append(item)
+                    handed[row[0]] = row[_ROWID]
                     continue
-                blob = row[-6]  # samples' data, before the evaluation's five columns
-                samples += len(blob) // 2 if blob is not None else 0
-                if batch and max_samples is not None and samples > max_samples:
-                    break
-                # the usual measurement as it was stored: its Measurement built only if asked for
-                batch.append(outgoing_of_row(row[4:]))
-                handed[row[1]] = row[0]
+                got = full.get(row[_ROWID])
+                if got is None:  # gone between the two reads (never: this thread is the one writer)
+                    continue
+                if got[2] is not None:  # a resource that carries its own payload
+                    item = outgoing_from_payload(got[0], got[1], got[2])
+                else:
+                    blob = got[-6]  # samples' data, before the evaluation's five columns
+                    samples += len(blob) // 2 if blob is not None else 0
+                    if batch and max_samples is not None and samples > max_samples:
+                        break
+                    item = outgoing_of_row(got[3:])
+                batch.append(item)
+                handed[got[0]] = row[_ROWID]
             return batch
 
         return await self._run(query)
+
+    def _full_rows(self, rowids: list[int]) -> dict[int, tuple]:
+        """Outbox rows by rowid, in full (on the store's thread): {rowid: (resource id, outgoing
+        kind, payload — those two only for a resource that is no measurement —, then the
+        measurement's columns, its samples' and its evaluation's)}."""
+        found = self.db.execute(
+            f"SELECT o.id, o.resource_id, {_OUTGOING_UNLESS_MEASURED}, {_MEASUREMENT_SELECT} "
+            f"FROM outbox o LEFT JOIN measurements m ON m.id = o.resource_id {_MEASUREMENT_JOINS} "
+            "WHERE o.id IN (SELECT value FROM json_each(?))",
+            [_json_list(rowids)],
+        ).fetchall()
+        return {row[0]: row[1:] for row in found}
 
     async def next_attempt_at(self, destination: str) -> datetime | None:
         def query() -> datetime | None:

@@ -1,0 +1,64 @@
+"""due() reads the usual row short (issue 13, part D3): a device's number as a few columns, every
+other row — flagged, with words, a series, an evaluation, a resource that is no measurement —
+read in full by its rowid. What comes out is what was recorded, in queue order, whatever the mix."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hub.domain.outgoing import of_device
+from hub.domain.readings import DeviceIdentity, QualityFlag
+from hub.domain.usual import UsualOutgoing
+from hub.store import Store
+from tests.unit.hub.factories import T0, measurement, spo2
+from tests.unit.hub.test_store_query_plans import _captured, _plan, _problems
+
+LATER = T0 + timedelta(days=3650)
+OTHER = DeviceIdentity(address="AA:BB:CC:DD:EE:02", name='a "quoted" name\\', serial=None, system_id="FEEDABEEDEAD77C3")
+
+
+async def _mixed(store: Store) -> list:
+    usual = [measurement(spo2(90.0 + i, received_at=T0 + timedelta(minutes=i))) for i in range(3)]
+    flagged = measurement(spo2(88.0, flags=frozenset({QualityFlag.QUESTIONABLE})))
+    absent = measurement(spo2(None))
+    other_device = measurement(spo2(93.0, device=OTHER))
+    device = of_device(OTHER)
+    queued = [usual[0], flagged, usual[1], device, absent, other_device, usual[2]]
+    for item in queued:
+        if item is device:
+            await store.enqueue(item, ["centre"])
+        else:
+            await store.record(item, ["centre"])
+    return queued
+
+
+async def test_a_queue_of_every_shape_comes_out_in_order_as_it_was_recorded(tmp_path):
+    store = await Store.open(tmp_path / "heima.db")
+    try:
+        queued = await _mixed(store)
+        batch = await store.due("centre", limit=10, now=LATER)
+        assert [i.id for i in batch] == [q.id for q in queued]
+        shapes = [type(i) is UsualOutgoing for i in batch]
+        assert shapes == [True, False, True, False, False, True, True]  # another device's number is usual too
+        for item, recorded in zip(batch, queued):
+            assert item.payload == (recorded.payload if recorded is queued[3] else recorded)
+        assert batch[5].usual.device == OTHER  # the device's fields, quotes and all, read back
+        # marking finds each by the rowid due() read, whatever its shape
+        await store.mark_delivered("centre", [str(i.id) for i in batch])
+        assert (await store.outbox_counts())["centre"] == {"delivered": len(queued)}
+    finally:
+        await store.close()
+
+
+async def test_the_full_read_of_the_other_rows_is_by_rowid(tmp_path):
+    store = await Store.open(tmp_path / "heima.db")
+    try:
+        await _mixed(store)
+        queries = await _captured(store, lambda: store.due("centre", limit=10, now=LATER))
+        full = [q for q in queries if "o.id IN (SELECT value FROM json_each" in q]
+        assert len(full) == 1, queries  # one statement for the batch's other rows
+        plan = _plan(store, full[0])
+        assert not _problems(plan), plan
+        assert any(step.startswith("SEARCH o USING INTEGER PRIMARY KEY (rowid=?)") for step in plan), plan
+    finally:
+        await store.close()
