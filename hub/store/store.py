@@ -488,14 +488,24 @@ class Store:
             self._size_page_cache()
             # Every row short: the usual measurement's few columns, the rest of a row read only
             # for the few rows of another shape (or another kind of resource), by rowid.
-            rows = self.db.execute(
-                f"SELECT {USUAL_COLUMNS}, o.id, {USUAL_SHAPE} "
+            cursor = self.db.execute(
+                f"SELECT {USUAL_COLUMNS}, o.id, {USUAL_SHAPE}, s.count "
                 "FROM outbox o INDEXED BY outbox_pending LEFT JOIN measurements m ON m.id = o.resource_id "
                 f"{_MEASUREMENT_JOINS} "
                 f"WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? {skip}"
                 "AND coalesce(m.time_pending, 0) = 0 ORDER BY o.id LIMIT ?",
                 [destination, now.astimezone(UTC).isoformat(), *([_json_list(excluding)] if excluding else []), limit],
-            ).fetchall()
+            )
+            # Read only as far as max_samples (part W): a batch of chunks ends at its tenth row, and
+            # the 90 behind it are neither read nor read in full (the loop below checks it again).
+            rows: list[tuple] = []
+            counted = 0
+            for row in cursor:
+                counted += row[_USUAL + 1] or 0
+                if rows and max_samples is not None and counted > max_samples:
+                    break
+                rows.append(row)
+            cursor.close()
             batch: list[Outgoing] = []
             handed = self._handed_out.setdefault(destination, {})
             if len(handed) > _HANDED_OUT_MAX:  # read and never marked (failures): forget, mark by id
