@@ -36,6 +36,7 @@ _KIND = Outgoing.__dict__["kind"]
 _ID = Outgoing.__dict__["id"]
 _PAYLOAD = Outgoing.__dict__["payload"]
 _new = object.__new__
+_MEASUREMENT = OutgoingKind.MEASUREMENT
 
 
 class UsualOutgoing(Outgoing):
@@ -49,11 +50,11 @@ class UsualOutgoing(Outgoing):
     @classmethod
     def of(cls, id: uuid.UUID, usual: UsualValue, row: Any, build: Callable[[Any], Measurement]) -> UsualOutgoing:
         new = _new(cls)
-        _KIND.__set__(new, OutgoingKind.MEASUREMENT)
-        _ID.__set__(new, id)
-        _USUAL.__set__(new, usual)
-        _ROW.__set__(new, row)
-        _BUILD.__set__(new, build)
+        _set_kind(new, _MEASUREMENT)
+        _set_id(new, id)
+        _set_usual(new, usual)
+        _set_row(new, row)
+        _set_build(new, build)
         return new
 
     @property  # type: ignore[override]
@@ -72,3 +73,7 @@ __all__ = ["UsualOutgoing", "UsualValue"]
 _USUAL = UsualOutgoing.__dict__["usual"]
 _ROW = UsualOutgoing.__dict__["_row"]
 _BUILD = UsualOutgoing.__dict__["_build"]
+# Bound once: the store makes one UsualOutgoing per row of a backlog.
+_set_kind, _set_id, _set_usual, _set_row, _set_build = (
+    _KIND.__set__, _ID.__set__, _USUAL.__set__, _ROW.__set__, _BUILD.__set__
+)
