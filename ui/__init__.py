@@ -2,7 +2,7 @@
 
     app.py          HeimaApp on the hub's asyncio loop; `drive()` runs it for tests and tools
     theme.py        colours (text pairs ≥ 7:1), sizes as unit strings, the font
-    i18n.py         gettext catalogs (locale/), runtime language switch, babel numbers/dates
+    i18n.py         gettext catalogs (locale/), runtime language switch, numbers/dates (formats.py)
     kinds.py        per device family: guide, names, units, quality messages
     models/         one model per screen (Kivy properties fed by hub events on the Clock; what
                     screens bind to), the feed, and measuring.py: the measuring screen's pure

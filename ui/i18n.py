@@ -1,4 +1,4 @@
-"""Translations and Norwegian numbers and dates.
+"""Translations and Norwegian numbers and dates (ui/formats.py).
 
 Source strings (msgids) are English; catalogs for nb (default), nn and en live under
 ui/locale/<lang>/LC_MESSAGES/heima.po. The .mo files are not committed: they are compiled from the
@@ -19,9 +19,9 @@ import os
 from datetime import date, datetime
 from pathlib import Path
 
-from babel.dates import format_date, format_time
-from babel.numbers import format_decimal
 from kivy.lang import Observable
+
+from ui import formats
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,6 @@ def _cache_dir() -> Path:
 
 def compile_catalogs(source: Path = LOCALE_DIR, *, force: bool = False) -> Path:
     """Compile every .po under `source` into .mo files; returns the folder holding them."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
     target = source if os.access(source, os.W_OK) else _cache_dir()
     for lang in LANGUAGES:
         po = source / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
@@ -50,6 +47,9 @@ def compile_catalogs(source: Path = LOCALE_DIR, *, force: bool = False) -> Path:
             continue
         if not force and mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
             continue
+        from babel.messages.mofile import write_mo  # only when a catalog is compiled: Babel's memory
+        from babel.messages.pofile import read_po
+
         mo.parent.mkdir(parents=True, exist_ok=True)
         with open(po, "rb") as f:
             catalog = read_po(f, locale=lang)
@@ -140,21 +140,21 @@ class Translator(Observable):
     def locale(self) -> str:
         return "en_GB" if self.lang == "en" else self.lang  # British English: 21 November, not November 21
 
+    # Written from CLDR's names in ui/formats.py, not with Babel: its locale data is 3.7 MB of the
+    # touch app's memory (docs/performance.md, part M1); a test holds them to Babel's output.
     def number(self, value: float, decimals: int = 0) -> str:
-        fmt = "#,##0" + ("." + "0" * decimals if decimals else "")
-        return format_decimal(round(value, decimals), format=fmt, locale=self.locale).replace(" ", "\u00a0")
+        return formats.number(value, decimals, self.lang)
 
     def day(self, d: date) -> str:
-        if self.lang == "en":  # British style, without CLDR's comma: "Saturday 21 November 2026"
-            return format_date(d, format="EEEE d MMMM y", locale=self.locale)
-        return format_date(d, format="full", locale=self.locale)
+        """"lørdag 21. november 2026"; British style, without CLDR's comma: "Saturday 21 November 2026"."""
+        return formats.day(d, self.lang)
 
     def short_day(self, d: date) -> str:
-        return format_date(d, format="d. MMM" if self.lang != "en" else "d MMM", locale=self.locale)
+        return formats.short_day(d, self.lang)
 
     def time(self, t: datetime) -> str:
         """Norwegian times with a full stop, as Språkrådet writes them ("10.30"); English "10:30"."""
-        return format_time(t, format="HH:mm" if self.lang == "en" else "HH.mm", locale=self.locale)
+        return formats.clock(t, self.lang)
 
 
 tr = Translator()

@@ -111,13 +111,14 @@ async def refresh_forms(
     """Once: from each centre, or — with none (or no patient to ask for) — from the folder.
     Per source, its report or why it could not be asked. `pull=False`: no network (the forms
     kept are used as they are when there are centres)."""
-    from sync.pull.questionnaires import FormPullError
-
     found = centres(config) if config.patient.identifier else []
     if not found:
         return {FOLDER: await load_folder(service, folder)}
     if not pull:
         return {}
+    # httpx only in a hub that pulls (the touch app's memory: docs/performance.md, part M1)
+    from sync.pull.questionnaires import FormPullError
+
     out: dict[str, ImportReport | str] = {FOLDER: await service.import_forms(FOLDER, [])}  # a centre's forms instead
     for dest in found:
         try:

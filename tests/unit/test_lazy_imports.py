@@ -1,6 +1,8 @@
 """The app's process imports at start only what every hub uses (issue 13, the touch app's
 memory): FHIRPath (fhirpathpy, antlr4 and its R4 model, ~8 MB) comes with the first care-plan
-rule or form expression, jsonschema (~4 MB) with the first command from a centre."""
+rule or form expression, jsonschema (~4 MB) with the first command from a centre. Part M1: a hub
+started as the touch app starts it, with no centre to pull from, holds no HTTP client (httpx and
+what it brings, ~10 MB), and the screens write dates and numbers without Babel's locale data."""
 
 from __future__ import annotations
 
@@ -12,10 +14,65 @@ ROOT = Path(__file__).resolve().parents[2]
 LAZY = ("fhirpathpy", "antlr4", "jsonschema")
 
 
-def imported_after(code: str) -> list[str]:
-    probe = f"import sys\n{code}\nprint(','.join(m for m in {LAZY!r} if m in sys.modules))"
+# Not needed by a hub started without a centre, nor by its Today screen (docs/performance.md, part M1).
+NOT_AT_START = ("httpx", "babel.dates", "babel.numbers", "babel.core")
+
+
+def imported_after(code: str, watched: tuple[str, ...] = LAZY) -> list[str]:
+    probe = f"import sys\n{code}\nprint(','.join(m for m in {watched!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
     return [m for m in out.stdout.strip().split(",") if m]
+
+
+START_THE_HUB = """
+import asyncio, tempfile
+from datetime import date, datetime
+from pathlib import Path
+from hub.app import start_hub
+from hub.config import HubConfig
+from ui.i18n import tr
+
+async def main():
+    with tempfile.TemporaryDirectory() as folder:
+        # deliver=False: the forms are read from the folder before start_hub returns (with
+        # delivery the same refresh runs as a task); no centre is configured.
+        hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)
+        try:
+            await hub.api.forms_available(lang="nb")
+        finally:
+            await hub.stop()
+
+asyncio.run(main())
+for lang in ("nb", "nn", "en"):
+    tr.switch(lang)
+    assert tr.day(date(2026, 11, 21)) and tr.short_day(date(2026, 11, 21)) and tr.time(datetime(2026, 11, 21, 10, 30))
+    assert tr.number(1234.5, 1)
+"""
+
+
+def test_a_hub_without_a_centre_starts_without_an_http_client_and_dates_need_no_babel_data():
+    assert imported_after(START_THE_HUB, NOT_AT_START) == []
+
+
+def test_a_hub_with_a_centre_still_brings_its_http_client_when_it_pulls():
+    code = """
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+from hub.app.forms import refresh_forms
+from hub.config import HubConfig
+
+config = HubConfig(data_dir=Path("unused")).with_centre("http://127.0.0.1:9/fhir")  # nothing listens
+config = replace(config, patient=replace(config.patient, identifier="13116900216"))
+
+class NoForms:
+    async def import_forms(self, source, forms):
+        return None
+
+said = asyncio.run(refresh_forms(NoForms(), config))
+assert "could not be reached" in said["centre"], said
+"""
+    assert imported_after(code, ("httpx",)) == ["httpx"]
 
 
 def test_the_hub_and_its_facade_start_without_fhirpath_or_jsonschema():
