@@ -210,7 +210,10 @@ def _measurement_of_row(row: tuple) -> Measurement:
 USUAL_SHAPE = (
     "(m.absent_reason IS NULL AND typeof(m.value) = 'real' AND m.flags = '[]' AND m.provenance = 'device' "
     "AND m.device_address IS NOT NULL AND m.components = '[]' AND m.context = '[]' AND m.body_site IS NULL "
-    "AND m.duration_s IS NULL AND s.measurement_id IS NULL AND e.measurement_id IS NULL)"
+    "AND m.duration_s IS NULL AND s.measurement_id IS NULL AND e.measurement_id IS NULL "
+    # finite reals only (JSON has no infinity: such a row is read in full)
+    "AND abs(m.value) < 9e999 AND abs(coalesce(m.device_clock_offset_s, 0)) < 9e999 "
+    "AND abs(coalesce(m.received_boottime, 0)) < 9e999)"
 )
 # The usual row: its id and what a destination needs (kind, number, unit, time, device — the
 # device's seven fields as one JSON text, looked up, not made seven objects per row), then what
@@ -222,6 +225,27 @@ USUAL_COLUMNS = (
     "m.received_boot_id, m.received_boottime"
 )
 USUAL_WIDTH = 14
+# The same as one JSON array (due() reads a whole batch as one text): the device's fields as a
+# string holding their JSON array (`|| ''` drops the JSON subtype that would nest it).
+USUAL_JSON = (
+    "json_array(m.id, m.kind, m.value, m.unit, m.effective_time, json_array(m.device_address, m.device_name, "
+    "m.device_manufacturer, m.device_model, m.device_serial, m.device_firmware, m.device_system_id) || '', "
+    "m.received_at, m.device_time, m.record_id, m.natural_key, m.device_user, m.device_clock_offset_s, "
+    "m.received_boot_id, m.received_boottime)"
+)
+# Doubles that need all 17 digits, the smallest and largest, a subnormal: SQLite before 3.43 (or so)
+# wrote JSON reals with 15 digits, which would not read back as the number stored.
+_HARD_REALS = (0.1 + 0.2, 98.60000000000001, 1 / 3, 2.2250738585072014e-308, 5e-324, 1.7976931348623157e308, -123456789.12345679)
+
+
+def json_reals_exact(conn: Any) -> bool:
+    """Whether this connection's SQLite writes a real into JSON as text that reads back as the
+    same double (then due() may read a batch as JSON)."""
+    try:
+        text = conn.execute(f"SELECT json_array({', '.join('?' * len(_HARD_REALS))})", _HARD_REALS).fetchone()[0]
+        return tuple(json.loads(text)) == _HARD_REALS
+    except Exception:  # no JSON functions at all: row by row
+        return False
 _DEVICES_BY_TEXT: dict[str, DeviceIdentity] = {}
 
 

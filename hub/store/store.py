@@ -13,7 +13,10 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
+from bisect import bisect_right
 from concurrent.futures import ThreadPoolExecutor
+from itertools import accumulate
+from operator import itemgetter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +35,9 @@ from hub.store.rows import (
     MEASUREMENT_COLUMNS,
     SAMPLE_COLUMNS,
     USUAL_COLUMNS,
+    USUAL_JSON,
     USUAL_SHAPE,
-    USUAL_WIDTH,
+    json_reals_exact,
     evaluation_to_row,
     measurement_from_row,
     measurement_to_row,
@@ -73,8 +77,8 @@ _OUTGOING_UNLESS_MEASURED = (
     "CASE WHEN m.id IS NULL THEN (SELECT kind FROM outgoing WHERE id = o.resource_id) END, "
     "CASE WHEN m.id IS NULL THEN (SELECT payload FROM outgoing WHERE id = o.resource_id) END"
 )
-# due()'s short row: USUAL_COLUMNS, then the outbox row's rowid and whether the usual shape held.
-_ROWID, _USUAL = USUAL_WIDTH, USUAL_WIDTH + 1
+# due()'s short rows: [outbox rowid, samples, the usual row or None].
+_ROWID_OF, _SAMPLES = itemgetter(0), itemgetter(1)
 _MARK_DELIVERED = "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL"
 # Rows due() handed out and not yet marked, per destination, before they are forgotten (then
 # marked by their resource id, as ever): two batches in flight, many times over.
@@ -191,6 +195,7 @@ class Store:
         # marking finds each row by its rowid (in queue order) rather than by a random UUID.
         self._handed_out: dict[str, dict[str, int]] = {}
         self._cache_sized = False
+        self._json_reals_exact: bool | None = None  # due() reads a batch as JSON when True
 
     @classmethod
     async def open(
@@ -486,55 +491,63 @@ class Store:
 
         def query() -> list[Outgoing]:
             self._size_page_cache()
-            # Every row short: the usual measurement's few columns, the rest of a row read only
-            # for the few rows of another shape (or another kind of resource), by rowid.
-            cursor = self.db.execute(
-                f"SELECT {USUAL_COLUMNS}, o.id, {USUAL_SHAPE}, s.count "
-                "FROM outbox o INDEXED BY outbox_pending LEFT JOIN measurements m ON m.id = o.resource_id "
-                f"{_MEASUREMENT_JOINS} "
-                f"WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? {skip}"
-                "AND coalesce(m.time_pending, 0) = 0 ORDER BY o.id LIMIT ?",
-                [destination, now.astimezone(UTC).isoformat(), *([_json_list(excluding)] if excluding else []), limit],
-            )
-            # Read only as far as max_samples (part W): a batch of chunks ends at its tenth row, and
-            # the 90 behind it are neither read nor read in full (the loop below checks it again).
-            rows: list[tuple] = []
-            counted = 0
-            for row in cursor:
-                counted += row[_USUAL + 1] or 0
-                if rows and max_samples is not None and counted > max_samples:
-                    break
-                rows.append(row)
-            cursor.close()
+            params = [destination, now.astimezone(UTC).isoformat(), *([_json_list(excluding)] if excluding else []), limit]
+            rows = self._short_rows(skip, params)
+            if max_samples is not None and rows:  # (part W) as far as max_samples, at least one
+                cut = bisect_right(list(accumulate(map(_SAMPLES, rows))), max_samples)
+                del rows[max(cut, 1) :]
             batch: list[Outgoing] = []
             handed = self._handed_out.setdefault(destination, {})
             if len(handed) > _HANDED_OUT_MAX:  # read and never marked (failures): forget, mark by id
                 handed.clear()
-            usual = [usual_outgoing_of_row(row) if row[_USUAL] else None for row in rows]
-            others = [row[_ROWID] for row, item in zip(rows, usual) if item is None]
+            usual = [usual_outgoing_of_row(row[2]) if row[2] is not None else None for row in rows]
+            others = [row[0] for row, item in zip(rows, usual) if item is None]
             full = self._full_rows(others) if others else {}
-            samples = 0
             for row, item in zip(rows, usual):
                 if item is not None:
                     batch.append(item)
-                    handed[row[0]] = row[_ROWID]
+                    handed[row[2][0]] = row[0]
                     continue
-                got = full.get(row[_ROWID])
+                got = full.get(row[0])
                 if got is None:  # gone between the two reads (never: this thread is the one writer)
                     continue
                 if got[2] is not None:  # a resource that carries its own payload
                     item = outgoing_from_payload(got[0], got[1], got[2])
                 else:
-                    blob = got[-6]  # samples' data, before the evaluation's five columns
-                    samples += len(blob) // 2 if blob is not None else 0
-                    if batch and max_samples is not None and samples > max_samples:
-                        break
                     item = outgoing_of_row(got[3:])
                 batch.append(item)
-                handed[got[0]] = row[_ROWID]
+                handed[got[0]] = row[0]
             return batch
 
         return await self._run(query)
+
+    def _short_rows(self, skip: str, params: list[Any]) -> list[list[Any]]:
+        """The batch's rows in queue order, each [outbox rowid, its samples (0: none), the usual
+        row's USUAL_COLUMNS or None] (on the store's thread). One statement and one step for the
+        whole batch: its rows as one JSON text (with SQLite's JSON writing every real so that it
+        reads back the same double; checked on this connection, else row by row)."""
+        where = (
+            f"FROM outbox o INDEXED BY outbox_pending LEFT JOIN measurements m ON m.id = o.resource_id {_MEASUREMENT_JOINS} "
+            f"WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? {skip}"
+            "AND coalesce(m.time_pending, 0) = 0 ORDER BY o.id LIMIT ?"
+        )
+        if self._json_reals_exact is None:
+            self._json_reals_exact = json_reals_exact(self.db.conn)
+        if not self._json_reals_exact:
+            found = self.db.execute(f"SELECT o.id, coalesce(s.count, 0), {USUAL_SHAPE}, {USUAL_COLUMNS} {where}", params)
+            return [[r[0], r[1], r[3:] if r[2] else None] for r in found.fetchall()]
+        # Each row '[rowid,samples,usual]', joined as text (no JSON subtype crosses the subquery);
+        # group_concat promises no order, so the rows are put in queue order here.
+        text = self.db.execute(
+            "SELECT '[' || group_concat('[' || r || ',' || n || ',' || ifnull(u, 'null') || ']', ',') || ']' FROM "
+            f"(SELECT o.id AS r, coalesce(s.count, 0) AS n, CASE WHEN {USUAL_SHAPE} THEN {USUAL_JSON} END AS u {where})",
+            params,
+        ).fetchone()[0]
+        if text is None:
+            return []
+        rows: list[list[Any]] = orjson.loads(text)
+        rows.sort(key=_ROWID_OF)
+        return rows
 
     def _full_rows(self, rowids: list[int]) -> dict[int, tuple]:
         """Outbox rows by rowid, in full (on the store's thread): {rowid: (resource id, outgoing

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from hub.domain.outgoing import of_device
 from hub.domain.readings import DeviceIdentity, QualityFlag
 from hub.domain.usual import UsualOutgoing
@@ -14,7 +16,7 @@ from tests.unit.hub.factories import T0, measurement, spo2
 from tests.unit.hub.test_store_query_plans import _captured, _plan, _problems
 
 LATER = T0 + timedelta(days=3650)
-OTHER = DeviceIdentity(address="AA:BB:CC:DD:EE:02", name='a "quoted" name\\', serial=None, system_id="FEEDABEEDEAD77C3")
+OTHER = DeviceIdentity(address="AA:BB:CC:DD:EE:02", name='a "quoted" name\\ – Målar\u00e9', serial=None, system_id="FEEDABEEDEAD77C3")
 
 
 async def _mixed(store: Store) -> list:
@@ -32,8 +34,11 @@ async def _mixed(store: Store) -> list:
     return queued
 
 
-async def test_a_queue_of_every_shape_comes_out_in_order_as_it_was_recorded(tmp_path):
+@pytest.mark.parametrize("as_json", [True, False], ids=["one JSON text a batch", "row by row"])
+async def test_a_queue_of_every_shape_comes_out_in_order_as_it_was_recorded(tmp_path, as_json):
+    """Row by row: a SQLite whose JSON does not read back every real as written (before 3.43 or so)."""
     store = await Store.open(tmp_path / "heima.db")
+    store._json_reals_exact = as_json
     try:
         queued = await _mixed(store)
         batch = await store.due("centre", limit=10, now=LATER)
@@ -60,5 +65,23 @@ async def test_the_full_read_of_the_other_rows_is_by_rowid(tmp_path):
         plan = _plan(store, full[0])
         assert not _problems(plan), plan
         assert any(step.startswith("SEARCH o USING INTEGER PRIMARY KEY (rowid=?)") for step in plan), plan
+    finally:
+        await store.close()
+
+
+async def test_a_number_json_cannot_hold_is_read_in_full(tmp_path):
+    """JSON has no infinity: a row holding one is read in full, and the batch still comes out."""
+    store = await Store.open(tmp_path / "heima.db")
+    try:
+        queued = [measurement(spo2(91.0)), measurement(spo2(92.0)), measurement(spo2(93.0))]
+        for m in queued:
+            await store.record(m, ["centre"])
+        await store._run(lambda: store.db.conn.execute(
+            "UPDATE measurements SET received_boot_id = 'boot', received_boottime = 9e999 WHERE id = ?", [str(queued[1].id)]
+        ))
+        batch = await store.due("centre", limit=10, now=LATER)
+        assert [i.id for i in batch] == [m.id for m in queued]
+        assert batch[1].payload.received_anchor.seconds == float("inf")
+        assert [i.payload for i in batch[::2]] == queued[::2]
     finally:
         await store.close()
