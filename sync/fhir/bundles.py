@@ -39,7 +39,7 @@ from hub.domain.outgoing import Outgoing, as_outgoing
 from hub.domain.readings import DeviceIdentity
 from hub.domain.usual import UsualOutgoing, UsualValue
 from sync.fhir.context import FhirContext
-from sync.fhir.observations import device_reference_of, usual_observation, usual_observation_parts
+from sync.fhir.observations import _fhir_time_text, device_reference_of, usual_observation, usual_observation_parts
 from sync.fhir.devices import device_for, device_key, heima_urn, hub_device_for, hub_key, identifier_query, search_token
 from sync.fhir.resources import (
     Mapped,
@@ -126,20 +126,42 @@ def _entry_pieces(obs_template: dict[str, Any], quantity_template: dict[str, Any
     return pieces
 
 
-def _usual_entry_encoded(usual: UsualValue, ctx: FhirContext) -> orjson.Fragment | None:
-    """`_usual_entry_of` as its JSON text, byte for byte (held by Hypothesis: the prepared bodies
-    are compared); None when it is not one this shortcut writes."""
-    found = usual_observation_parts(usual, ctx)
-    if found is None:
-        return None
-    obs_template, quantity_template, number, when = found
-    pieces = _entry_pieces(obs_template, quantity_template, usual.device)
-    if pieces is None:
-        return None
-    uid = usual.id.encode()
-    full = heima_urn(f"observation-entry:{usual.id}").encode()
-    p0, p1, p2, p3, p4, p5 = pieces
-    return orjson.Fragment(b"".join((p0, full, p1, uid, p2, when.encode(), p3, orjson.dumps(number), p4, uid, p5)))
+class _UsualEncoder:
+    """`_usual_entry_of` as its JSON text (None when it is not one this shortcut writes), for the
+    rows of one batch: what an entry's kind, unit, number and device decide (the text around its
+    values, the number as written) is worked out for the first row that has them and looked up
+    for the rest — a backlog's rows share a handful of each — leaving each row its time, its id
+    and its fullUrl (tests/unit/test_usual_delivery.py holds the body to the dict bundle's, byte
+    for byte, a row at a time and in batches)."""
+
+    __slots__ = ("ctx", "known")
+
+    def __init__(self, ctx: FhirContext) -> None:
+        self.ctx = ctx
+        # (kind, unit, number, id(device)) -> (pieces, number's JSON): the device objects are
+        # the batch's own, alive while it is built
+        self.known: dict[tuple[Any, str, float, int], tuple[tuple[bytes, ...], bytes]] = {}
+
+    def __call__(self, usual: UsualValue) -> orjson.Fragment | None:
+        key = (usual.kind, usual.unit, usual.value, id(usual.device))
+        found = self.known.get(key)
+        if found is None:
+            parts = usual_observation_parts(usual, self.ctx)
+            if parts is None:
+                return None
+            obs_template, quantity_template, number, when = parts
+            pieces = _entry_pieces(obs_template, quantity_template, usual.device)
+            if pieces is None:
+                return None
+            found = self.known[key] = (pieces, orjson.dumps(number))
+        else:
+            when = _fhir_time_text(usual.effective_time)
+            if when is None:
+                return None
+        (p0, p1, p2, p3, p4, p5), number_text = found
+        uid = usual.id.encode()
+        full = heima_urn(f"observation-entry:{usual.id}").encode()
+        return orjson.Fragment(b"".join((p0, full, p1, uid, p2, when.encode(), p3, number_text, p4, uid, p5)))
 
 
 def _richest(identities: list[DeviceIdentity]) -> DeviceIdentity:
@@ -223,9 +245,10 @@ def build(items: Sequence[Item], ctx: FhirContext, bundle_type: BundleType, *, e
         raise ValueError("a resource appears twice in one batch")
     transaction = bundle_type == "transaction"
     mapped: list[tuple[Outgoing, Mapped | dict[str, Any] | orjson.Fragment, bool]] = []
+    encode = _UsualEncoder(ctx) if encoded else None
     for item in outgoing:
         if type(item) is UsualOutgoing and not transaction:  # the usual row of a backlog: its entry at once
-            entry = _usual_entry_encoded(item.usual, ctx) if encoded else _usual_entry_of(item.usual, ctx)
+            entry = encode(item.usual) if encode is not None else _usual_entry_of(item.usual, ctx)
             if entry is not None:
                 mapped.append((item, entry, False))
                 continue

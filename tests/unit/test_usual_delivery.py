@@ -96,6 +96,36 @@ async def test_a_backlog_is_sent_as_json_written_once_per_template_and_read_back
         parse_response(orjson.dumps(reply), built.bundle)
 
 
+async def test_a_batch_whose_rows_share_numbers_and_devices_is_sent_as_the_dict_bundle():
+    """Part D3: a batch's entries share what their kind, unit, number and device decide; the
+    body is still the dict bundle's, byte for byte — repeated numbers, two devices, a unit that
+    converts, a time in another spelling (left to the plain code)."""
+    from hub.domain.readings import DeviceIdentity, MeasurementKind, Reading
+    from sync.fhir.bundles import build
+    from sync.fhir.context import FhirContext, HubIdentity, PatientRef
+
+    other = DeviceIdentity(address="AA:BB:CC:DD:EE:02", name="Termometer", serial="T-2")
+    ctx = FhirContext(patient=PatientRef(identifier="13116900216"), hub=HubIdentity(serial="HUB-1"))
+    ms = [measurement(spo2(90.0 + i % 3, device=other if i % 4 == 0 else spo2().device, received_at=T0 + timedelta(minutes=i))) for i in range(12)]
+    ms.append(measurement(Reading(kind=MeasurementKind.BODY_WEIGHT, value=80.0, unit="kg", received_at=T0, device=other)))
+    ms.append(measurement(Reading(kind=MeasurementKind.BODY_WEIGHT, value=176.0, unit="lb", received_at=T0, device=other)))
+    ms.append(measurement(Reading(kind=MeasurementKind.BODY_WEIGHT, value=176.0, unit="lb", received_at=T0 + timedelta(seconds=1), device=other)))
+    store = await Store.open(":memory:")
+    try:
+        for m in ms:
+            await store.record(m, ["centre"])
+        await store._run(lambda: store.db.conn.execute(  # another spelling of a time: parsed, not copied
+            "UPDATE measurements SET effective_time = ? WHERE id = ?", ["2026-11-21T09:30:00.000+00:00", str(ms[5].id)]
+        ))
+        batch = await store.due("centre", limit=20, now=LATER)
+    finally:
+        await store.close()
+    assert len(batch) == len(ms) and all(type(i) is UsualOutgoing for i in batch)
+    (built, body), = FhirServerDestination("centre", "http://127.0.0.1:1", ctx=ctx).prepare(batch).requests
+    assert sum(type(e).__name__ == "Fragment" for e in built.bundle["entry"]) == len(ms) - 1
+    assert body == orjson.dumps(build(batch, ctx, "batch").bundle)
+
+
 @given(
     st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)),
     st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-3, minutes=-30)), timezone(timedelta(seconds=-90))]),
