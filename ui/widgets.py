@@ -131,6 +131,11 @@ class BigButton(ButtonBehavior, PixelText):
     def on_press(self) -> None:  # nothing happens on press: only on release
         pass
 
+    def on_kv_post(self, base_widget) -> None:
+        from ui.drawing import secondary_border
+
+        self._border = secondary_border(self)
+
 
 class Meter(Widget):
     """A progress bar that meets the contrast rule for things that are not text (WCAG 1.4.11,
