@@ -27,10 +27,24 @@ class TextUUID(uuid.UUID):
         if _CANONICAL(text) is None:
             text = str(uuid.UUID(text))  # another spelling (or not a UUID: ValueError)
         new = _new(cls)
-        _set_int(new, int(text.replace("-", ""), 16))
         _set_safe(new, _SAFE_UNKNOWN)
         _set_text(new, text)
         return new
+
+    # The number is worked out from the (canonical) text the first time it is asked for: a
+    # backlog's ids are read, sent and marked by their text, and rarely compared as numbers.
+    @property
+    def int(self) -> int:  # type: ignore[override]
+        try:
+            return _get_int(self)
+        except AttributeError:
+            value = _number(self._text.replace("-", ""), 16)
+            _set_int(self, value)
+            return value
+
+    @int.setter
+    def int(self, value: int) -> None:  # UUID.__setstate__ (unpickling, copying) sets it
+        _set_int(self, value)
 
     def __str__(self) -> str:
         try:
@@ -41,7 +55,9 @@ class TextUUID(uuid.UUID):
 
 # The slots set directly: UUID.__setattr__ refuses every assignment (a UUID is immutable).
 _new = object.__new__
+_get_int = uuid.UUID.__dict__["int"].__get__
 _set_int = uuid.UUID.__dict__["int"].__set__
+_number = int
 _set_safe = uuid.UUID.__dict__["is_safe"].__set__
 _set_text = TextUUID.__dict__["_text"].__set__
 

@@ -247,6 +247,7 @@ def json_reals_exact(conn: Any) -> bool:
     except Exception:  # no JSON functions at all: row by row
         return False
 _DEVICES_BY_TEXT: dict[str, DeviceIdentity] = {}
+_usual_value = tuple.__new__  # UsualValue(...) without its generated __new__'s Python frame
 
 
 def _device_of_text(text: str) -> DeviceIdentity:
@@ -266,7 +267,7 @@ def usual_outgoing_of_row(row: tuple) -> Outgoing | None:
     if kind is None:
         return None
     uid = TextUUID.of(row[0])
-    usual = UsualValue(str(uid), kind, row[2], row[3], row[4], _device_of_text(row[5]))
+    usual = _usual_value(UsualValue, (str(uid), kind, row[2], row[3], row[4], _device_of_text(row[5])))
     return UsualOutgoing.of(uid, usual, row, _measurement_of_usual_row)
 
 

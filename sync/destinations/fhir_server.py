@@ -34,7 +34,7 @@ import httpx
 import orjson
 
 from hub.domain.ids import TextUUID
-from hub.domain.outgoing import Outgoing, as_outgoings
+from hub.domain.outgoing import Outgoing, as_outgoing
 from sync.auth import AuthError, describe_tls_error
 from sync.delivery import DeliveryError, EntryResult, Outcome
 from sync.fhir.bundles import (
@@ -257,7 +257,7 @@ class FhirServerDestination:
         """The requests for a batch, built and serialised before it is sent: the worker prepares
         the next batch while the server works on this one (sync.outbox). Sending a prepared batch
         is the same as `send(resources)`."""
-        items = as_outgoings(resources)
+        items = [i if isinstance(i, Outgoing) else as_outgoing(i) for i in resources]
         refused, items = not_taken(PROFILE_OF[self.kind], items)
         requests = []
         for run in split_batch(items, self.max_entries):

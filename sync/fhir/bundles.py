@@ -181,7 +181,9 @@ def _device_keys(items: Sequence[Outgoing]) -> dict[tuple[str, str], list[Device
     devices: dict[tuple[str, str], list[DeviceIdentity]] = {}
     seen: dict[int, list[DeviceIdentity]] = {}  # by object: rows read back share one per device
     for item in items:
-        for identity in mapper_for(PROFILE, item.kind).sensors(item):
+        # the usual row names its one device (ObservationMapper.sensors, without the look-ups)
+        sensors = (item.usual.device,) if type(item) is UsualOutgoing else mapper_for(PROFILE, item.kind).sensors(item)
+        for identity in sensors:
             same = seen.get(id(identity))
             if same is None:
                 same = seen[id(identity)] = devices.setdefault(device_key(identity), [])
@@ -241,7 +243,7 @@ def build(items: Sequence[Item], ctx: FhirContext, bundle_type: BundleType, *, e
     outgoing = [i if isinstance(i, Outgoing) else as_outgoing(i) for i in items]
     if not outgoing:
         raise ValueError(f"a {bundle_type} bundle needs at least one resource")
-    if len({i.id.int for i in outgoing}) != len(outgoing):  # a UUID is its number
+    if len({str(i.id) for i in outgoing}) != len(outgoing):  # a UUID is its canonical text (kept by the store's ids)
         raise ValueError("a resource appears twice in one batch")
     transaction = bundle_type == "transaction"
     mapped: list[tuple[Outgoing, Mapped | dict[str, Any] | orjson.Fragment, bool]] = []

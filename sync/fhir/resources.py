@@ -193,6 +193,9 @@ register("fhir", OutgoingKind.SCORE, ScoreMapper())
 def not_taken(profile: str, items: Sequence[Outgoing]) -> tuple[list[EntryResult], list[Outgoing]]:
     """(a rejection for each resource of a kind `profile` does not take, the rest). Routing never
     queues such a row; one moved or configured by hand is set aside with the reason, never sent."""
+    taken = _REGISTRY.get(profile, {})
+    if all(kind in taken for kind in {item.kind for item in items}):  # a backlog: one or two kinds
+        return [], list(items)
     refused: list[EntryResult] = []
     rest: list[Outgoing] = []
     for item in items:
