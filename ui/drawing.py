@@ -10,7 +10,10 @@ and each of those steps changes llvmpipe's rasteriser state, which it stores for
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from kivy.graphics import Color, InstructionGroup, Line
+from kivy.graphics.instructions import VertexInstruction
 from kivy.metrics import dp
 from kivy.uix.widget import Widget
 
@@ -64,3 +67,37 @@ def secondary_border(button: Widget) -> Outline:
         shown=lambda b: b.role == "secondary",
         watch=("role",),
     )
+
+
+@dataclass(frozen=True)
+class Census:
+    """What a widget tree draws on every frame: its vertex instructions (each a draw call with
+    buffers of its own), those that can show nothing (under a transparent colour), and the lines
+    Kivy draws through the stencil buffer (wider than one pixel, not opaque)."""
+
+    vertex: int
+    invisible: int
+    stencil_lines: int
+
+
+def census(widget: Widget) -> Census:
+    """Walk `widget`'s canvas in drawing order, as Kivy applies it (a colour holds until the
+    next, across widgets)."""
+    counts = {"vertex": 0, "invisible": 0, "stencil_lines": 0}
+    alpha = [1.0]
+
+    def walk(group) -> None:
+        for item in group.children:
+            if isinstance(item, Color):
+                alpha[0] = item.a
+            elif isinstance(item, VertexInstruction):
+                counts["vertex"] += 1
+                if alpha[0] == 0:
+                    counts["invisible"] += 1
+                if isinstance(item, Line) and item.width != 1 and alpha[0] < 1:
+                    counts["stencil_lines"] += 1
+            if isinstance(item, InstructionGroup):
+                walk(item)
+
+    walk(widget.canvas)
+    return Census(**counts)
