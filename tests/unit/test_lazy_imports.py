@@ -101,3 +101,44 @@ from sync.remote.protocol import reply_is_valid
 assert not reply_is_valid({"nonsense": True})
 """
     assert imported_after(code) == ["jsonschema"]
+
+
+TODAY_SHOWN = """
+import asyncio, os, sys, tempfile
+from pathlib import Path
+from hub.app import start_hub
+from hub.config import HubConfig
+from ui.app import HeimaApp, drive
+from ui.models.loop import next_frame
+from ui.speech import RecordingSpeaker
+
+async def main():
+    with tempfile.TemporaryDirectory() as folder:
+        hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)
+        try:
+            async def work(app):
+                while not app.today_model.loaded:
+                    await next_frame(1)
+                await next_frame(3)  # drawn with its data
+                return app.root.current
+            print("shown", await drive(HeimaApp(hub.api, speaker=RecordingSpeaker()), work))
+        finally:
+            await hub.stop()
+
+asyncio.run(main())
+"""
+# What the app with Today shown does not need: an HTTP client (no centre), Babel's locale data.
+NOT_WITH_TODAY = ("httpx", "babel.core", "babel.dates", "babel.numbers")
+
+
+def test_the_touch_app_with_today_shown_holds_no_http_client_nor_babel_data(tmp_path):
+    import os
+
+    script = tmp_path / "today.py"  # a file: under `python -c` Kivy's app never starts its loop
+    script.write_text(f"import sys\n{TODAY_SHOWN}\nprint(','.join(m for m in {NOT_WITH_TODAY!r} if m in sys.modules))")
+    env = dict(os.environ, KIVY_NO_ARGS="1", KIVY_NO_FILELOG="1", KIVY_NO_CONSOLELOG="1", SDL_VIDEODRIVER="offscreen", PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert "shown today" in lines, out.stdout
+    assert lines[-1] == "", f"imported before they were needed: {lines[-1]}"
