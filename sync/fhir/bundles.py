@@ -168,7 +168,10 @@ def _richest(identities: list[DeviceIdentity]) -> DeviceIdentity:
     def known(i: DeviceIdentity) -> int:
         return sum(v is not None for v in (i.name, i.manufacturer, i.model, i.serial, i.firmware, i.system_id))
 
-    return max(dict.fromkeys(identities), key=known)  # each identity once: a batch names one sensor 500 times
+    # each identity once (a batch names one sensor 500 times, read back as one object: found by
+    # identity first, not hashed 500 times), the first of equals as before
+    distinct = dict.fromkeys({id(i): i for i in identities}.values())
+    return max(distinct, key=known)
 
 
 def _is_device(item: Outgoing) -> bool:
