@@ -38,7 +38,7 @@ from hub.store import Store
 from sync.destinations import FhirServerDestination
 from sync.fhir.context import FhirContext, HubIdentity, PatientRef
 from sync.fhir.observations import observation_for
-from sync.outbox import OutboxWorker
+from sync.outbox import MAX_SAMPLES_PER_BATCH, OutboxWorker
 from tests.bench.backlog import Clocks
 from tests.bench.conftest import heima_peak_rss
 from tests.bench.test_bench_delivery import fhir_server, indexed_server  # noqa: F401 - the indexed server
@@ -246,6 +246,6 @@ def test_peak_memory_while_draining_stays_flat_from_1000_to_1000000_samples(tmp_
         f"{small:.0f} MB vs {large:.0f} MB (+{growth * 100:.1f} %)",
         "within 15 %",
         growth <= 0.15,
-        "whole process (VmHWM); 10-minute chunks, at most 6,000 samples a request",
+        f"whole process (VmHWM); 10-minute chunks, at most {MAX_SAMPLES_PER_BATCH:,} samples a request",
     )
     assert growth <= 0.15, f"peak RSS {small:.0f} MB -> {large:.0f} MB (+{growth * 100:.1f} %)"
