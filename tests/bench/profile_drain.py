@@ -5,6 +5,10 @@
 Prints wall time, the hub's own CPU time (this process), the server's CPU time (the node
 process, read from /proc), the store thread's CPU time per kind of work (cProfile sees only the
 event loop's thread) and cProfile's top functions by own time and by cumulative time.
+
+`--plain`: no cProfile — the drain as the benchmark runs it, its CPU split by thread (the event
+loop's, the store's), user and system time, context switches, and the collector's time: what to
+compare between an idle machine and a busy one (issue 13, part D3).
 """
 
 from __future__ import annotations
@@ -13,13 +17,18 @@ import argparse
 import asyncio
 import collections
 import cProfile
+import gc
+import os
 import pstats
+import resource
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
+from hub.app.runners import freeze_startup_objects
+from hub.store import Store
 from sync.destinations import FhirServerDestination
 from sync.fhir.context import FhirContext, HubIdentity, PatientRef
 from sync.outbox import OutboxWorker
@@ -46,6 +55,58 @@ def time_store_thread(store) -> collections.Counter:
 
     store._run = timed_run
     return spent
+
+
+class Collections:
+    """The cyclic collector's runs and CPU time while it is entered."""
+
+    def __init__(self) -> None:
+        self.runs = [0, 0, 0]
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.thread_time()
+        else:
+            self.seconds += time.thread_time() - self._start
+            self.runs[info["generation"]] += 1
+
+    def __enter__(self) -> Collections:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+async def plain(n: int, batch: int, server: ReferenceFhirServer) -> None:
+    """The drain unprofiled, from a freshly opened store (as the benchmark), its CPU by thread."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = await queued_backlog(Path(tmp) / "heima.db", n)
+        await store.close()
+        store = await Store.open(Path(tmp) / "heima.db")
+        spent = time_store_thread(store)
+        async with httpx.AsyncClient(timeout=120) as client:
+            worker = OutboxWorker(store, FhirServerDestination("centre", server.base_url, ctx=CTX, client=client), batch_size=batch)
+            freeze_startup_objects()
+            before, usage, loop = os.times(), resource.getrusage(resource.RUSAGE_SELF), time.thread_time()
+            with Clocks(server._proc.pid) as clocks, Collections() as collected:
+                report = await worker.drain()
+            loop = time.thread_time() - loop
+            after, usage_after = os.times(), resource.getrusage(resource.RUSAGE_SELF)
+            gc.unfreeze()
+        await store.close()
+    assert report.delivered == n, report
+    per = 1e6 / n
+    store_cpu = sum(v for k, v in spent.items() if "close" not in k)
+    print(f"drained {n:,} at batch {batch}: wall {clocks.wall:.2f} s, hub CPU {clocks.cpu * per:.1f} us/Observation "
+          f"(user {(after.user - before.user) * per:.1f}, system {(after.system - before.system) * per:.1f}), "
+          f"server CPU {clocks.server * per:.0f} us/Observation, wall / max(hub, server) {clocks.wall / max(clocks.cpu, clocks.server):.2f}")
+    print(f"  event loop's thread {loop * per:.1f} us/Observation; store thread {store_cpu * per:.1f} us/Observation: "
+          + ", ".join(f"{name} {seconds * per:.1f}" for name, seconds in spent.most_common(3)))
+    print(f"  context switches: {usage_after.ru_nvcsw - usage.ru_nvcsw} voluntary, {usage_after.ru_nivcsw - usage.ru_nivcsw} "
+          f"involuntary; collector: {collected.runs} runs by generation, {collected.seconds * per:.2f} us/Observation")
 
 
 async def drain(n: int, batch: int, server: ReferenceFhirServer, out: Path) -> None:
@@ -77,10 +138,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("build/drain.prof"))
+    parser.add_argument("--plain", action="store_true", help="no cProfile: CPU by thread, user/system, switches, collector")
     args = parser.parse_args()
     args.out.parent.mkdir(exist_ok=True)
     with ReferenceFhirServer(identifier_index=True) as server:
-        asyncio.run(drain(args.n, args.batch, server, args.out))
+        if args.plain:
+            asyncio.run(plain(args.n, args.batch, server))
+        else:
+            asyncio.run(drain(args.n, args.batch, server, args.out))
 
 
 if __name__ == "__main__":
