@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kivy.graphics import Color, InstructionGroup, Line
+from kivy.graphics import Color, InstructionGroup, Line, StencilPush
 from kivy.graphics.instructions import VertexInstruction
 from kivy.metrics import dp
+from kivy.properties import ListProperty
+from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
 from ui import theme
@@ -56,6 +58,44 @@ class Outline:
                 before.remove(self._group)
 
 
+class Scroller(ScrollView):
+    """A vertical ScrollView clipped by the scissor rather than the stencil (its rule, `<-Scroller>`
+    in widgets.kv, replaces ScrollView's and StencilView's). A scroll view's clip is an upright
+    rectangle, which the scissor cuts exactly as the stencil did; the stencil cost, on every
+    frame, a clear of the window's whole stencil buffer, the rectangle drawn into it twice, and
+    a second rasteriser state (llvmpipe compiles one per stencil setting) for everything inside.
+
+    The scissor takes window pixels: `window_box` follows this widget's place in the window,
+    including the moves of the relative layouts (screens) it sits in."""
+
+    window_box = ListProperty([0, 0, 0, 0])
+
+    def __init__(self, **kwargs) -> None:
+        self._watched: list[Widget] = []
+        super().__init__(**kwargs)
+        self.fbind("pos", self._place)
+        self.fbind("size", self._place)
+        self.fbind("parent", self._watch_ancestors)
+
+    def _watch_ancestors(self, *_args) -> None:
+        for widget in self._watched:
+            widget.funbind("pos", self._place)
+            widget.funbind("parent", self._watch_ancestors)
+        self._watched = []
+        node = self.parent
+        while node is not None and node is not node.parent:
+            node.fbind("pos", self._place)
+            node.fbind("parent", self._watch_ancestors)
+            self._watched.append(node)
+            node = node.parent
+        self._place()
+
+    def _place(self, *_args) -> None:
+        x, y = self.to_window(*self.pos)
+        right, top = self.to_window(self.right, self.top)
+        self.window_box = [round(x), round(y), round(right - x), round(top - y)]
+
+
 def secondary_border(button: Widget) -> Outline:
     """A secondary button's grey border (1.5 dp, 14 dp corners: the same line the kv rule drew
     for every button, transparent on the others); none on primary and selected buttons."""
@@ -72,24 +112,28 @@ def secondary_border(button: Widget) -> Outline:
 @dataclass(frozen=True)
 class Census:
     """What a widget tree draws on every frame: its vertex instructions (each a draw call with
-    buffers of its own), those that can show nothing (under a transparent colour), and the lines
-    Kivy draws through the stencil buffer (wider than one pixel, not opaque)."""
+    buffers of its own), those that can show nothing (under a transparent colour), the lines
+    Kivy draws through the stencil buffer (wider than one pixel, not opaque) and the stencil
+    clips (StencilPush: a clear of the window's whole stencil buffer at the outermost)."""
 
     vertex: int
     invisible: int
     stencil_lines: int
+    stencils: int
 
 
 def census(widget: Widget) -> Census:
     """Walk `widget`'s canvas in drawing order, as Kivy applies it (a colour holds until the
     next, across widgets)."""
-    counts = {"vertex": 0, "invisible": 0, "stencil_lines": 0}
+    counts = {"vertex": 0, "invisible": 0, "stencil_lines": 0, "stencils": 0}
     alpha = [1.0]
 
     def walk(group) -> None:
         for item in group.children:
             if isinstance(item, Color):
                 alpha[0] = item.a
+            elif isinstance(item, StencilPush):
+                counts["stencils"] += 1
             elif isinstance(item, VertexInstruction):
                 counts["vertex"] += 1
                 if alpha[0] == 0:

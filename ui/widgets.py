@@ -322,4 +322,6 @@ class Dialog(ModalView):
     bg_colour = ColorProperty(theme.rgba(theme.SURFACE))
 
 
+from ui.drawing import Scroller  # noqa: E402,F401  (the kv name `Scroller`, before the rules that use it)
+
 load_kv(__file__)
