@@ -12,19 +12,21 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 # SQLCipher (statically bundled SQLite with AES-256 pages), the stdlib sqlite3's API: the store is
 # encrypted at rest. Named `sqlite3` so that the power-cut proof can swap it for apsw
 # (tests/reliability/powercut.py), which sets CIPHER to False: durability is SQLite's, not the cipher's.
 from sqlcipher3 import dbapi2 as sqlite3
 
+from hub.store.database import Database
 from hub.store.errors import SqliteError, StoreDamaged, StoreError, StoreFull, damaged, store_error
 from hub.store.files import header_kind, refuse_damaged_files
 from hub.store.keys import StoreKey, StoreKeyError, create_key, key_path, missing, read_key, wrong
 from hub.store.transactions import write_transaction
+
+if TYPE_CHECKING:  # imported when a migration is due (migrate): the run path does without it
+    import sqlite_utils
 
 __all__ = [
     "SCHEMA_VERSION", "StoreDamaged", "StoreError", "StoreFull", "StoreKeyError", "connect", "migrate", "open_connection",
@@ -363,7 +365,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4,
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def connect(path: Path | str, *, check_files: bool = True) -> sqlite_utils.Database:
+def connect(path: Path | str, *, check_files: bool = True) -> Database:
     """Open (or create) the hub database with its durability settings, migrated to the newest schema.
 
     A file that is there but damaged, or is not a Heima database, is refused with StoreDamaged and
@@ -391,7 +393,8 @@ def connect(path: Path | str, *, check_files: bool = True) -> sqlite_utils.Datab
             raise StoreError(f"could not switch the database to WAL mode (got {mode}); is the folder on a normal disk?")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
-        db = sqlite_utils.Database(conn)
+        conn.execute("PRAGMA recursive_triggers = ON")  # as sqlite_utils.Database set it on every connection
+        db = Database(conn)
         migrate(db)
     except BaseException as exc:
         conn.close()
@@ -598,13 +601,19 @@ def _check_integrity(conn: Any, path: Path | str) -> None:
         raise damaged(path, "it holds tables but no Heima schema version; it is not a Heima database")
 
 
-def migrate(db: sqlite_utils.Database) -> None:
+def migrate(db: Database | sqlite_utils.Database) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"the database has schema version {version}, newer than this Heima ({SCHEMA_VERSION}); "
             "install the newer Heima again rather than downgrading"
         )
+    if version == SCHEMA_VERSION:
+        return
+    import sqlite_utils  # the migrations' tool, only when one is due (hub/store/database.py)
+
+    if not isinstance(db, sqlite_utils.Database):
+        db = sqlite_utils.Database(db.conn)
     for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
 
         def apply(conn: object, step: Callable[[sqlite_utils.Database], None] = step, number: int = number) -> None:
@@ -615,7 +624,7 @@ def migrate(db: sqlite_utils.Database) -> None:
         log.info("database migrated to schema version %d", number)
 
 
-def _path_of(db: sqlite_utils.Database) -> str:
+def _path_of(db: Database | sqlite_utils.Database) -> str:
     """The database file's path, for messages (the main database's file in PRAGMA database_list)."""
     for _seq, name, file in db.execute("PRAGMA database_list").fetchall():
         if name == "main":

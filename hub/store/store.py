@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-import sqlite_utils
 
 from hub.domain.clock import place_after_trust
 from hub.domain.measurements import Measurement, MonotonicAnchor
@@ -48,6 +47,7 @@ from hub.store.rows import (
     usual_outgoing_of_row,
 )
 from hub.store.lock import DataFolderLock
+from hub.store.database import Database
 from hub.store.schema import connect
 from hub.store.transactions import write_transaction
 
@@ -187,7 +187,7 @@ class Store:
         # set the hub's time instead of depending on the calendar it runs on.
         self.clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heima-store")
-        self._db: sqlite_utils.Database | None = None
+        self._db: Database | None = None
         self._pending: list[tuple[Measurement, tuple[str, ...], asyncio.Future[Recorded], Extras]] = []
         self._flushing = False
         self._lock: DataFolderLock | None = None
@@ -239,7 +239,7 @@ class Store:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     @property
-    def db(self) -> sqlite_utils.Database:
+    def db(self) -> Database:
         if self._db is None:
             raise RuntimeError("the store is not open")
         return self._db

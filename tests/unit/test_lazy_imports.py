@@ -15,7 +15,7 @@ LAZY = ("fhirpathpy", "antlr4", "jsonschema")
 
 
 # Not needed by a hub started without a centre, nor by its Today screen (docs/performance.md, part M1).
-NOT_AT_START = ("httpx", "babel.dates", "babel.numbers", "babel.core")
+NOT_AT_START = ("httpx", "babel.dates", "babel.numbers", "babel.core", "sqlite_utils", "click", "pluggy", "dateutil")
 
 
 def imported_after(code: str, watched: tuple[str, ...] = LAZY) -> list[str]:
@@ -25,7 +25,7 @@ def imported_after(code: str, watched: tuple[str, ...] = LAZY) -> list[str]:
 
 
 START_THE_HUB = """
-import asyncio, tempfile
+import asyncio, sys, tempfile
 from datetime import date, datetime
 from pathlib import Path
 from hub.app import start_hub
@@ -34,6 +34,11 @@ from ui.i18n import tr
 
 async def main():
     with tempfile.TemporaryDirectory() as folder:
+        # A store made (and migrated) by an earlier run, as every start after the first finds it.
+        from hub.store.schema import connect
+        connect(Path(folder) / "heima.db").close()
+        for name in [m for m in sys.modules if m.split(".")[0] in ("sqlite_utils", "click", "pluggy", "dateutil")]:
+            del sys.modules[name]
         # deliver=False: the forms are read from the folder before start_hub returns (with
         # delivery the same refresh runs as a task); no centre is configured.
         hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)
@@ -114,6 +119,10 @@ from ui.speech import RecordingSpeaker
 
 async def main():
     with tempfile.TemporaryDirectory() as folder:
+        from hub.store.schema import connect
+        connect(Path(folder) / "heima.db").close()  # made and migrated by an earlier start
+        for name in [m for m in sys.modules if m.split(".")[0] in ("sqlite_utils", "click", "pluggy", "dateutil")]:
+            del sys.modules[name]
         hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)
         try:
             async def work(app):
@@ -128,7 +137,7 @@ async def main():
 asyncio.run(main())
 """
 # What the app with Today shown does not need: an HTTP client (no centre), Babel's locale data.
-NOT_WITH_TODAY = ("httpx", "babel.core", "babel.dates", "babel.numbers")
+NOT_WITH_TODAY = ("httpx", "babel.core", "babel.dates", "babel.numbers", "sqlite_utils", "click", "pluggy", "dateutil")
 
 
 def test_the_touch_app_with_today_shown_holds_no_http_client_nor_babel_data(tmp_path):
@@ -142,3 +151,18 @@ def test_the_touch_app_with_today_shown_holds_no_http_client_nor_babel_data(tmp_
     lines = out.stdout.splitlines()
     assert "shown today" in lines, out.stdout
     assert lines[-1] == "", f"imported before they were needed: {lines[-1]}"
+
+
+def test_a_store_made_by_an_older_heima_is_migrated_with_sqlite_utils_then():
+    code = """
+import sqlite3, tempfile
+from pathlib import Path
+from hub.store.schema import SCHEMA_VERSION, connect, migrate
+from hub.store.database import Database
+folder = Path(tempfile.mkdtemp())
+conn = sqlite3.connect(folder / "old.db", isolation_level=None)
+migrate(Database(conn))  # every step from an empty file, as the first start of a new hub
+assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'measurements'").fetchone()[0] == 1
+"""
+    assert imported_after(code, ("sqlite_utils",)) == ["sqlite_utils"]
