@@ -15,7 +15,7 @@ LAZY = ("fhirpathpy", "antlr4", "jsonschema")
 
 
 # Not needed by a hub started without a centre, nor by its Today screen (docs/performance.md, part M1).
-NOT_AT_START = ("httpx", "babel.dates", "babel.numbers", "babel.core", "sqlite_utils", "click", "pluggy", "dateutil")
+NOT_AT_START = ("httpx", "babel.dates", "babel.numbers", "babel.core", "sqlite_utils", "click", "pluggy", "dateutil", "sqlite3")
 
 
 def imported_after(code: str, watched: tuple[str, ...] = LAZY) -> list[str]:
@@ -37,7 +37,7 @@ async def main():
         # A store made (and migrated) by an earlier run, as every start after the first finds it.
         from hub.store.schema import connect
         connect(Path(folder) / "heima.db").close()
-        for name in [m for m in sys.modules if m.split(".")[0] in ("sqlite_utils", "click", "pluggy", "dateutil")]:
+        for name in [m for m in sys.modules if m.split(".")[0] in ("sqlite_utils", "click", "pluggy", "dateutil", "sqlite3")]:
             del sys.modules[name]
         # deliver=False: the forms are read from the folder before start_hub returns (with
         # delivery the same refresh runs as a task); no centre is configured.
