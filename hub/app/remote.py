@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -217,6 +216,8 @@ class HubRemoteCommands:
 
 
 def _version(dist: str) -> str:
+    from importlib import metadata  # when a centre asks: with `email` it is ~2 MB of the touch app's memory (part M1)
+
     try:
         return metadata.version(dist)[:40]
     except metadata.PackageNotFoundError:

@@ -15,7 +15,7 @@ LAZY = ("fhirpathpy", "antlr4", "jsonschema")
 
 
 # Not needed by a hub started without a centre, nor by its Today screen (docs/performance.md, part M1).
-NOT_AT_START = ("httpx", "babel.dates", "babel.numbers", "babel.core", "sqlite_utils", "click", "pluggy", "dateutil", "sqlite3")
+NOT_AT_START = ("httpx", "babel.dates", "babel.numbers", "babel.core", "sqlite_utils", "click", "pluggy", "dateutil", "sqlite3", "importlib.metadata")
 
 
 def imported_after(code: str, watched: tuple[str, ...] = LAZY) -> list[str]:
@@ -28,17 +28,20 @@ START_THE_HUB = """
 import asyncio, sys, tempfile
 from datetime import date, datetime
 from pathlib import Path
+
+import subprocess
+
+def made_by_an_earlier_start(folder):
+    # The store made and migrated by another process, as every start after the first finds it.
+    code = f"from hub.store.schema import connect; connect({str(Path(folder) / 'heima.db')!r}).close()"
+    subprocess.run([sys.executable, "-c", code], check=True)
 from hub.app import start_hub
 from hub.config import HubConfig
 from ui.i18n import tr
 
 async def main():
     with tempfile.TemporaryDirectory() as folder:
-        # A store made (and migrated) by an earlier run, as every start after the first finds it.
-        from hub.store.schema import connect
-        connect(Path(folder) / "heima.db").close()
-        for name in [m for m in sys.modules if m.split(".")[0] in ("sqlite_utils", "click", "pluggy", "dateutil", "sqlite3")]:
-            del sys.modules[name]
+        made_by_an_earlier_start(folder)
         # deliver=False: the forms are read from the folder before start_hub returns (with
         # delivery the same refresh runs as a task); no centre is configured.
         hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)
@@ -111,6 +114,13 @@ assert not reply_is_valid({"nonsense": True})
 TODAY_SHOWN = """
 import asyncio, os, sys, tempfile
 from pathlib import Path
+
+import subprocess
+
+def made_by_an_earlier_start(folder):
+    # The store made and migrated by another process, as every start after the first finds it.
+    code = f"from hub.store.schema import connect; connect({str(Path(folder) / 'heima.db')!r}).close()"
+    subprocess.run([sys.executable, "-c", code], check=True)
 from hub.app import start_hub
 from hub.config import HubConfig
 from ui.app import HeimaApp, drive
@@ -119,10 +129,7 @@ from ui.speech import RecordingSpeaker
 
 async def main():
     with tempfile.TemporaryDirectory() as folder:
-        from hub.store.schema import connect
-        connect(Path(folder) / "heima.db").close()  # made and migrated by an earlier start
-        for name in [m for m in sys.modules if m.split(".")[0] in ("sqlite_utils", "click", "pluggy", "dateutil")]:
-            del sys.modules[name]
+        made_by_an_earlier_start(folder)
         hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)
         try:
             async def work(app):
@@ -137,7 +144,7 @@ async def main():
 asyncio.run(main())
 """
 # What the app with Today shown does not need: an HTTP client (no centre), Babel's locale data.
-NOT_WITH_TODAY = ("httpx", "babel.core", "babel.dates", "babel.numbers", "sqlite_utils", "click", "pluggy", "dateutil")
+NOT_WITH_TODAY = ("httpx", "babel.core", "babel.dates", "babel.numbers", "sqlite_utils", "click", "pluggy", "dateutil", "importlib.metadata")
 
 
 def test_the_touch_app_with_today_shown_holds_no_http_client_nor_babel_data(tmp_path):
