@@ -361,7 +361,19 @@ def _v8(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+def _v9(db: sqlite_utils.Database) -> None:
+    """An outbox row of a measurement says where its measurement's row is (`measurement_rowid`),
+    so that due() finds it by its rowid rather than by its UUID in a text index (issue 13, part
+    D3: a random page of that index per row, the part of reading a batch that grew with the
+    backlog). Only a hint: the measurements' rowid is implicit (their key is the TEXT id), and
+    VACUUM or the export that encrypts a plaintext store may renumber it, so every use checks
+    the id too and finds a row whose hint is stale by its UUID, as before. Adds a column and fills
+    it; nothing stored is changed."""
+    db.execute("ALTER TABLE outbox ADD COLUMN measurement_rowid INTEGER")
+    db.execute("UPDATE outbox SET measurement_rowid = (SELECT rowid FROM measurements WHERE id = outbox.resource_id)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

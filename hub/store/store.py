@@ -77,6 +77,13 @@ _OUTGOING_UNLESS_MEASURED = (
     "CASE WHEN m.id IS NULL THEN (SELECT kind FROM outgoing WHERE id = o.resource_id) END, "
     "CASE WHEN m.id IS NULL THEN (SELECT payload FROM outgoing WHERE id = o.resource_id) END"
 )
+# due() finds a measurement by the rowid its outbox row holds (schema 9), its id checked: a hint
+# gone stale (VACUUM, the encrypting export) or missing finds nothing, and such a row is then
+# read as a resource of another kind is — in full, by its UUID — its hold looked up by its UUID.
+_BY_ROWID = "m.rowid = o.measurement_rowid AND m.id = o.resource_id"
+_HELD_UNLESS_FOUND = (
+    "(m.rowid IS NOT NULL OR coalesce((SELECT time_pending FROM measurements WHERE id = o.resource_id), 0) = 0)"
+)
 # due()'s short rows: [outbox rowid, samples, the usual row or None].
 _ROWID_OF, _SAMPLES = itemgetter(0), itemgetter(1)
 _MARK_DELIVERED = "UPDATE outbox SET state = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL"
@@ -527,9 +534,9 @@ class Store:
         whole batch: its rows as one JSON text (with SQLite's JSON writing every real so that it
         reads back the same double; checked on this connection, else row by row)."""
         where = (
-            f"FROM outbox o INDEXED BY outbox_pending LEFT JOIN measurements m ON m.id = o.resource_id {_MEASUREMENT_JOINS} "
+            f"FROM outbox o INDEXED BY outbox_pending LEFT JOIN measurements m ON {_BY_ROWID} {_MEASUREMENT_JOINS} "
             f"WHERE o.destination = ? AND o.state = 'pending' AND o.next_attempt_at <= ? {skip}"
-            "AND coalesce(m.time_pending, 0) = 0 ORDER BY o.id LIMIT ?"
+            f"AND coalesce(m.time_pending, 0) = 0 AND {_HELD_UNLESS_FOUND} ORDER BY o.id LIMIT ?"
         )
         if self._json_reals_exact is None:
             self._json_reals_exact = json_reals_exact(self.db.conn)
@@ -844,13 +851,13 @@ class Store:
 
         def write(conn: Any) -> Requeued:
             waiting_for_source = (
-                f"SELECT o.resource_id FROM {_OUTBOX_JOIN} "
+                f"SELECT o.resource_id, o.measurement_rowid FROM {_OUTBOX_JOIN} "
                 f"WHERE o.destination = ? AND o.state = 'pending' AND (({in_kinds}) OR "
                 f"(g.kind <> '{OutgoingKind.MEASUREMENT.value}' AND {in_others}))"
             )
             queued = conn.execute(
-                "INSERT INTO outbox (resource_id, destination, next_attempt_at) "
-                f"SELECT resource_id, ?, ? FROM ({waiting_for_source}) WHERE {CONSENT_GIVEN_SQL} "
+                "INSERT INTO outbox (resource_id, destination, next_attempt_at, measurement_rowid) "
+                f"SELECT resource_id, ?, ?, measurement_rowid FROM ({waiting_for_source}) WHERE {CONSENT_GIVEN_SQL} "
                 "ON CONFLICT (resource_id, destination) DO NOTHING",
                 [target, self._now(), source, *kind_list, *other_list, target],
             ).rowcount
@@ -889,9 +896,11 @@ def _json_list(values: Iterable[Any]) -> str:
 
 
 def _queue(conn: Any, resource_id: str, destinations: Sequence[str], now: str) -> None:
-    """One outbox row per destination. Consent is checked again inside the caller's transaction:
-    a row is never queued for a destination whose consent was withdrawn before its COMMIT."""
+    """One outbox row per destination, with its measurement's rowid when it is one (schema 9).
+    Consent is checked again inside the caller's transaction: a row is never queued for a
+    destination whose consent was withdrawn before its COMMIT."""
     conn.executemany(
-        f"INSERT INTO outbox (resource_id, destination, next_attempt_at) SELECT ?, ?, ? WHERE {CONSENT_GIVEN_SQL}",
-        [(resource_id, name, now, name) for name in destinations],
+        "INSERT INTO outbox (resource_id, destination, next_attempt_at, measurement_rowid) "
+        f"SELECT ?, ?, ?, (SELECT rowid FROM measurements WHERE id = ?) WHERE {CONSENT_GIVEN_SQL}",
+        [(resource_id, name, now, resource_id, name) for name in destinations],
     )

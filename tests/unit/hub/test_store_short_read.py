@@ -85,3 +85,83 @@ async def test_a_number_json_cannot_hold_is_read_in_full(tmp_path):
         assert [i.payload for i in batch[::2]] == queued[::2]
     finally:
         await store.close()
+
+
+# -- schema 9: the outbox row says where its measurement's row is ------------------------------------
+
+
+async def test_due_finds_each_measurement_by_the_rowid_its_outbox_row_holds(tmp_path):
+    store = await Store.open(tmp_path / "heima.db")
+    try:
+        await _mixed(store)
+        queries = await _captured(store, lambda: store.due("centre", limit=10, now=LATER))
+        short = [q for q in queries if "group_concat" in q]
+        assert len(short) == 1, queries
+        plan = _plan(store, short[0])
+        assert not _problems(plan), plan
+        assert any(step.startswith("SEARCH m USING INTEGER PRIMARY KEY (rowid=?)") for step in plan), plan
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["one JSON text a batch", "row by row"])
+async def test_a_stale_or_missing_rowid_finds_the_measurement_by_its_id_and_keeps_its_hold(tmp_path, as_json):
+    """The measurements' rowid is implicit: VACUUM or the encrypting export may renumber it. A
+    hint that names another row (or none) must neither send another measurement nor send a
+    measurement held for the hub's clock."""
+    store = await Store.open(tmp_path / "heima.db")
+    store._json_reals_exact = as_json
+    try:
+        ms = [measurement(spo2(90.0 + i, received_at=T0 + timedelta(minutes=i))) for i in range(4)]
+        for m in ms:
+            await store.record(m, ["centre"])
+
+        def spoil(conn=store.db.conn) -> None:
+            rowid = dict(conn.execute("SELECT id, rowid FROM measurements").fetchall())
+            a, b, c, d = (str(m.id) for m in ms)
+            conn.execute("UPDATE outbox SET measurement_rowid = ? WHERE resource_id = ?", [rowid[b], a])  # names b
+            conn.execute("UPDATE outbox SET measurement_rowid = ? WHERE resource_id = ?", [rowid[a], b])  # names a
+            conn.execute("UPDATE outbox SET measurement_rowid = NULL WHERE resource_id = ?", [c])
+            conn.execute("UPDATE outbox SET measurement_rowid = 999999 WHERE resource_id = ?", [d])
+            conn.execute("UPDATE measurements SET time_pending = 1 WHERE id = ?", [d])  # held, its hint stale
+
+        await store._run(spoil)
+        batch = await store.due("centre", limit=10, now=LATER)
+        assert [i.id for i in batch] == [m.id for m in ms[:3]]  # d held
+        assert [i.payload for i in batch] == ms[:3]
+        await store.mark_delivered("centre", [str(i.id) for i in batch])
+        assert (await store.outbox_counts())["centre"] == {"delivered": 3, "pending": 1}
+    finally:
+        await store.close()
+
+
+async def test_a_store_at_schema_8_keeps_its_queue_and_learns_where_each_measurement_is(tmp_path):
+    from hub.store import SCHEMA_VERSION
+
+    path = tmp_path / "heima.db"
+    store = await Store.open(path)
+    queued = await _mixed(store)
+    await store.mark_delivered("centre", [str(queued[0].id)])
+
+    def back_to_8(conn=store.db.conn) -> None:  # the file as the previous Heima left it
+        conn.execute("ALTER TABLE outbox DROP COLUMN measurement_rowid")
+        conn.execute("PRAGMA user_version = 8")
+
+    await store._run(back_to_8)
+    before = await store._run(lambda: store.db.conn.execute("SELECT * FROM outbox ORDER BY id").fetchall())
+    await store.close()
+    store = await Store.open(path)
+    try:
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+        after = store.db.execute("SELECT * FROM outbox ORDER BY id").fetchall()
+        assert [row[:-1] for row in after] == before  # every row kept as it was, the hint beside it
+        hints = store.db.execute(
+            "SELECT o.resource_id, o.measurement_rowid, m.rowid FROM outbox o LEFT JOIN measurements m ON m.id = o.resource_id"
+        ).fetchall()
+        assert all(hint == rowid for _, hint, rowid in hints)  # a measurement's row; None for the device
+        assert sum(hint is None for _, hint, _ in hints) == 1
+        batch = await store.due("centre", limit=10, now=LATER)
+        assert [i.id for i in batch] == [q.id for q in queued[1:]]
+        assert batch[0].payload == queued[1]
+    finally:
+        await store.close()
