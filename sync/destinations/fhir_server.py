@@ -159,6 +159,13 @@ def _network_reason(exc: httpx.HTTPError, timeout: str) -> str:
     return f"talking to the FHIR server failed ({type(exc).__name__}); will retry"
 
 
+def _ready_to_send() -> None:
+    """What httpx's first request would import — anyio's asyncio backend, ~30 modules, ~30 ms of
+    CPU on this machine — imported when the destination is made (the hub's start), not inside its
+    first delivery: a one-time cost, 3 us per Observation of a first 10,000 (issue 13, part D3)."""
+    import anyio._backends._asyncio  # noqa: F401
+
+
 def _serialise(bundle: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON (orjson: the floor for this work, with arm64 wheels for the Pi)."""
     return orjson.dumps(bundle)
@@ -236,6 +243,7 @@ class FhirServerDestination:
             timeout=self.timeout, follow_redirects=False, verify=verify if verify is not None else True
         )
         self._auth = auth
+        _ready_to_send()
         # Prefer: return=minimal — the server need not echo every resource back (Medplum's does:
         # ~1.9 KB per Observation, read and thrown away); a server that echoes anyway is read the same.
         self._headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, "Prefer": "return=minimal", **(headers or {})}
