@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 
 from kivy.clock import Clock
-from kivy.graphics import Color, Line, Rectangle
+from kivy.graphics import Callback, Color, Line, Rectangle
+from kivy.graphics.opengl import GL_SCISSOR_TEST, glDisable, glEnable
+from kivy.graphics.scissor_instructions import scissor_stack
 from kivy.metrics import dp
 from kivy.properties import StringProperty
 from kivy.uix.label import Label
@@ -118,10 +120,34 @@ class HistoryChart(Graph):
         )
         for label in self._dates:
             self.add_widget(label)
+        self._unclip_fbo()
         self.bg_colour = theme.rgba(theme.SURFACE)
         self.fbind("font_size", self._refont)  # '20sp' follows the patient's text size
         self.fbind("start_text", self._trigger)
         self.fbind("end_text", self._trigger)
+
+    def _unclip_fbo(self) -> None:
+        """The graph renders itself into its Fbo while the window draws the scroll view around it,
+        and GL's scissor is not the Fbo's own: the scroll view's clip (a window box) would cut the
+        Fbo's pixels at the same numbers, so the chart's lower and left parts were left undrawn
+        whenever it was redrawn (at every scroll). The scissor is off while it renders, back on after."""
+        fbo, unclipped = self._fbo, [False]
+
+        def before(_instr) -> bool:
+            if fbo.needs_redraw and not scissor_stack.empty:  # only when it renders: no GL change a frame
+                glDisable(GL_SCISSOR_TEST)
+                unclipped[0] = True
+            return True
+
+        def after(_instr) -> bool:
+            if unclipped[0]:
+                glEnable(GL_SCISSOR_TEST)  # the box itself was left as it was
+                unclipped[0] = False
+            return True
+
+        at = self.canvas.indexof(fbo)
+        self.canvas.insert(at + 1, Callback(after))
+        self.canvas.insert(at, Callback(before))
 
     def _label(self) -> Label:
         return Label(font_name=theme.FONT, color=theme.rgba(theme.INK), bold=True, size_hint=(None, None))

@@ -10,6 +10,7 @@ and each of those steps changes llvmpipe's rasteriser state, which it stores for
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from kivy.graphics import Color, InstructionGroup, Line, StencilPush
@@ -30,7 +31,7 @@ class Outline:
         self._widget = widget
         self._radius = radius
         self._shown = shown
-        self._line = Line(width=width)
+        self._line = Line(width=width, close=True)
         self._group = InstructionGroup()
         self._group.add(Color(rgba=colour))
         self._group.add(self._line)
@@ -44,7 +45,7 @@ class Outline:
     def _place(self, *_args) -> None:
         if self._on:
             w = self._widget
-            self._line.rounded_rectangle = (w.x, w.y, w.width, w.height, self._radius)
+            self._line.points = rounded_outline(w.x, w.y, w.width, w.height, self._radius)
 
     def update(self, *_args) -> None:
         on = bool(self._shown(self._widget))
@@ -56,6 +57,41 @@ class Outline:
                 self._place()
             else:
                 before.remove(self._group)
+
+
+# Kivy's `Line(rounded_rectangle=…)` draws each corner's arc from 4° to 88° (its 45 steps a half
+# turn), so each straight side runs from one corner's 88° point to the next corner's 4° point:
+# 0.0085 px and 0.034 px in from where the side should be (at a 14 px radius). A 3 px wide side
+# slanting by those few hundredths of a pixel breaks, wherever its edge crosses a row (or column)
+# of pixel centres, into two halves a pixel apart — a notch along the bottom of a button at
+# y = n.98 (as 68.03 px tall buttons stack), along the top of the navigation bar's. The same
+# points with both ends of each side at one inset, the mean of those two, draw the same pixels
+# wherever the side did not cross a centre, and a straight side where it did.
+_ANGLES = tuple(k * math.pi / 45 for k in range(1, 23))  # Kivy's arc: 4°, 8°, … 88°
+_ARC = tuple((math.cos(a), math.sin(a)) for a in _ANGLES)
+_INSET = ((1 - _ARC[-1][1]) + (1 - _ARC[0][0])) / 2  # × the radius
+
+
+def rounded_outline(x: float, y: float, w: float, h: float, radius: float) -> list[float]:
+    """The points of Kivy's closed rounded rectangle (corners from the top left, clockwise), each
+    straight side exactly horizontal or vertical."""
+    if w <= 0 or h <= 0:
+        return []  # nothing drawn, as Kivy's
+    r = min(max(radius, 1.0), w / 2, h / 2)
+    arcs = (  # Kivy's four arcs, each from the side before it to the side after it
+        [(x + r - c * r, y + h - r + s * r) for c, s in _ARC],
+        [(x + w - r + s * r, y + h - r + c * r) for c, s in _ARC],
+        [(x + w - r + c * r, y + r - s * r) for c, s in _ARC],
+        [(x + r - s * r, y + r - c * r) for c, s in _ARC],
+    )
+    d = _INSET * r
+    left, top, right, bottom = x + d, y + h - d, x + w - d, y + d
+    (tl, tr, br, bl) = arcs
+    tl[0], tl[-1] = (left, tl[0][1]), (tl[-1][0], top)
+    tr[0], tr[-1] = (tr[0][0], top), (right, tr[-1][1])
+    br[0], br[-1] = (right, br[0][1]), (br[-1][0], bottom)
+    bl[0], bl[-1] = (bl[0][0], bottom), (left, bl[-1][1])
+    return [c for arc in arcs for point in arc for c in point]
 
 
 class Scroller(ScrollView):
