@@ -193,6 +193,16 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
+def _stop_on_sigint() -> None:
+    """The unit stops the hub with SIGINT (KillSignal=SIGINT). A parent that ignores SIGINT — a
+    shell's background job, nohup in a script — passes the ignoring on, and Python then leaves it
+    ignored: the hub would never stop. `heima run` takes SIGINT back as Python's own interrupt."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, app, config: HubConfig) -> int:  # noqa: ANN001
     if args.command == "gallery":
         written = asyncio.run(app.run_gallery(args.out.resolve()))
@@ -207,6 +217,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, app, co
     if _touch_app(args):  # with --config, technician mode and enrolment are on the screen too
         return _run_app(app, config, emulated=False, config_path=getattr(args, "config", None))
     if args.command == "run":
+        _stop_on_sigint()
         try:
             asyncio.run(app.run_headless(config))
         except KeyboardInterrupt:
