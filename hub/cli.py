@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     verbose = getattr(args, "verbose", False)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "run":  # the hub, the kiosk and first boot: all stopped by the units with SIGINT
+        _stop_on_sigint()
     if args.command == "questionnaire":  # a form author's tool: no data folder, no configuration
         return questionnaire_cli.run(args)
     from hub.app import technician_args
@@ -217,7 +219,6 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, app, co
     if _touch_app(args):  # with --config, technician mode and enrolment are on the screen too
         return _run_app(app, config, emulated=False, config_path=getattr(args, "config", None))
     if args.command == "run":
-        _stop_on_sigint()
         try:
             asyncio.run(app.run_headless(config))
         except KeyboardInterrupt:
