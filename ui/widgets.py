@@ -14,6 +14,7 @@ import gc
 from collections.abc import Callable
 from pathlib import Path
 
+from kivy.animation import Animation
 from kivy.clock import Clock
 from kivy.graphics.texture import TextureRegion
 from kivy.lang import Builder
@@ -293,6 +294,7 @@ class Screens(ScreenManager):
             return False
         self.remove_widget(screen)
         screen.release()
+        _stop_timers(screen)
         for side in ("screen_in", "screen_out"):  # the last switch's transition still holds it
             if getattr(self.transition, side) is screen:
                 setattr(self.transition, side, self.current_screen)
@@ -308,6 +310,24 @@ class Screens(ScreenManager):
 
     def has_screen(self, name: str) -> bool:
         return name in self._factories or self.built(name) is not None
+
+
+def _stop_timers(screen: Widget) -> None:
+    """Cancel what Kivy has scheduled on the widgets of a screen being dropped: a running Animation
+    holds its widget (`Animation._instances`), and so does a Clock event until it fires. A scroll
+    view fades its bar for up to a second after its content last moved (a 0.5 s trigger, then a
+    0.5 s Animation of `_bar_color`); a screen left within that second stayed alive, with all its
+    widgets and textures, until the fade ended and a later collection came (the flaky
+    test_a_screen_left_is_let_go_and_shown_again_from_its_model)."""
+    widgets = list(screen.walk(restrict=True))
+    ours = {id(w) for w in widgets}
+    for event in Clock.get_events():
+        callback = event.get_callback()
+        callback = getattr(callback, "func", callback)  # a functools.partial of a bound method
+        if id(getattr(callback, "__self__", None)) in ours:
+            event.cancel()
+    for widget in widgets:
+        Animation.cancel_all(widget)
 
 
 def _trim_heap(_dt=None) -> None:
