@@ -10,6 +10,7 @@ the app times out on the patient: no screen goes back or closes by itself.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable
@@ -41,14 +42,7 @@ from hub.api import HubApi
 from ui import theme
 from ui.i18n import tr
 from ui.passkey import PasskeyDialog
-from ui.screens.history import HistoryScreen
-from ui.screens.manual import ManualScreen
 from ui.screens.measure import MeasureScreen
-from ui.screens.questionnaire import QuestionScreen
-from ui.screens.questionnaire_done import FormDoneScreen
-from ui.screens.questionnaire_list import FormsScreen
-from ui.screens.questionnaire_review import ReviewScreen
-from ui.screens.settings import SettingsScreen
 from ui.screens.technician import TechnicianActions, attach as attach_technician
 from ui.screens.today import TodayScreen
 from ui.speech import EspeakSpeaker, Speaker
@@ -132,16 +126,21 @@ class HeimaApp(TechnicianActions, App):
                 getattr(screen, show)()
             return screen
 
+        def screen(module: str, cls: str) -> Screen:
+            # A screen's module and its kv rules imported when it is first opened (~2 MB at start
+            # for screens a patient may not open today).
+            return getattr(importlib.import_module(f"ui.screens.{module}"), cls)()
+
         return {
             "today": lambda: made(TodayScreen(), self.today_model),
             "measure": lambda: made(MeasureScreen(), self.measure_model),
-            "manual": lambda: made(ManualScreen(), self.measure_model),
-            "history": lambda: made(HistoryScreen(), self.history_model),
-            "settings": lambda: made(SettingsScreen(), self.session, attr="session"),
-            "forms": lambda: made(FormsScreen(), self.form_model, show="rebuild"),
-            "form-question": lambda: made(QuestionScreen(), self.form_model, show="_step_changed"),
-            "form-review": lambda: made(ReviewScreen(), self.form_model, show="rebuild"),
-            "form-done": lambda: made(FormDoneScreen(), self.form_model, show="rebuild"),
+            "manual": lambda: made(screen("manual", "ManualScreen"), self.measure_model),
+            "history": lambda: made(screen("history", "HistoryScreen"), self.history_model),
+            "settings": lambda: made(screen("settings", "SettingsScreen"), self.session, attr="session"),
+            "forms": lambda: made(screen("questionnaire_list", "FormsScreen"), self.form_model, show="rebuild"),
+            "form-question": lambda: made(screen("questionnaire", "QuestionScreen"), self.form_model, show="_step_changed"),
+            "form-review": lambda: made(screen("questionnaire_review", "ReviewScreen"), self.form_model, show="rebuild"),
+            "form-done": lambda: made(screen("questionnaire_done", "FormDoneScreen"), self.form_model, show="rebuild"),
         }
 
     def on_start(self) -> None:
@@ -275,8 +274,7 @@ async def drive(app: HeimaApp, work, *, size: tuple[int, int] | None = (1280, 80
     it and leave Kivy's window ready for the next app (tests, the gallery, benchmarks)."""
     import asyncio
 
-    from ui.models.loop import finish_spawned
-    from ui.scenes import next_frame
+    from ui.models.loop import finish_spawned, next_frame  # not ui.scenes: the gallery's scenes, which run_app never loads
 
     if size is not None:
         Window.size = size
