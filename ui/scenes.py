@@ -14,25 +14,11 @@ from typing import Any
 
 from hub.api import Connected, CuffPressure, DownloadProgress, HubEvent, LiveReading, MeasurementKind, ReminderDue, TaskState
 from ui.screens import call as call_scenes
-from ui.models.loop import next_frame
+from ui.models.loop import next_frame, settle  # noqa: F401  (settle: the scenes', tests' and benchmarks' name)
 from ui.models.measuring import Phase, SessionOver
 
 LANGUAGES = ("nb", "nn", "en")
 TEXT_SIZES = ("normal", "large", "larger")
-
-
-async def settle(app: Any, frames: int = 3) -> None:
-    """Let pending hub queries and layout finish."""
-    for _ in range(50):
-        await next_frame(1)
-        busy = [r for r in (app.today_model.refresh, app.history_model.refresh, app.measure_model.refresh_send) if r._task and not r._task.done()]
-        forms = getattr(app, "form_model", None)
-        if not busy and not (forms is not None and forms._pending):
-            break
-        await asyncio.gather(*(r.wait() for r in busy))
-        if forms is not None:
-            await forms.idle()
-    await next_frame(frames)
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ PROBE = textwrap.dedent(
         from hub.api import CuffPressure, DeviceFamily
         from hub.config import HubConfig
         from ui.app import HeimaApp, drive
-        from ui.scenes import next_frame, settle
+        from ui.models.loop import next_frame, settle  # not ui.scenes: the gallery's, which run_app never loads
         from ui.speech import RecordingSpeaker
 
         out["memory"] = {"imports": memory()}

@@ -85,4 +85,19 @@ class Refresher:
             await asyncio.shield(self._task)
 
 
-__all__ = ["Refresher", "events_delivered", "finish_spawned", "next_frame", "spawn"]
+async def settle(app: Any, frames: int = 3) -> None:
+    """Let pending hub queries and layout finish (tests, the gallery, benchmarks: here, not in the
+    gallery's ui.scenes, so that what drives the app loads no more than run_app does)."""
+    for _ in range(50):
+        await next_frame(1)
+        busy = [r for r in (app.today_model.refresh, app.history_model.refresh, app.measure_model.refresh_send) if r._task and not r._task.done()]
+        forms = getattr(app, "form_model", None)
+        if not busy and not (forms is not None and forms._pending):
+            break
+        await asyncio.gather(*(r.wait() for r in busy))
+        if forms is not None:
+            await forms.idle()
+    await next_frame(frames)
+
+
+__all__ = ["Refresher", "events_delivered", "finish_spawned", "next_frame", "settle", "spawn"]
