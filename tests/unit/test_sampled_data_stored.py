@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pickle
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -67,11 +67,12 @@ async def test_a_chunk_read_back_from_the_store_is_sent_as_the_chunk_recorded(tm
         SampledSeries(NIGHT, 1.0, values), SampledSeries(NIGHT, 1.0, tuple(None if v is None else v - 30 for v in values)), device=OXIMETER
     )
     recorded = [Measurement(uuid.uuid4(), r, Provenance.DEVICE, r.received_at, None) for r in (spo2, pulse)]
-    store = await Store.open(tmp_path / "heima.db")
+    stored_at = NIGHT + timedelta(hours=9)  # the hub's clock, injected: no test depends on today's date
+    store = await Store.open(tmp_path / "heima.db", clock=lambda: stored_at)
     try:
         for m in recorded:
             await store.record(m, ["centre"])
-        due = await store.due("centre", limit=10, now=datetime(2027, 1, 1, tzinfo=UTC))
+        due = await store.due("centre", limit=10, now=stored_at + timedelta(minutes=1))
     finally:
         await store.close()
     read = {str(o.id): o.measurement for o in due}
