@@ -160,25 +160,32 @@ async def test_draining_queued_measurements_against_one_post_per_observation(tmp
         assert ratio >= 20, f"batches only {ratio:.1f}x faster than a POST each ({heima:.1f} s vs {naive:.1f} s)"
         return
     # On loopback there is no round trip to save: the ratio is bounded by the server's own work per
-    # Observation in a batch (Medplum's engine: ~70-90 us) against its work per POST, whatever the
-    # client does. The ceiling is measured in the same run — the server answering Heima's very
-    # request bodies posted back to back by a client that does nothing else — and Heima must reach
-    # at least 80 % of it (its drain within 1.25x the server alone). Issue #2's ">= 20x" was
-    # never reachable here (docs/performance.md, part L: 6-19x ceiling in every run); the 20 ms row
-    # above keeps it.
-    ceiling = naive / alone
-    share = ratio / ceiling
+    # Observation in a batch (Medplum's engine: ~60-90 us) against its work per POST, whatever the
+    # client does (docs/performance.md, part L: the ceiling, the server answering Heima's very
+    # requests posted back to back by a client doing nothing else, was 6-19x in every run). Issue
+    # #2's ">= 20x" is asserted on the 20 ms row above, where batching decides. Here what Heima
+    # controls is asserted: that the server is the bound — the drain's wall time within 1.2x the
+    # server's own CPU time during it (Heima builds batch k+1 while the server works on k).
+    # The ceiling is reported beside it; it is not the assertion, because the replay runs third on
+    # the same server (warmer, after 10,000 POSTs) and so flatters the ceiling by 10-25 %.
+    bound = heima / drain.server
     report(
         label,
-        f"{ratio:.1f}x ({heima:.1f} s vs {naive:.1f} s) = {share:.2f} of the ceiling {ceiling:.1f}x",
-        ">= 0.8 of the ceiling",
-        share >= 0.8,
-        f"{heima_requests} vs {naive_requests} requests; batch {BATCH}{where}; the ceiling: POST each / the server alone "
-        f"on Heima's requests ({alone:.2f} s)",
+        f"{ratio:.1f}x ({heima:.1f} s vs {naive:.1f} s); wall {bound:.2f}x the server's CPU",
+        "server-bound: wall <= 1.2x the server's CPU",
+        bound <= 1.2,
+        f"{heima_requests} vs {naive_requests} requests; batch {BATCH}{where}",
     )
-    assert share >= 0.8, (
-        f"Heima's drain took {heima / alone:.2f}x the server alone on the same requests ({heima:.2f} s vs {alone:.2f} s): "
-        f"{ratio:.1f}x a POST each against a ceiling of {ceiling:.1f}x"
+    report(
+        "drain 10,000, loopback: the ceiling = POST each / the server alone on Heima's requests",
+        f"{naive / alone:.1f}x (the server alone {alone:.2f} s; Heima's drain {heima / alone:.2f}x that)",
+        "-",
+        None,
+        "Heima's request bodies posted back to back by a client doing nothing else, after the POST-each run",
+    )
+    assert bound <= 1.2, (
+        f"the drain took {heima:.2f} s against the server's {drain.server:.2f} s of CPU ({bound:.2f}x): "
+        f"Heima, not the server, set the pace ({ratio:.1f}x a POST each, the ceiling {naive / alone:.1f}x)"
     )
 
 
