@@ -26,7 +26,7 @@ from typing import Protocol
 
 import sqlcipher3.dbapi2
 
-from hub.domain.outgoing import Outgoing, as_outgoing
+from hub.domain.outgoing import Outgoing, as_outgoings
 from sync.delivery import DeliveryError, Destination, EntryResult, Outcome
 from sync.fhir.codes import MappingError
 
@@ -272,8 +272,9 @@ class OutboxWorker:
         """The next batch due (not one of `excluding`, still on its way), and its requests when
         the destination prepares them ahead (None: it is mapped when sent)."""
         now = self.clock()
-        due = await self.queue.due(self.name, limit=self.batch_size, now=now, max_samples=self.max_samples, excluding=excluding)
-        batch = [i if isinstance(i, Outgoing) else as_outgoing(i) for i in due]
+        batch = as_outgoings(
+            await self.queue.due(self.name, limit=self.batch_size, now=now, max_samples=self.max_samples, excluding=excluding)
+        )
         prepare = getattr(self.destination, "prepare", None)
         if not batch or prepare is None:
             return batch, None

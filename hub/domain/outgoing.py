@@ -105,7 +105,8 @@ def as_outgoing(item: Outgoing | Measurement) -> Outgoing:
 
 
 def as_outgoings(items: Iterable[Outgoing | Measurement]) -> list[Outgoing]:
-    return [as_outgoing(i) for i in items]
+    # as_outgoing inlined: the outbox calls this for every row it drains
+    return [i if isinstance(i, Outgoing) else of_measurement(i) for i in items]
 
 
 ALL_KINDS = frozenset(OutgoingKind)

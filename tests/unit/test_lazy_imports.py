@@ -24,17 +24,19 @@ def imported_after(code: str, watched: tuple[str, ...] = LAZY) -> list[str]:
     return [m for m in out.stdout.strip().split(",") if m]
 
 
-START_THE_HUB = """
-import asyncio, sys, tempfile
-from datetime import date, datetime
+MADE_BY_AN_EARLIER_START = """
+import subprocess, sys
 from pathlib import Path
-
-import subprocess
 
 def made_by_an_earlier_start(folder):
     # The store made and migrated by another process, as every start after the first finds it.
     code = f"from hub.store.schema import connect; connect({str(Path(folder) / 'heima.db')!r}).close()"
     subprocess.run([sys.executable, "-c", code], check=True)
+"""
+
+START_THE_HUB = MADE_BY_AN_EARLIER_START + """
+import asyncio, tempfile
+from datetime import date, datetime
 from hub.app import start_hub
 from hub.config import HubConfig
 from ui.i18n import tr
@@ -111,16 +113,8 @@ assert not reply_is_valid({"nonsense": True})
     assert imported_after(code) == ["jsonschema"]
 
 
-TODAY_SHOWN = """
-import asyncio, os, sys, tempfile
-from pathlib import Path
-
-import subprocess
-
-def made_by_an_earlier_start(folder):
-    # The store made and migrated by another process, as every start after the first finds it.
-    code = f"from hub.store.schema import connect; connect({str(Path(folder) / 'heima.db')!r}).close()"
-    subprocess.run([sys.executable, "-c", code], check=True)
+TODAY_SHOWN = MADE_BY_AN_EARLIER_START + """
+import asyncio, os, tempfile
 from hub.app import start_hub
 from hub.config import HubConfig
 from ui.app import HeimaApp, drive
