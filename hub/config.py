@@ -10,12 +10,14 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.domain.endpoints import url_problem
 from hub.domain.identifiers import InvalidNationalId, NationalIdKind, parse_national_id
-from hub.domain.video import VideoSettings, parse_video_settings
+
+if TYPE_CHECKING:  # the call machine (hub.domain.video) is imported only for a [video] table: most hubs have none
+    from hub.domain.video import VideoSettings
 
 DESTINATION_KINDS = ("fhir", "nhn-pmd", "directory")
 CARE_PROVIDER_KINDS = ("fhir", "nhn-pmd")  # destinations that file the data under a patient
@@ -571,6 +573,8 @@ def _video(table: Any) -> VideoSettings:
         for key in ("username", "credential"):
             if key in entry and not isinstance(entry[key], str):
                 raise ConfigError(f"{where}.{key}: must be text")
+    from hub.domain.video import parse_video_settings
+
     try:
         return parse_video_settings(table)
     except ValueError as exc:  # its message names the key and the fix, never a value

@@ -19,11 +19,13 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hub.domain.devices import DeviceFamily
 from hub.domain.readings import MeasurementKind
-from hub.domain.video import CallState, EndReason
+
+if TYPE_CHECKING:  # annotations only: the call machine is imported by the call's own service (hub.services.video)
+    from hub.domain.video import CallState, EndReason
 
 log = logging.getLogger(__name__)
 

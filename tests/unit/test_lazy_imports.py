@@ -16,6 +16,9 @@ LAZY = ("fhirpathpy", "antlr4", "jsonschema")
 
 # Not needed by a hub started without a centre, nor by its Today screen (docs/performance.md, part M1).
 NOT_AT_START = ("httpx", "babel.dates", "babel.numbers", "babel.core", "sqlite_utils", "click", "pluggy", "dateutil", "sqlite3", "importlib.metadata")
+# Part M6: the nurse's video call machine (its states, signalling and shared-value messages) comes
+# with a [video] table or the call's own service, not with every hub's configuration and event feed.
+NOT_AT_START += ("hub.domain.video",)
 
 
 def imported_after(code: str, watched: tuple[str, ...] = LAZY) -> list[str]:
@@ -141,6 +144,7 @@ asyncio.run(main())
 NOT_WITH_TODAY = ("httpx", "babel.core", "babel.dates", "babel.numbers", "sqlite_utils", "click", "pluggy", "dateutil", "importlib.metadata")
 # Part M4: the screens not shown yet (their modules and kv rules come when first opened), and the
 # gallery's scenes, which drive() (tests, benchmarks) no longer loads where run_app never did.
+NOT_WITH_TODAY += ("hub.domain.video",)  # part M6
 NOT_WITH_TODAY += ("ui.scenes", "ui.screens.history", "ui.screens.settings", "ui.screens.manual", "ui.screens.questionnaire",
                    "ui.screens.questionnaire_list", "ui.screens.questionnaire_review", "ui.screens.questionnaire_done")
 
@@ -171,3 +175,25 @@ assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'measurements'").fetchone()[0] == 1
 """
     assert imported_after(code, ("sqlite_utils",)) == ["sqlite_utils"]
+
+
+def test_a_hub_with_video_configured_still_reads_its_video_settings():
+    code = """
+import tempfile
+from pathlib import Path
+from hub.config import ConfigError, parse_config
+folder = Path(tempfile.mkdtemp())
+(folder / "hub.crt").write_text("-----BEGIN CERTIFICATE-----\\n")
+centre = {"mqtt": {"host": "mqtt.centre.example", "hub_id": "hub-0042", "client_cert": "hub.crt"}}
+video = {"ice_servers": [{"urls": ["turns:turn.centre.example:5349"]}], "ring_seconds": 30}
+config = parse_config({"centre": centre, "video": video}, base_dir=folder)
+assert config.video.ring_seconds == 30.0 and config.video.ice_servers[0].urls == ("turns:turn.centre.example:5349",)
+try:
+    parse_config({"centre": centre, "video": {"ring_seconds": 1}}, base_dir=folder)
+except ConfigError as e:
+    assert "ring_seconds" in str(e)
+else:
+    raise AssertionError("a ring of 1 s was accepted")
+"""
+    assert imported_after(code, ("hub.domain.video",)) == ["hub.domain.video"]
+
