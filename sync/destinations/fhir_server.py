@@ -46,6 +46,7 @@ from sync.fhir.bundles import (
     build,
     issue_codes,
     parse_response,
+    parse_response_lean,
     split_batch,
 )
 from sync.fhir.context import FhirContext
@@ -280,7 +281,7 @@ class FhirServerDestination:
         for number, (built, body) in enumerate(prepared.requests):
             try:
                 response = await self._post(built.bundle, body)
-                results.extend(self._results(self._outcomes(response, built.bundle), built.owners, prepared.ids))
+                results.extend(self._results(self._outcomes(response, built.bundle, lean=True), built.owners, prepared.ids))
             except DeliveryError as exc:
                 if number == 0:
                     raise
@@ -327,8 +328,9 @@ class FhirServerDestination:
             reason = describe_tls_error(exc, "the FHIR server") or f"the connection to the FHIR server failed ({type(exc).__name__})"
             raise DeliveryError(reason if reason.endswith("will retry") else f"{reason}; will retry") from None
 
-    def _outcomes(self, response: httpx.Response, bundle: dict[str, Any]) -> list[EntryOutcome]:
-        """The parsed answer, one outcome per request entry; DeliveryError when there is none."""
+    def _outcomes(self, response: httpx.Response, bundle: dict[str, Any], *, lean: bool = False) -> list[EntryOutcome | None]:
+        """The parsed answer, one outcome per request entry; DeliveryError when there is none.
+        `lean`: None for each usual Observation the server created (parse_response_lean)."""
         status = response.status_code
         said = f"FHIR server answered {_status_text(status)}"
         if not 200 <= status < 300:
@@ -353,23 +355,34 @@ class FhirServerDestination:
         if "html" in content_type:
             raise DeliveryError(f"{said} with an HTML page, not FHIR (a proxy or login page?); will retry")
         try:
-            return parse_response(response.content, bundle, identify=False)
+            if lean:
+                return parse_response_lean(response.content, bundle)
+            return list(parse_response(response.content, bundle, identify=False))
         except BundleResponseError as exc:
             raise DeliveryError(f"{said} but {exc}; will retry{self.resend_note}") from None
 
     def _results(
         self,
-        outcomes: Sequence[EntryOutcome],
+        outcomes: Sequence[EntryOutcome | None],
         owners: Sequence[tuple[str, ...]] | None = None,
         known: dict[str, uuid.UUID] | None = None,
     ) -> list[EntryResult]:
         """One result per outgoing resource an entry delivers (`owners`, per entry, as the bundle
         was built; without them, an Observation delivers its measurement). An entry that
         delivers none — the hub's Device, a sensor's — only travels with the others. `known`:
-        the batch's ids by their text (the same objects the worker holds; none parsed again)."""
+        the batch's ids by their text (the same objects the worker holds; none parsed again).
+        An outcome None (parse_response_lean, with `owners`): the usual Observation, created."""
         results: list[EntryResult] = []
         known = known or {}
-        for outcome in outcomes:
+        for index, outcome in enumerate(outcomes):
+            if outcome is None:  # a usual Observation the server created: its resources delivered
+                assert owners is not None, "a lean answer is read with the bundle's owners"
+                own = owners[index]
+                if len(own) == 1:
+                    results.append(_delivered(known.get(own[0]) or TextUUID.of(own[0])))
+                else:
+                    results.extend(_delivered(known.get(o) or TextUUID.of(o)) for o in own)
+                continue
             if owners is not None:
                 own = owners[outcome.index]
                 if len(own) == 1 and outcome.ok:  # the usual entry: one resource, delivered

@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import orjson
 
@@ -462,8 +462,8 @@ def _one_issue(severity: str, code: str) -> tuple[bool, tuple[str, ...]]:
 
 
 def _parse_response(
-    reply: Any, request_bundle: dict[str, Any], bundle_type: BundleType, *, identify: bool = True
-) -> list[EntryOutcome]:
+    reply: Any, request_bundle: dict[str, Any], bundle_type: BundleType, *, identify: bool = True, lean: bool = False
+) -> list[EntryOutcome | None]:
     if request_bundle.get("type") != bundle_type:  # pragma: no cover - a caller's mistake
         raise ValueError(f"the request bundle is not a {bundle_type}")
     expected = f"{bundle_type}-response"
@@ -491,8 +491,28 @@ def _parse_response(
     if len(answered) != len(requested):
         raise BundleResponseError(f"the reply has {len(answered)} entries for {len(requested)} requested")
 
-    outcomes = []
+    outcomes: list[EntryOutcome | None] = []
+    usual_outcome: Any = None  # the last outcome found informational (Medplum: one per entry, all equal)
     for index, (asked, got) in enumerate(zip(requested, answered, strict=True)):
+        if lean and type(asked) is orjson.Fragment:  # a usual Observation: is its answer the usual one?
+            response = got.get("response") if type(got) is dict else None
+            if type(response) is dict:
+                status, location, outcome = response.get("status"), response.get("location"), response.get("outcome")
+                if (
+                    type(status) is str
+                    and type(location) is str
+                    and (outcome is None or (outcome == usual_outcome and usual_outcome is not None))
+                    and 200 <= (_status_number(status) or 0) < 300
+                    and location[:12] == "Observation/"  # _names_type's first test, inline
+                    and location[12:13] not in ("", "/")
+                ):
+                    outcomes.append(None)
+                    continue
+                usual = _usual_entry("Observation", got)
+                if usual is not None:  # the usual answer with an outcome not seen before
+                    usual_outcome = response.get("outcome")
+                    outcomes.append(None)
+                    continue
         if type(asked) is orjson.Fragment:  # a usual Observation's entry, already JSON (build(encoded=True))
             if identify:
                 raise ValueError("an encoded bundle's answer is read with identify=False (Built.owners says what each entry carries)")
@@ -525,7 +545,7 @@ def parse_transaction_response(reply: Any, request_bundle: dict[str, Any]) -> li
     (alias TransactionResponseError) for anything that is not a well-formed transaction-response
     with one well-formed entry per request entry.
     """
-    return _parse_response(reply, request_bundle, "transaction")
+    return cast("list[EntryOutcome]", _parse_response(reply, request_bundle, "transaction"))
 
 
 def parse_batch_response(reply: Any, request_bundle: dict[str, Any]) -> list[EntryOutcome]:
@@ -536,7 +556,20 @@ def parse_batch_response(reply: Any, request_bundle: dict[str, Any]) -> list[Ent
     unusable gets an outcome with `problem` set (and `ok` False): that entry is unknown, the
     others stand.
     """
-    return _parse_response(reply, request_bundle, "batch")
+    return cast("list[EntryOutcome]", _parse_response(reply, request_bundle, "batch"))
+
+
+def parse_response_lean(reply: Any, request_bundle: dict[str, Any]) -> list[EntryOutcome | None]:
+    """parse_response(reply, request_bundle, identify=False), with None in place of the outcome of
+    each usual Observation (an entry build(encoded=True) wrote) that the server created or found —
+    a 2xx status, a location naming an Observation, no outcome or one informational issue, as
+    `_usual_entry` reads it — and an EntryOutcome, as ever, for every other entry. What the FHIR
+    destination needs of a batch's answer (entry i delivered or not), without an outcome object
+    per delivered Observation (issue 13, part D4). The same checks refuse the same replies."""
+    bundle_type = request_bundle.get("type")
+    if bundle_type not in BUNDLE_TYPES:
+        raise ValueError(f"cannot read the answer to a {str(bundle_type)[:40]!r} bundle")
+    return _parse_response(reply, request_bundle, bundle_type, identify=False, lean=True)
 
 
 def parse_response(reply: Any, request_bundle: dict[str, Any], *, identify: bool = True) -> list[EntryOutcome]:
@@ -546,4 +579,4 @@ def parse_response(reply: Any, request_bundle: dict[str, Any], *, identify: bool
     bundle_type = request_bundle.get("type")
     if bundle_type not in BUNDLE_TYPES:
         raise ValueError(f"cannot read the answer to a {str(bundle_type)[:40]!r} bundle")
-    return _parse_response(reply, request_bundle, bundle_type, identify=identify)
+    return cast("list[EntryOutcome]", _parse_response(reply, request_bundle, bundle_type, identify=identify))
