@@ -4,8 +4,11 @@ rows `Store.record` writes, without awaiting each reading: 1M rows in minutes, n
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from hub.store import Store
@@ -48,3 +51,26 @@ class Clocks:
         self.wall = time.perf_counter() - self._wall
         self.cpu = time.process_time() - self._cpu
         self.server = server_cpu_seconds(self.pid) - self._srv
+
+
+# What `heima` sets at the root when it starts without -v (hub/cli.py): warnings and errors only.
+HUB_LOG_LEVEL = logging.WARNING
+
+
+@contextlib.contextmanager
+def logging_as_the_hub_runs() -> Iterator[None]:
+    """The root logger at the level `heima` gives it, for a measured drain, then put back.
+
+    Why: a benchmark measures the hub as it runs, and `heima` logs at WARNING. In one pytest
+    process an earlier test can leave the root logger at NOTSET (importing Kivy in its own log mode
+    does, with its history handler attached: `make bench` collects the touch app's benchmarks):
+    then httpx and httpcore create, and every handler formats, about 11 DEBUG records per request
+    — 3-4 us of the 10,000-Observation drain's 22-26 us per Observation, work the hub never does.
+    Only the level is set: Heima's own warnings and errors are logged and counted as ever."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(HUB_LOG_LEVEL)
+    try:
+        yield
+    finally:
+        root.setLevel(level)

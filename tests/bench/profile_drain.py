@@ -32,7 +32,7 @@ from hub.store import Store
 from sync.destinations import FhirServerDestination
 from sync.fhir.context import FhirContext, HubIdentity, PatientRef
 from sync.outbox import OutboxWorker
-from tests.bench.backlog import Clocks, queued_backlog
+from tests.bench.backlog import Clocks, logging_as_the_hub_runs, queued_backlog
 from tests.servers.fhir_server import ReferenceFhirServer
 
 CTX = FhirContext(patient=PatientRef(identifier="13116900216"), hub=HubIdentity(serial="HUB-BENCH-1"))
@@ -91,7 +91,7 @@ async def plain(n: int, batch: int, server: ReferenceFhirServer) -> None:
             worker = OutboxWorker(store, FhirServerDestination("centre", server.base_url, ctx=CTX, client=client), batch_size=batch)
             freeze_startup_objects()
             before, usage, loop = os.times(), resource.getrusage(resource.RUSAGE_SELF), time.thread_time()
-            with Clocks(server._proc.pid) as clocks, Collections() as collected:
+            with logging_as_the_hub_runs(), Clocks(server._proc.pid) as clocks, Collections() as collected:
                 report = await worker.drain()
             loop = time.thread_time() - loop
             after, usage_after = os.times(), resource.getrusage(resource.RUSAGE_SELF)
@@ -116,7 +116,7 @@ async def drain(n: int, batch: int, server: ReferenceFhirServer, out: Path) -> N
         async with httpx.AsyncClient(timeout=120) as client:
             worker = OutboxWorker(store, FhirServerDestination("centre", server.base_url, ctx=CTX, client=client), batch_size=batch)
             profile = cProfile.Profile()
-            with Clocks(server._proc.pid) as clocks:
+            with logging_as_the_hub_runs(), Clocks(server._proc.pid) as clocks:
                 profile.enable()
                 report = await worker.drain()
                 profile.disable()

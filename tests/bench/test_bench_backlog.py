@@ -29,7 +29,7 @@ from sync.destinations import FhirServerDestination
 from sync.fhir.context import FhirContext, HubIdentity, PatientRef
 from sync.fhir.observations import observation_for
 from sync.outbox import OutboxWorker
-from tests.bench.backlog import Clocks, queued_backlog
+from tests.bench.backlog import Clocks, logging_as_the_hub_runs, queued_backlog
 from tests.bench.test_bench_delivery import fhir_server, indexed_server  # noqa: F401 - the indexed server
 
 pytestmark = pytest.mark.bench
@@ -64,7 +64,7 @@ async def drain(path, server, n: int, *, backlog: Path | None = None) -> Clocks:
             worker = OutboxWorker(store, FhirServerDestination("centre", server.base_url, ctx=CTX, client=client), batch_size=BATCH)
             if os.environ.get("HEIMA_GC_FREEZE", "1") == "1":
                 freeze_startup_objects()  # as the hub's runners do once it is started
-            with Clocks(server._proc.pid) as clocks:
+            with logging_as_the_hub_runs(), Clocks(server._proc.pid) as clocks:
                 report = await worker.drain()
         assert report.delivered == n and not report.dead and not report.retried
         return clocks
