@@ -197,7 +197,10 @@ class QuestionnaireService:
                 continue
             assert q.url is not None and q.version is not None
             good.append((q.url, q.version, q.title, raw))
-            self._parsed[(q.url, q.version)] = q
+            # Checked, not kept: a parsed form (and the JSON it holds) stays in memory only once the
+            # patient opens the forms (`_questionnaire_of`, from the store's copy); most starts import
+            # forms nobody opens that day (the touch app's memory: docs/performance.md, part M6).
+            self._parsed.pop((q.url, q.version), None)  # a version imported again is parsed again
             report.kept.append((q.url, q.version))
         offered = list(report.kept)
         if refused_urls:

@@ -197,3 +197,40 @@ else:
 """
     assert imported_after(code, ("hub.domain.video",)) == ["hub.domain.video"]
 
+
+
+def test_a_started_hub_holds_no_parsed_form_until_the_patient_opens_the_forms():
+    # Part M6: the forms imported at every start (the embedded ones, or a centre's) are checked,
+    # not kept parsed (with their JSON, ~0.4 MB): parsed again, once, from the store's copy when
+    # the patient opens the forms — the same forms, titles and order as before.
+    code = MADE_BY_AN_EARLIER_START + """
+import asyncio, gc, tempfile
+from hub.app import start_hub
+from hub.config import HubConfig
+from hub.domain.questionnaire.model import Questionnaire
+
+def parsed():
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, Questionnaire))
+
+async def main():
+    with tempfile.TemporaryDirectory() as folder:
+        made_by_an_earlier_start(folder)
+        hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)
+        try:
+            at_start = parsed()
+            forms = await hub.api.forms_available(lang="nb")
+            print("parsed at start", at_start)
+            print("offered", sorted((f.url.rsplit("/", 1)[-1], f.title) for f in forms))
+            step = await hub.api.start_form(forms[0].url, lang="nb")
+            print("started", step.item is not None)
+        finally:
+            await hub.stop()
+
+asyncio.run(main())
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120).stdout
+    assert "parsed at start 0" in out, out
+    offered = next(line for line in out.splitlines() if line.startswith("offered"))
+    assert offered.count("(") == 3 and "None" not in offered, offered  # the three embedded forms, each titled
+    assert "started True" in out, out
