@@ -494,11 +494,11 @@ class Store:
         does not grow with the backlog behind it. A measurement's row is found by its id alone
         (a measurement's outgoing row says only that it is one); another resource's by its
         outgoing row."""
-        skip = "AND o.resource_id NOT IN (SELECT value FROM json_each(?)) " if excluding else ""
 
         def query() -> list[Outgoing]:
             self._size_page_cache()
-            params = [destination, now.astimezone(UTC).isoformat(), *([_json_list(excluding)] if excluding else []), limit]
+            skip, skipped = _excluded(self._handed_out.get(destination, {}), excluding)
+            params = [destination, now.astimezone(UTC).isoformat(), *skipped, limit]
             rows = self._short_rows(skip, params)
             if max_samples is not None and rows:  # (part W) as far as max_samples, at least one
                 cut = bisect_right(list(accumulate(map(_SAMPLES, rows))), max_samples)
@@ -888,6 +888,19 @@ def _tally_moved(conn: Any, destination: str, moved: dict[str, int], to: str) ->
             "ON CONFLICT (destination, state) DO UPDATE SET n = n + excluded.n",
             [destination, to, total],
         )
+
+
+def _excluded(handed: dict[str, int], excluding: Collection[str]) -> tuple[str, list[str]]:
+    """due()'s clause and parameter leaving out the rows of `excluding` (resources on their way).
+    By their outbox rowids when due() handed them all out on this connection (it remembers which
+    row it read for each): the partial index outbox_pending holds the rowid, so a batch in flight
+    is passed over in the index, its rows not read; otherwise by resource id, each row read."""
+    if not excluding:
+        return "", []
+    rowids = [handed.get(rid) for rid in excluding]
+    if None not in rowids:
+        return "AND o.id NOT IN (SELECT value FROM json_each(?)) ", [_json_list(rowids)]
+    return "AND o.resource_id NOT IN (SELECT value FROM json_each(?)) ", [_json_list(excluding)]
 
 
 def _json_list(values: Iterable[Any]) -> str:
