@@ -252,8 +252,8 @@ class OutboxWorker:
                 # freed now, not after GC_YOUNG_WHILE_DRAINING more objects — a batch of chunks
                 # allocates few, so dozens of bodies waited (peak RSS +25 % with 1M samples queued;
                 # +9 % with this: tests/bench/test_bench_week_offline.py, part W)
-                if gc.isenabled():
-                    gc.collect(0)
+                if gc.isenabled() and not getattr(self.destination, "frees_its_requests", False):
+                    gc.collect(0)  # (a destination whose requests are freed when dropped: not needed, part D4)
                 if self.on_change:
                     self.on_change()
                 batch = following
