@@ -20,8 +20,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from hub.domain.camera import CAMERA_LOST, CameraUnavailable, Frame
-from hub.domain.enrolment import ProfileRefused
-from hub.services.enrolment import QR_PREFIX, decode_qr
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +45,11 @@ def qr_texts(frame: Frame) -> list[str]:
 
 def profile_text(texts: list[str]) -> tuple[str | None, str | None]:
     """(the first Heima profile's text, None) or (None, what was seen instead, if anything)."""
+    # Enrolment's profile reading (and its TOML, signature and PIN modules) only once a camera
+    # scan runs: the touch app imports this module at start for ScanView (docs/performance.md, part M6).
+    from hub.domain.enrolment import ProfileRefused
+    from hub.services.enrolment import QR_PREFIX, decode_qr
+
     seen = None
     for text in texts:
         if not text.strip().startswith(QR_PREFIX):

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hub.domain import refusals
-from hub.domain.enrolment import ProfileRefused
 from hub.domain.kit import KitEntry, kit_entries
 from hub.domain.measurements import Measurement
 from hub.domain.nearby import ScanReport, mark_known, norm_address, without_forgotten
@@ -184,6 +183,8 @@ class TechnicianDesk:
         except OSError:
             text = ""
         if not text:
+            from hub.domain.enrolment import ProfileRefused  # enrolment's modules on first use (part M6)
+
             raise ProfileRefused(f"this hub has no id: write it into {path} (it is printed on the hub)", refusals.NO_HUB_ID)
         return text
 
@@ -215,6 +216,7 @@ class TechnicianDesk:
         return end
 
     async def _enrol(self, read: Callable[[], bytes], pin: str) -> EnrolOutcome:
+        from hub.domain.enrolment import ProfileRefused
         from hub.services.enrolment import enrol, load_trusted_keys
 
         def run() -> EnrolOutcome:

@@ -234,3 +234,37 @@ asyncio.run(main())
     offered = next(line for line in out.splitlines() if line.startswith("offered"))
     assert offered.count("(") == 3 and "None" not in offered, offered  # the three embedded forms, each titled
     assert "started True" in out, out
+
+
+def test_the_touch_app_with_its_technician_desk_reads_no_enrolment_profile_code_at_start(tmp_path):
+    # Part M6: as run_app starts an enrolled hub (the desk attached: the long press, the PIN, the
+    # scan view), enrolment's profile reading (TOML, signatures, the QR code's decoding) is not
+    # imported until a profile is read or a camera scan runs.
+    import os
+
+    code = TODAY_SHOWN.replace(
+        "hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)",
+        "hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)\n"
+        "        from hub.app.technician_desk import attach\n"
+        "        (Path(folder) / 'heima.toml').write_text('')  # an enrolled hub's configuration\n"
+        "        assert attach(hub, Path(folder) / 'heima.toml').enrolled",
+    )
+    watched = ("hub.services.enrolment", "hub.domain.enrolment")
+    script = tmp_path / "today.py"
+    script.write_text(f"import sys\n{code}\nprint(','.join(m for m in {watched!r} if m in sys.modules))")
+    env = dict(os.environ, KIVY_NO_ARGS="1", KIVY_NO_FILELOG="1", KIVY_NO_CONSOLELOG="1", SDL_VIDEODRIVER="offscreen", PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert "shown today" in lines, out.stdout
+    assert lines[-1] == "", f"imported before they were needed: {lines[-1]}"
+
+
+def test_a_camera_scan_still_tells_a_heima_code_from_another_and_brings_enrolment_then():
+    code = """
+from hub.services.qr_scan import DAMAGED_CODE, OTHER_CODE, profile_text
+assert profile_text(["https://example.org"]) == (None, OTHER_CODE)
+assert profile_text(["HEIMA1:not-base45"]) == (None, DAMAGED_CODE)  # a Heima code read in part
+"""
+    assert imported_after(code, ("hub.domain.enrolment",)) == ["hub.domain.enrolment"]
+
