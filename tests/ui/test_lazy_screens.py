@@ -155,3 +155,37 @@ async def test_a_screen_left_while_its_list_still_fades_its_bar_is_let_go(run_ap
         assert history() is None, "History held by its scroll bar's fade after it was left"
 
     await run_app(work)
+
+
+async def test_history_left_for_settings_is_let_go_before_settings_is_made(run_app):
+    """The patient taps Settings on History's navigation bar, Settings not made yet: History's
+    chart and rows are gone before Settings is made, not after it. Made side by side, the two
+    screens' objects took fresh memory that was not given back once History went (the touch app
+    ended its walk ~3 MB higher). History itself — held by the tap being handled — goes once the
+    tap is over, without anyone collecting for it."""
+    import weakref
+
+    from ui.scenes import next_frame
+
+    async def work(app):
+        await settle(app)
+        await tap(find(app.root, action="go-history"), app)
+        history = app.root.built("history")
+        chart = next(w for w in history.walk(restrict=True) if type(w).__name__ == "HistoryChart")
+        chart, row, screen = (weakref.ref(w) for w in (chart, history.ids.rows.children[0], history))
+        del history
+        alive_when_made = []
+        make = app.root._factories["settings"]
+
+        def settings_made_now():
+            alive_when_made.extend(name for name, ref in (("chart", chart), ("row", row)) if ref() is not None)
+            return make()
+
+        app.root.register("settings", settings_made_now)
+        await tap(find(app.root, action="go-settings"), app)
+        assert app.root.current == "settings" and find(app.root, action="language-en")
+        assert alive_when_made == [], f"History's {alive_when_made} still alive when Settings was made"
+        await next_frame(2)
+        assert screen() is None, "History still held after the tap that left it"
+
+    await run_app(work)
