@@ -27,6 +27,7 @@ from typing import Protocol
 import sqlcipher3.dbapi2
 
 from hub.domain.outgoing import Outgoing, as_outgoings
+from hub.domain.usual import UsualOutgoing
 from sync.delivery import DeliveryError, Destination, EntryResult, Outcome
 from sync.fhir.codes import MappingError
 
@@ -140,6 +141,12 @@ def _stack(exc: BaseException) -> str:
     return "".join(traceback.format_tb(exc.__traceback__)) + (f"{type(exc).__name__}: {exc}" if local else type(exc).__name__)
 
 
+def _texts(batch: Sequence[Outgoing]) -> list[str]:
+    """The batch's ids as text: a usual row's as it was read (its id's text, kept), without
+    str() of its UUID (a Python-level call, several per row on the delivery path)."""
+    return [m.usual.id if type(m) is UsualOutgoing else str(m.id) for m in batch]
+
+
 class OutboxWorker:
     def __init__(
         self,
@@ -235,7 +242,7 @@ class OutboxWorker:
             if batch and not self._blocked():
                 exchange = loop.create_task(self._exchange(batch, prepared, report))
             while exchange is not None:
-                ahead = loop.create_task(self._next([str(m.id) for m in batch]))
+                ahead = loop.create_task(self._next(_texts(batch)))
                 answer = await exchange
                 exchange = None
                 if answer is False:  # failed as a whole: backing off (the batch read ahead waits too)
@@ -351,7 +358,7 @@ class OutboxWorker:
             if result is None:
                 missing.append(str(m.id))
             elif result.outcome is Outcome.DELIVERED:
-                delivered.append(str(m.id))
+                delivered.append(m.usual.id if type(m) is UsualOutgoing else str(m.id))
             elif result.outcome is Outcome.REJECTED:
                 rejected.append((str(m.id), result.reason or "rejected by destination"))
         await self.queue.mark_delivered(self.name, delivered)

@@ -267,7 +267,8 @@ def usual_outgoing_of_row(row: tuple) -> Outgoing | None:
     if kind is None:
         return None
     uid = TextUUID.of(row[0])
-    usual = _usual_value(UsualValue, (str(uid), kind, row[2], row[3], row[4], _device_of_text(row[5])))
+    # its canonical text as TextUUID.of kept it (the slot itself: str() is a Python-level call)
+    usual = _usual_value(UsualValue, (uid._text, kind, row[2], row[3], row[4], _device_of_text(row[5])))
     return UsualOutgoing.of(uid, usual, row, _measurement_of_usual_row)
 
 

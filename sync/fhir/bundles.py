@@ -246,7 +246,8 @@ def build(items: Sequence[Item], ctx: FhirContext, bundle_type: BundleType, *, e
     outgoing = [i if isinstance(i, Outgoing) else as_outgoing(i) for i in items]
     if not outgoing:
         raise ValueError(f"a {bundle_type} bundle needs at least one resource")
-    if len({str(i.id) for i in outgoing}) != len(outgoing):  # a UUID is its canonical text (kept by the store's ids)
+    texts = [i.usual.id if type(i) is UsualOutgoing else str(i.id) for i in outgoing]  # a usual row's, as read
+    if len(set(texts)) != len(outgoing):  # a UUID is its canonical text (kept by the store's ids)
         raise ValueError("a resource appears twice in one batch")
     transaction = bundle_type == "transaction"
     mapped: list[tuple[Outgoing, Mapped | dict[str, Any] | orjson.Fragment, bool]] = []
@@ -276,10 +277,10 @@ def build(items: Sequence[Item], ctx: FhirContext, bundle_type: BundleType, *, e
         else:
             entries.append(_entry(device_full_url(*key), device_for(_richest(identities)), *key))
             owners.append(())
-    for item, m, is_device in mapped:
+    for (item, m, is_device), text in zip(mapped, texts, strict=True):
         if not is_device:
             entries.append(m if type(m) is dict or type(m) is orjson.Fragment else _entry(m.full_url, m.resource, *m.key))
-            owners.append((str(item.id),))
+            owners.append((text,))
     return Built({"resourceType": "Bundle", "type": bundle_type, "entry": entries}, tuple(owners))
 
 
