@@ -8,7 +8,10 @@ event loop's thread) and cProfile's top functions by own time and by cumulative 
 
 `--plain`: no cProfile — the drain as the benchmark runs it, its CPU split by thread (the event
 loop's, the store's), user and system time, context switches, and the collector's time: what to
-compare between an idle machine and a busy one (issue 13, part D3).
+compare between an idle machine and a busy one (issue 13, part D3). With `--phases`, the event
+loop's own work split too, unprofiled (each step's thread CPU time, part D4): preparing the
+batches (building and serialising), reading the answers, settling; the rest is httpx, asyncio and
+the worker's loop.
 """
 
 from __future__ import annotations
@@ -80,13 +83,36 @@ class Collections:
         gc.callbacks.remove(self)
 
 
-async def plain(n: int, batch: int, server: ReferenceFhirServer) -> None:
+def time_loop_steps() -> collections.Counter:
+    """CPU seconds the event loop's thread spends in each synchronous step of the FHIR
+    destination's exchange (the methods wrapped with time.thread_time, on the class)."""
+    from sync.destinations.fhir_server import FhirServerDestination as Fhir
+
+    spent: collections.Counter = collections.Counter()
+    steps = {"prepare": "preparing the batches (build, orjson.dumps)", "_outcomes": "reading the answers (orjson.loads, the checks)",
+             "_results": "the results per resource"}
+    for name, label in steps.items():
+        method = getattr(Fhir, name)
+
+        def timed(*args, _method=method, _label=label, **kwargs):
+            start = time.thread_time()
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                spent[_label] += time.thread_time() - start
+
+        setattr(Fhir, name, timed)
+    return spent
+
+
+async def plain(n: int, batch: int, server: ReferenceFhirServer, phases: bool = False) -> None:
     """The drain unprofiled, from a freshly opened store (as the benchmark), its CPU by thread."""
     with tempfile.TemporaryDirectory() as tmp:
         store = await queued_backlog(Path(tmp) / "heima.db", n)
         await store.close()
         store = await Store.open(Path(tmp) / "heima.db")
         spent = time_store_thread(store)
+        steps = time_loop_steps() if phases else collections.Counter()
         async with httpx.AsyncClient(timeout=120) as client:
             worker = OutboxWorker(store, FhirServerDestination("centre", server.base_url, ctx=CTX, client=client), batch_size=batch)
             freeze_startup_objects()
@@ -105,6 +131,9 @@ async def plain(n: int, batch: int, server: ReferenceFhirServer) -> None:
           f"server CPU {clocks.server * per:.0f} us/Observation, wall / max(hub, server) {clocks.wall / max(clocks.cpu, clocks.server):.2f}")
     print(f"  event loop's thread {loop * per:.1f} us/Observation; store thread {store_cpu * per:.1f} us/Observation: "
           + ", ".join(f"{name} {seconds * per:.1f}" for name, seconds in spent.most_common(3)))
+    if steps:
+        print("  event loop's thread by step: " + ", ".join(f"{name} {seconds * per:.2f}" for name, seconds in steps.most_common())
+              + f"; the rest (httpx, asyncio, the worker, the collector) {(loop - sum(steps.values())) * per:.2f} us/Observation")
     print(f"  context switches: {usage_after.ru_nvcsw - usage.ru_nvcsw} voluntary, {usage_after.ru_nivcsw - usage.ru_nivcsw} "
           f"involuntary; collector: {collected.runs} runs by generation, {collected.seconds * per:.2f} us/Observation")
 
@@ -139,11 +168,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("build/drain.prof"))
     parser.add_argument("--plain", action="store_true", help="no cProfile: CPU by thread, user/system, switches, collector")
+    parser.add_argument("--phases", action="store_true", help="with --plain: the event loop's own work by step, unprofiled")
     args = parser.parse_args()
     args.out.parent.mkdir(exist_ok=True)
     with ReferenceFhirServer(identifier_index=True) as server:
         if args.plain:
-            asyncio.run(plain(args.n, args.batch, server))
+            asyncio.run(plain(args.n, args.batch, server, args.phases))
         else:
             asyncio.run(drain(args.n, args.batch, server, args.out))
 
