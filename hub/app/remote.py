@@ -1,6 +1,6 @@
 """The centre's MQTT channel wired to this hub: hub.api behind the channel's `RemoteCommands`
 port, the hub's events out to the centre, and the settings the centre changed kept in the data
-folder (applied when the hub starts). See docs/centre-protocol.md.
+folder (applied when the hub starts: hub.app.centre_settings). See docs/centre-protocol.md.
 """
 
 from __future__ import annotations
@@ -14,64 +14,21 @@ import platform
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.api import DeviceFamily, QualityFlag, family_of
-from hub.config import ConfigError, HubConfig, _oximetry
+from hub.app.centre_settings import SETTINGS_FILE, apply_centre_settings, with_setting  # noqa: F401 - re-exported
+from hub.config import ConfigError, HubConfig
 from sync.remote.port import CommandFailed, CommandRefused
 from sync.remote.protocol import Reason, utc_text
-from sync.remote.settings import SettingRefused, check_setting
 
 if TYPE_CHECKING:
     from hub.app import Hub
     from sync.remote.channel import ChannelSettings, RemoteChannel  # paho: imported when a centre is set
 
 log = logging.getLogger(__name__)
-SETTINGS_FILE = "centre-settings.json"
-
-
-# --- settings the centre changed -----------------------------------------------------------------
-
-
-def with_setting(config: HubConfig, name: str, value: Any) -> HubConfig:
-    """The configuration with one allowed setting changed; ConfigError when the result is not
-    a configuration the hub can run with (the same checks as the TOML file's)."""
-    if name == "hub.timezone":
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError("hub.timezone: not a known IANA time zone") from None
-        return replace(config, timezone=value)
-    if name.startswith("oximetry."):
-        ox = config.oximetry
-        table = {"record_continuous": ox.record_continuous, "chunk_minutes": ox.chunk_minutes, "period_seconds": ox.period_seconds}
-        table[name.removeprefix("oximetry.")] = value
-        return replace(config, oximetry=_oximetry(table))
-    raise ConfigError(f"{name}: not a setting the centre may change")
-
-
-def apply_centre_settings(config: HubConfig) -> HubConfig:
-    """The configuration with what the centre set (kept in the data folder) laid over it. A kept
-    setting that no longer fits is skipped and said so, without its value."""
-    path = config.data_dir / SETTINGS_FILE
-    try:
-        kept = json.loads(path.read_text())
-    except FileNotFoundError:
-        return config
-    except (OSError, ValueError):
-        log.warning("%s cannot be read; the centre's settings are not applied", SETTINGS_FILE)
-        return config
-    for name, value in sorted(kept.items()) if isinstance(kept, dict) else ():
-        try:
-            check_setting(name, value)
-            config = with_setting(config, name, value)
-        except (SettingRefused, ConfigError):
-            log.warning("a setting the centre made no longer fits; skipped")
-    return config
 
 
 def _write_atomically(path: Path, text: str) -> None:

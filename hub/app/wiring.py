@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from hub.api import DeviceFamily, HubApi, Measure, Pairing
 from hub.app.destinations import build_destination, fhir_context
 from hub.app.forms import announce_sent, build_questionnaires, keep_forms_fresh, refresh_forms
-from hub.app.remote import apply_centre_settings, run_remote
+from hub.app.centre_settings import apply_centre_settings
 from hub.config import HubConfig
 from hub.domain.devices import DeviceHistory
 from hub.domain.oximetry import OximetryPoint, StreamEnded
@@ -298,6 +298,8 @@ async def start_hub(
                 from hub.app.video import start_calls
 
                 hub.signalling, hub.calls = start_calls(hub)
+            from hub.app.remote import run_remote  # the channel's modules only with a centre (part M6)
+
             hub._tasks.append(asyncio.create_task(run_remote(hub), name="centre-channel"))
     return hub
 

@@ -19,6 +19,8 @@ NOT_AT_START = ("httpx", "babel.dates", "babel.numbers", "babel.core", "sqlite_u
 # Part M6: the nurse's video call machine (its states, signalling and shared-value messages) comes
 # with a [video] table or the call's own service, not with every hub's configuration and event feed.
 NOT_AT_START += ("hub.domain.video",)
+# Part M6: the centre's channel (its commands, protocol and settings' checks) only with a centre.
+NOT_AT_START += ("hub.app.remote", "sync.remote.port", "sync.remote.protocol", "sync.remote.settings")
 
 
 def imported_after(code: str, watched: tuple[str, ...] = LAZY) -> list[str]:
@@ -144,7 +146,7 @@ asyncio.run(main())
 NOT_WITH_TODAY = ("httpx", "babel.core", "babel.dates", "babel.numbers", "sqlite_utils", "click", "pluggy", "dateutil", "importlib.metadata")
 # Part M4: the screens not shown yet (their modules and kv rules come when first opened), and the
 # gallery's scenes, which drive() (tests, benchmarks) no longer loads where run_app never did.
-NOT_WITH_TODAY += ("hub.domain.video",)  # part M6
+NOT_WITH_TODAY += ("hub.domain.video", "hub.app.remote", "sync.remote.port", "sync.remote.protocol")  # part M6
 NOT_WITH_TODAY += ("ui.scenes", "ui.screens.history", "ui.screens.settings", "ui.screens.manual", "ui.screens.questionnaire",
                    "ui.screens.questionnaire_list", "ui.screens.questionnaire_review", "ui.screens.questionnaire_done")
 
@@ -267,4 +269,29 @@ assert profile_text(["https://example.org"]) == (None, OTHER_CODE)
 assert profile_text(["HEIMA1:not-base45"]) == (None, DAMAGED_CODE)  # a Heima code read in part
 """
     assert imported_after(code, ("hub.domain.enrolment",)) == ["hub.domain.enrolment"]
+
+
+def test_the_settings_a_centre_changed_are_still_laid_over_the_configuration_at_start():
+    code = MADE_BY_AN_EARLIER_START + """
+import asyncio, json, tempfile
+from hub.app import start_hub
+from hub.config import HubConfig
+
+async def main():
+    with tempfile.TemporaryDirectory() as folder:
+        made_by_an_earlier_start(folder)
+        kept = {"hub.timezone": "America/New_York", "oximetry.chunk_minutes": "many"}  # the second no longer fits
+        (Path(folder) / "centre-settings.json").write_text(json.dumps(kept))
+        hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)
+        try:
+            print("zone", hub.config.timezone, hub.config.oximetry.chunk_minutes == HubConfig(data_dir=Path(folder)).oximetry.chunk_minutes)
+        finally:
+            await hub.stop()
+
+asyncio.run(main())
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
+    assert "zone America/New_York True" in out.stdout, out.stdout + out.stderr[-2000:]
+    assert "no longer fits" in out.stderr  # said, without its value
+    assert "many" not in out.stderr
 
