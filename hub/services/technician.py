@@ -14,7 +14,6 @@ Files, all the hub user's alone (0600 in 0700 folders):
 from __future__ import annotations
 
 import contextlib
-import getpass
 import hashlib
 import hmac
 import json
@@ -203,6 +202,8 @@ class AuditLog:
 
 
 def _machine_user() -> str:
+    import getpass  # with termios: only when an audit line is written (the touch app's start, part M6)
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (a container)

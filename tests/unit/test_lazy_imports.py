@@ -146,7 +146,7 @@ asyncio.run(main())
 NOT_WITH_TODAY = ("httpx", "babel.core", "babel.dates", "babel.numbers", "sqlite_utils", "click", "pluggy", "dateutil", "importlib.metadata")
 # Part M4: the screens not shown yet (their modules and kv rules come when first opened), and the
 # gallery's scenes, which drive() (tests, benchmarks) no longer loads where run_app never did.
-NOT_WITH_TODAY += ("hub.domain.video", "hub.app.remote", "sync.remote.port", "sync.remote.protocol")  # part M6
+NOT_WITH_TODAY += ("hub.domain.video", "hub.app.remote", "sync.remote.port", "sync.remote.protocol", "getpass")  # part M6
 NOT_WITH_TODAY += ("ui.scenes", "ui.screens.history", "ui.screens.settings", "ui.screens.manual", "ui.screens.questionnaire",
                    "ui.screens.questionnaire_list", "ui.screens.questionnaire_review", "ui.screens.questionnaire_done")
 
@@ -251,7 +251,7 @@ def test_the_touch_app_with_its_technician_desk_reads_no_enrolment_profile_code_
         "        (Path(folder) / 'heima.toml').write_text('')  # an enrolled hub's configuration\n"
         "        assert attach(hub, Path(folder) / 'heima.toml').enrolled",
     )
-    watched = ("hub.services.enrolment", "hub.domain.enrolment")
+    watched = ("hub.services.enrolment", "hub.domain.enrolment", "getpass")  # getpass: the audit's machine user
     script = tmp_path / "today.py"
     script.write_text(f"import sys\n{code}\nprint(','.join(m for m in {watched!r} if m in sys.modules))")
     env = dict(os.environ, KIVY_NO_ARGS="1", KIVY_NO_FILELOG="1", KIVY_NO_CONSOLELOG="1", SDL_VIDEODRIVER="offscreen", PYTHONPATH=str(ROOT))
