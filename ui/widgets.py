@@ -394,6 +394,10 @@ def _trim_heap(_dt=None) -> None:
 
 class Dialog(ModalView):
     bg_colour = ColorProperty(theme.rgba(theme.SURFACE))
+    # No picture behind the panel (widgets.kv draws it), from the start: ModalView's default, set
+    # before our rule empties it, made every dialog load Kivy's whole theme atlas — a 512×512
+    # texture and its ~90 regions, ~1.5 MB held for the app's life by a dialog never shown.
+    background = StringProperty("")
 
 
 from ui.drawing import Scroller  # noqa: E402,F401  (the kv name `Scroller`, before the rules that use it)
