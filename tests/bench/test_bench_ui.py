@@ -80,6 +80,22 @@ PROBE = textwrap.dedent(
                     split[key] += int(parts[1]) / 1024
         return {k: round(v) for k, v in split.items()}
 
+    def py_arenas():
+        """Python's object arenas (1 MiB each) in use: they go back only when wholly empty, so
+        what a screen left behind among them holds whole arenas after the screen is gone."""
+        import re, tempfile
+        with tempfile.TemporaryFile() as f:
+            saved = os.dup(2)
+            os.dup2(f.fileno(), 2)  # CPython prints its allocator's statistics on C's stderr
+            try:
+                sys._debugmallocstats()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            f.seek(0)
+            found = re.search(rb"# arenas allocated current\s*=\s*([\d,]+)", f.read())
+        return int(found.group(1).replace(b",", b"")) if found else -1
+
     def p95(xs):
         return statistics.quantiles(xs, n=100)[94] * 1000 if len(xs) >= 20 else float("nan")
 
@@ -119,6 +135,7 @@ PROBE = textwrap.dedent(
                 freeze_startup_objects()  # as run_app does once the app is built
             await settle(app)
             out["memory"]["today shown"] = memory()
+            out["arenas"] = {"today shown": py_arenas()}
             meter = frame_meter()
             # Waiting for the cuff (its picture blinks twice a second) for 3 s: frames drawn.
             # The screen as during a session (the gallery's way: no cuff behind it), its events
@@ -152,6 +169,7 @@ PROBE = textwrap.dedent(
             import psutil
             out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
             out["where"] = where()
+            out["arenas"]["end"] = py_arenas()
 
         try:
             await drive(app, work)
@@ -265,7 +283,8 @@ def test_touch_app_cold_start_frames_and_memory(report, tmp_path):
         "after every screen with a month of values; the bare app measured in the same run; RSS/anonymous MB by step: "
         + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in app["memory"].items())
         + f" (bare app {base['memory']['running'][0]}/{base['memory']['running'][1]}); where, app vs bare: "
-        + ", ".join(f"{k} {app['where'][k]} vs {base['where'][k]}" for k in app["where"]),
+        + ", ".join(f"{k} {app['where'][k]} vs {base['where'][k]}" for k in app["where"])
+        + f"; Python's object arenas (1 MiB, given back only when empty) today shown {app['arenas']['today shown']}, walk's end {app['arenas']['end']}",
     )
     assert app["live_shown"].replace("\u00a0", " ") == "159 mmHg"
     assert (app["idle_panel"], app["live_panel"], app["live_state"]) == ("waiting", "waiting", "live"), "measured another panel than the live one"
