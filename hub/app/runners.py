@@ -10,31 +10,36 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hub import demo
 from hub.api import DeviceFamily, Pairing
 from hub.app.careplan import install_demo_plan
 from hub.app.wiring import Hub, Link, hub_registry, publish_device_events, start_hub
 from hub.config import HubConfig
-from hub.demo import DEMO_PASSKEY, Transcript, describe, passkey_banner
-from hub.examples import GALLERY_NOW, gallery_plan, seed_examples, seed_plan_examples
 from hub.platform import systemd
 from hub.platform.private_files import private_folder
 from hub.services.events import Connected, DeviceFound, EventBus, HubEvent, PairingNeeded, device_event
 from hub.domain.readings import Reading
 from sync.fhir.context import SYNTHETIC_TEST_PATIENT
 
+if TYPE_CHECKING:  # the demo's script and the gallery's values: loaded by the demo and the gallery only (part M6)
+    from hub.demo import Transcript
+
 log = logging.getLogger(__name__)
 
 
 def demo_config(config: HubConfig) -> HubConfig:
     """The demo's data is about the synthetic test patient (and so HTEST), whoever is configured."""
+    from hub import demo
+
     return demo.as_test_patient(config, SYNTHETIC_TEST_PATIENT)
 
 
 async def run_demo(config: HubConfig, say: Transcript = print, *, timeout: float = 30.0) -> int:
     """Find an emulated oximeter, take a reading, store it, deliver it. Returns an exit status."""
+    from hub import demo
+    from hub.demo import DEMO_PASSKEY, describe
+
     config = demo_config(config)
     from drivers.emulator import BumbleClient, BumbleScanner, EmulatedPulseOximeter, VirtualRadio
     from drivers.link import LinkManager
@@ -182,6 +187,8 @@ def _kivy_environment() -> None:
 async def attach_demo_devices(radio: Any, events: EventBus, say: Transcript) -> tuple[list[Any], list[asyncio.Task[None]]]:
     """The demo's emulated devices (hub.demo.DEMO_DEVICES) on the virtual radio, each with its
     patient; only the oximeter advertises until the patient starts measuring with a family."""
+    from hub import demo
+
     import importlib
 
     devices: dict[DeviceFamily, Any] = {}
@@ -266,6 +273,8 @@ async def run_app(
             if radio is not None:
                 say(f"Heima demo with the touch app — data in {config.data_dir}")
                 devices, demo_tasks = await attach_demo_devices(radio, events, say)
+                from hub.demo import DEMO_PASSKEY, passkey_banner
+
                 say(passkey_banner(DEMO_PASSKEY))
                 options |= {"scanner_backend": radio.scanner_backend, "client_backend": radio.client_backend}
             else:
@@ -339,6 +348,8 @@ async def example_hub(data_dir: Any, now: datetime, *, plan: bool = False) -> tu
     `plan`: with the gallery's self-care plan in force for a month before `now` and values it
     judged instead (hub.examples.seed_plan_examples); `hub.api.clock` can then be moved on by
     setting `hub.example_now[0]`."""
+    from hub.examples import gallery_plan, seed_examples, seed_plan_examples
+
     import json
     from pathlib import Path
 
@@ -360,6 +371,8 @@ async def example_hub(data_dir: Any, now: datetime, *, plan: bool = False) -> tu
 
 async def run_gallery(out: Any, *, scenes: Any = None, languages: Any = None, sizes: Any = None) -> list[Any]:
     """Render every screen × language × text size to PNGs in `out` (see ui/gallery.py)."""
+    from hub.examples import GALLERY_NOW
+
     import tempfile
     from pathlib import Path
 

@@ -295,3 +295,10 @@ asyncio.run(main())
     assert "no longer fits" in out.stderr  # said, without its value
     assert "many" not in out.stderr
 
+
+
+def test_the_touch_apps_runner_loads_neither_the_demos_script_nor_the_gallerys_values():
+    # Part M6: run_app's module; the demo and the gallery import them when they run.
+    assert imported_after("import hub.app.runners", ("hub.demo", "hub.examples")) == []
+    assert imported_after("from hub.app.runners import demo_config\nfrom hub.config import HubConfig\nfrom pathlib import Path\n"
+                          "assert demo_config(HubConfig(data_dir=Path('x'))).patient.identifier", ("hub.demo",)) == ["hub.demo"]
