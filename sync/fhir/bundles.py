@@ -468,6 +468,13 @@ def _parse_response(
     if request_bundle.get("type") != bundle_type:  # pragma: no cover - a caller's mistake
         raise ValueError(f"the request bundle is not a {bundle_type}")
     expected = f"{bundle_type}-response"
+    if lean and bundle_type == "batch" and type(reply) is bytes:
+        tail = _usual_tail(reply, request_bundle.get("entry") or [])
+        if tail is not None:  # the usual Observations' answers checked as text: only the head read
+            head, usual = tail
+            requested_head = {"type": bundle_type, "entry": request_bundle["entry"][: len(head)]}
+            answer_head = {"resourceType": "Bundle", "type": expected, "entry": head}
+            return _parse_response(answer_head, requested_head, bundle_type, identify=False, lean=True) + [None] * usual
     if isinstance(reply, (bytes, bytearray, str)):
         try:
             reply = orjson.loads(reply)
@@ -512,6 +519,8 @@ def _parse_response(
                 usual = _usual_entry("Observation", got)
                 if usual is not None:  # the usual answer with an outcome not seen before
                     usual_outcome = response.get("outcome")
+                    if usual_outcome is not None:
+                        _learn_usual_outcome(usual_outcome)
                     outcomes.append(None)
                     continue
         if type(asked) is orjson.Fragment:  # a usual Observation's entry, already JSON (build(encoded=True))
@@ -558,6 +567,63 @@ def parse_batch_response(reply: Any, request_bundle: dict[str, Any]) -> list[Ent
     others stand.
     """
     return cast("list[EntryOutcome]", _parse_response(reply, request_bundle, "batch"))
+
+
+# The usual answer to a batch, as text (part D4): the reply's start as a server writes it compactly
+# (Medplum does), and the informational outcomes seen on usual entries, as orjson writes them (a
+# server that writes them so sends them byte for byte, 500 times a batch), a handful at most.
+_BATCH_REPLY_START = b'{"resourceType":"Bundle","type":"batch-response","entry":['
+_ENTRY_START = b',{"response":'
+_USUAL_OUTCOMES: dict[bytes, None] = {}
+
+
+def _learn_usual_outcome(outcome: Any) -> None:
+    """Remember the text of an outcome _usual_entry found informational on a usual entry."""
+    if len(_USUAL_OUTCOMES) < 4:
+        _USUAL_OUTCOMES.setdefault(orjson.dumps(outcome))
+
+
+@lru_cache(maxsize=16)
+def _usual_run(outcome: bytes, count: int) -> re.Pattern[bytes]:
+    """`count` usual answers to the creation of an Observation, each after a comma, then the
+    reply's end — each exactly what _usual_entry accepts, in a stricter spelling: a 2xx status
+    (with a reason phrase or none), a location `Observation/id` (with a version or none), the
+    outcome `outcome` (informational: learnt from _usual_entry). Any other text: no match."""
+    entry = (
+        rb'\{"response":\{"outcome":' + re.escape(outcome) + rb',"status":"2[0-9]{2}(?: [A-Za-z ]{1,40})?",'
+        rb'"location":"Observation/[A-Za-z0-9.\-]{1,64}(?:/_history/[A-Za-z0-9.\-]{1,64})?"\}\}'
+    )
+    return re.compile(rb"(?:," + entry + rb"){%d}\]\}" % count)
+
+
+def _usual_tail(reply: bytes, requested: Sequence[Any]) -> tuple[list[Any], int] | None:
+    """(the head's entries, parsed; how many usual answers follow it) when the reply to a batch
+    whose head (the hub's and the sensors' Devices) is followed only by usual Observations
+    (build(encoded=True)'s Fragments) is exactly: the compact start, the head's entries, then one
+    usual answer per Observation (_usual_run) and the end. None for anything else: the reply is
+    then read in full. The reply is the same JSON either way — a valid head and a matched run,
+    joined as they stand in the text, are the whole Bundle — so what is read is what a full
+    reading reads (tests/unit/test_lean_answer.py)."""
+    if not _USUAL_OUTCOMES or not reply.startswith(_BATCH_REPLY_START):
+        return None
+    head = 0
+    while head < len(requested) and type(requested[head]) is not orjson.Fragment:
+        head += 1
+    usual = len(requested) - head
+    if head == 0 or usual == 0 or any(type(e) is not orjson.Fragment for e in requested[head:]):
+        return None
+    split = len(_BATCH_REPLY_START) - 1
+    for _ in range(head):  # the comma before the first usual answer, if the head is as it looks
+        split = reply.find(_ENTRY_START, split + 1)
+        if split < 0:
+            return None
+    if not any(_usual_run(outcome, usual).fullmatch(reply, split) for outcome in _USUAL_OUTCOMES):
+        return None
+    try:
+        entries = orjson.loads(b"[" + reply[len(_BATCH_REPLY_START) : split] + b"]")
+    except ValueError:
+        return None
+    return (entries, usual) if len(entries) == head else None
 
 
 def parse_response_lean(reply: Any, request_bundle: dict[str, Any]) -> list[EntryOutcome | None]:

@@ -109,3 +109,56 @@ def test_the_wrong_number_of_entries_is_refused_either_way():
     assert _read(reply, lean=True)[0] == "refused"
     with pytest.raises(ValueError):
         parse_response_lean(reply, {"type": "history", "entry": []})
+
+
+# The usual answer read as text (part D4): a compact reply, as Medplum writes it, whose usual
+# Observations' answers are each the usual one is checked without parsing them.
+def _compact(answers, kind="batch-response") -> bytes:
+    return json.dumps({"resourceType": "Bundle", "type": kind, "entry": answers}, separators=(",", ":")).encode()
+
+
+def _learnt() -> None:
+    """The reading learns the usual outcome's text from a usual entry it has read in full."""
+    parse_response_lean(_compact([MEDPLUM_CREATED] * ENTRIES, "batch-response"), BUILT.bundle)
+
+
+DEVICE_CREATED = {"response": {**MEDPLUM, "location": "Device/5abdb629"}}
+# The usual answers with one of them not (or not quite) the usual one, anywhere in the run
+ONE_OFF = st.tuples(st.integers(0, ROWS - 1), st.one_of(st.sampled_from(NEAR), ENTRY)).map(
+    lambda at: [MEDPLUM_CREATED] * at[0] + [at[1]] + [MEDPLUM_CREATED] * (ROWS - 1 - at[0])
+)
+TAIL = st.one_of(
+    ONE_OFF, st.lists(st.one_of(st.just(MEDPLUM_CREATED), st.sampled_from(NEAR), ENTRY), min_size=ROWS, max_size=ROWS)
+)
+HEAD = st.lists(st.one_of(st.just(DEVICE_CREATED), ANSWER), min_size=ENTRIES - ROWS, max_size=ENTRIES - ROWS)
+
+
+@settings(max_examples=400, deadline=None)
+@given(HEAD, st.one_of(TAIL, st.just([MEDPLUM_CREATED] * ROWS)))
+def test_the_usual_answer_read_as_text_reports_what_the_full_reading_reports(head, tail):
+    _learnt()
+    reply = _compact(head + tail)
+    assert _read(reply, lean=True) == _read(reply, lean=False)
+    plain = parse_response(reply, BUILT.bundle, identify=False)
+    for p, q in zip(plain, parse_response_lean(reply, BUILT.bundle), strict=True):
+        assert q is None and p.ok and p.resource_type == "Observation" or q == p
+
+
+def test_medplums_answer_takes_the_text_path_and_a_near_miss_does_not():
+    """Not vacuous: the compact usual answer is read without parsing its Observations' answers;
+    one answer that is not the usual one sends the whole reply to the full reading."""
+    from sync.fhir.bundles import _usual_tail
+
+    _learnt()
+    usual = _compact([MEDPLUM_CREATED] * ENTRIES)
+    head, count = _usual_tail(usual, BUILT.bundle["entry"])
+    assert count == ROWS and len(head) == ENTRIES - ROWS
+    assert parse_response_lean(usual, BUILT.bundle)[-ROWS:] == [None] * ROWS
+    for near in NEAR[1:]:
+        reply = _compact([MEDPLUM_CREATED] * (ENTRIES - 1) + [near])
+        assert _usual_tail(reply, BUILT.bundle["entry"]) is None
+        assert _read(reply, lean=True) == _read(reply, lean=False)
+    # one entry short, one too many: refused, as the full reading refuses them
+    for answers in ([MEDPLUM_CREATED] * (ENTRIES - 1), [MEDPLUM_CREATED] * (ENTRIES + 1)):
+        assert _read(_compact(answers), lean=True) == _read(_compact(answers), lean=False)
+        assert _read(_compact(answers), lean=True)[0] == "refused"
