@@ -291,7 +291,7 @@ class Screens(ScreenManager):
         screen's objects take fresh memory — Python's object arenas, malloc's heap — and what
         outlives the screen left (the kv rules and code of a module first imported for the new
         one, caches) stays scattered in the old one's; neither is given back when it goes. The
-        walk Today → measuring → History → Settings → Today ended ~4 MB higher that way."""
+        walk Today → measuring → History → Settings → Today ended ~3 MB higher that way."""
         left = self.current_screen
         if (
             value is not None
@@ -396,7 +396,7 @@ class Dialog(ModalView):
     bg_colour = ColorProperty(theme.rgba(theme.SURFACE))
     # No picture behind the panel (widgets.kv draws it), from the start: ModalView's default, set
     # before our rule empties it, made every dialog load Kivy's whole theme atlas — a 512×512
-    # texture and its ~90 regions, ~1.5 MB held for the app's life by a dialog never shown.
+    # texture and its ~90 regions, ~1 MB held for the app's life by a dialog never shown.
     background = StringProperty("")
 
 
