@@ -189,3 +189,32 @@ async def test_history_left_for_settings_is_let_go_before_settings_is_made(run_a
         assert screen() is None, "History still held after the tap that left it"
 
     await run_app(work)
+
+
+async def test_the_measuring_screen_makes_each_panel_when_it_is_first_shown(run_app):
+    """The guide, waiting, result and problem panels were all made for the one shown (~1 MB)."""
+    from ui.models.measuring import Phase, SessionOver
+
+    async def work(app):
+        await settle(app)
+        await tap(find(app.root, action="go-settings"), app)
+        await tap(find(app.root, action="language-en"), app)
+        app.measure("blood-pressure")
+        await settle(app)
+        panels = app.root.get_screen("measure").ids.panels
+        assert {s.name for s in panels.screens} == {"guide"}
+        assert find(app.root, action="start") and "Start measuring" in texts(app.root)
+        app.measure_model.as_if_measuring()
+        await settle(app)
+        assert {s.name for s in panels.screens} == {"guide", "waiting"}
+        assert panels.current == "waiting" and find(app.root, action="stop")
+        # A panel first shown later shows the model's state, with its buttons working.
+        app.measure_model.step(SessionOver(Phase.NO_DEVICE))
+        await settle(app)
+        assert {s.name for s in panels.screens} == {"guide", "waiting", "problem"}
+        assert "No device answered" in texts(app.root)
+        await tap(find(app.root, action="try-again"), app)
+        await settle(app)
+        assert panels.current == "waiting" and app.measure_model.state == "waiting"
+
+    await run_app(work)

@@ -6,6 +6,7 @@ from kivy.clock import Clock
 from kivy.factory import Factory
 from kivy.properties import ColorProperty, ObjectProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import Screen
 
 from hub.api import DeviceFamily
 from ui import kinds, pictograms  # noqa: F401  (Pictogram for the kv)
@@ -54,6 +55,37 @@ class ZoneBadge(BoxLayout):
     bg_colour = ColorProperty((1, 1, 1, 1))  # the audit reads the colour text stands on here
 
 
+# Each panel's class (measure.kv), made when the panel is first shown.
+PANEL_CLASS = {
+    "guide": "MeasureGuidePanel",
+    "waiting": "MeasureWaitingPanel",
+    "result": "MeasureResultPanel",
+    "problem": "MeasureProblemPanel",
+}
+
+
+class MeasurePanel(Screen):
+    """One of the measuring screen's panels; `screen` is the measuring screen it shows."""
+
+    screen = ObjectProperty(None, rebind=True)
+
+
+class MeasureGuidePanel(MeasurePanel):
+    pass
+
+
+class MeasureWaitingPanel(MeasurePanel):
+    pass
+
+
+class MeasureResultPanel(MeasurePanel):
+    pass
+
+
+class MeasureProblemPanel(MeasurePanel):
+    pass
+
+
 class MeasureScreen(HeimaScreen):
     model = ObjectProperty(None, allownone=True, rebind=True)
     family_title = StringProperty("")
@@ -62,6 +94,18 @@ class MeasureScreen(HeimaScreen):
 
     _blink = None
     releasable = True  # what it shows is the model's; let go when left unless measuring
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        # A panel is made when first shown, not all four for the one shown: a visit shows the
+        # guide and the waiting panel, or the result; the rest were ~1 MB of widgets and labels.
+        for name in PANEL_CLASS:
+            self.ids.panels.register(name, lambda name=name: self._make_panel(name))
+
+    def _make_panel(self, name: str) -> MeasurePanel:
+        panel = getattr(Factory, PANEL_CLASS[name])(screen=self)
+        self.ids.update(panel.ids)  # its widgets by id, as when the panels were in this rule
+        return panel
 
     def on_model(self, _inst, model) -> None:
         later = Clock.create_trigger(self.update)  # several changes in one frame: one rebuild
@@ -98,9 +142,11 @@ class MeasureScreen(HeimaScreen):
         self.family_title, self.status_text, self.problem_text = self._texts()
         self.title = self.family_title
         panels = self.ids.panels
-        panels.current = PANEL_OF_STATE[m.state]
-        self._build_guide(family)
-        self._build_results()
+        panels.current = PANEL_OF_STATE[m.state]  # made now if it was not yet
+        if panels.built("guide") is not None:
+            self._build_guide(family)
+        if panels.built("result") is not None:
+            self._build_results()
         self._pulse(m.state in ("waiting", "found", "connected", "pairing", "user-code"))
 
     def _build_guide(self, family: DeviceFamily) -> None:
@@ -129,10 +175,12 @@ class MeasureScreen(HeimaScreen):
     def _pulse(self, on: bool) -> None:
         """While waiting, the device picture blinks softly twice a second: enough to show that
         something is going on, without redrawing the screen 60 times a second on a small hub."""
-        pic = self.ids.waiting_picture
         if self._blink is not None:
             self._blink.cancel()
             self._blink = None
+        pic = self.ids.get("waiting_picture")  # None: the waiting panel was never shown
+        if pic is None:
+            return
         pic.opacity = 1
         if on:
             def blink(_dt) -> None:
