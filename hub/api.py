@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from hub.domain.careplan import DueTask, TaskState
 from hub.domain.devices import FAMILY_KINDS, MANUAL_FIELDS, DeviceFamily, ManualField, ManualValueError, family_of
@@ -44,10 +44,8 @@ from hub.services.events import (
 )
 from hub.services.careplan import CarePlanService
 from hub.domain.kit import KitEntry
-from hub.services.returning import ReturnRefused, Unsent
-from hub.services.technician_desk import DeskPorts, EnrolOutcome, KIND_WORDS, ProfileFile, ReturnDone, TechnicianDesk, UnlockOutcome
 from hub.domain import refusals  # why enrolment or a return was refused, as codes (ui/models/refusals.py words them)
-from hub.services.technician_desk import PairOutcome, ScanReport  # a technician's pairing (hub.domain.nearby)
+from hub.domain.nearby import ScanReport  # a technician's pairing
 from hub.services.qr_scan import DAMAGED_CODE, FOUND, OTHER_CODE, ScanEnd, ScanView  # a profile's QR code by camera
 from hub.domain.camera import CAMERA_FAILED, CAMERA_LOST, NO_CAMERA, Frame
 from hub.domain.nearby import MAX_BARS, NearbyDevice
@@ -72,7 +70,29 @@ from hub.services.read_models import (
     view_of,
 )
 
+if TYPE_CHECKING:
+    from hub.services.returning import ReturnRefused, Unsent
+    from hub.services.technician_desk import DeskPorts, EnrolOutcome, KIND_WORDS, PairOutcome, ProfileFile, ReturnDone, TechnicianDesk, UnlockOutcome
+
 log = logging.getLogger(__name__)
+
+# Technician mode's names, imported when first named (technician mode entered, a return): the
+# desk's service and the return's walk (bz2, lzma, shutil) are ~1.3 MB a patient's day never uses.
+_ON_FIRST_USE = {
+    **dict.fromkeys(("ReturnRefused", "Unsent"), "hub.services.returning"),
+    **dict.fromkeys(("DeskPorts", "EnrolOutcome", "KIND_WORDS", "PairOutcome", "ProfileFile", "ReturnDone", "TechnicianDesk", "UnlockOutcome"), "hub.services.technician_desk"),
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _ON_FIRST_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once: the next lookup finds it here
+    return value
 K = MeasurementKind
 
 

@@ -291,9 +291,9 @@ async def run_app(
         if desk is not None:
             hub.api.technician = desk
         elif config_path is not None:  # technician mode and enrolment need the configuration's file
-            from hub.app.technician_desk import attach
+            from hub.app.technician_door import attach_on_first_use
 
-            attach(hub, config_path)
+            attach_on_first_use(hub, config_path)  # the desk made when technician mode is first used
         settings = config.data_dir / "ui-settings.json"
         app = HeimaApp(hub.api, speaker=speaker, settings_path=settings, calls=hub.calls, ringer=ringer)  # calls: [video]
         service = systemd.announce_ready()  # Kivy's Clock runs on this loop: a frozen UI stops the pings

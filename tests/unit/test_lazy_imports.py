@@ -302,3 +302,42 @@ def test_the_touch_apps_runner_loads_neither_the_demos_script_nor_the_gallerys_v
     assert imported_after("import hub.app.runners", ("hub.demo", "hub.examples")) == []
     assert imported_after("from hub.app.runners import demo_config\nfrom hub.config import HubConfig\nfrom pathlib import Path\n"
                           "assert demo_config(HubConfig(data_dir=Path('x'))).patient.identifier", ("hub.demo",)) == ["hub.demo"]
+
+
+def test_an_enrolled_touch_apps_technician_desk_is_made_when_technician_mode_is_first_entered(tmp_path):
+    # Part M7: as run_app starts an enrolled hub, only whether it is enrolled is asked at start;
+    # the desk — its service, the PIN guard, the return's walk (bz2, lzma, shutil) — is made and
+    # imported at the PIN door's first use, and works then (the PIN asked of it: none set here).
+    import os
+
+    start = "hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)"
+    code = TODAY_SHOWN.replace(
+        start,
+        start + "\n"
+        "        from hub.app.technician_door import attach_on_first_use\n"
+        "        (Path(folder) / 'heima.toml').write_text('')  # an enrolled hub's configuration\n"
+        "        assert attach_on_first_use(hub, Path(folder) / 'heima.toml').enrolled",
+    ).replace(
+        "                return app.root.current\n",
+        "                shown = app.root.current\n"
+        "                print('at start', ','.join(m for m in WATCHED if m in sys.modules))\n"
+        "                app.open_technician_door()\n"
+        "                for key in '4711':\n"
+        "                    app.technician.key(key)\n"
+        "                app.technician.submit_pin()\n"
+        "                await app.technician.idle()\n"
+        "                print('entered', type(hub.api.technician).__name__, app.technician.pin_message != '', app.root.current)\n"
+        "                print('then', ','.join(m for m in WATCHED if m in sys.modules))\n"
+        "                return shown\n",
+    )
+    watched = ("hub.services.technician_desk", "hub.services.technician", "hub.services.returning", "hub.domain.pin")
+    script = tmp_path / "today.py"
+    script.write_text(f"import sys\nWATCHED = {watched!r}\n{code}")
+    env = dict(os.environ, KIVY_NO_ARGS="1", KIVY_NO_FILELOG="1", KIVY_NO_CONSOLELOG="1", SDL_VIDEODRIVER="offscreen", PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert "shown today" in lines, out.stdout
+    assert "at start " in lines, f"imported before technician mode was entered: {out.stdout}"
+    assert "entered TechnicianDesk True technician-pin" in lines, out.stdout
+    assert f"then {','.join(watched)}" in lines, out.stdout

@@ -9,13 +9,17 @@ same checks: signature, expiry, this hub, another patient's data)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from kivy.event import EventDispatcher
 from kivy.properties import OptionProperty, StringProperty
 
-from hub.api import CAMERA_FAILED, CAMERA_LOST, DAMAGED_CODE, FOUND, NO_CAMERA, OTHER_CODE, Frame, ScanView, TechnicianDesk
+from hub.api import CAMERA_FAILED, CAMERA_LOST, DAMAGED_CODE, FOUND, NO_CAMERA, OTHER_CODE, Frame, ScanView
 from ui.i18n import N_, Translator
 from ui.models.loop import spawn
+
+if TYPE_CHECKING:  # hub.api imports technician mode's names when first named (part M7)
+    from hub.api import TechnicianDesk
 
 SEEN_WORDS = {
     OTHER_CODE: N_("This QR code is not a Heima profile. Show the code from the centre's profile."),

@@ -10,14 +10,19 @@ ui/models/refusals.py, never the link's English advice (that is for the command 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kivy.event import EventDispatcher
 from kivy.properties import ListProperty, OptionProperty, StringProperty
 
-from hub.api import MAX_BARS, DeviceFamily, NearbyDevice, PairOutcome, ScanReport, TechnicianDesk
+from hub.api import MAX_BARS, DeviceFamily, NearbyDevice, ScanReport
 from ui.i18n import N_, Translator
 from ui.kinds import device_word
 from ui.models.loop import spawn
 from ui.models.refusals import pairing_text
+
+if TYPE_CHECKING:  # hub.api imports technician mode's names when first named (part M7)
+    from hub.api import PairOutcome, TechnicianDesk
 
 SCAN_SECONDS = 8.0
 PAIR_TIMEOUT = 60.0
