@@ -149,6 +149,7 @@ NOT_WITH_TODAY = ("httpx", "babel.core", "babel.dates", "babel.numbers", "sqlite
 NOT_WITH_TODAY += ("hub.domain.video", "hub.app.remote", "sync.remote.port", "sync.remote.protocol", "getpass")  # part M6
 NOT_WITH_TODAY += ("ui.scenes", "ui.screens.history", "ui.screens.settings", "ui.screens.manual", "ui.screens.questionnaire",
                    "ui.screens.questionnaire_list", "ui.screens.questionnaire_review", "ui.screens.questionnaire_done")
+NOT_WITH_TODAY += ("ui.screens.enrol",)  # part M7: enrolment's screen when a hub not enrolled shows it
 
 
 def test_the_touch_app_with_today_shown_holds_no_http_client_nor_babel_data(tmp_path):

@@ -131,7 +131,6 @@ def attach(app) -> None:
     """Technician mode and first-boot enrolment in the app (when the hub has a desk): the screens,
     the long press on the Settings title, the model following the language."""
     from ui.models.technician import TechnicianModel
-    from ui.screens.enrol import EnrolScreen
     from ui.widgets import Title
 
     desk = getattr(app.api, "technician", None)
@@ -148,7 +147,7 @@ def attach(app) -> None:
         return make
 
     # Built on first use, like the patient's screens: most days nobody opens technician mode.
-    for name, cls in (("technician-pin", TechnicianPinScreen), ("technician", TechnicianScreen), ("technician-return", TechnicianReturnScreen), ("enrol", EnrolScreen)):
+    for name, cls in (("technician-pin", TechnicianPinScreen), ("technician", TechnicianScreen), ("technician-return", TechnicianReturnScreen), ("enrol", _enrol_screen)):
         app.root.register(name, made(cls))
     app.session.fbind("language", lambda *_a: _relang(app))
     model.fbind("unlocked", lambda _m, ok: ok and app.open_technician())
@@ -172,6 +171,12 @@ def attach(app) -> None:
     attach_scan(app)  # enrolment's camera scan (enrol_scan.py), built on first use
     if desk is not None and not desk.enrolled:
         app.root.current = "enrol"
+
+
+def _enrol_screen() -> HeimaScreen:
+    from ui.screens.enrol import EnrolScreen  # its module and kv rules when first shown (part M7)
+
+    return EnrolScreen()
 
 
 TECHNICIAN_SCREENS = ("technician", "technician-return", "technician-pairing")
