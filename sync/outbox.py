@@ -27,7 +27,7 @@ from typing import Protocol
 import sqlcipher3.dbapi2
 
 from hub.domain.outgoing import Outgoing, as_outgoings
-from hub.domain.usual import UsualOutgoing
+from hub.domain.usual import id_texts
 from sync.delivery import DeliveryError, Destination, EntryResult, Outcome
 from sync.fhir.codes import MappingError
 
@@ -141,12 +141,6 @@ def _stack(exc: BaseException) -> str:
     return "".join(traceback.format_tb(exc.__traceback__)) + (f"{type(exc).__name__}: {exc}" if local else type(exc).__name__)
 
 
-def _texts(batch: Sequence[Outgoing]) -> list[str]:
-    """The batch's ids as text: a usual row's as it was read (its id's text, kept), without
-    str() of its UUID (a Python-level call, several per row on the delivery path)."""
-    return [m.usual.id if type(m) is UsualOutgoing else str(m.id) for m in batch]
-
-
 class OutboxWorker:
     def __init__(
         self,
@@ -242,7 +236,7 @@ class OutboxWorker:
             if batch and not self._blocked():
                 exchange = loop.create_task(self._exchange(batch, prepared, report))
             while exchange is not None:
-                ahead = loop.create_task(self._next(_texts(batch)))
+                ahead = loop.create_task(self._next(id_texts(batch)))
                 answer = await exchange
                 exchange = None
                 if answer is False:  # failed as a whole: backing off (the batch read ahead waits too)
@@ -354,13 +348,13 @@ class OutboxWorker:
         delivered: list[str] = []
         rejected: list[tuple[str, str]] = []
         missing: list[str] = []
-        for m, result in zip(batch, answered):
+        for text, result in zip(id_texts(batch), answered):
             if result is None:
-                missing.append(str(m.id))
+                missing.append(text)
             elif result.outcome is Outcome.DELIVERED:
-                delivered.append(m.usual.id if type(m) is UsualOutgoing else str(m.id))
+                delivered.append(text)
             elif result.outcome is Outcome.REJECTED:
-                rejected.append((str(m.id), result.reason or "rejected by destination"))
+                rejected.append((text, result.reason or "rejected by destination"))
         await self.queue.mark_delivered(self.name, delivered)
         report.delivered += len(delivered)
         for rid, reason in rejected:

@@ -35,7 +35,7 @@ import orjson
 
 from hub.domain.ids import TextUUID
 from hub.domain.outgoing import Outgoing, as_outgoing
-from hub.domain.usual import UsualOutgoing
+from hub.domain.usual import UsualOutgoing, id_texts
 from sync.auth import AuthError, describe_tls_error
 from sync.delivery import DeliveryError, EntryResult, Outcome
 from sync.fhir.bundles import (
@@ -286,7 +286,7 @@ class FhirServerDestination:
             # the usual Observations' entries as JSON text already (read back with identify=False)
             built = build(run, self.ctx, self.bundle_type, encoded=True)
             requests.append((built, _serialise(built.bundle)))
-        return Prepared(refused, requests, {i.usual.id if type(i) is UsualOutgoing else str(i.id): i.id for i in items})
+        return Prepared(refused, requests, {text: i.id for text, i in zip(id_texts(items), items, strict=True)})
 
     async def send_prepared(self, prepared: Prepared) -> list[EntryResult]:
         """`send` for a batch `prepare` built: the same requests, in order, with the same rules."""

@@ -37,7 +37,7 @@ import orjson
 from hub.domain.measurements import Measurement
 from hub.domain.outgoing import Outgoing, as_outgoing
 from hub.domain.readings import DeviceIdentity
-from hub.domain.usual import UsualOutgoing, UsualValue
+from hub.domain.usual import UsualOutgoing, UsualValue, id_texts
 from sync.fhir.context import FhirContext
 from sync.fhir.observations import _fhir_time_text, device_reference_of, usual_observation, usual_observation_parts
 from sync.fhir.devices import device_for, device_key, heima_urn, hub_device_for, hub_key, identifier_query, search_token
@@ -246,7 +246,7 @@ def build(items: Sequence[Item], ctx: FhirContext, bundle_type: BundleType, *, e
     outgoing = [i if isinstance(i, Outgoing) else as_outgoing(i) for i in items]
     if not outgoing:
         raise ValueError(f"a {bundle_type} bundle needs at least one resource")
-    texts = [i.usual.id if type(i) is UsualOutgoing else str(i.id) for i in outgoing]  # a usual row's, as read
+    texts = id_texts(outgoing)
     if len(set(texts)) != len(outgoing):  # a UUID is its canonical text (kept by the store's ids)
         raise ValueError("a resource appears twice in one batch")
     transaction = bundle_type == "transaction"

@@ -142,6 +142,21 @@ async def main():
 
 asyncio.run(main())
 """
+def touch_app_says(tmp_path, script_text: str) -> list[str]:
+    """What a script that shows the touch app's Today (TODAY_SHOWN, changed) printed, line by line;
+    it ran to its end and Today was shown."""
+    import os
+
+    script = tmp_path / "today.py"  # a file: under `python -c` Kivy's app never starts its loop
+    script.write_text(script_text)
+    env = dict(os.environ, KIVY_NO_ARGS="1", KIVY_NO_FILELOG="1", KIVY_NO_CONSOLELOG="1", SDL_VIDEODRIVER="offscreen", PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert "shown today" in lines, out.stdout
+    return lines
+
+
 # What the app with Today shown does not need: an HTTP client (no centre), Babel's locale data.
 NOT_WITH_TODAY = ("httpx", "babel.core", "babel.dates", "babel.numbers", "sqlite_utils", "click", "pluggy", "dateutil", "importlib.metadata")
 # Part M4: the screens not shown yet (their modules and kv rules come when first opened), and the
@@ -153,15 +168,7 @@ NOT_WITH_TODAY += ("ui.screens.enrol",)  # part M7: enrolment's screen when a hu
 
 
 def test_the_touch_app_with_today_shown_holds_no_http_client_nor_babel_data(tmp_path):
-    import os
-
-    script = tmp_path / "today.py"  # a file: under `python -c` Kivy's app never starts its loop
-    script.write_text(f"import sys\n{TODAY_SHOWN}\nprint(','.join(m for m in {NOT_WITH_TODAY!r} if m in sys.modules))")
-    env = dict(os.environ, KIVY_NO_ARGS="1", KIVY_NO_FILELOG="1", KIVY_NO_CONSOLELOG="1", SDL_VIDEODRIVER="offscreen", PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert out.returncode == 0, out.stderr[-3000:]
-    lines = out.stdout.splitlines()
-    assert "shown today" in lines, out.stdout
+    lines = touch_app_says(tmp_path, f"import sys\n{TODAY_SHOWN}\nprint(','.join(m for m in {NOT_WITH_TODAY!r} if m in sys.modules))")
     assert lines[-1] == "", f"imported before they were needed: {lines[-1]}"
 
 
@@ -243,8 +250,6 @@ def test_the_touch_app_with_its_technician_desk_reads_no_enrolment_profile_code_
     # Part M6: as run_app starts an enrolled hub (the desk attached: the long press, the PIN, the
     # scan view), enrolment's profile reading (TOML, signatures, the QR code's decoding) is not
     # imported until a profile is read or a camera scan runs.
-    import os
-
     code = TODAY_SHOWN.replace(
         "hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)",
         "hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)\n"
@@ -253,13 +258,7 @@ def test_the_touch_app_with_its_technician_desk_reads_no_enrolment_profile_code_
         "        assert attach(hub, Path(folder) / 'heima.toml').enrolled",
     )
     watched = ("hub.services.enrolment", "hub.domain.enrolment", "getpass")  # getpass: the audit's machine user
-    script = tmp_path / "today.py"
-    script.write_text(f"import sys\n{code}\nprint(','.join(m for m in {watched!r} if m in sys.modules))")
-    env = dict(os.environ, KIVY_NO_ARGS="1", KIVY_NO_FILELOG="1", KIVY_NO_CONSOLELOG="1", SDL_VIDEODRIVER="offscreen", PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert out.returncode == 0, out.stderr[-3000:]
-    lines = out.stdout.splitlines()
-    assert "shown today" in lines, out.stdout
+    lines = touch_app_says(tmp_path, f"import sys\n{code}\nprint(','.join(m for m in {watched!r} if m in sys.modules))")
     assert lines[-1] == "", f"imported before they were needed: {lines[-1]}"
 
 
@@ -309,8 +308,6 @@ def test_an_enrolled_touch_apps_technician_desk_is_made_when_technician_mode_is_
     # Part M7: as run_app starts an enrolled hub, only whether it is enrolled is asked at start;
     # the desk — its service, the PIN guard, the return's walk (bz2, lzma, shutil) — is made and
     # imported at the PIN door's first use, and works then (the PIN asked of it: none set here).
-    import os
-
     start = "hub = await start_hub(HubConfig(data_dir=Path(folder)), families=[], deliver=False)"
     code = TODAY_SHOWN.replace(
         start,
@@ -332,13 +329,7 @@ def test_an_enrolled_touch_apps_technician_desk_is_made_when_technician_mode_is_
         "                return shown\n",
     )
     watched = ("hub.services.technician_desk", "hub.services.technician", "hub.services.returning", "hub.domain.pin")
-    script = tmp_path / "today.py"
-    script.write_text(f"import sys\nWATCHED = {watched!r}\n{code}")
-    env = dict(os.environ, KIVY_NO_ARGS="1", KIVY_NO_FILELOG="1", KIVY_NO_CONSOLELOG="1", SDL_VIDEODRIVER="offscreen", PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    assert out.returncode == 0, out.stderr[-3000:]
-    lines = out.stdout.splitlines()
-    assert "shown today" in lines, out.stdout
-    assert "at start " in lines, f"imported before technician mode was entered: {out.stdout}"
-    assert "entered TechnicianDesk True technician-pin" in lines, out.stdout
-    assert f"then {','.join(watched)}" in lines, out.stdout
+    lines = touch_app_says(tmp_path, f"import sys\nWATCHED = {watched!r}\n{code}")
+    assert "at start " in lines, f"imported before technician mode was entered: {lines}"
+    assert "entered TechnicianDesk True technician-pin" in lines, lines
+    assert f"then {','.join(watched)}" in lines, lines
