@@ -15,7 +15,7 @@ from hub.store.store import _excluded
 from tests.unit.hub.factories import T0, measurement, spo2
 from tests.unit.hub.test_store_short_read import OTHER
 
-LATER = T0 + timedelta(days=3650)
+LATER = T0 + timedelta(days=1)  # the rows are stamped by the store's clock (T0): all due then
 
 
 async def _queued(store: Store, n: int) -> list[str]:
@@ -33,7 +33,7 @@ async def _queued(store: Store, n: int) -> list[str]:
 
 @pytest.mark.parametrize("forgotten", [False, True], ids=["by rowid", "by resource id (rowids forgotten)"])
 async def test_the_batch_in_flight_is_passed_over(tmp_path, forgotten):
-    store = await Store.open(tmp_path / "heima.db")
+    store = await Store.open(tmp_path / "heima.db", clock=lambda: T0)
     try:
         ids = await _queued(store, 9)
         first = [str(i.id) for i in await store.due("centre", limit=4, now=LATER)]
@@ -46,7 +46,7 @@ async def test_the_batch_in_flight_is_passed_over(tmp_path, forgotten):
 
 
 async def test_a_resource_the_store_never_handed_out_is_passed_over_too(tmp_path):
-    store = await Store.open(tmp_path / "heima.db")
+    store = await Store.open(tmp_path / "heima.db", clock=lambda: T0)
     try:
         ids = await _queued(store, 6)
         await store.due("centre", limit=2, now=LATER)  # ids[0], ids[1] handed out
@@ -58,7 +58,7 @@ async def test_a_resource_the_store_never_handed_out_is_passed_over_too(tmp_path
 
 async def test_a_pipelined_drain_reads_every_row_once_in_queue_order(tmp_path):
     """As sync.outbox drains: batch k+1 read while k is on its way, then k marked."""
-    store = await Store.open(tmp_path / "heima.db")
+    store = await Store.open(tmp_path / "heima.db", clock=lambda: T0)
     try:
         ids = await _queued(store, 23)
         read: list[str] = []
