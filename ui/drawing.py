@@ -31,7 +31,11 @@ class Outline:
         self._widget = widget
         self._radius = radius
         self._shown = shown
-        self._line = Line(width=width, close=True)
+        # No joints: each of the outline's 88 points would get a fan of ten triangles (Kivy's round
+        # joint), ten times the triangles of the line itself, for bends of 4 degrees whose joint
+        # covers no pixel the segments do not; llvmpipe bins every triangle of every frame, and
+        # keeps the binned frames' memory (docs/performance.md, part M9).
+        self._line = Line(width=width, close=True, joint="none")
         self._group = InstructionGroup()
         self._group.add(Color(rgba=colour))
         self._group.add(self._line)

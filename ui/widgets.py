@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import math
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,8 @@ from pathlib import Path
 from kivy.animation import Animation
 from kivy.clock import Clock
 from kivy.graphics.context import get_context
-from kivy.graphics.texture import TextureRegion
+from kivy.core.text import Label as CoreLabel
+from kivy.graphics.texture import Texture
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ColorProperty, NumericProperty, OptionProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
@@ -66,42 +68,110 @@ def load_kv(py_file: str) -> None:
         Builder.load_file(path)
 
 
+def ink_span(lines, width: int, options: dict) -> tuple[int, int] | None:
+    """The columns (left, right) the laid-out `lines` cover in a texture `width` wide, placed as
+    Kivy's renderer places them (its `render_lines`), with a pixel to spare on either side; None
+    where that placement is not this simple one (justified or auto-aligned text, padding, an
+    outline) or the lines cover the whole width anyway."""
+    halign = options.get("halign")
+    if halign not in ("left", "center", "right") or any(options.get("padding") or ()) or options.get("outline_width"):
+        return None
+    if not lines or any(line.w <= 0 for line in lines):
+        return None
+    if halign == "center":
+        starts = [min(int(width - line.w), max(0, int((width - line.w) / 2))) for line in lines]
+    elif halign == "right":
+        starts = [max(0, int(width - line.w)) for line in lines]
+    else:
+        starts = [0 for _line in lines]
+    left = max(0, min(starts) - 1)
+    right = min(width, max(x + int(math.ceil(line.w)) for x, line in zip(starts, lines)) + 1)
+    return (left, right) if right - left < width else None
+
+
+class InkLabel(CoreLabel):
+    """Kivy's text renderer with a texture only as wide as the text's lines.
+
+    A label that wraps is laid out across its whole width, and Kivy renders — and the GL driver
+    keeps, for as long as the label lives — a texture that wide, mostly empty: 3.1 MB of label
+    textures on Today where the lines cover 1.2 MB. Here the lines are laid out exactly as before
+    (on the label's width, by its halign), and only the columns they cover are rendered and kept
+    (`ink_left` of the `full_width`, where `PixelText` draws them: widgets.kv)."""
+
+    ink_left = 0  # where the texture's first column lies in the full width
+    full_width = 0  # the width the lines were laid out on
+    _ink_width = 0
+
+    def refresh(self) -> None:
+        # Kivy's refresh, with the texture sized to the ink (its layout pass, self.render(), untouched)
+        self.resolve_font_name()
+        width, height = self._size_texture = self._size = self.render()
+        self.ink_left, self.full_width, self._ink_width = 0, width, width
+        if width <= 1 or height <= 1:
+            self.texture = self.texture_1px
+            return
+        span = ink_span(self._cached_lines, width, self.options)
+        if span is not None:
+            self.ink_left, self._ink_width = span[0], span[1] - span[0]
+        size = (self._ink_width, height)
+        texture = self.texture
+        if texture is None or tuple(texture.size) != size:
+            texture = Texture.create(size=size, mipmap=self.options["mipmap"], callback=self._texture_fill)
+            texture.flip_vertical()
+            texture.add_reload_observer(self._texture_refresh)
+            self.texture = texture
+        else:
+            texture.ask_update(self._texture_fill)
+
+    def _render_begin(self) -> None:
+        full = self._size  # the provider makes its surface this size: the ink's width only
+        self._size = (self._ink_width, full[1])
+        try:
+            super()._render_begin()
+        finally:
+            self._size = full
+
+    def _render_text(self, text, x, y) -> None:
+        super()._render_text(text, x - self.ink_left, y)
+
+
 class PixelText(Label):
     """A label whose texture is drawn pixel for pixel (Kivy places it at whole pixels, at its own
     size): sampled nearest rather than linear, which gives the same pixels and under software
     rendering (Mesa llvmpipe) costs a fifth less for every pixel of text on every frame.
 
-    A label that wraps renders a texture as wide as itself, mostly empty; only the part its lines
-    cover is drawn (a region of the same texture, no copy, at the same place: widgets.kv), so a
-    short word on a wide button or title is not blended across the whole width on every frame."""
+    A label that wraps is laid out across its whole width; its texture holds only the columns its
+    lines cover (`InkLabel`), drawn where they lie in that width (widgets.kv), so a short word on
+    a wide button or title is neither kept in memory nor blended across the whole width."""
 
-    ink_left = NumericProperty(0)  # where the drawn region starts in the rendered texture
-    full_width = NumericProperty(0)  # the rendered texture's width
+    crop_ink = True  # False: Kivy's own renderer, a texture as wide as the label
+    ink_left = NumericProperty(0)  # where the texture starts in the width the lines were laid out on
+    full_width = NumericProperty(0)  # that width
+
+    def _create_label(self) -> None:
+        if self.markup or not self.crop_ink:
+            if isinstance(self._label, InkLabel):
+                self._label = None  # Kivy makes its own (markup: its markup renderer)
+            super()._create_label()
+            return
+        if isinstance(self._label, InkLabel):
+            return
+        # as Kivy's Label makes its core label
+        options = {name: getattr(self, name) for name in self._font_properties}
+        options["usersize"] = self.text_size
+        if self.disabled:
+            options["color"], options["outline_color"] = self.disabled_color, self.disabled_outline_color
+        self._label = InkLabel(**options)
 
     def on_texture(self, _instance, texture) -> None:
         if texture is None:
             return
         texture.mag_filter = texture.min_filter = "nearest"
-        if isinstance(texture, TextureRegion):
-            return
-        self.ink_left, self.full_width = 0, texture.width
-        lines = self._label._cached_lines
-        if self.markup or self.halign not in ("left", "center", "right") or any(self.padding) or not lines:
-            return
-        if any(line.w <= 0 for line in lines):
-            return
-        width = texture.width
-        if self.halign == "center":
-            starts = [min(int(width - line.w), max(0, int((width - line.w) / 2))) for line in lines]
-        elif self.halign == "right":
-            starts = [max(0, int(width - line.w)) for line in lines]
+        label = self._label
+        if isinstance(label, InkLabel) and label.texture is texture:
+            self.ink_left, self.full_width = label.ink_left, label.full_width
         else:
-            starts = [0 for _line in lines]
-        left = max(0, min(starts) - 1)
-        right = min(width, max(x + int(line.w) for x, line in zip(starts, lines)) + 1)
-        if right - left < width:
-            self.ink_left = left
-            self.texture = texture.get_region(left, 0, right - left, texture.height)
+            self.ink_left, self.full_width = 0, texture.width
 
 
 class Text(PixelText):
@@ -113,8 +183,10 @@ class Value(Text):
 
 
 class LiveValue(PixelText):
-    """A value that changes many times a second (cuff pressure): one line, its texture only as
-    large as the text, so each change uploads a small texture."""
+    """A value that changes many times a second (cuff pressure): one line in a texture of a fixed
+    width (widgets.kv), so each new value is drawn into the same texture, never a new one."""
+
+    crop_ink = False
 
     role = StringProperty("body")
 
