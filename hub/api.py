@@ -51,9 +51,6 @@ from hub.domain.camera import CAMERA_FAILED, CAMERA_LOST, NO_CAMERA, Frame
 from hub.domain.nearby import MAX_BARS, NearbyDevice
 from hub.services.measurements import MeasurementService
 from hub.services.pairing import Pairing, PasskeyPrompt, device_label
-from hub.services.questionnaires import FormClosed, FormNotFound, QuestionnaireService
-from hub.services.questionnaires_views import FormSummary, ItemView, OptionView, ReviewView, StepView, SubmittedForm
-from hub.domain.questionnaire import AnswerError, Coding, Media, NotSubmittable, Path, Problem, Quantity, Value
 from hub.services.events import FormSaved, FormSent, FormSubmitted
 from hub.services.read_models import (
     ComponentView,
@@ -71,16 +68,25 @@ from hub.services.read_models import (
 )
 
 if TYPE_CHECKING:
+    from hub.domain.questionnaire import AnswerError, Coding, Media, NotSubmittable, Path, Problem, Quantity, Value
+    from hub.services.questionnaires import FormClosed, FormNotFound, QuestionnaireService
+    from hub.services.questionnaires_views import FormSummary, ItemView, OptionView, ReviewView, StepView, SubmittedForm
     from hub.services.returning import ReturnRefused, Unsent
     from hub.services.technician_desk import DeskPorts, EnrolOutcome, KIND_WORDS, PairOutcome, ProfileFile, ReturnDone, TechnicianDesk, UnlockOutcome
 
 log = logging.getLogger(__name__)
 
-# Technician mode's names, imported when first named (technician mode entered, a return): the
-# desk's service and the return's walk (bz2, lzma, shutil) are ~1.3 MB a patient's day never uses.
+# Names imported when first named (`from hub.api import X` works as before). Technician mode's
+# (technician mode entered, a return): the desk's service and the return's walk (bz2, lzma,
+# shutil) are ~1.3 MB a patient's day never uses.
 _ON_FIRST_USE = {
     **dict.fromkeys(("ReturnRefused", "Unsent"), "hub.services.returning"),
     **dict.fromkeys(("DeskPorts", "EnrolOutcome", "KIND_WORDS", "PairOutcome", "ProfileFile", "ReturnDone", "TechnicianDesk", "UnlockOutcome"), "hub.services.technician_desk"),
+    # The questionnaire engine's names, imported when a form is first opened (or a submission
+    # read): the engine is ~1.1 MB of modules and objects Today never uses (docs/performance.md, part M10).
+    **dict.fromkeys(("FormClosed", "FormNotFound", "QuestionnaireService"), "hub.services.questionnaires"),
+    **dict.fromkeys(("FormSummary", "ItemView", "OptionView", "ReviewView", "StepView", "SubmittedForm"), "hub.services.questionnaires_views"),
+    **dict.fromkeys(("AnswerError", "Coding", "Media", "NotSubmittable", "Path", "Problem", "Quantity", "Value"), "hub.domain.questionnaire"),
 }
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Kivy's image providers without PIL (~3 MB of RSS): SDL2 reads the theme's PNG atlases and the
 # window saves screenshots itself. Read when Kivy is first imported (not when something else did).
@@ -49,10 +50,12 @@ from ui.speech import EspeakSpeaker, Speaker
 from ui.models.feed import HubFeed
 from ui.models.history import HistoryModel
 from ui.models.measure import MeasureModel
-from ui.models.questionnaire import QuestionnaireModel
 from ui.models.settings import Session
 from ui.models.today import TodayModel
 from ui.widgets import Screens
+
+if TYPE_CHECKING:
+    from ui.models.questionnaire import QuestionnaireModel
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +94,7 @@ class HeimaApp(TechnicianActions, App):
         self.today_model = TodayModel(self.api, tr)
         self.measure_model = MeasureModel(self.api, tr, timeout=self.measure_timeout)
         self.history_model = HistoryModel(self.api, tr)
-        self.form_model = QuestionnaireModel(self.api, tr)
+        self._form_model: QuestionnaireModel | None = None  # made when the forms are first opened
         sm = Screens()
         for name, factory in self._screen_factories().items():
             sm.register(name, factory)
@@ -103,9 +106,6 @@ class HeimaApp(TechnicianActions, App):
         self.feed = HubFeed(self.api, self.today_model, self.measure_model, self.history_model, self.reminders)
         self.session.fbind("language", self._language_changed)
         self.measure_model.fbind("state", self._measure_state_changed)
-        self.form_model.fbind("step", self._form_moved)
-        self.form_model.fbind("review", self._form_moved)
-        self.form_model.fbind("sent", self._form_moved)
         if self.calls is not None:
             from ui.screens.call import attach_calls
 
@@ -114,6 +114,26 @@ class HeimaApp(TechnicianActions, App):
         self.root = sm
         attach_technician(self)  # technician mode and first-boot enrolment (ui/screens/technician.py)
         return sm
+
+    @property
+    def form_model(self) -> QuestionnaireModel:
+        """The forms' model, made when first asked for (the forms list or a form opened): its
+        module brings the hub's questionnaire engine, which Today, measuring, History and Settings
+        never use (docs/performance.md, part M10)."""
+        model = self._form_model
+        if model is None:
+            from ui.models.questionnaire import QuestionnaireModel
+
+            model = self._form_model = QuestionnaireModel(self.api, tr)
+            model.fbind("step", self._form_moved)
+            model.fbind("review", self._form_moved)
+            model.fbind("sent", self._form_moved)
+        return model
+
+    @property
+    def form_model_made(self) -> QuestionnaireModel | None:
+        """The forms' model if it was made, without making it (settling, a language change)."""
+        return self._form_model
 
     def _screen_factories(self) -> dict[str, Callable[[], Screen]]:
         """How each screen is made when first needed. Models are given after construction (a
@@ -233,7 +253,8 @@ class HeimaApp(TechnicianActions, App):
         for model in (self.today_model, self.measure_model, self.history_model):
             model.render()
         self.reminders.dismiss()  # shown again in the new language at its next reminder
-        self.form_model.relang()
+        if self._form_model is not None:
+            self._form_model.relang()
         for name in SCREENS:
             screen = self.root.built(name)  # one not built yet is made in the new language
             if screen is None:

@@ -17,12 +17,15 @@ import enum
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 from hub.domain.careplan.due import MissedTask
 from hub.domain.evaluation import ZoneAlert
 from hub.domain.measurements import Measurement
-from hub.domain.questionnaire.submission import ScoreResult, Submission
 from hub.domain.readings import DeviceIdentity
+
+if TYPE_CHECKING:  # the questionnaire engine comes with the first form's payload, not with every hub
+    from hub.domain.questionnaire.submission import ScoreResult, Submission
 
 
 class OutgoingKind(enum.StrEnum):
@@ -36,15 +39,28 @@ class OutgoingKind(enum.StrEnum):
 
 # The payload each kind carries. A new kind adds its type here, its codec in hub.store.payloads
 # and its mapper in sync.fhir.resources; the worker and the destinations do not change.
-Payload = Measurement | DeviceIdentity | Submission | ScoreResult | ZoneAlert | MissedTask
+# A form's kinds are added by payload_type when first met (docs/performance.md, part M10).
+if TYPE_CHECKING:
+    Payload: TypeAlias = Measurement | DeviceIdentity | Submission | ScoreResult | ZoneAlert | MissedTask
 PAYLOAD_TYPES: dict[OutgoingKind, type] = {
     OutgoingKind.MEASUREMENT: Measurement,
     OutgoingKind.DEVICE: DeviceIdentity,
     OutgoingKind.ZONE_ALERT: ZoneAlert,
     OutgoingKind.MISSED_TASK: MissedTask,
-    OutgoingKind.QUESTIONNAIRE_RESPONSE: Submission,
-    OutgoingKind.SCORE: ScoreResult,
 }
+# The kinds whose payload carries the outgoing resource's own id.
+NAMED_BY_PAYLOAD = frozenset((OutgoingKind.MEASUREMENT, OutgoingKind.QUESTIONNAIRE_RESPONSE, OutgoingKind.SCORE))
+
+
+def payload_type(kind: OutgoingKind) -> type:
+    """The payload an outgoing resource of this kind carries."""
+    found = PAYLOAD_TYPES.get(kind)
+    if found is None:
+        from hub.domain.questionnaire.submission import ScoreResult, Submission
+
+        PAYLOAD_TYPES.update({OutgoingKind.QUESTIONNAIRE_RESPONSE: Submission, OutgoingKind.SCORE: ScoreResult})
+        found = PAYLOAD_TYPES[kind]
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +72,10 @@ class Outgoing:
     payload: Payload
 
     def __post_init__(self) -> None:
-        if not isinstance(self.payload, PAYLOAD_TYPES[self.kind]):
-            raise TypeError(f"an outgoing {self.kind.value} carries a {PAYLOAD_TYPES[self.kind].__name__}")
-        if isinstance(self.payload, Measurement | Submission | ScoreResult) and self.payload.id != self.id:
+        expected = PAYLOAD_TYPES.get(self.kind) or payload_type(self.kind)
+        if not isinstance(self.payload, expected):
+            raise TypeError(f"an outgoing {self.kind.value} carries a {expected.__name__}")
+        if self.kind in NAMED_BY_PAYLOAD and self.payload.id != self.id:  # type: ignore[union-attr]
             raise ValueError(f"an outgoing {self.kind.value} is named by its own id, fixed when it was made")
 
     @property

@@ -23,16 +23,17 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from hub.domain.outgoing import Outgoing, OutgoingKind, of_submission
-from hub.domain.questionnaire import (
-    AnswerError, FormState, Path, Questionnaire, QuestionnaireError, Value, VisibleItem, load_questionnaire, submit,
-)
+from hub.domain.outgoing import Outgoing, OutgoingKind
 from hub.services.events import EventBus, FormSaved, FormSent, FormSubmitted
-from hub.services.questionnaires_views import (
-    FormSummary, ItemView, ReviewView, StepView, SubmittedForm, form_title, item_view,
-)
+
+# The engine (hub.domain.questionnaire, ~1.1 MB of modules and objects) and the views built from it
+# are imported when a form is first opened or a changed form checked, not with the hub: the touch
+# app's Today never uses them (docs/performance.md, part M10).
+if TYPE_CHECKING:
+    from hub.domain.questionnaire import AnswerError, FormState, Path, Questionnaire, Value, VisibleItem
+    from hub.services.questionnaires_views import FormSummary, ItemView, ReviewView, StepView, SubmittedForm
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,17 @@ class QuestionnaireService:
         report = ImportReport(source)
         good: list[tuple[str, str, str | None, dict[str, Any]]] = []
         refused_urls: set[str] = set()
+        # The same JSON this source offers already was checked when it was kept: kept again without
+        # the engine, so a start that finds the forms it had (most starts) does not import it.
+        as_kept = {(c.url, c.version): c for c in await self.store.cached_forms() if c.source == source}
         for raw in resources:
+            same = as_kept.get(_named(raw))
+            if same is not None and same.resource == raw:
+                good.append((same.url, same.version, same.title, raw))
+                report.kept.append((same.url, same.version))
+                continue
+            from hub.domain.questionnaire import QuestionnaireError
+
             try:
                 q = checked(raw)
             except QuestionnaireError as exc:
@@ -226,6 +237,8 @@ class QuestionnaireService:
                 old = await self.store.cached_form(f.url, f.version)
                 if old is not None:
                     newest[url] = old
+        from hub.services.questionnaires_views import FormSummary, form_title
+
         out: list[FormSummary] = []
         for url, c in newest.items():
             q = self._questionnaire_of(c)
@@ -249,6 +262,8 @@ class QuestionnaireService:
         q = self._questionnaire_of(cached)
         if q is None:
             raise FormNotFound("this form cannot be run any more; ask the care team for a new one")
+        from hub.domain.questionnaire import FormState
+
         now = self.clock()
         state = FormState.start(q, now=now, patient=self.patient)
         steps = steps_of(state)
@@ -328,6 +343,8 @@ class QuestionnaireService:
 
     async def review(self, form_id: str, *, lang: str | None = None) -> ReviewView:
         """Everything shown, with its answers, and what stops it being sent."""
+        from hub.services.questionnaires_views import ReviewView, form_title, item_view
+
         o = await self._get(form_id)
         problems = o.state.problems()
         items = tuple(item_view(o.state, v, lang, _section(o.state, v), problems) for v in steps_of(o.state))
@@ -338,6 +355,10 @@ class QuestionnaireService:
         source) and each score into the outbox, in one transaction, once. NotSubmittable (from
         the engine) names the first problem's item; nothing is queued then. Submitting again
         returns the first submission."""
+        from hub.domain.outgoing import of_submission
+        from hub.domain.questionnaire import submit
+        from hub.services.questionnaires_views import SubmittedForm
+
         saved = await self.store.saved_form(form_id)
         if saved is None:
             raise FormNotFound("no form by that id")
@@ -402,6 +423,8 @@ class QuestionnaireService:
         key = (cached.url, cached.version)
         q = self._parsed.get(key)
         if q is None:
+            from hub.domain.questionnaire import QuestionnaireError
+
             try:
                 q = checked(cached.resource)
             except QuestionnaireError as exc:  # accepted by an older Heima, refused by this one
@@ -423,6 +446,8 @@ class QuestionnaireService:
         q = self._questionnaire_of(cached) if cached is not None else None
         if q is None:
             raise FormNotFound("the form this was begun on is not on the hub; its answers are kept")
+        from hub.domain.questionnaire import FormState
+
         state = FormState.resume(q, saved.response, now=self.clock(), patient=self.patient)
         o = self._open[form_id] = _Open(form_id, q, state, saved.step, saved.answered_by)
         return o
@@ -451,6 +476,8 @@ class QuestionnaireService:
         return min(int(o.step.get("index", 0)), len(steps) - 1)
 
     def _step_view(self, o: _Open, lang: str | None) -> StepView:
+        from hub.services.questionnaires_views import StepView, form_title, item_view
+
         steps = steps_of(o.state)
         i = self._index(o, steps)
         title = form_title(o.q, lang)
@@ -464,12 +491,30 @@ class QuestionnaireService:
 def checked(raw: Any) -> Questionnaire:
     """A Questionnaire the hub can offer: the engine accepts it, and it names itself by url and
     version (a response names its form url|version). QuestionnaireError otherwise, naming the item."""
+    from hub.domain.questionnaire import QuestionnaireError, load_questionnaire
+
     if not isinstance(raw, dict) or raw.get("resourceType") != "Questionnaire":
         raise QuestionnaireError(None, "this is not a FHIR Questionnaire")
     q = load_questionnaire(raw)
     if not q.url or not q.version:
         raise QuestionnaireError(None, f"the form has no {'url' if not q.url else 'version'}; the hub needs url and version")
     return q
+
+
+def _named(raw: Any) -> tuple[str, str] | None:
+    """The (url, version) a Questionnaire's JSON names itself by, as written (unchecked)."""
+    if not isinstance(raw, dict):
+        return None
+    url, version = raw.get("url"), raw.get("version")
+    return (url, version) if isinstance(url, str) and isinstance(version, str) else None
+
+
+def __getattr__(name: str) -> object:
+    if name == "AnswerError":  # named here as before; the engine's own, imported when asked for
+        from hub.domain.questionnaire import AnswerError
+
+        return AnswerError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.domain.careplan.due import MissedTask
 from hub.domain.evaluation import Evaluation, ZoneAlert
@@ -16,9 +16,11 @@ from hub.domain.measurements import Measurement, MonotonicAnchor
 from hub.domain.ids import TextUUID
 from hub.domain.outgoing import Outgoing, OutgoingKind, of_measurement
 from hub.domain.oximetry import SampledSeries, encode_values
-from hub.domain.questionnaire import Coding, ScoreResult, Submission
 from hub.domain.readings import AbsentReason, Component, DeviceIdentity, MeasurementKind, Provenance, QualityFlag, Reading
 from hub.domain.usual import UsualOutgoing, UsualValue
+
+if TYPE_CHECKING:  # the questionnaire engine: imported when a submission's row is read (part M10)
+    from hub.domain.questionnaire import Coding, ScoreResult, Submission
 
 MEASUREMENT_COLUMNS = (
     "id, kind, value, unit, absent_reason, flags, provenance, device_address, device_name, "
@@ -348,6 +350,8 @@ def _score_fields(s: ScoreResult) -> dict[str, Any]:
 
 
 def _score_from(d: dict[str, Any]) -> ScoreResult:
+    from hub.domain.questionnaire import Coding, ScoreResult
+
     return ScoreResult(
         id=uuid.UUID(d["id"]), response_id=uuid.UUID(d["response_id"]), questionnaire=d["questionnaire"],
         authored=datetime.fromisoformat(d["authored"]), value=Decimal(d["value"]), link_id=d["link_id"],
@@ -376,6 +380,8 @@ def _submission_to_json(s: Submission) -> str:
 
 
 def _submission_from_json(text: str) -> Submission:
+    from hub.domain.questionnaire import Submission
+
     d = json.loads(text)
     return Submission(
         id=uuid.UUID(d["id"]), questionnaire=d["questionnaire"], authored=datetime.fromisoformat(d["authored"]),

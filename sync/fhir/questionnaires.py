@@ -20,10 +20,11 @@ Data about a synthetic test person is test data: HTEST on both, as on every Obse
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hub.domain.questionnaire import Coding as FormCoding
-from hub.domain.questionnaire import ScoreResult, Submission
+if TYPE_CHECKING:  # the engine comes with the first form's payload, not with every hub's delivery path (part M10)
+    from hub.domain.questionnaire import Coding as FormCoding
+    from hub.domain.questionnaire import ScoreResult, Submission
 from sync.fhir.codes import HTEST, LOINC, OBSERVATION_CATEGORY, UCUM, URI_IDENTIFIER
 from sync.fhir.context import FhirContext
 from sync.fhir.devices import hub_reference
@@ -90,6 +91,8 @@ def score_observation_for(
 
 
 def map(resource: Submission | ScoreResult, ctx: FhirContext) -> dict[str, Any]:  # noqa: A001 - the registry's name
+    from hub.domain.questionnaire import ScoreResult, Submission
+
     if isinstance(resource, Submission):
         return response_for(resource, ctx)
     if isinstance(resource, ScoreResult):

@@ -333,3 +333,72 @@ def test_an_enrolled_touch_apps_technician_desk_is_made_when_technician_mode_is_
     assert "at start " in lines, f"imported before technician mode was entered: {lines}"
     assert "entered TechnicianDesk True technician-pin" in lines, lines
     assert f"then {','.join(watched)}" in lines, lines
+
+
+# Part M10: the questionnaire engine (its model, parser, expressions, state, scoring, submission:
+# ~1.1 MB of Python objects) and the forms' service views and screen model.
+ENGINE = ("hub.domain.questionnaire", "hub.services.questionnaires_views", "ui.models.questionnaire")
+
+
+def test_the_touch_app_imports_the_questionnaire_engine_when_the_forms_are_opened_not_with_today(tmp_path):
+    # As every start after the first finds it: the store made, the embedded forms kept by an
+    # earlier start. Today is shown without the engine; the forms list, opened, lists the three
+    # embedded forms (titled) and brings it then; a form opened shows its first question.
+    earlier = tmp_path / "earlier.py"
+    earlier.write_text(
+        "import asyncio, sys\nfrom pathlib import Path\nfrom hub.app import start_hub\nfrom hub.config import HubConfig\n"
+        "async def main():\n"
+        "    hub = await start_hub(HubConfig(data_dir=Path(sys.argv[1])), families=[], deliver=False)\n"
+        "    await hub.stop()\n"
+        "asyncio.run(main())\n"
+    )
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    subprocess.run([sys.executable, str(earlier), str(folder)], cwd=ROOT, check=True, timeout=120, capture_output=True)
+    code = TODAY_SHOWN.replace(
+        "    with tempfile.TemporaryDirectory() as folder:\n        made_by_an_earlier_start(folder)\n",
+        f"    if True:\n        folder = {str(folder)!r}\n",
+    ).replace(
+        "                return app.root.current\n",
+        "                shown = app.root.current\n"
+        "                print('with today', ','.join(m for m in WATCHED if m in sys.modules))\n"
+        "                app.open_forms()\n"
+        "                await app.form_model.idle()\n"
+        "                await next_frame(2)\n"
+        "                print('forms', app.root.current, sorted(f['title'] for f in app.form_model.forms))\n"
+        "                print('then', ','.join(m for m in WATCHED if m in sys.modules))\n"
+        "                app.open_form(app.form_model.forms[0]['url'])\n"
+        "                await app.form_model.idle()\n"
+        "                await next_frame(2)\n"
+        "                print('form', app.root.current, app.form_model.step.item is not None)\n"
+        "                return shown\n",
+    )
+    assert code.count("WATCHED") == 2 and "folder = " in code, "the Today script changed: adjust the replacements"
+    lines = touch_app_says(tmp_path, f"import sys\nWATCHED = {ENGINE!r}\n{code}")
+    assert "with today " in lines, f"imported before the forms were opened: {lines}"
+    forms = next(line for line in lines if line.startswith("forms "))
+    assert forms.startswith("forms forms [") and forms.count("'") == 6, forms  # three titled forms
+    assert f"then {','.join(ENGINE)}" in lines, lines
+    assert "form form-question True" in lines, lines
+
+
+
+def test_the_delivery_path_and_the_store_bring_the_engine_only_with_a_forms_payload():
+    # A submission's row read back (the outbox drains it) and mapped to FHIR: the engine's own
+    # types then, imported on first use; measurements alone never import it.
+    code = """
+import json, uuid
+from datetime import datetime, UTC
+from decimal import Decimal
+import hub.app, hub.api, hub.services.questionnaires, sync.fhir.resources
+from hub.store.rows import outgoing_from_payload, payload_to_json
+print("before", "hub.domain.questionnaire" in sys.modules)
+score = {"id": str(uuid.uuid4()), "response_id": str(uuid.uuid4()), "questionnaire": "https://x.example/q|1.0",
+         "authored": datetime(2026, 1, 2, tzinfo=UTC).isoformat(), "value": "7", "link_id": "sum",
+         "code": [["74465-6", "http://loinc.org", None]], "text": "Sum"}
+item = outgoing_from_payload(score["id"], "score", json.dumps(score))
+print("read", type(item.payload).__name__, item.payload.value == Decimal(7), json.loads(payload_to_json(item)) == score)
+print("after", "hub.domain.questionnaire" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", "import sys\n" + code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120).stdout
+    assert out.splitlines() == ["before False", "read ScoreResult True True", "after True"], out

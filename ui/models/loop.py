@@ -91,7 +91,7 @@ async def settle(app: Any, frames: int = 3) -> None:
     for _ in range(50):
         await next_frame(1)
         busy = [r for r in (app.today_model.refresh, app.history_model.refresh, app.measure_model.refresh_send) if r._task and not r._task.done()]
-        forms = getattr(app, "form_model", None)
+        forms = getattr(app, "form_model_made", None)  # not made by settling: made when the forms are opened
         if not busy and not (forms is not None and forms._pending):
             break
         await asyncio.gather(*(r.wait() for r in busy))

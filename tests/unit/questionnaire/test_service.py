@@ -162,6 +162,26 @@ async def test_a_bad_new_version_is_refused_naming_the_item_and_the_last_good_on
         await kit.close()
 
 
+async def test_the_same_forms_again_are_kept_and_a_changed_one_under_a_kept_version_is_still_checked(tmp_path):
+    # A start that finds the forms it kept keeps them without the engine (part M10); JSON that
+    # differs from the kept copy under the same url and version is checked as any new form.
+    kit = await kit_with_examples(tmp_path)
+    try:
+        again = await kit.service.import_forms(FOLDER, all_examples())
+        assert not again.refused and sorted(again.kept) == sorted((f.url, f.version) for f in await kit.service.available())
+        changed = example_json("kols-daglig")
+        changed["item"][3]["enableWhen"][0]["question"] = "finnes-ikke"
+        report = await kit.service.import_forms(FOLDER, [changed])
+        assert [r.reason for r in report.refused] == [
+            "item 'slim-farge': enableWhen points at 'finnes-ikke', which is no item of this form"
+        ]
+        assert report.kept_older == [(KOLS, "1.0")]
+        step = await kit.service.start(KOLS)  # the kept copy, unchanged
+        assert step.item is not None and step.number == 1
+    finally:
+        await kit.close()
+
+
 async def test_a_new_version_never_breaks_a_form_half_answered_on_the_old_one(tmp_path):
     kit = await kit_with_examples(tmp_path)
     try:
