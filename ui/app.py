@@ -42,7 +42,7 @@ from kivy.uix.screenmanager import Screen  # noqa: E402
 from hub.api import HubApi
 from ui import theme
 from ui.i18n import tr
-from ui.passkey import PasskeyDialog
+from ui.passkey import PairingPrompt, PasskeyDialog
 from ui.screens.measure import MeasureScreen
 from ui.screens.technician import TechnicianActions, attach as attach_technician
 from ui.screens.today import TodayScreen
@@ -99,9 +99,9 @@ class HeimaApp(TechnicianActions, App):
         for name, factory in self._screen_factories().items():
             sm.register(name, factory)
         sm.current = "today"  # only Today is built at start; the rest on first use
-        self.passkey = PasskeyDialog()
-        self._detach_families = self.api.subscribe(self.passkey.follow)  # the asking device's own family
-        self._detach_pairing = self.api.pairing.attach(self.passkey)
+        self.pairing_prompt = PairingPrompt()  # its dialog made when a device first asks
+        self._detach_families = self.api.subscribe(self.pairing_prompt.follow)  # the asking device's own family
+        self._detach_pairing = self.api.pairing.attach(self.pairing_prompt)
         self.reminders = self._reminders()
         self.feed = HubFeed(self.api, self.today_model, self.measure_model, self.history_model, self.reminders)
         self.session.fbind("language", self._language_changed)
@@ -114,6 +114,11 @@ class HeimaApp(TechnicianActions, App):
         self.root = sm
         attach_technician(self)  # technician mode and first-boot enrolment (ui/screens/technician.py)
         return sm
+
+    @property
+    def passkey(self) -> PasskeyDialog:
+        """The pairing dialog (made when a device first asks, or here)."""
+        return self.pairing_prompt.dialog()
 
     @property
     def form_model(self) -> QuestionnaireModel:
@@ -244,7 +249,7 @@ class HeimaApp(TechnicianActions, App):
 
     def read_screen(self) -> None:
         self.actions.append("read-aloud")
-        text = self.passkey.spoken() if self.passkey.waiting else (self.reminders.spoken() or self.screen.spoken())
+        text = self.pairing_prompt.spoken() if self.pairing_prompt.waiting else (self.reminders.spoken() or self.screen.spoken())
         self.session.say(text, asked=True)
 
     # -- reactions ----------------------------------------------------------------------------------

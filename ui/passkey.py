@@ -33,13 +33,13 @@ class PasskeyDialog(Dialog):
     number = StringProperty("")
     waiting = BooleanProperty(False)
 
-    def __init__(self, **kw) -> None:
+    def __init__(self, families: dict[str, DeviceFamily] | None = None, **kw) -> None:
         super().__init__(**kw)
         self._answer: asyncio.Future | None = None
         # The family of each device the hub found, as its driver declares it (the hub's
         # DeviceFound/PairingNeeded events, `follow`): the device that asks, not the family
         # being measured, which another device in range may not be.
-        self.families: dict[str, DeviceFamily] = {}
+        self.families: dict[str, DeviceFamily] = {} if families is None else families
         self.fbind("digits", self._fill_slots)
         self.fbind("mode", self._fill_slots)
         self._fill_slots()
@@ -61,8 +61,7 @@ class PasskeyDialog(Dialog):
 
     def follow(self, event: HubEvent) -> None:
         """Listen to the hub's events (hub.api.HubApi.subscribe): remember each found device's family."""
-        if isinstance(event, DeviceFound | PairingNeeded) and event.family is not None:
-            self.families[event.address] = event.family
+        remember_family(self.families, event)
 
     def _ask(self, mode: str, device) -> asyncio.Future:
         if self._answer is not None and not self._answer.done():
@@ -119,6 +118,53 @@ class PasskeyDialog(Dialog):
 
     def spoken(self) -> str:
         return self.question + (" " + " ".join(self.number.replace(" ", "")) if self.mode == "confirm" else "")
+
+
+def remember_family(families: dict[str, DeviceFamily], event: HubEvent) -> None:
+    if isinstance(event, DeviceFound | PairingNeeded) and event.family is not None:
+        families[event.address] = event.family
+
+
+class PairingPrompt:
+    """The app's answer to a device that asks to pair (hub.api.PasskeyPrompt): it follows which
+    family each device the hub finds belongs to, and makes the dialog when a device first asks.
+    The dialog is ~35 widgets (a number pad, six digit boxes, its texts): 1.5–2 MB held from start
+    for a question most days never bring — a kit's devices are paired when it is handed out
+    (docs/performance.md, part M9)."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, DeviceFamily] = {}
+        self._dialog: PasskeyDialog | None = None
+
+    @property
+    def made(self) -> bool:
+        return self._dialog is not None
+
+    def dialog(self) -> PasskeyDialog:
+        if self._dialog is None:
+            self._dialog = PasskeyDialog(families=self.families)
+        return self._dialog
+
+    @property
+    def waiting(self) -> bool:
+        """A device's question is on screen, waiting for the patient."""
+        return self._dialog is not None and self._dialog.waiting
+
+    def spoken(self) -> str:
+        return self._dialog.spoken() if self._dialog is not None else ""
+
+    def follow(self, event: HubEvent) -> None:
+        """Listen to the hub's events (hub.api.HubApi.subscribe): remember each found device's family."""
+        remember_family(self.families, event)
+
+    async def passkey_for(self, device) -> int | None:
+        return await self.dialog().passkey_for(device)
+
+    async def confirm_numeric(self, device, number: int) -> bool:
+        return await self.dialog().confirm_numeric(device, number)
+
+    async def consent_code_for(self, device, user_index: int) -> int | None:
+        return await self.dialog().consent_code_for(device, user_index)
 
 
 def question(mode: str, device: str, user: str) -> str:

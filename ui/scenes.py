@@ -261,7 +261,7 @@ async def leave(app: Any, ctx: dict[str, Any]) -> None:
     app.today_model.show_others = False
     for undo in ctx.pop("undo", []):  # a scene's own clean-up (the example video call)
         undo()
-    if app.passkey.waiting:
+    if app.pairing_prompt.waiting:
         app.passkey.finish(None)
     if pending is not None:
         await asyncio.wait_for(pending, 1)

@@ -85,3 +85,39 @@ class Shown:
     def row(self, x: int, y: int, length: int) -> bytes:
         start = (y * self.width + x) * 3
         return bytes(self._data[start : start + length * 3])
+
+
+async def test_the_pairing_dialog_is_made_when_a_device_first_asks_and_names_the_family_it_heard_of_before(run_app, example):
+    """The pairing dialog (a number pad, six digit boxes, its texts: ~35 widgets) was made at
+    start for a question most days never bring. Now it is made when a device first asks — and it
+    still names the device by the family the hub announced before the dialog existed."""
+    import asyncio
+
+    from hub.api import DeviceFamily, DeviceFound
+    from ui import kinds
+    from ui.passkey import question
+    from ui.scenes import settle
+
+    from .conftest import find, tap, texts
+
+    hub, _ids = example
+
+    async def work(app):
+        await settle(app)
+        assert not app.pairing_prompt.made
+        hub.events.publish(DeviceFound("AA:BB:CC:DD:EE:01", "Heima PLX 1", "plx", DeviceFamily.PULSE_OXIMETER))
+        await settle(app)
+        assert not app.pairing_prompt.made and not app.pairing_prompt.waiting
+        answer = asyncio.ensure_future(app.pairing_prompt.passkey_for("AA:BB:CC:DD:EE:01"))
+        await settle(app)
+        assert app.pairing_prompt.made and app.pairing_prompt.waiting
+        shown = texts(app.passkey)
+        said = question("passkey", kinds.FAMILY_DEVICE[DeviceFamily.PULSE_OXIMETER], "")
+        assert said in shown and "Heima PLX 1" not in shown  # its family's word, not its advertised name
+        for key in "123456":
+            await tap(find(app.passkey, action=f"key-{key}"), app)
+        await tap(find(app.passkey, action="pairing-ok"), app)
+        assert await answer == 123456
+        assert not app.pairing_prompt.waiting
+
+    await run_app(work)
