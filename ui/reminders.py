@@ -102,9 +102,21 @@ class Reminders(EventDispatcher):
         super().__init__(**kw)
         self.api, self.tr, self.tone, self.say = api, tr, tone, say
         self.can_open_forms = can_open_forms
-        self.banner = ReminderBanner()
-        self.banner.reminders = self
+        self._banner: ReminderBanner | None = None
         self._task: tuple[str, datetime] | None = None  # (activity, due) shown
+
+    @property
+    def banner_made(self) -> bool:
+        return self._banner is not None
+
+    @property
+    def banner(self) -> ReminderBanner:
+        """The banner, made when the first reminder is shown (held from start, its widgets were
+        memory most hours never use: docs/performance.md, part M9)."""
+        if self._banner is None:
+            self._banner = ReminderBanner()
+            self._banner.reminders = self
+        return self._banner
 
     # -- hub events ----------------------------------------------------------------------------
 

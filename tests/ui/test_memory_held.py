@@ -9,9 +9,9 @@ from .conftest import next_frame
 
 
 def test_a_dialog_does_not_load_kivys_theme_atlas():
-    """The passkey dialog and the reminder banner are made at start and drawn by our own rule;
-    ModalView's default picture made each of them load Kivy's whole theme atlas (a 512×512
-    texture, ~90 regions) before our rule emptied it, held for the app's life."""
+    """The passkey dialog and the reminder banner are drawn by our own rule; ModalView's default
+    picture made each of them load Kivy's whole theme atlas (a 512×512 texture, ~90 regions)
+    before our rule emptied it, held for the app's life."""
     from kivy.cache import Cache
 
     from ui.passkey import PasskeyDialog
@@ -88,9 +88,10 @@ class Shown:
 
 
 async def test_the_pairing_dialog_is_made_when_a_device_first_asks_and_names_the_family_it_heard_of_before(run_app, example):
-    """The pairing dialog (a number pad, six digit boxes, its texts: ~35 widgets) was made at
-    start for a question most days never bring. Now it is made when a device first asks — and it
-    still names the device by the family the hub announced before the dialog existed."""
+    """The pairing dialog (a number pad, six digit boxes, its texts: ~35 widgets) and the
+    reminder banner were made at start for what most days never bring. Now each is made when
+    first needed — and the dialog still names the device by the family the hub announced before
+    it existed. (The banner made on the first reminder: tests/ui/test_careplan_screens.py.)"""
     import asyncio
 
     from hub.api import DeviceFamily, DeviceFound
@@ -104,7 +105,7 @@ async def test_the_pairing_dialog_is_made_when_a_device_first_asks_and_names_the
 
     async def work(app):
         await settle(app)
-        assert not app.pairing_prompt.made
+        assert not app.pairing_prompt.made and not app.reminders.banner_made
         hub.events.publish(DeviceFound("AA:BB:CC:DD:EE:01", "Heima PLX 1", "plx", DeviceFamily.PULSE_OXIMETER))
         await settle(app)
         assert not app.pairing_prompt.made and not app.pairing_prompt.waiting
