@@ -36,9 +36,9 @@ class PasskeyDialog(Dialog):
     def __init__(self, families: dict[str, DeviceFamily] | None = None, **kw) -> None:
         super().__init__(**kw)
         self._answer: asyncio.Future | None = None
-        # The family of each device the hub found, as its driver declares it (the hub's
-        # DeviceFound/PairingNeeded events, `follow`): the device that asks, not the family
-        # being measured, which another device in range may not be.
+        # The family of each device the hub found, as its driver declares it (followed by
+        # PairingPrompt from start): the device that asks, not the family being measured,
+        # which another device in range may not be.
         self.families: dict[str, DeviceFamily] = {} if families is None else families
         self.fbind("digits", self._fill_slots)
         self.fbind("mode", self._fill_slots)
@@ -58,10 +58,6 @@ class PasskeyDialog(Dialog):
 
     def slots(self) -> list[DigitSlot]:
         return list(reversed(self.ids.slots.children))
-
-    def follow(self, event: HubEvent) -> None:
-        """Listen to the hub's events (hub.api.HubApi.subscribe): remember each found device's family."""
-        remember_family(self.families, event)
 
     def _ask(self, mode: str, device) -> asyncio.Future:
         if self._answer is not None and not self._answer.done():
@@ -120,11 +116,6 @@ class PasskeyDialog(Dialog):
         return self.question + (" " + " ".join(self.number.replace(" ", "")) if self.mode == "confirm" else "")
 
 
-def remember_family(families: dict[str, DeviceFamily], event: HubEvent) -> None:
-    if isinstance(event, DeviceFound | PairingNeeded) and event.family is not None:
-        families[event.address] = event.family
-
-
 class PairingPrompt:
     """The app's answer to a device that asks to pair (hub.api.PasskeyPrompt): it follows which
     family each device the hub finds belongs to, and makes the dialog when a device first asks.
@@ -155,7 +146,8 @@ class PairingPrompt:
 
     def follow(self, event: HubEvent) -> None:
         """Listen to the hub's events (hub.api.HubApi.subscribe): remember each found device's family."""
-        remember_family(self.families, event)
+        if isinstance(event, DeviceFound | PairingNeeded) and event.family is not None:
+            self.families[event.address] = event.family
 
     async def passkey_for(self, device) -> int | None:
         return await self.dialog().passkey_for(device)
