@@ -7,7 +7,6 @@ sit in this file).
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -585,6 +584,8 @@ def load_config(path: Path | None) -> HubConfig:
     """Read a TOML file; with no path, the embedded defaults."""
     if path is None:
         return HubConfig()
+    import tomllib  # here, not at import: the embedded defaults (`make demo`) read no TOML (issue 13)
+
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +83,9 @@ def read_key(path: Path) -> StoreKey | None:
 def create_key(path: Path) -> StoreKey:
     """A new random key, written atomically (temporary file, fsync, rename, fsync the folder) and
     0600 in a 0700 folder: a power cut leaves the old state or the whole key, never half of it."""
-    key = StoreKey(secrets.token_bytes(KEY_BYTES), secrets.token_bytes(SALT_BYTES))
+    # os.urandom is the OS's CSPRNG, what secrets.token_bytes returns, without importing `secrets`
+    # (and with it hmac and OpenSSL's hashes) at every start for a key made once (issue 13).
+    key = StoreKey(os.urandom(KEY_BYTES), os.urandom(SALT_BYTES))
     folder = path.parent
     if not folder.is_dir():
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -13,19 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hub.domain.measurements import Measurement
 from hub.domain.outgoing import Outgoing, as_outgoings
 from sync.delivery import DeliveryError, EntryResult, Outcome
-from sync.fhir.bundles import transaction_bundle
-from sync.fhir.context import FhirContext
-from sync.fhir.resources import PROFILE_OF, not_taken
+
+if TYPE_CHECKING:  # the FHIR mapper (sync.fhir.bundles, orjson, hashlib: ~1.8 MB) comes with the first batch
+    from sync.fhir.context import FhirContext
 
 PREFIX = "heima-"
 SUFFIX = ".fhir.json"
@@ -42,6 +42,8 @@ NO_PATIENT_TAG = {
 
 def bundle_file_name(items: Sequence[Outgoing | Measurement]) -> str:
     """The stable file name for a batch: the same ids, in any order, give the same name."""
+    import hashlib  # at the first delivery, not at start: it brings OpenSSL's hashes (~0.6 MB, issue 13)
+
     digest = hashlib.sha256("\n".join(sorted(str(i.id) for i in items)).encode()).hexdigest()
     return f"{PREFIX}{digest[:32]}{SUFFIX}"
 
@@ -104,6 +106,8 @@ class DirectoryDestination:
 
     def bundle(self, items: Sequence[Outgoing | Measurement]) -> dict:
         """The transaction bundle this folder gets for a batch (tagged when no patient is set)."""
+        from sync.fhir.bundles import transaction_bundle
+
         return _mark_without_patient(transaction_bundle(items, self.ctx), self.ctx)
 
     def _write(self, items: Sequence[Outgoing]) -> Path:
@@ -117,6 +121,8 @@ class DirectoryDestination:
         return target
 
     async def send(self, resources: Sequence[Outgoing | Measurement]) -> list[EntryResult]:
+        from sync.fhir.resources import PROFILE_OF, not_taken
+
         refused, items = not_taken(PROFILE_OF[self.kind], as_outgoings(resources))
         if not items:
             return refused
