@@ -11,7 +11,7 @@
     passkey.py      the pairing dialog (hub.api.PasskeyPrompt)
     speech.py       read-aloud: espeak-ng adapter, visible voice fallback
     pictograms.py   guide pictures drawn with Kivy graphics
-    chart.py        history charts on kivy_garden.graph
+    chart.py        history charts, drawn with plain canvas instructions
     scenes.py       every screen state by name (gallery, audit)
     audit.py        the accessibility audit
     gallery.py      PNGs of every screen × language × text size (`heima gallery`)

@@ -24,9 +24,9 @@ from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.label import Label
 from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
-from kivy_garden.graph import Graph
 
 from ui import theme
+from ui.chart import HistoryChart
 
 TOLERANCE = 1.0  # px
 
@@ -143,7 +143,7 @@ def audit(widgets: list[Widget]) -> list[Problem]:
                     problems.append(Problem("touch-target", _name(w), f"{w.width:.0f}×{w.height:.0f} px < {min_touch:.0f} px"))
                 if getattr(w, "primary", False) and (w.width + TOLERANCE < min_primary or w.height + TOLERANCE < min_primary):
                     problems.append(Problem("primary-size", _name(w), f"{w.width:.0f}×{w.height:.0f} px < 16 mm = {min_primary:.0f} px"))
-            if isinstance(w, Graph):
+            if isinstance(w, HistoryChart):
                 problems.extend(chart_problems(w))
             if isinstance(w, Label) and str(w.text).strip():
                 if w.font_size + 0.01 < min_text:

@@ -1,27 +1,31 @@
-"""A readable line chart on kivy_garden.graph: thick lines, big points, large axis labels with the
-patient's decimal comma. The library plots; this places the labels so that every one of them lies
-inside the chart at any text size (the lowest value's label and the dates under the plot were cut
-at the larger sizes), and picks a scale that fits the values.
+"""A readable line chart drawn straight on its own canvas: thick lines, big round points, large
+axis labels with the patient's decimal comma, placed so that every one of them lies inside the
+chart at any text size, and a scale that fits the values.
 
 - the y axis: about five ticks of 1, 2 or 5 × 10^n — whole numbers for kinds measured in whole
   numbers — with a little room above and below the values;
 - the x axis: the period's first day at the left and "Today" at the right, under the plot;
 - a chart with one value per line shows that value as text beside its point;
 - the self-care plan's zones as pale bands behind the lines (History names them in words).
+
+Plain instructions on the window's canvas, a handful per chart: no Fbo, shader or stencil of its
+own (kivy_garden.graph's were ~5 MB of llvmpipe's memory after History was seen, and its Fbo
+fought the scroll view's scissor: docs/performance.md, part M8). Nothing needs clipping: every
+value lies inside the fitted scale, and the list around the chart clips with the scissor.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from kivy.clock import Clock
-from kivy.graphics import Callback, Color, Line, Rectangle
-from kivy.graphics.opengl import GL_SCISSOR_TEST, glDisable, glEnable
-from kivy.graphics.scissor_instructions import scissor_stack
+from kivy.graphics import Color, InstructionGroup, Line, Mesh, Point, PopMatrix, PushMatrix, Rectangle, Translate
+from kivy.graphics.texture import Texture
 from kivy.metrics import dp
-from kivy.properties import StringProperty
+from kivy.properties import NumericProperty, StringProperty
 from kivy.uix.label import Label
-from kivy_garden.graph import Graph, LinePlot, Plot, PointPlot
+from kivy.uix.widget import Widget
 
 from ui import theme
 from ui.i18n import tr
@@ -60,102 +64,103 @@ def fitted_scale(lo: float, hi: float, *, whole: bool = False, max_ticks: int = 
     return ymin, ymax, step
 
 
-class WideLinePlot(LinePlot):
-    """The library's LinePlot, drawn in the graph's own canvas instead of a RenderContext of its
-    own: each such context compiles its own shader, which costs llvmpipe 2–3 MB per line."""
-
-    def create_drawings(self):  # type: ignore[override]
-        self._gcolor = Color(*self.color)
-        self._gline = Line(points=[], cap="none", width=self.line_width, joint="round")
-        return [self._gcolor, self._gline]
+def ticks(start: float, end: float, step: float) -> list[float]:
+    """start, start + step, … up to end (a hair's room for the sum's rounding)."""
+    if step <= 0 or end < start:
+        return []
+    return [start + k * step for k in range(int(math.floor((end - start) / step + 1e-9)) + 1)]
 
 
-class BandPlot(Plot):
-    """One zone of the plan, from `low` to `high` (None: the chart's edge), across the whole plot."""
+@dataclass(frozen=True)
+class DrawnLine:
+    """A series as drawn: its colour (RGBA) and its (day, value) points."""
 
-    def __init__(self, low: float | None, high: float | None, **kwargs) -> None:
-        self.low, self.high = low, high
-        super().__init__(**kwargs)
-
-    def create_drawings(self):  # type: ignore[override]
-        self._bcolor = Color(*self.color)
-        self._rect = Rectangle(pos=(0, 0), size=(0, 0))
-        return [self._bcolor, self._rect]
-
-    def draw(self, *args):  # type: ignore[override]
-        super().draw(*args)
-        params = self.params
-        ymin, ymax = params["ymin"], params["ymax"]
-        lo = ymin if self.low is None else min(max(self.low, ymin), ymax)
-        hi = ymax if self.high is None else min(max(self.high, ymin), ymax)
-        bounds, y_px = self.get_px_bounds(), self.y_px()
-        y0, y1 = y_px(lo), y_px(hi)
-        self._rect.pos = (bounds["xmin"], y0)
-        self._rect.size = (bounds["xmax"] - bounds["xmin"], max(0.0, y1 - y0))
+    colour: tuple[float, float, float, float]
+    points: tuple[tuple[float, float], ...]
 
 
-class HistoryChart(Graph):
+@dataclass(frozen=True)
+class DrawnBand:
+    """A zone of the plan behind the lines, from `low` to `high` (None: the plot's edge)."""
+
+    level: str
+    low: float | None
+    high: float | None
+
+
+_DISCS: dict[int, Texture] = {}
+
+
+def _disc_pixels(n: int) -> bytes:
+    """A white disc n px across, its edge's alpha the share of each pixel it covers (4 × 4 samples)."""
+    r, out = n / 2, bytearray()
+    for y in range(n):
+        for x in range(n):
+            inside = sum(
+                (x + (i + 0.5) / 4 - r) ** 2 + (y + (j + 0.5) / 4 - r) ** 2 <= r * r for i in range(4) for j in range(4)
+            )
+            out += bytes((255, 255, 255, round(255 * inside / 16)))
+    return bytes(out)
+
+
+def disc(n: int) -> Texture:
+    """One small texture per size for every chart's points: each point is a square of two
+    triangles showing a round dot (an Ellipse is dozens of triangles, a draw call each)."""
+    texture = _DISCS.get(n)
+    if texture is None:
+        pixels = _disc_pixels(n)
+        texture = Texture.create(size=(n, n), colorfmt="rgba")
+        texture.blit_buffer(pixels, colorfmt="rgba", bufferfmt="ubyte")
+        # a GL context lost and made again (Android's pause) empties textures: fill it again
+        texture.add_reload_observer(lambda t: t.blit_buffer(pixels, colorfmt="rgba", bufferfmt="ubyte"))
+        _DISCS[n] = texture
+    return texture
+
+
+class HistoryChart(Widget):
     start_text = StringProperty("")  # under the left end of the plot: the period's first day
     end_text = StringProperty("")  # under the right end: "Today"
+    font_size = NumericProperty(theme.FONT_SMALL)  # '20sp': follows the patient's text size
+    xmin = NumericProperty(-7.0)
+    xmax = NumericProperty(0.0)
+    ymin = NumericProperty(0.0)
+    ymax = NumericProperty(1.0)
+    y_ticks_major = NumericProperty(1.0)
+    x_ticks_major = NumericProperty(1.0)
 
     def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("label_options", {"color": theme.rgba(theme.INK), "font_name": theme.FONT, "bold": True})
-        kwargs.setdefault("font_size", theme.FONT_SMALL)
-        kwargs.setdefault("border_color", theme.rgba(theme.BORDER))
-        kwargs.setdefault("tick_color", theme.rgba(theme.BORDER, 0.6))
-        kwargs.setdefault("background_color", theme.rgba(theme.SURFACE))
-        self._dates = [self._label(), self._label()]
-        self._point_labels: list[Label] = []
+        self.bg_colour = theme.rgba(theme.SURFACE)  # what the audit measures the labels' contrast on
+        self.padding = dp(8)
+        self.lines: list[DrawnLine] = []  # what is drawn, for tests and the pixels read back
+        self.bands: list[DrawnBand] = []
+        self.view_pos: tuple[float, float] = (0.0, 0.0)  # the plot area, relative to the chart
+        self.view_size: tuple[float, float] = (0.0, 0.0)
         self._decimals = 0
         self._y_range: tuple[float, float] = (0.0, 1.0)
         self._value_decimals = 0
-        super().__init__(
-            x_grid_label=False,
-            y_grid_label=True,
-            x_grid=True,
-            y_grid=True,
-            padding=dp(8),
-            _with_stencilbuffer=False,  # its own stencil buffer would end the ScrollView's clipping
-            **kwargs,
-        )
+        self._y_labels: list[Label] = []
+        self._point_labels: list[Label] = []
+        self._placed: list[tuple[Label, float, float]] = []  # each label's place, relative to the chart
+        super().__init__(**kwargs)
+        self._dates = [self._label(), self._label()]
         for label in self._dates:
             self.add_widget(label)
-        self._unclip_fbo()
-        self.bg_colour = theme.rgba(theme.SURFACE)
-        self.fbind("font_size", self._refont)  # '20sp' follows the patient's text size
-        self.fbind("start_text", self._trigger)
-        self.fbind("end_text", self._trigger)
-
-    def _unclip_fbo(self) -> None:
-        """The graph renders itself into its Fbo while the window draws the scroll view around it,
-        and GL's scissor is not the Fbo's own: the scroll view's clip (a window box) would cut the
-        Fbo's pixels at the same numbers, so the chart's lower and left parts were left undrawn
-        whenever it was redrawn (at every scroll). The scissor is off while it renders, back on after."""
-        fbo, unclipped = self._fbo, [False]
-
-        def before(_instr) -> bool:
-            if fbo.needs_redraw and not scissor_stack.empty:  # only when it renders: no GL change a frame
-                glDisable(GL_SCISSOR_TEST)
-                unclipped[0] = True
-            return True
-
-        def after(_instr) -> bool:
-            if unclipped[0]:
-                glEnable(GL_SCISSOR_TEST)  # the box itself was left as it was
-                unclipped[0] = False
-            return True
-
-        at = self.canvas.indexof(fbo)
-        self.canvas.insert(at + 1, Callback(after))
-        self.canvas.insert(at, Callback(before))
+        with self.canvas.before:  # before: the labels (children, on self.canvas) are drawn over it
+            PushMatrix()
+            self._at = Translate(*self.pos)  # a move (every scroll) moves this, draws nothing new
+            Color(rgba=self.bg_colour)
+            self._background = Rectangle(size=self.size)
+            self._data = InstructionGroup()  # bands, then the frame, then lines and points
+            PopMatrix()
+        self._grid = Mesh(mode="lines")
+        self._border = Line(width=1)
+        self._layout_later = Clock.create_trigger(self._layout)
+        for name in ("size", "font_size", "start_text", "end_text"):
+            self.fbind(name, self._layout_later)
+        self.fbind("pos", self._move)
 
     def _label(self) -> Label:
-        return Label(font_name=theme.FONT, color=theme.rgba(theme.INK), bold=True, size_hint=(None, None))
-
-    def _refont(self, *_args) -> None:
-        for label in (*self._y_grid_label, *self._dates, *self._point_labels):
-            label.font_size = self.font_size
-        self._trigger()
+        return Label(font_name=theme.FONT, color=theme.rgba(theme.INK), bold=True, size_hint=(None, None), font_size=self.font_size)
 
     def show(
         self,
@@ -166,26 +171,20 @@ class HistoryChart(Graph):
         decimals: int = 0,
         bands: list[tuple[str, float | None, float | None]] = (),  # type: ignore[assignment]
     ) -> None:
-        for plot in list(self.plots):
-            self.remove_plot(plot)
         for label in self._point_labels:
             self.remove_widget(label)
         self._point_labels = []
         self._y_range, self._value_decimals = y_range, decimals
-        self._rescale()
+        self.ymin, self.ymax, self.y_ticks_major = fitted_scale(*y_range, whole=decimals == 0)
+        self._decimals = 0 if self.y_ticks_major >= 1 else max(decimals, 1)
         # A little room right of today, so the newest point is drawn whole, not cut by the edge.
         self.xmin, self.xmax = -float(days), days * 0.03
         self.x_ticks_major = 1 if days <= 7 else 7
-        for level, low, high in bands:  # first: behind the lines
-            self.add_plot(BandPlot(low, high, color=theme.rgba(theme.ZONE_BANDS[level])))
-        for n, points in enumerate(series):
-            colour = theme.rgba(LINE_COLOURS[n % len(LINE_COLOURS)])
-            line = WideLinePlot(color=colour, line_width=dp(3))
-            line.points = points
-            self.add_plot(line)
-            dots = PointPlot(color=colour, point_size=dp(6))
-            dots.points = points
-            self.add_plot(dots)
+        self.bands = [DrawnBand(level, low, high) for level, low, high in bands]
+        self.lines = [
+            DrawnLine(theme.rgba(LINE_COLOURS[n % len(LINE_COLOURS)]), tuple((float(x), float(y)) for x, y in points))
+            for n, points in enumerate(series)
+        ]
         if series and all(len(points) == 1 for points in series):  # one value: say it beside its point
             for points in series:
                 label = self._label()
@@ -193,27 +192,29 @@ class HistoryChart(Graph):
                 label.value_point = points[0]
                 self._point_labels.append(label)
                 self.add_widget(label)
-        self._refont()
+        self._layout_later()
 
-    def _rescale(self) -> None:
-        """The y scale that fits the values (labels skip ticks when the chart is short: _update_labels)."""
-        decimals = self._value_decimals
-        ymin, ymax, step = fitted_scale(*self._y_range, whole=decimals == 0)
-        self.ymin, self.ymax, self.y_ticks_major = ymin, ymax, step
-        self._decimals = 0 if step >= 1 else max(decimals, 1)
+    def _y_label_pool(self, count: int) -> list[Label]:
+        while len(self._y_labels) < count:
+            label = self._label()
+            self._y_labels.append(label)
+            self.add_widget(label)
+        for label in self._y_labels[count:]:
+            self.remove_widget(label)
+        del self._y_labels[count:]
+        return self._y_labels
 
-    def _update_labels(self):  # type: ignore[override]
-        """Place every label inside the chart; return the plot area (x0, y0, x1, y1), relative."""
-        pad = self.padding
-        ylabels = self._y_grid_label
-        for k, label in enumerate(ylabels):
-            label.text = tr.number(self._ticks_majory[k], self._decimals)
-            label.texture_update()
-            label.size = label.texture_size
-        for label in self._dates:
-            label.font_size = self.font_size
+    def _layout(self, *_args) -> None:
+        """Measure the labels, place them inside the chart and the plot beside them, and draw the
+        plot anew: only when the data, the size, the text size or the dates change."""
+        pad, width, height = self.padding, self.width, self.height
+        y_values = ticks(self.ymin, self.ymax, self.y_ticks_major)
+        ylabels = self._y_label_pool(len(y_values))
+        for value, label in zip(y_values, ylabels):
+            label.text = tr.number(value, self._decimals)
         self._dates[0].text, self._dates[1].text = self.start_text, self.end_text
-        for label in (*self._dates, *self._point_labels):
+        for label in (*ylabels, *self._dates, *self._point_labels):
+            label.font_size = self.font_size
             label.texture_update()
             label.size = label.texture_size
         label_h = max((lb.height for lb in ylabels), default=0)
@@ -221,39 +222,71 @@ class HistoryChart(Graph):
         left = pad + max((lb.width for lb in ylabels), default=0) + pad
         bottom = pad + (date_h + pad if date_h else 0)
         bottom = max(bottom, pad + label_h / 2)  # the lowest label's lower half stays inside
-        top = self.height - pad - label_h / 2  # and the highest's upper half
-        right = self.width - pad
+        top = height - pad - label_h / 2  # and the highest's upper half
+        right = width - pad
         span = (self.ymax - self.ymin) or 1
         ratio = (top - bottom) / span
         # A short chart with large labels labels every 2nd (3rd, …) grid line: never overlapping.
         every = 1
         while every < len(ylabels) and ratio * self.y_ticks_major * every < label_h * 1.15:
             every += 1
-        for k, label in enumerate(ylabels):
+        placed = []
+        for k, (value, label) in enumerate(zip(y_values, ylabels)):
             if k % every:
                 label.text = ""
                 label.size = (0, 0)
-        for k, label in enumerate(ylabels):
-            label.pos = (int(self.x + left - pad - label.width), int(self.y + bottom + (self._ticks_majory[k] - self.ymin) * ratio - label.height / 2))
+            placed.append((label, left - pad - label.width, bottom + (value - self.ymin) * ratio - label.height / 2))
         start, end = self._dates
-        start.pos = (int(self.x + left), int(self.y + pad))
-        end.pos = (int(self.x + right - end.width), int(self.y + pad))
+        placed += [(start, left, pad), (end, right - end.width, pad)]
         xratio = (right - left) / ((self.xmax - self.xmin) or 1)
         for label in self._point_labels:
             px, py = label.value_point
-            x = self.x + left + (px - self.xmin) * xratio - dp(12) - label.width  # left of the point
-            y = self.y + bottom + (py - self.ymin) * ratio + dp(6)  # and a little above it
-            label.pos = (int(max(self.x + left + pad, x)), int(min(y, self.y + top - label.height)))
-        return left, bottom, right, top
+            x = left + (px - self.xmin) * xratio - dp(12) - label.width  # left of the point
+            y = bottom + (py - self.ymin) * ratio + dp(6)  # and a little above it
+            placed.append((label, max(left + pad, x), min(y, top - label.height)))
+        self._placed = placed
+        self.view_pos, self.view_size = (left, bottom), (right - left, top - bottom)
+        self._move()
+        self._draw(left, bottom, right, top, ratio, xratio, y_values)
 
-    def _redraw_size(self, *args):  # type: ignore[override]
-        super()._redraw_size(*args)
-        # The graph re-renders its Fbo in the frame after this; its plot area's stencil, run in
-        # that Fbo (no stencil buffer of its own), leaves the enclosing ScrollView's clip off for
-        # the rest of that frame, so rows below the chart showed outside the list. Two frames
-        # more: the screen never rests on that one.
-        Clock.schedule_once(self._draw_again, 0)
-        Clock.schedule_once(self._draw_again, 0.05)
+    def _move(self, *_args) -> None:
+        x, y = self.pos
+        self._at.xy = (x, y)
+        for label, rx, ry in self._placed:
+            label.pos = (int(x + rx), int(y + ry))
 
-    def _draw_again(self, _dt) -> None:
-        self.canvas.ask_update()
+    def _draw(self, left, bottom, right, top, ratio, xratio, y_values) -> None:
+        """The plot, relative to the chart (the Translate before it puts it in place)."""
+        self._background.size = self.size
+
+        def px(day: float) -> float:
+            return left + (day - self.xmin) * xratio
+
+        def py(value: float) -> float:
+            return bottom + (value - self.ymin) * ratio
+
+        group = self._data
+        group.clear()
+        for band in self.bands:  # first: behind the grid and the lines
+            lo = self.ymin if band.low is None else min(max(band.low, self.ymin), self.ymax)
+            hi = self.ymax if band.high is None else min(max(band.high, self.ymin), self.ymax)
+            group.add(Color(rgba=theme.rgba(theme.ZONE_BANDS[band.level])))
+            group.add(Rectangle(pos=(left, py(lo)), size=(right - left, max(0.0, py(hi) - py(lo)))))
+        segments = [(px(d), bottom, px(d), top) for d in ticks(self.xmin, self.xmax, self.x_ticks_major)]
+        segments += [(left, py(v), right, py(v)) for v in y_values]
+        vertices = [c for x0, y0, x1, y1 in segments for c in (x0, y0, 0, 0, x1, y1, 0, 0)]
+        self._grid.vertices, self._grid.indices = vertices, list(range(2 * len(segments)))
+        group.add(Color(rgba=theme.rgba(theme.BORDER, 0.6)))
+        group.add(self._grid)
+        self._border.rectangle = (left, bottom, right - left, top - bottom)
+        group.add(Color(rgba=theme.rgba(theme.BORDER)))
+        group.add(self._border)
+        dot = disc(max(2, round(dp(12))))
+        for line in self.lines:
+            flat = [c for x, y in line.points for c in (px(x), py(y))]
+            group.add(Color(rgba=line.colour))
+            if len(line.points) > 1:
+                # No joints: every joint lies under its point's dot (Kivy's round joint is a fan
+                # of triangles per point that llvmpipe bins on every frame: part M8).
+                group.add(Line(points=flat, width=dp(3), cap="none", joint="none"))
+            group.add(Point(points=flat, pointsize=dot.width / 2, texture=dot))

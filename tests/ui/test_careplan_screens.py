@@ -211,7 +211,7 @@ async def test_history_draws_the_plans_zones_as_bands_named_in_words(plan_hub):
         for words in ("Grønn sone: 92 eller mer", "Gul sone: 88 til 92", "Rød sone: under 88"):
             assert words in shown
         chart = app.root.get_screen("history").ids.chart
-        bands = [p for p in chart.plots if type(p).__name__ == "BandPlot"]
+        bands = chart.bands
         assert {(b.low, b.high) for b in bands} == {(None, 88.0), (88.0, 92.0), (92.0, None)}
         assert chart.ymin <= 88  # where green ends is seen
 

@@ -20,11 +20,15 @@ from ui.scenes import settle
 
 # Vertex instructions per screen on the example hub (a month of values), at the normal text size,
 # measured when part M2 was done (69, 18, 96, 39), with ~15 % room for a new label or button.
-BUDGETS = {"today": 80, "measure": 21, "history": 110, "settings": 45}
+# History: 93 since part M8 (its chart draws on the window's canvas: no Fbo rectangle, the grid
+# one mesh, a line and a points instruction per series), so 107.
+BUDGETS = {"today": 80, "measure": 21, "history": 107, "settings": 45}
 # The scroll bar's rectangle while nothing scrolls: the only invisible instruction allowed.
 INVISIBLE = 1
-# Stencil clips: History's chart clips its plot (kivy_garden.graph's StencilView, in its Fbo).
-STENCILS = {"today": 0, "measure": 0, "history": 1, "settings": 0}
+# Stencil clips: none. History's chart clipped its plot with one (kivy_garden.graph's StencilView,
+# in its Fbo) until part M8; it draws every value inside its fitted scale, and the list around it
+# clips with the scissor.
+STENCILS = {"today": 0, "measure": 0, "history": 0, "settings": 0}
 
 
 @pytest.mark.parametrize("screen", sorted(BUDGETS))

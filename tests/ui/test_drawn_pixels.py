@@ -59,9 +59,10 @@ CHART_VIEWS = [
 
 @pytest.mark.parametrize(("name", "scroll_y"), CHART_VIEWS)
 async def test_the_history_chart_is_drawn_whole_wherever_its_list_is_scrolled(run_app, name, scroll_y):
-    """The chart renders into a texture of its own while the list around it clips with the
-    scissor; the list's clip once cut that texture too (its lower part left blank: the window's
-    background where the plot and its lower values should be)."""
+    """The list around the chart clips with the scissor. The chart once rendered into a texture
+    of its own (kivy_garden.graph's Fbo), and the list's clip cut that texture too (its lower part
+    left blank: the window's background where the plot and its lower values should be); it draws
+    on the window's canvas now, and must be drawn whole, every value where the data puts it."""
 
     async def work(app):
         await scene(name).enter(app, {})
@@ -85,11 +86,9 @@ async def test_the_history_chart_is_drawn_whole_wherever_its_list_is_scrolled(ru
         # every value in view is drawn where the data puts it, in its line's colour
         (vx, vy), (vw, vh) = chart.view_pos, chart.view_size
         seen = 0
-        for plot in chart.plots:
-            if type(plot).__name__ != "WideLinePlot":
-                continue
-            colour = tuple(round(c * 255) for c in plot.color[:3])
-            for px, py in plot.points:
+        for line in chart.lines:
+            colour = tuple(round(c * 255) for c in line.colour[:3])
+            for px, py in line.points:
                 wx, wy = chart.to_window(
                     chart.x + vx + (px - chart.xmin) / (chart.xmax - chart.xmin) * vw,
                     chart.y + vy + (py - chart.ymin) / (chart.ymax - chart.ymin) * vh,

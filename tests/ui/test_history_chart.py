@@ -4,6 +4,8 @@ a single value drawn whole and written out."""
 
 from __future__ import annotations
 
+import sys
+
 from kivy.core.window import Window
 from kivy.metrics import Metrics
 
@@ -22,26 +24,59 @@ def chart_texts(chart) -> list[str]:
 
 
 async def test_the_audit_finds_a_label_a_chart_cuts_and_a_chart_its_list_cuts(run_app):
-    """The library's chart as History had it: its lowest y label hangs below the chart, and the
-    chart runs past the bottom of the list's view. Both are now problems the audit names."""
+    """A History chart running past the bottom of its list's view, and then one of its labels
+    hanging below it (the lowest y label, as the library's chart History had once placed it):
+    each is a problem the audit names, and the chart is found by the audit's walk."""
     from kivy.uix.boxlayout import BoxLayout
     from kivy.uix.scrollview import ScrollView
-    from kivy_garden.graph import Graph
+
+    from ui.chart import HistoryChart
 
     async def work(app):
         scroll = ScrollView(size_hint=(None, None), size=(600, 250), pos=(0, 0))
         column = BoxLayout(orientation="vertical", size_hint_y=None, height=400)
-        graph = Graph(ymin=90, ymax=100, y_ticks_major=2, y_grid_label=True, padding=8, font_size=30,
-                      label_options={"color": (0, 0, 0, 1)}, size_hint_y=None, height=300)
-        column.add_widget(graph)
+        chart = HistoryChart(size_hint_y=None, height=300)
+        chart.show([[(-2.0, 91.0), (-1.0, 99.0)]], days=7, y_range=(91.0, 99.0))
+        column.add_widget(chart)
         scroll.add_widget(column)
         Window.add_widget(scroll)
         try:
             await next_frame(3)
-            rules = {p.rule for p in audit([scroll])}
-            assert {"chart-text-cut", "chart-cut"} <= rules
+            assert {p.rule for p in audit([scroll])} == {"chart-cut"}  # its own labels all inside
+            lowest = min((w for w in chart.children if str(w.text).strip() and w.text[0].isdigit()), key=lambda w: w.y)
+            lowest.y = chart.y - lowest.height / 2
+            assert {p.rule for p in audit([scroll])} == {"chart-text-cut", "chart-cut"}
         finally:
             Window.remove_widget(scroll)
+
+    await run_app(work)
+
+
+async def test_the_chart_draws_on_the_windows_canvas_without_a_texture_shader_or_stencil_of_its_own(run_app):
+    """kivy_garden.graph rendered the chart into an Fbo with a shader program and a stencil clip
+    of its own: ~5 MB of llvmpipe's memory after History was seen (docs/performance.md, part M8).
+    The chart now draws with plain instructions: its bands, grid, frame, lines and points."""
+    from kivy.graphics import Fbo, InstructionGroup, Line, Point, RenderContext, StencilPush
+
+    async def work(app):
+        await scene("history-blood-pressure").enter(app, {})
+        await settle(app)
+        chart = app.root.get_screen("history").ids.chart
+        found = []
+
+        def walk(group) -> None:
+            for item in group.children:
+                found.append(item)
+                if isinstance(item, InstructionGroup):
+                    walk(item)
+
+        walk(chart.canvas)
+        assert not [i for i in found if isinstance(i, (Fbo, RenderContext, StencilPush))]
+        assert not any(type(w).__name__ == "StencilView" for w in chart.walk())
+        assert sum(isinstance(i, Line) and i.width > 1 for i in found) == 2  # the two lines
+        assert sum(isinstance(i, Point) for i in found) == 2  # and their points
+        assert [len(line.points) for line in chart.lines] == [8, 8]  # a week and today
+        assert not [m for m in sys.modules if m.startswith("kivy_garden")]  # ~3 MB imported, not needed
 
     await run_app(work)
 

@@ -255,8 +255,8 @@ async def test_history_charts_the_chosen_kind_and_period(run_app):
         await tap(find(app.root, action="kind-blood-pressure"), app)
         await tap(find(app.root, action="days-30"), app)
         chart = app.root.get_screen("history").ids.chart
-        assert len(chart.plots) == 4  # upper and lower value: a line and points each
-        assert chart.xmin == -30 and len(chart.plots[0].points) >= 29
+        assert len(chart.lines) == 2  # upper and lower value: a line (with its points) each
+        assert chart.xmin == -30 and len(chart.lines[0].points) >= 29
         assert "171/99 mmHg" in texts(app.root)
 
     await run_app(work)
@@ -447,8 +447,8 @@ async def test_history_shows_each_nights_oximetry_as_its_lowest_value_and_time_u
         assert shown.count(" min under 90 %") == 7  # a row per night of the week
         assert "lavest 8" in shown  # lowest SpO2 first, with its unit
         chart = app.root.get_screen("history").ids.chart
-        assert len(chart.plots) == 4  # lowest and average: a line and points each
-        assert len(chart.plots[0].points) == 7
+        assert len(chart.lines) == 2  # lowest and average: a line (with its points) each
+        assert len(chart.lines[0].points) == 7
 
     await run_app(work)
 
