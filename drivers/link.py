@@ -62,6 +62,13 @@ from hub.domain.readings import DeviceIdentity, Reading
 
 logger = logging.getLogger(__name__)
 
+# A session's wait that returns this much later than asked means the hub's own loop was held up
+# (a long frame of the touch app, a collection of a large heap): not the device's silence.
+LOOP_HELD_UP = 0.05
+# Then how long the session listens, the loop free, before calling the device quiet after all:
+# a few turns of the loop are enough for packets already queued to reach the session.
+LOOP_GRACE = 0.1
+
 # Readings, and for a recording session its points and the end of its stream (hub.domain.oximetry).
 Sink = Callable[[Reading | OximetryPoint | StreamEnded], Awaitable[None]]
 EventCallback = Callable[[str, dict[str, Any]], None]
@@ -580,6 +587,7 @@ class LinkManager:
         """Until the device disconnects, goes quiet for `settle` s, the sink fails, or max_session."""
         deadline = time.monotonic() + self._max_session
         waiter = asyncio.get_running_loop().create_task(disconnected.wait())
+        woke_late = False
         try:
             while not disconnected.is_set() and not consumer.done():
                 now = time.monotonic()
@@ -590,8 +598,16 @@ class LinkManager:
                 if remaining <= 0:
                     if now >= deadline:
                         logger.warning("%s: session cut at %g s", session.address, self._max_session)
-                    return
+                        return
+                    if not woke_late:
+                        return
+                    # Quiet by the clock, but the loop woke us late: it was held up (the touch app
+                    # draws on it; a collection), and what the device sent meanwhile may still wait
+                    # in its queue. Listen a moment with the loop free before calling it silence.
+                    remaining = min(self._settle, LOOP_GRACE)
+                asked = time.monotonic() + remaining
                 await asyncio.wait({waiter, consumer}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+                woke_late = time.monotonic() - asked > LOOP_HELD_UP
         finally:
             waiter.cancel()
 

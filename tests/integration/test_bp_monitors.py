@@ -6,6 +6,7 @@ clock only when drifted, users 1/2). Ends with a fuzz of garbage indications."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -119,6 +120,42 @@ async def test_live_cuff_pressure_is_an_event_for_the_screen_and_never_stored() 
     assert kinds(sink) == [MeasurementKind.BLOOD_PRESSURE, MeasurementKind.CUFF_PULSE_RATE]
     assert panel(sink.readings[0]) == [124.0, 79.0, 94.0]
     assert QualityFlag.FROM_STORAGE not in sink.readings[0].flags  # just measured
+
+
+class HeldUpAfterStart(BloodPressureDriver):
+    """The standard driver, and then the hub's loop held up (`time.sleep`: nothing at all runs, as
+    in a long frame of the touch app or a collection of a large heap) for twice `settle`, the
+    session just started; the monitor measures during it, so its packets wait in the loop's queue."""
+
+    def __init__(self, then) -> None:
+        super().__init__()
+        self.then = then
+
+    async def start(self, client, advertisement, session):
+        identity = await super().start(client, advertisement, session)
+
+        def held_up() -> None:
+            time.sleep(2 * FAST_LINK["settle"])
+            self.then()
+
+        asyncio.get_running_loop().call_soon(held_up)
+        return identity
+
+
+async def test_the_hubs_own_loop_held_up_is_not_the_monitors_silence() -> None:
+    """A session ends when the device says nothing for `settle` s; time in which the hub's own loop
+    could not listen (the touch app draws on it) is not the device's silence: the measurement sent
+    as the loop was held up is read when it is free again, not cut off by the hub hanging up."""
+    monitor = EmulatedBloodPressureMonitor()
+    async with on_radio(monitor) as radio:
+        sink, events = CollectingSink(), EventLog()
+        measuring: list[asyncio.Task] = []
+        driver = HeldUpAfterStart(lambda: measuring.append(asyncio.ensure_future(monitor.measure(131, 85, pulse_rate=70))))
+        await link_for(radio, registry=Registry([driver]), on_event=events).read_once(sink, timeout=10)
+        await asyncio.gather(*measuring)
+    assert kinds(sink) == [MeasurementKind.BLOOD_PRESSURE, MeasurementKind.CUFF_PULSE_RATE]
+    assert panel(sink.readings[0]) == [131.0, 85.0, 100.0]
+    assert [d["ended_by"] for name, d in events.events if name == "disconnected"] == ["hub"]  # after it: quiet, by the clock
 
 
 async def test_a_kpa_monitor_is_read_in_mmhg() -> None:
