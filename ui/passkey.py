@@ -17,14 +17,15 @@ from kivy.uix.label import Label
 from hub.api import DeviceFamily, DeviceFound, HubEvent, PairingNeeded, device_label
 from ui import kinds
 from ui.i18n import N_, tr
-from ui.widgets import Dialog, load_kv, typed
+from ui.widgets import Dialog, RulesWhenMade, typed
 
 
 class DigitSlot(Label):
     current = BooleanProperty(False)  # the next digit goes here
 
 
-class PasskeyDialog(Dialog):
+class PasskeyDialog(RulesWhenMade, Dialog):
+    rules_of = __file__  # passkey.kv with the first dialog (made on the first question)
     mode = StringProperty("passkey")  # passkey | confirm | consent
     user = StringProperty("")  # consent: the patient's user number on the scale
     device = StringProperty(kinds.THE_DEVICE)  # msgid: what the patient calls the device asking
@@ -167,6 +168,3 @@ def question(mode: str, device: str, user: str) -> str:
     if mode == "consent":
         return tr.f(N_("Type the 4-number code for user {user} on {device}."), device=word, user=user)
     return tr.f(N_("Type the 6 numbers that {device} shows."), device=word)
-
-
-load_kv(__file__)

@@ -25,7 +25,7 @@ from ui import kinds
 from ui.i18n import N_, Translator
 from ui.models.loop import spawn
 from ui.models.today import task_family
-from ui.widgets import Dialog, load_kv
+from ui.widgets import Dialog, RulesWhenMade
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ class Tone:
             log.warning("the reminder tone could not be played: %s", type(exc).__name__)
 
 
-class ReminderBanner(Dialog):
+class ReminderBanner(RulesWhenMade, Dialog):
+    rules_of = __file__  # reminders.kv with the first banner
     title = StringProperty("")
     text = StringProperty("")
     button = StringProperty("")
@@ -178,7 +179,5 @@ class Reminders(EventDispatcher):
         self.dismiss()
         App.get_running_app().open_task(family, form)
 
-
-load_kv(__file__)
 
 __all__ = ["ReminderBanner", "Reminders", "Tone", "write_tone"]

@@ -68,6 +68,18 @@ def load_kv(py_file: str) -> None:
         Builder.load_file(path)
 
 
+class RulesWhenMade:
+    """Mixed in first: the .kv beside `rules_of` (a module's `__file__`) is loaded when the first
+    instance is made rather than when the module is imported, so a dialog or screen most days never
+    show holds no parsed rules (Kivy keeps ~30 bytes of objects per byte of kv; issue 13, part M11)."""
+
+    rules_of = ""
+
+    def __init__(self, **kwargs) -> None:
+        load_kv(self.rules_of)
+        super().__init__(**kwargs)
+
+
 def ink_span(lines, width: int, options: dict) -> tuple[int, int] | None:
     """The columns (left, right) the laid-out `lines` cover in a texture `width` wide, placed as
     Kivy's renderer places them (its `render_lines`), with a pixel to spare on either side; None

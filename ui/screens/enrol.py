@@ -7,6 +7,7 @@ from __future__ import annotations
 from kivy.core.window import Window
 from kivy.properties import ObjectProperty, StringProperty
 
+from ui.screens import technician
 from ui.widgets import BigButton, HeimaScreen, fill, load_kv
 
 
@@ -59,3 +60,4 @@ class EnrolScreen(HeimaScreen):
 
 
 load_kv(__file__)
+load_kv(technician.__file__)  # enrol.kv's TechPad is technician.kv's, which comes with its screens

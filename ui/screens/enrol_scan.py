@@ -10,7 +10,7 @@ from kivy.properties import ObjectProperty
 from kivy.uix.widget import Widget
 
 from ui.i18n import tr
-from ui.widgets import HeimaScreen, load_kv
+from ui.widgets import HeimaScreen, RulesWhenMade
 
 NAME = "enrol-scan"
 DRAW_EVERY = 1 / 15  # s: the camera gives 15 pictures a second
@@ -33,7 +33,8 @@ class CameraView(Widget):
             self.texture = texture
 
 
-class EnrolScanScreen(HeimaScreen):
+class EnrolScanScreen(RulesWhenMade, HeimaScreen):
+    rules_of = __file__  # its .kv (and CameraView's) with the screen
     model = ObjectProperty(None, allownone=True, rebind=True)
     _drawing = None
 
@@ -152,6 +153,3 @@ def scan_scenes():
     from ui.scenes import Scene
 
     return (Scene("enrol-scan-scanning", enrol_scan_scanning), Scene("enrol-scan-no-camera", enrol_scan_no_camera))
-
-
-load_kv(__file__)

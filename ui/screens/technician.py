@@ -14,12 +14,13 @@ from kivy.clock import Clock
 from kivy.properties import ListProperty, ObjectProperty
 
 from ui.i18n import tr
-from ui.widgets import BigButton, HeimaScreen, fill, load_kv
+from ui.widgets import BigButton, HeimaScreen, RulesWhenMade, fill
 
 LONG_PRESS_SECONDS = 3.0
 
 
-class TechnicianPinScreen(HeimaScreen):
+class TechnicianPinScreen(RulesWhenMade, HeimaScreen):
+    rules_of = __file__  # technician.kv (TechPad, KitRow, the three screens) with the first made
     model = ObjectProperty(None, allownone=True, rebind=True)
     _ticking = None
 
@@ -36,7 +37,8 @@ class TechnicianPinScreen(HeimaScreen):
         return f"{self.title}. {self.model.pin_message if self.model else ''}"
 
 
-class TechnicianScreen(HeimaScreen):
+class TechnicianScreen(RulesWhenMade, HeimaScreen):
+    rules_of = __file__  # technician.kv
     model = ObjectProperty(None, allownone=True, rebind=True)
 
     def on_model(self, *_args) -> None:
@@ -52,7 +54,8 @@ class TechnicianScreen(HeimaScreen):
         return " ".join(x for x in (self.title + ".", self.model.kit_message, self.model.test_message) if x) if self.model else self.title
 
 
-class TechnicianReturnScreen(HeimaScreen):
+class TechnicianReturnScreen(RulesWhenMade, HeimaScreen):
+    rules_of = __file__  # technician.kv
     model = ObjectProperty(None, allownone=True, rebind=True)
     actions = ListProperty(["return-deliver", "", ""])
     labels = ListProperty(["", "", ""])
@@ -287,6 +290,3 @@ def _relang(app) -> None:
         screen = app.root.built(name)  # one not built yet is made in the new language
         if screen is not None and hasattr(screen, "update"):
             screen.update()
-
-
-load_kv(__file__)

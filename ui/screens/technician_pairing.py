@@ -11,12 +11,13 @@ from __future__ import annotations
 from kivy.properties import BooleanProperty, NumericProperty, ObjectProperty, StringProperty
 
 from ui.i18n import tr
-from ui.widgets import Card, HeimaScreen, fill, load_kv
+from ui.widgets import Card, HeimaScreen, RulesWhenMade, fill
 
 NAME = "technician-pairing"
 
 
-class TechnicianPairingScreen(HeimaScreen):
+class TechnicianPairingScreen(RulesWhenMade, HeimaScreen):
+    rules_of = __file__  # its .kv (and PairingRow's) with the screen
     model = ObjectProperty(None, allownone=True, rebind=True)
 
     def on_model(self, *_args) -> None:
@@ -159,6 +160,3 @@ def pairing_scenes():
             ("pairing_done", pairing_done),
         ]
     )
-
-
-load_kv(__file__)
