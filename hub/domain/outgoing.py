@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
 from hub.domain.careplan.due import MissedTask
+from hub.domain.digests import uuid5
 from hub.domain.evaluation import ZoneAlert
 from hub.domain.measurements import Measurement
 from hub.domain.readings import DeviceIdentity
@@ -107,13 +108,13 @@ def of_submission(submission: Submission) -> list[Outgoing]:
 def of_zone_alert(alert: ZoneAlert) -> Outgoing:
     """A confirmed red value's alert, named by the value that raised it: one alert per value,
     however often it is made."""
-    return Outgoing(OutgoingKind.ZONE_ALERT, uuid.uuid5(uuid.NAMESPACE_URL, "urn:heima:zone-alert:" + alert.measurements[-1]), alert)
+    return Outgoing(OutgoingKind.ZONE_ALERT, uuid5(uuid.NAMESPACE_URL, "urn:heima:zone-alert:" + alert.measurements[-1]), alert)
 
 
 def of_missed_task(task: MissedTask) -> Outgoing:
     """A missed task, named by its plan, activity and due time: recorded again after a restart
     it is the same resource, queued once."""
-    return Outgoing(OutgoingKind.MISSED_TASK, uuid.uuid5(uuid.NAMESPACE_URL, "urn:heima:missed-task:" + task.key), task)
+    return Outgoing(OutgoingKind.MISSED_TASK, uuid5(uuid.NAMESPACE_URL, "urn:heima:missed-task:" + task.key), task)
 
 
 def as_outgoing(item: Outgoing | Measurement) -> Outgoing:

@@ -20,11 +20,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hub.domain.digests import sha256
 from hub.domain.measurements import Measurement
 from hub.domain.outgoing import Outgoing, as_outgoings
 from sync.delivery import DeliveryError, EntryResult, Outcome
 
-if TYPE_CHECKING:  # the FHIR mapper (sync.fhir.bundles, orjson, hashlib: ~1.8 MB) comes with the first batch
+if TYPE_CHECKING:  # the FHIR mapper (sync.fhir.bundles and what it brings: ~1.2 MB) comes with the first batch
     from sync.fhir.context import FhirContext
 
 PREFIX = "heima-"
@@ -42,9 +43,7 @@ NO_PATIENT_TAG = {
 
 def bundle_file_name(items: Sequence[Outgoing | Measurement]) -> str:
     """The stable file name for a batch: the same ids, in any order, give the same name."""
-    import hashlib  # at the first delivery, not at start: it brings OpenSSL's hashes (~0.6 MB, issue 13)
-
-    digest = hashlib.sha256("\n".join(sorted(str(i.id) for i in items)).encode()).hexdigest()
+    digest = sha256("\n".join(sorted(str(i.id) for i in items)).encode()).hexdigest()
     return f"{PREFIX}{digest[:32]}{SUFFIX}"
 
 

@@ -9,13 +9,13 @@ name derived from whatever address the platform gave us.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
+from hub.domain.digests import sha1, uuid5
 from hub.domain.readings import DeviceIdentity
 from sync.fhir.codes import (
     BLUETOOTH_MAC,
@@ -32,7 +32,7 @@ from sync.fhir.codes import (
 from sync.fhir.context import HubIdentity
 
 # Names Heima derives (stable across runs and hubs) live under this UUID namespace.
-HEIMA_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:heima")
+HEIMA_NAMESPACE = uuid5(uuid.NAMESPACE_URL, "urn:heima")
 _NAMESPACE_BYTES = HEIMA_NAMESPACE.bytes
 
 
@@ -47,7 +47,7 @@ def heima_urn(name: str) -> str:
     return f"urn:uuid:{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
-_NAMESPACE_SHA1 = hashlib.sha1(_NAMESPACE_BYTES)
+_NAMESPACE_SHA1 = sha1(_NAMESPACE_BYTES)
 _VARIANT_DIGIT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 _HEX = re.compile(r"[0-9A-Fa-f]+")
@@ -120,7 +120,7 @@ def device_key(identity: DeviceIdentity) -> tuple[str, str]:
     sysid = system_id(identity.system_id)
     if sysid:
         return EUI64_SYSTEM_ID, sysid
-    return URI_IDENTIFIER, f"urn:uuid:{uuid.uuid5(HEIMA_NAMESPACE, f'device-address:{identity.address}')}"
+    return URI_IDENTIFIER, f"urn:uuid:{uuid5(HEIMA_NAMESPACE, f'device-address:{identity.address}')}"
 
 
 @lru_cache(maxsize=256)

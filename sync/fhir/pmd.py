@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from hub.domain.digests import uuid5
 from hub.domain.evaluation import Evaluation
 from hub.domain.evaluation import Evaluation as ZoneAssessment  # the older name  # noqa: F401
 from hub.domain.measurements import Measurement
@@ -52,7 +53,7 @@ PROFILE = "nhn-pmd"
 def bundle_identifier(items: Sequence[Outgoing | Measurement]) -> str:
     """The batch's identifier: the same resource ids, in any order, give the same value."""
     ids = sorted(str(i.id) for i in items)
-    return str(uuid.uuid5(HEIMA_NAMESPACE, "nhn-pmd-bundle:" + "\n".join(ids)))
+    return str(uuid5(HEIMA_NAMESPACE, "nhn-pmd-bundle:" + "\n".join(ids)))
 
 
 def apply_zone(obs: dict[str, Any], zone: Evaluation) -> None:

@@ -22,11 +22,11 @@ NOT_AT_START = ("httpx", "babel.dates", "babel.numbers", "babel.core", "sqlite_u
 NOT_AT_START += ("hub.domain.video",)
 # Part M6: the centre's channel (its commands, protocol and settings' checks) only with a centre.
 NOT_AT_START += ("hub.app.remote", "sync.remote.port", "sync.remote.protocol", "sync.remote.settings")
-# Part M11: the folder destination's FHIR mapper (and orjson's and OpenSSL's hashes it brings)
-# comes with its first batch, TOML with a configuration file, `secrets` never (the store's key
-# is made with os.urandom).
-FIRST_BATCH = ("sync.fhir.bundles", "sync.fhir.observations", "sync.fhir.resources", "hashlib")
-NOT_AT_START += (*FIRST_BATCH, "tomllib", "secrets")
+# Part M11: the folder destination's FHIR mapper comes with its first batch, TOML with a
+# configuration file; `secrets` never (the store's key is made with os.urandom), nor hashlib and
+# OpenSSL's digests (hub.domain.digests names bundles and devices).
+FIRST_BATCH = ("sync.fhir.bundles", "sync.fhir.observations", "sync.fhir.resources")
+NOT_AT_START += (*FIRST_BATCH, "tomllib", "secrets", "hashlib", "_hashlib")
 
 
 def imported_after(code: str, watched: tuple[str, ...] = LAZY) -> list[str]:
@@ -171,7 +171,7 @@ NOT_WITH_TODAY += ("hub.domain.video", "hub.app.remote", "sync.remote.port", "sy
 NOT_WITH_TODAY += ("ui.scenes", "ui.screens.history", "ui.screens.settings", "ui.screens.manual", "ui.screens.questionnaire",
                    "ui.screens.questionnaire_list", "ui.screens.questionnaire_review", "ui.screens.questionnaire_done")
 NOT_WITH_TODAY += ("ui.screens.enrol",)  # part M7: enrolment's screen when a hub not enrolled shows it
-NOT_WITH_TODAY += (*FIRST_BATCH, "tomllib", "secrets")  # part M11
+NOT_WITH_TODAY += (*FIRST_BATCH, "tomllib", "secrets", "hashlib", "_hashlib")  # part M11
 
 
 def test_the_touch_app_with_today_shown_holds_no_http_client_nor_babel_data(tmp_path):
@@ -413,8 +413,9 @@ print("after", "hub.domain.questionnaire" in sys.modules)
 
 def test_a_hub_delivering_to_its_folder_brings_the_fhir_mapper_with_its_first_batch(tmp_path):
     """The embedded default destination (a folder of FHIR bundles) after a start without the
-    mapper: a value typed in is written as a transaction bundle naming it, once."""
-    code = f"""
+    mapper: a value typed in is written as a transaction bundle naming it, once — its file and
+    its device named without loading OpenSSL's digests (hub.domain.digests)."""
+    code = MADE_BY_AN_EARLIER_START + f"""
 import asyncio, json, sys
 from pathlib import Path
 from hub.app import start_hub
@@ -422,20 +423,21 @@ from hub.api import MeasurementKind
 from hub.config import HubConfig
 
 async def main():
+    made_by_an_earlier_start({str(tmp_path)!r})  # not migrated here: sqlite_utils would bring hashlib
     hub = await start_hub(HubConfig(data_dir=Path({str(tmp_path)!r})), families=[], deliver=False)
     try:
         print("before", "sync.fhir.bundles" in sys.modules)
         await hub.api.record_manual(MeasurementKind.BODY_WEIGHT, 71.5, "kg")
         await hub.deliver_now()
         await hub.deliver_now()  # nothing left: no second file
-        print("after", "sync.fhir.bundles" in sys.modules)
+        print("after", "sync.fhir.bundles" in sys.modules, "_hashlib" in sys.modules)
     finally:
         await hub.stop()
 
 asyncio.run(main())
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
-    assert out.stdout.split() == ["before", "False", "after", "True"]
+    assert out.stdout.split() == ["before", "False", "after", "True", "False"]  # no OpenSSL digests either
     files = list(tmp_path.rglob("*.json"))
     bundles = [json.loads(f.read_text()) for f in files if json.loads(f.read_text()).get("resourceType") == "Bundle"]
     assert len(bundles) == 1
