@@ -232,6 +232,11 @@ def probe(mode: str, folder: Path) -> dict:
         SDL_VIDEODRIVER="offscreen",
         PYTHONPATH=str(ROOT),
     )
+    # Each probe configures itself: the app's own ui/app.py names Kivy's image providers (no
+    # Pillow), the bare app keeps Kivy's defaults. Not inherited from this process, where a
+    # benchmark run before (test_bench_advice imports ui.app) would hand ui.app's choice to the
+    # bare app too: the baseline was then 129 MB or 131 MB by the order the benchmarks ran.
+    env.pop("KIVY_IMAGE", None)
     started = time.time()
     proc = subprocess.run(
         [sys.executable, str(script), mode, str(data)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
@@ -280,7 +285,7 @@ def test_touch_app_cold_start_frames_and_memory(report, tmp_path):
         f"{rss_ratio:.2f}x ({app['rss_mb']:.0f} MB vs {base['rss_mb']:.0f} MB)",
         f"<= {RSS_RATIO_TARGET}x",
         rss_ratio <= RSS_RATIO_TARGET,
-        "after every screen with a month of values; the bare app measured in the same run; RSS/anonymous MB by step: "
+        "after every screen with a month of values; the bare app measured in the same run, with Kivy's defaults (its image providers load Pillow; the app's own ui/app.py leaves Pillow out); RSS/anonymous MB by step: "
         + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in app["memory"].items())
         + f" (bare app {base['memory']['running'][0]}/{base['memory']['running'][1]}); where, app vs bare: "
         + ", ".join(f"{k} {app['where'][k]} vs {base['where'][k]}" for k in app["where"])
