@@ -147,6 +147,16 @@ class InkLabel(CoreLabel):
         super()._render_text(text, x - self.ink_left, y)
 
 
+# The renderer options a label of this app can change once made (kv expressions, code). Kivy's
+# Label re-renders on every one of its 37, a bound callback each on every label (~9 KB of Python
+# objects a label for the 21 no rule or code here ever sets; ~40 labels on Today): PixelText
+# re-renders on these. tests/ui/test_label_options.py fails when a .kv or ui/ code sets another.
+RERENDER_ON = (
+    "text", "font_size", "font_name", "bold", "italic", "color", "disabled_color", "halign", "valign", "padding",
+    "text_size", "mipmap", "line_height", "markup", "max_lines", "shorten", "disabled",
+)
+
+
 class PixelText(Label):
     """A label whose texture is drawn pixel for pixel (Kivy places it at whole pixels, at its own
     size): sampled nearest rather than linear, which gives the same pixels and under software
@@ -157,6 +167,18 @@ class PixelText(Label):
     a wide button or title is neither kept in memory nor blended across the whole width."""
 
     crop_ink = True  # False: Kivy's own renderer, a texture as wide as the label
+
+    def __init__(self, **kwargs) -> None:
+        # Kivy's Label.__init__ (Kivy 2.3), its binding loop narrowed to RERENDER_ON.
+        self._trigger_texture = Clock.create_trigger(self.texture_update, -1)
+        super(Label, self).__init__(**kwargs)
+        fbind, update = self.fbind, self._trigger_texture_update
+        for name in RERENDER_ON:
+            fbind(name, update, name)
+        self._label = None
+        self._create_label()
+        self._trigger_texture()  # the first texture
+
     ink_left = NumericProperty(0)  # where the texture starts in the width the lines were laid out on
     full_width = NumericProperty(0)  # that width
 
