@@ -589,6 +589,7 @@ class LinkManager:
         deadline = time.monotonic() + self._max_session
         waiter = asyncio.get_running_loop().create_task(disconnected.wait())
         woke_late = False
+        graced: float | None = None  # the last activity a grace was given after: once for each
         try:
             while not disconnected.is_set() and not consumer.done():
                 now = time.monotonic()
@@ -600,11 +601,13 @@ class LinkManager:
                     if now >= deadline:
                         logger.warning("%s: session cut at %g s", session.address, self._max_session)
                         return
-                    if not woke_late:
+                    if not woke_late or graced == session.last_activity:
                         return
                     # Quiet by the clock, but the loop woke us late: it was held up (the touch app
                     # draws on it; a collection), and what the device sent meanwhile may still wait
-                    # in its queue. Listen a moment with the loop free before calling it silence.
+                    # in its queue. Listen a moment more before calling it silence — once, so a
+                    # loop that is always late cannot keep a silent device's session open.
+                    graced = session.last_activity
                     remaining = min(self._settle, LOOP_GRACE)
                 asked = time.monotonic() + remaining
                 await asyncio.wait({waiter, consumer}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)

@@ -409,3 +409,29 @@ def _parses(packet: bytes) -> bool:
     except MalformedPacket:
         return False
     return True
+
+
+async def test_a_loop_held_up_again_and_again_still_ends_a_silent_session() -> None:
+    """The grace after a held-up loop is given once per silence: a loop that is late at every turn
+    (a touch app stuck drawing slow frames) cannot keep a silent device's session open until
+    max_session."""
+    from drivers.devices.base import Session
+
+    link = LinkManager(Registry([]), settle=0.2, max_session=30.0)
+    session = Session(address="F0:11:22:33:55:01", deliver=lambda _reading: None)
+    disconnected = asyncio.Event()
+    consumer = asyncio.ensure_future(asyncio.Event().wait())  # a sink that never fails
+    loop = asyncio.get_running_loop()
+
+    def held_up() -> None:  # the loop held up 0.12 s at every turn
+        time.sleep(0.12)
+        handle[0] = loop.call_soon(held_up)
+
+    handle = [loop.call_soon(held_up)]
+    started = time.monotonic()
+    try:
+        await asyncio.wait_for(link._until_done(session, disconnected, consumer), timeout=10)
+    finally:
+        handle[0].cancel()
+        consumer.cancel()
+    assert time.monotonic() - started < 5  # quiet after settle and one grace, not max_session's 30 s
