@@ -179,8 +179,8 @@ class LinkManager:
         """
         settle: a session ends when the device said nothing for this long (it may end earlier
             by disconnecting); a moment the hub's own loop was held up is not the device's
-            silence (LOOP_HELD_UP, LOOP_GRACE). cooldown / readvertise_gap / min_reconnect_interval: see the
-            module docstring. connect_timeout bounds all connection attempts together;
+            silence (LOOP_HELD_UP, LOOP_GRACE).
+            cooldown / readvertise_gap / min_reconnect_interval: see the module docstring. connect_timeout bounds all connection attempts together;
             max_session bounds one session however chatty the device.
             history: what the hub already stored per device (its store), handed to every
             session as `session.history` so a meter is asked only for newer records.

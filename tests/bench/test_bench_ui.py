@@ -285,7 +285,8 @@ def test_touch_app_cold_start_frames_and_memory(report, tmp_path):
         f"{rss_ratio:.2f}x ({app['rss_mb']:.0f} MB vs {base['rss_mb']:.0f} MB)",
         f"<= {RSS_RATIO_TARGET}x",
         rss_ratio <= RSS_RATIO_TARGET,
-        "after every screen with a month of values; the bare app measured in the same run, with Kivy's defaults (its image providers load Pillow; the app's own ui/app.py leaves Pillow out); RSS/anonymous MB by step: "
+        "after every screen with a month of values; the bare app measured in the same run, with Kivy's defaults "
+        "(its image providers load Pillow; the app's own ui/app.py leaves Pillow out); RSS/anonymous MB by step: "
         + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in app["memory"].items())
         + f" (bare app {base['memory']['running'][0]}/{base['memory']['running'][1]}); where, app vs bare: "
         + ", ".join(f"{k} {app['where'][k]} vs {base['where'][k]}" for k in app["where"])

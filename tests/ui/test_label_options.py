@@ -21,7 +21,10 @@ def test_no_rule_or_code_of_the_ui_sets_an_option_the_labels_do_not_re_render_on
     for path in sorted(UI.rglob("*.kv")) + sorted(UI.rglob("*.py")):
         source = path.read_text(encoding="utf-8")
         for name in NOT_FOLLOWED:
-            patterns = [rf"^\s+{name}\s*:"] if path.suffix == ".kv" else [rf"\.{name}\s*=[^=]", rf"\b{name}\s*=[^=]"]  # set as an attribute or a keyword
+            if path.suffix == ".kv":
+                patterns = [rf"^\s+{name}\s*:"]
+            else:  # set as an attribute or as a keyword
+                patterns = [rf"\.{name}\s*=[^=]", rf"\b{name}\s*=[^=]"]
             if any(re.search(p, source, re.M) for p in patterns):
                 found.append(f"{path.relative_to(UI)}: {name}")
     assert not found, f"set but not in ui.widgets.RERENDER_ON (the label would not re-render): {found}"
